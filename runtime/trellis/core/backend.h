@@ -1,0 +1,41 @@
+// trellis/core/backend.h — the run loop's one route to the outside world (I/O readiness and
+// cross-thread wake-ups).
+//
+// The loop calls wait_and_dispatch() once per iteration. Operating-system services (network,
+// file system, processes, signals) arrive as separate facets with the I/O issue; the core
+// needs only what is here. Implementations: EpollBackend (posix/), the simulator's backend.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "trellis/core/time.h"
+
+namespace trellis {
+
+struct BackendStatistics {
+  std::size_t tasks_waiting_io = 0;   // tasks parked on a readiness wait
+  std::size_t pending_sources = 0;    // registrations that could still deliver an event
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // "epoll", "sim", ...
+  virtual std::string_view name() const = 0;
+  // Wait up to `timeout` (Duration::max(): no limit) for I/O readiness or a wake-up, and
+  // reschedule every task whose I/O became ready. Returns false iff the timeout expired with
+  // nothing delivered. Run-loop thread only; not a checkpoint; never throws Cancelled.
+  virtual bool wait_and_dispatch(Duration timeout) = 0;
+  // Make a concurrent or future wait_and_dispatch() return promptly. The only member that
+  // any thread (and a signal handler) may call.
+  virtual void wake_from_any_thread() noexcept = 0;
+  // True if some registration (a task waiting for I/O, an outstanding worker thread, a
+  // foreign thread holding a RunToken) could still wake a task. With no runnable task, no
+  // pending deadline and no pending source, the run is deadlocked.
+  virtual bool has_pending_sources() const = 0;
+  virtual BackendStatistics statistics() const = 0;
+};
+
+}  // namespace trellis

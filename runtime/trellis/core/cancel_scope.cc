@@ -1,0 +1,187 @@
+#include "trellis/core/cancel_scope.h"
+
+#include <algorithm>
+
+#include "trellis/base/assert.h"
+#include "trellis/core/exception_group.h"
+#include "trellis/core/internal/runner.h"
+
+namespace trellis {
+namespace internal {
+
+// ---- CancelStatus -------------------------------------------------------------------------
+
+void CancelStatus::open(CancelScope* scope, CancelStatus* parent) {
+  TRELLIS_ASSERT(scope != nullptr);
+  TRELLIS_ASSERT(scope_ == nullptr);
+  scope_ = scope;
+  effectively_cancelled_ = false;
+  set_parent(parent);
+}
+
+void CancelStatus::close() {
+  TRELLIS_ASSERT(scope_ != nullptr);
+  // Scopes nest strictly (run() bodies), so nothing can still hang below a closing status.
+  TRELLIS_ASSERT(tasks_.empty());
+  TRELLIS_ASSERT(children_.empty());
+  set_parent(nullptr);
+  scope_ = nullptr;
+}
+
+void CancelStatus::set_parent(CancelStatus* parent) {
+  TRELLIS_ASSERT(parent != this);
+  if (parent_ != nullptr) parent_->children_.remove(*this);
+  parent_ = parent;
+  if (parent_ != nullptr) parent_->children_.push_back(*this);
+  recalculate();
+}
+
+bool CancelStatus::parent_cancellation_is_visible_to_us() const noexcept {
+  return parent_ != nullptr && !scope_->shield_ && parent_->effectively_cancelled_;
+}
+
+void CancelStatus::recalculate() {
+  // A depth-first walk with an explicit stack: deep scope nesting must not overflow a small
+  // task stack. Only statuses whose state changes propagate to their children.
+  std::vector<CancelStatus*> todo{this};
+  while (!todo.empty()) {
+    CancelStatus* current = todo.back();
+    todo.pop_back();
+    TRELLIS_ASSERT(current->scope_ != nullptr);
+    const bool now_cancelled =
+        current->scope_->cancel_called_ || current->parent_cancellation_is_visible_to_us();
+    if (now_cancelled == current->effectively_cancelled_) continue;
+    current->effectively_cancelled_ = now_cancelled;
+    if (now_cancelled) {
+      for (lowlevel::Task* task : current->tasks_snapshot()) {
+        task->runner_->deliver_pending_cancel(*task);
+      }
+    }
+    for (CancelStatus& child : current->children_) todo.push_back(&child);
+  }
+}
+
+Time CancelStatus::effective_deadline() const noexcept {
+  if (effectively_cancelled_) return Time::min();
+  const Time own = scope_->deadline_;
+  if (parent_ == nullptr || scope_->shield_) return own;
+  return std::min(own, parent_->effective_deadline());
+}
+
+const CancelScope* CancelStatus::cancelling_scope() const noexcept {
+  const CancelStatus* status = this;
+  const CancelScope* found = nullptr;
+  while (status != nullptr && status->effectively_cancelled_) {
+    if (status->scope_->cancel_called_) found = status->scope_;
+    if (!status->parent_cancellation_is_visible_to_us()) break;
+    status = status->parent_;
+  }
+  return found;
+}
+
+std::vector<CancelStatus*> CancelStatus::children_snapshot() {
+  std::vector<CancelStatus*> out;
+  for (CancelStatus& child : children_) out.push_back(&child);
+  return out;
+}
+
+std::vector<lowlevel::Task*> CancelStatus::tasks_snapshot() {
+  std::vector<lowlevel::Task*> out;
+  out.reserve(tasks_.size());
+  for (lowlevel::Task& task : tasks_) out.push_back(&task);
+  return out;
+}
+
+}  // namespace internal
+
+// ---- CancelScope --------------------------------------------------------------------------
+
+CancelScope::~CancelScope() {
+  TRELLIS_ASSERT(state_ != State::kActive);
+  TRELLIS_ASSERT(deadline_index_ == kNotRegistered);
+}
+
+void CancelScope::enter() {
+  if (state_ != State::kUnentered) {
+    throw UsageError("Each CancelScope may only be used for a single run() block");
+  }
+  internal::Runner& runner = internal::Runner::require("CancelScope::run()");
+  lowlevel::Task& task = runner.require_task("CancelScope::run()");
+  runner_ = &runner;
+  owner_ = &task;
+  state_ = State::kActive;
+  if (!cancel_called_ && deadline_ != kNoDeadline && runner.now() >= deadline_) {
+    cancel_called_ = true;
+    cancel_source_ = CancelSource::kDeadline;
+  }
+  status_.open(this, task.cancel_status_);
+  runner.activate_cancel_status(task, &status_);
+  update_deadline_registration();
+  TRELLIS_ASSERT(task.cancel_status_ == &status_);
+}
+
+std::exception_ptr CancelScope::exit(std::exception_ptr error) {
+  TRELLIS_ASSERT(state_ == State::kActive);
+  TRELLIS_ASSERT(owner_->cancel_status_ == &status_);
+  TRELLIS_ASSERT(runner_->current_task() == owner_);
+  if (error != nullptr && status_.effectively_cancelled() &&
+      !status_.parent_cancellation_is_visible_to_us()) {
+    bool matched = false;
+    error = internal::strip_cancelled(error, &matched);
+    if (matched) cancelled_caught_ = true;
+  }
+  runner_->activate_cancel_status(*owner_, status_.parent());
+  status_.close();
+  state_ = State::kExited;
+  update_deadline_registration();
+  return error;
+}
+
+void CancelScope::cancel() { cancel_with(CancelSource::kExplicit); }
+
+void CancelScope::cancel_with(CancelSource source) {
+  if (cancel_called_) return;  // the first reason sticks
+  cancel_called_ = true;
+  cancel_source_ = source;
+  if (state_ == State::kActive) {
+    update_deadline_registration();
+    status_.recalculate();
+  }
+}
+
+void CancelScope::check_deadline() const {
+  if (cancel_called_ || state_ == State::kExited || deadline_ == kNoDeadline) return;
+  internal::Runner* runner = runner_ != nullptr ? runner_ : internal::Runner::current();
+  if (runner == nullptr) return;
+  if (runner->now() >= deadline_) const_cast<CancelScope*>(this)->cancel_with(CancelSource::kDeadline);
+}
+
+bool CancelScope::cancel_called() const {
+  check_deadline();
+  return cancel_called_;
+}
+
+void CancelScope::set_deadline(Time deadline) {
+  deadline_ = deadline;
+  if (state_ == State::kActive) update_deadline_registration();
+}
+
+void CancelScope::set_shield(bool on) {
+  shield_ = on;
+  if (state_ == State::kActive) status_.recalculate();
+}
+
+void CancelScope::update_deadline_registration() {
+  const bool wanted = state_ == State::kActive && !cancel_called_ && deadline_ != kNoDeadline;
+  const bool registered = deadline_index_ != kNotRegistered;
+  if (wanted && registered) {
+    runner_->deadlines().update(*this);
+  } else if (wanted) {
+    runner_->deadlines().push(*this);
+  } else if (registered) {
+    runner_->deadlines().remove(*this);
+  }
+  TRELLIS_ASSERT((deadline_index_ != kNotRegistered) == wanted);
+}
+
+}  // namespace trellis

@@ -1,0 +1,325 @@
+#include "trellis/core/internal/fiber.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <cxxabi.h>
+#include <string>
+#include <system_error>
+
+#include "trellis/base/assert.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TRELLIS_HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TRELLIS_HAVE_ASAN 1
+#endif
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define TRELLIS_HAVE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TRELLIS_HAVE_TSAN 1
+#endif
+#endif
+
+#if defined(TRELLIS_HAVE_ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(TRELLIS_HAVE_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+// Linux >= 6.13 can install guard pages inside a mapping without splitting it into separate
+// VMAs (so 100k stacks do not exhaust vm.max_map_count). Older kernels reject the advice with
+// EINVAL and we fall back to mprotect.
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+namespace trellis::internal {
+namespace {
+
+namespace ctx = boost::context::detail;
+
+// Mirrors the layout of libsupc++'s __cxa_eh_globals (unwind-cxx.h) on every non-ARM-EH
+// target: the chain of exceptions currently caught, and the count of uncaught ones.
+struct EhGlobals {
+  void* caught_exceptions;
+  unsigned int uncaught_exceptions;
+};
+
+EhGlobals* eh_globals() noexcept {
+  return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+}
+
+std::size_t page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+std::atomic<bool> guard_advice_works{true};
+
+void install_guard(char* mapping, std::size_t guard_size) {
+  if (guard_advice_works.load(std::memory_order_relaxed)) {
+    if (::madvise(mapping, guard_size, MADV_GUARD_INSTALL) == 0) return;
+    guard_advice_works.store(false, std::memory_order_relaxed);
+  }
+  if (::mprotect(mapping, guard_size, PROT_NONE) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "trellis: mprotect of a stack guard page failed");
+  }
+}
+
+Stack map_stack(std::size_t usable_size) {
+  const std::size_t guard = page_size();
+  const std::size_t total = usable_size + guard;
+  void* mapping = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (mapping == MAP_FAILED) {
+    const int error = errno;
+    throw std::system_error(
+        error, std::generic_category(),
+        "trellis: cannot map a " + std::to_string(usable_size / 1024) +
+            " KiB task stack (too many live tasks for vm.max_map_count or memory limits?)");
+  }
+  Stack stack{static_cast<char*>(mapping), total, guard};
+  try {
+    install_guard(stack.mapping, guard);
+  } catch (...) {
+    ::munmap(mapping, total);
+    throw;
+  }
+  return stack;
+}
+
+void unmap_stack(const Stack& stack) noexcept {
+  const int result = ::munmap(stack.mapping, stack.mapping_size);
+  TRELLIS_ASSERT(result == 0);
+}
+
+struct SwitchRecord {
+  ExecutionContext* from;
+  ExecutionContext* to;
+};
+
+// Runs in `self` right after a switch into it completes.
+inline void arrive(ExecutionContext& self, ExecutionContext& from,
+                   ctx::fcontext_t from_fctx) noexcept {
+  from.fctx = from_fctx;
+  self.resumer = &from;
+#if defined(TRELLIS_HAVE_ASAN)
+  const void* bottom = nullptr;
+  std::size_t size = 0;
+  __sanitizer_finish_switch_fiber(self.asan_fake_stack, &bottom, &size);
+  if (from.stack_bottom == nullptr) {
+    from.stack_bottom = bottom;
+    from.stack_size = size;
+  }
+#endif
+  EhGlobals* globals = eh_globals();
+  globals->caught_exceptions = self.eh_caught_exceptions;
+  globals->uncaught_exceptions = self.eh_uncaught_exceptions;
+}
+
+// `finishing`: `from` will never run again (its fake stack may be freed).
+inline void depart(ExecutionContext& from, ExecutionContext& to, bool finishing) noexcept {
+  EhGlobals* globals = eh_globals();
+  from.eh_caught_exceptions = globals->caught_exceptions;
+  from.eh_uncaught_exceptions = globals->uncaught_exceptions;
+#if defined(TRELLIS_HAVE_ASAN)
+  __sanitizer_start_switch_fiber(finishing ? nullptr : &from.asan_fake_stack, to.stack_bottom,
+                                 to.stack_size);
+#else
+  (void)finishing;
+#endif
+#if defined(TRELLIS_HAVE_TSAN)
+  __tsan_switch_to_fiber(to.tsan_fiber, 0);
+#endif
+  (void)to;
+}
+
+void fiber_trampoline(ctx::transfer_t transfer) noexcept {
+  auto* record = static_cast<SwitchRecord*>(transfer.data);
+  ExecutionContext& self = *record->to;
+  arrive(self, *record->from, transfer.fctx);
+  self.body(self.body_arg);
+  // The body is done: leave for good. Nothing switches back here.
+  ExecutionContext& target = *self.resumer;
+  depart(self, target, /*finishing=*/true);
+  SwitchRecord last{&self, &target};
+  ctx::jump_fcontext(target.fctx, &last);
+  TRELLIS_ASSERT(false && "a finished fiber was resumed");
+}
+
+// --- stack overflow reporting -------------------------------------------------------------
+
+std::atomic<GuardLookup> overflow_guard_lookup{nullptr};
+struct sigaction previous_segv_action;
+std::atomic<bool> segv_handler_installed{false};
+thread_local bool alt_stack_installed = false;
+// Kept reachable (for leak checkers): a thread's alternate stack must outlive every signal it
+// may take, so it is never freed.
+thread_local void* alt_stack_memory = nullptr;
+
+void write_all(const char* text) noexcept {
+  std::size_t length = std::strlen(text);
+  while (length > 0) {
+    const ssize_t written = ::write(STDERR_FILENO, text, length);
+    if (written <= 0) return;
+    text += written;
+    length -= static_cast<std::size_t>(written);
+  }
+}
+
+void segv_handler(int signal_number, siginfo_t* info, void* context) {
+  const GuardLookup lookup = overflow_guard_lookup.load();
+  OverflowInfo overflow{nullptr, 0};
+  if (lookup != nullptr && lookup(info->si_addr, &overflow)) {
+    char size_text[32];
+    std::snprintf(size_text, sizeof size_text, "%zu", overflow.stack_size / 1024);
+    write_all("trellis: stack overflow in task '");
+    write_all(overflow.task_name != nullptr ? overflow.task_name : "?");
+    write_all("' (stack size ");
+    write_all(size_text);
+    write_all(" KiB); give it a larger stack with SpawnOptions::stack_size or "
+              "RunOptions::stack_size\n");
+    ::signal(SIGABRT, SIG_DFL);
+    ::abort();
+  }
+  // Not ours: hand the signal to whoever had it before.
+  if (previous_segv_action.sa_flags & SA_SIGINFO) {
+    if (previous_segv_action.sa_sigaction != nullptr) {
+      previous_segv_action.sa_sigaction(signal_number, info, context);
+      return;
+    }
+  } else if (previous_segv_action.sa_handler != SIG_DFL &&
+             previous_segv_action.sa_handler != SIG_IGN) {
+    previous_segv_action.sa_handler(signal_number);
+    return;
+  }
+  ::signal(SIGSEGV, SIG_DFL);  // re-executing the faulting instruction now kills us
+}
+
+}  // namespace
+
+std::size_t normalize_stack_size(std::size_t requested) noexcept {
+  std::size_t size = requested == 0 ? kStackSizeDefault : requested;
+  if (size < kStackSizeMin) size = kStackSizeMin;
+  if (size > kStackSizeMax) size = kStackSizeMax;
+  const std::size_t page = page_size();
+  return (size + page - 1) / page * page;
+}
+
+StackPool& StackPool::for_this_thread() {
+  thread_local StackPool pool;
+  return pool;
+}
+
+Stack StackPool::acquire(std::size_t usable_size) {
+  TRELLIS_ASSERT(usable_size % page_size() == 0);
+  for (std::size_t i = cached_count_; i > 0; --i) {
+    if (cache_[i - 1].usable_size() == usable_size) {
+      Stack stack = cache_[i - 1];
+      cache_[i - 1] = cache_[cached_count_ - 1];
+      --cached_count_;
+      return stack;
+    }
+  }
+  return map_stack(usable_size);
+}
+
+void StackPool::release(Stack stack) noexcept {
+  TRELLIS_ASSERT(!stack.empty());
+  if (cache_ == nullptr) cache_ = new (std::nothrow) Stack[kCachedStacksMax];
+  if (cache_ != nullptr && cached_count_ < kCachedStacksMax) {
+    cache_[cached_count_++] = stack;
+    return;
+  }
+  unmap_stack(stack);
+}
+
+StackPool::~StackPool() {
+  for (std::size_t i = 0; i < cached_count_; ++i) unmap_stack(cache_[i]);
+  delete[] cache_;
+}
+
+void make_fiber_context(ExecutionContext& context, const Stack& stack, void (*body)(void*),
+                        void* arg) {
+  TRELLIS_ASSERT(!stack.empty());
+  TRELLIS_ASSERT(body != nullptr);
+  context = ExecutionContext{};
+  context.fctx = ctx::make_fcontext(stack.top(), stack.usable_size(), &fiber_trampoline);
+  context.stack_bottom = stack.bottom();
+  context.stack_size = stack.usable_size();
+  context.body = body;
+  context.body_arg = arg;
+#if defined(TRELLIS_HAVE_TSAN)
+  context.tsan_fiber = __tsan_create_fiber(0);
+  context.owns_tsan_fiber = true;
+#endif
+}
+
+void destroy_fiber_context(ExecutionContext& context) noexcept {
+#if defined(TRELLIS_HAVE_TSAN)
+  if (context.owns_tsan_fiber) __tsan_destroy_fiber(context.tsan_fiber);
+#endif
+  context = ExecutionContext{};
+}
+
+void make_thread_context(ExecutionContext& context) noexcept {
+  context = ExecutionContext{};
+#if defined(TRELLIS_HAVE_TSAN)
+  context.tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+void switch_context(ExecutionContext& from, ExecutionContext& to) noexcept {
+  TRELLIS_ASSERT(&from != &to);
+  TRELLIS_ASSERT(to.fctx != nullptr);
+  depart(from, to, /*finishing=*/false);
+  SwitchRecord record{&from, &to};
+  const ctx::transfer_t transfer = ctx::jump_fcontext(to.fctx, &record);
+  // Back in `from`: whoever switched to us passed its own record.
+  auto* incoming = static_cast<SwitchRecord*>(transfer.data);
+  TRELLIS_ASSERT(incoming->to == &from);
+  arrive(from, *incoming->from, transfer.fctx);
+}
+
+void install_stack_overflow_handler(GuardLookup guard_lookup) {
+  overflow_guard_lookup.store(guard_lookup);
+  if (!alt_stack_installed) {
+    stack_t current{};
+    if (::sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE) != 0) {
+      constexpr std::size_t kAltStackSize = 64 * 1024;
+      stack_t alt{};
+      alt_stack_memory = ::operator new(kAltStackSize);
+      alt.ss_sp = alt_stack_memory;
+      alt.ss_size = kAltStackSize;
+      alt.ss_flags = 0;
+      if (::sigaltstack(&alt, nullptr) != 0) {
+        ::operator delete(alt_stack_memory);
+        alt_stack_memory = nullptr;
+      }
+    }
+    alt_stack_installed = true;
+  }
+  bool expected = false;
+  if (segv_handler_installed.compare_exchange_strong(expected, true)) {
+    struct sigaction action{};
+    action.sa_sigaction = &segv_handler;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGSEGV, &action, &previous_segv_action);
+  }
+}
+
+}  // namespace trellis::internal

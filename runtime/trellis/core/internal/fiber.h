@@ -1,0 +1,99 @@
+// trellis/core/internal/fiber.h — execution contexts on pooled stacks (Boost.Context fcontext).
+//
+// The lowest layer of the runtime: a Stack (mmapped once, reused through a per-thread pool,
+// with a guard page below it), an ExecutionContext (a suspended point of execution on some
+// stack), and switch_context(), the only function that moves the CPU from one context to
+// another. switch_context() also does the two things every fiber library must and Boost.Context
+// does not: it tells AddressSanitizer / ThreadSanitizer about the switch, and it swaps the C++
+// runtime's per-thread exception state (__cxa_eh_globals), so a task suspended inside a catch
+// block or during unwinding does not corrupt another task's exception handling.
+//
+// Internal: only the run loop uses this header.
+#pragma once
+
+#include <cstddef>
+
+#include <boost/context/detail/fcontext.hpp>
+
+namespace trellis::internal {
+
+// Default usable stack size of a task. Pages are touched lazily, so an idle task costs only
+// the pages its frames actually used (a few KiB), not this.
+inline constexpr std::size_t kStackSizeDefault = 256 * 1024;
+inline constexpr std::size_t kStackSizeMin = 16 * 1024;
+inline constexpr std::size_t kStackSizeMax = std::size_t{1} << 30;
+
+struct Stack {
+  char* mapping = nullptr;        // start of the mmap (the guard page is here)
+  std::size_t mapping_size = 0;   // guard + usable
+  std::size_t guard_size = 0;
+  char* bottom() const noexcept { return mapping + guard_size; }  // lowest usable byte
+  char* top() const noexcept { return mapping + mapping_size; }   // one past the highest
+  std::size_t usable_size() const noexcept { return mapping_size - guard_size; }
+  bool empty() const noexcept { return mapping == nullptr; }
+};
+
+// Per-thread pool of stacks. acquire() reuses a cached stack of the same size when it can,
+// else maps a new one (throws std::system_error with advice on mmap failure). release()
+// returns a stack to the cache, or unmaps it once the cache holds kCachedStacksMax.
+class StackPool {
+ public:
+  static constexpr std::size_t kCachedStacksMax = 1024;
+  static StackPool& for_this_thread();
+  Stack acquire(std::size_t usable_size);
+  void release(Stack stack) noexcept;
+  ~StackPool();
+
+ private:
+  Stack* cache_ = nullptr;  // array of kCachedStacksMax
+  std::size_t cached_count_ = 0;
+};
+
+// Round a requested stack size to whole pages within [kStackSizeMin, kStackSizeMax].
+std::size_t normalize_stack_size(std::size_t requested) noexcept;
+
+// A suspended point of execution. The main context of a thread (the run loop) is one whose
+// stack fields stay empty until the first switch away from it records them.
+struct ExecutionContext {
+  boost::context::detail::fcontext_t fctx = nullptr;
+  // Stack bounds, for AddressSanitizer.
+  const void* stack_bottom = nullptr;
+  std::size_t stack_size = 0;
+  void* asan_fake_stack = nullptr;
+  void* tsan_fiber = nullptr;
+  bool owns_tsan_fiber = false;
+  // Saved __cxa_eh_globals of this context while it is suspended.
+  void* eh_caught_exceptions = nullptr;
+  unsigned int eh_uncaught_exceptions = 0;
+  // The body run by a fiber context (unused for a thread's main context).
+  void (*body)(void* arg) = nullptr;
+  void* body_arg = nullptr;
+  // The context that most recently switched into this one; where a finished fiber goes.
+  ExecutionContext* resumer = nullptr;
+};
+
+// Makes `context` a fresh fiber on `stack` that will call body(arg) when first switched to.
+// After body returns, the fiber switches to its resumer for good; the caller must then call
+// destroy_fiber_context() before reusing the stack. body must not let an exception escape.
+void make_fiber_context(ExecutionContext& context, const Stack& stack, void (*body)(void*),
+                        void* arg);
+void destroy_fiber_context(ExecutionContext& context) noexcept;
+
+// Initializes the context object for the calling thread's own stack (the run loop).
+void make_thread_context(ExecutionContext& context) noexcept;
+
+// Suspends `from` (the running context) and resumes `to`. Returns when something switches
+// back to `from`.
+void switch_context(ExecutionContext& from, ExecutionContext& to) noexcept;
+
+// Installs (once per thread) the alternate signal stack and the SIGSEGV handler that reports
+// a task's stack overflow by name. `guard_lookup` is asked, inside the signal handler, whether
+// a faulting address lies in the running task's guard page and for its name.
+struct OverflowInfo {
+  const char* task_name;
+  std::size_t stack_size;
+};
+using GuardLookup = bool (*)(const void* fault_address, OverflowInfo* info) noexcept;
+void install_stack_overflow_handler(GuardLookup guard_lookup);
+
+}  // namespace trellis::internal

@@ -1,0 +1,139 @@
+// trellis/core/internal/runner.h — the run loop (one per trellis::run call).
+//
+// Internal. The Runner owns the tasks of a run, the run queue, the deadline heap and the
+// waiters of wait_all_tasks_blocked, and drives them with the run's Clock, Backend and
+// SchedulePolicy. Its loop (loop()) is Trio's unrolled_run: compute a timeout, wait for I/O,
+// expire deadlines, then run one batch — every task runnable at the start of the batch runs
+// one step, in the order the policy picks; tasks woken during the batch run in the next one.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "trellis/base/function_ref.h"
+#include "trellis/base/intrusive_list.h"
+#include "trellis/core/backend.h"
+#include "trellis/core/cancel_scope.h"
+#include "trellis/core/clock.h"
+#include "trellis/core/instrument.h"
+#include "trellis/core/internal/deadline_heap.h"
+#include "trellis/core/internal/fiber.h"
+#include "trellis/core/lowlevel.h"
+#include "trellis/core/nursery.h"
+#include "trellis/core/run.h"
+#include "trellis/core/schedule_policy.h"
+#include "trellis/core/task.h"
+
+namespace trellis::internal {
+
+struct CancelledFactory;
+
+class Runner {
+ public:
+  // Teardown after a deadlock gets this many rounds to unwind every task before the run is
+  // abandoned (a task that blocks again in its cleanup costs a round).
+  static constexpr int kDeadlockTeardownRoundsMax = 8;
+
+  Runner(const RunOptions& options, Clock& clock, Backend& backend, SchedulePolicy& policy);
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+  ~Runner();
+
+  // Runs main as the main task until every task has exited; rethrows main's error, or throws
+  // DeadlockError / InternalError.
+  void run(FunctionRef<void()> main, const std::type_info& main_type);
+
+  // The runner of this thread's current run, or nullptr.
+  static Runner* current() noexcept;
+  // The running runner and task; throws UsageError naming `operation` outside a task.
+  static Runner& require(const char* operation);
+  lowlevel::Task& require_task(const char* operation);
+
+  lowlevel::Task* current_task() const noexcept { return current_; }
+  lowlevel::Task& root_task() const noexcept { return *root_; }
+  Clock& clock() const noexcept { return clock_; }
+  Backend& backend() const noexcept { return backend_; }
+  SchedulePolicy& policy() const noexcept { return policy_; }
+  bool strict_exception_groups() const noexcept { return strict_exception_groups_; }
+  Time now() const { return clock_.now(); }
+
+  // Tasks.
+  void spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& options,
+             Nursery* eventual_parent);
+  void reschedule(lowlevel::Task& task, std::exception_ptr error);
+  void park(lowlevel::AbortFn abort, std::string_view what);
+  void yield_shielded();
+  void deliver_pending_cancel(lowlevel::Task& task);
+  void activate_cancel_status(lowlevel::Task& task, CancelStatus* status);
+  [[noreturn]] void throw_cancelled(lowlevel::Task& task);
+  void checkpoint();
+  void checkpoint_if_cancelled();
+  Time current_effective_deadline();
+
+  // Deadlines (CancelScope registers itself while active).
+  DeadlineHeap& deadlines() noexcept { return deadlines_; }
+
+  void wait_all_tasks_blocked(Duration cushion);
+  void add_instrument(Instrument& instrument);
+  void remove_instrument(Instrument& instrument);
+  lowlevel::RunStatistics statistics() const;
+  std::string dump_task_tree() const;
+
+ private:
+  enum class IdlePrimed { kNone, kWaitingForIdle, kAutojump };
+
+  void loop();
+  void run_batch();
+  void step(lowlevel::Task& task);
+  void finish(lowlevel::Task& task);
+  void switch_to_loop(lowlevel::Task& task) noexcept;
+  void handle_deadlock();
+  std::string deadlock_report() const;
+  void dump_task(const lowlevel::Task& task, int depth, std::string& out) const;
+  std::exception_ptr make_cancelled(lowlevel::Task& task) const;
+  template <class Hook>
+  void call_instruments(Hook hook);
+  static void task_main(void* task) noexcept;
+  static bool guard_lookup(const void* address, OverflowInfo* info) noexcept;
+
+  Clock& clock_;
+  Backend& backend_;
+  SchedulePolicy& policy_;
+  const bool strict_exception_groups_;
+  const std::size_t stack_size_default_;
+  std::vector<Instrument*> instruments_;
+
+  ExecutionContext loop_context_;
+  // Invariant: current_ != nullptr iff a task's fiber is running (between the loop's switch
+  // into it and its switch back).
+  lowlevel::Task* current_ = nullptr;
+  lowlevel::Task* root_ = nullptr;
+  lowlevel::Task* main_task_ = nullptr;
+  Nursery* system_nursery_ = nullptr;
+  std::exception_ptr main_error_;
+  std::exception_ptr root_error_;
+  std::uint64_t next_task_id_ = 0;
+
+  // Invariant: every task in runq_ has state kRunnable and appears once; batch_ is only
+  // non-empty inside run_batch().
+  std::vector<lowlevel::Task*> runq_;
+  std::vector<lowlevel::Task*> batch_;
+  DeadlineHeap deadlines_;
+  // wait_all_tasks_blocked waiters, ordered by (cushion, task id): deterministic.
+  std::map<std::pair<Duration, std::uint64_t>, lowlevel::Task*> waiting_for_idle_;
+  mutable IntrusiveList<lowlevel::Task, &lowlevel::Task::all_tasks_hook_> all_tasks_;
+
+  std::string deadlock_report_;
+  int deadlock_rounds_ = 0;
+  bool abandoned_ = false;
+  Runner* previous_runner_ = nullptr;
+};
+
+}  // namespace trellis::internal

@@ -1,0 +1,71 @@
+// trellis/core/lowlevel.h — the run loop's low-level interface (Trio's trio.lowlevel).
+//
+// Everything above the core (sync primitives, channels, streams, the fakes) is written
+// against this header only. The one way to block is wait_task_rescheduled(); the one way to
+// wake a task is reschedule().
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <string>
+#include <string_view>
+
+#include "trellis/core/clock.h"
+#include "trellis/core/instrument.h"
+#include "trellis/core/schedule_policy.h"
+#include "trellis/core/task.h"
+#include "trellis/core/time.h"
+
+namespace trellis::lowlevel {
+
+// Blocks the calling task until someone calls reschedule() on it; then returns, or throws the
+// exception passed to reschedule(). The protocol (Trio's wait_task_rescheduled):
+// - Before calling, arrange for exactly one future reschedule(task) (register the task in a
+//   wait queue, an I/O registration, ...).
+// - If the task's context becomes cancelled while it waits, abort(cancelled) is called at
+//   most once, on the run-loop thread. Return Abort::kSucceeded after undoing the
+//   registration: the task is then rescheduled with `cancelled`. Return Abort::kFailed to stay
+//   parked until the registered waker reschedules the task (it may deliver `cancelled` then).
+// - Calling this inside an already-cancelled scope calls abort at once.
+// `what` names the wait in deadlock reports and dumps; it must outlive the wait (a literal).
+// A schedule point; a cancel point only through `abort`.
+void wait_task_rescheduled(AbortFn abort, std::string_view what);
+
+// Makes a parked task runnable; it resumes in the next batch and throws `error` if non-null.
+// Exactly one reschedule per wait (an abort that returned kSucceeded counts as the one).
+// Run-loop thread only.
+void reschedule(Task& task, std::exception_ptr error = nullptr);
+
+// A schedule point that is never a cancel point (Trio's cancel_shielded_checkpoint).
+void cancel_shielded_checkpoint();
+
+// The running task / the root task (the ancestor of every task, which is not main).
+// Throw UsageError outside a run.
+Task& current_task();
+Task& current_root_task();
+bool in_run() noexcept;
+
+Clock& current_clock();
+SchedulePolicy& current_policy();
+
+struct RunStatistics {
+  std::size_t tasks_living = 0;
+  std::size_t tasks_runnable = 0;
+  Duration time_to_next_deadline = Duration::max();  // may be negative
+  std::size_t deadlines_pending = 0;
+};
+RunStatistics current_statistics();
+
+// Adding twice is a no-op; removing an absent instrument throws std::invalid_argument.
+void add_instrument(Instrument& instrument);
+void remove_instrument(Instrument& instrument);
+
+// A human-readable tree of every task, its nurseries and what each waits on.
+std::string dump_task_tree();
+
+// Blocks until every other task has been blocked (no runnable task, no I/O event, no expired
+// deadline) for `cushion` of real time. Waiters with the smallest cushion wake together. While
+// any task waits here the clock does not autojump. Cancellable. A checkpoint.
+void wait_all_tasks_blocked(Duration cushion = Duration::zero());
+
+}  // namespace trellis::lowlevel

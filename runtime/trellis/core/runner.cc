@@ -1,0 +1,708 @@
+#include "trellis/core/internal/runner.h"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "trellis/base/assert.h"
+#include "trellis/base/prng.h"
+#include "trellis/core/errors.h"
+#include "trellis/core/exception_group.h"
+#include "trellis/posix/epoll_backend.h"
+#include "trellis/posix/system_clock.h"
+
+namespace trellis {
+
+namespace internal {
+
+struct CancelledFactory {
+  static Cancelled make(CancelSource source) {
+    return Cancelled(source, std::string("cancelled due to ") + to_string(source));
+  }
+};
+
+namespace {
+
+thread_local Runner* this_thread_runner = nullptr;
+
+const char* current_task_name_for_assert() noexcept {
+  Runner* runner = this_thread_runner;
+  if (runner == nullptr || runner->current_task() == nullptr) return nullptr;
+  try {
+    return runner->current_task()->name().c_str();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+std::string demangle(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> demangled(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), &std::free);
+  return status == 0 && demangled != nullptr ? std::string(demangled.get())
+                                             : std::string(mangled);
+}
+
+std::uint64_t fresh_schedule_seed() {
+  // Trio seeds its batch order differently in every run; so do we, from the real clock (the
+  // only place outside posix/ allowed to read it is through SystemClock).
+  static std::uint64_t counter = 0;
+  std::uint64_t x = posix::SystemClock::entropy() + ++counter;
+  return Prng::split_mix64(x);
+}
+
+}  // namespace
+
+// ---- construction and the loop ------------------------------------------------------------
+
+Runner::Runner(const RunOptions& options, Clock& clock, Backend& backend, SchedulePolicy& policy)
+    : clock_(clock),
+      backend_(backend),
+      policy_(policy),
+      strict_exception_groups_(options.strict_exception_groups),
+      stack_size_default_(normalize_stack_size(options.stack_size)) {
+  for (Instrument* instrument : options.instruments) {
+    if (instrument == nullptr) throw std::invalid_argument("RunOptions::instruments: null");
+    if (std::find(instruments_.begin(), instruments_.end(), instrument) == instruments_.end()) {
+      instruments_.push_back(instrument);
+    }
+  }
+  make_thread_context(loop_context_);
+}
+
+Runner::~Runner() {
+  if (abandoned_) {
+    all_tasks_.abandon();
+    return;
+  }
+  TRELLIS_ASSERT(all_tasks_.empty());
+  TRELLIS_ASSERT(runq_.empty());
+}
+
+Runner* Runner::current() noexcept { return this_thread_runner; }
+
+Runner& Runner::require(const char* operation) {
+  Runner* runner = this_thread_runner;
+  if (runner == nullptr) {
+    throw UsageError(std::string(operation) + " must be called from inside trellis::run()");
+  }
+  return *runner;
+}
+
+lowlevel::Task& Runner::require_task(const char* operation) {
+  if (current_ == nullptr) {
+    throw UsageError(std::string(operation) + " must be called from a task (not from an "
+                                              "instrument or the run loop)");
+  }
+  return *current_;
+}
+
+void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
+  if (this_thread_runner != nullptr) {
+    throw UsageError("Attempted to call run() from inside a run()");
+  }
+  this_thread_runner = this;
+  struct Restore {
+    ~Restore() { this_thread_runner = nullptr; }
+  } restore;
+  set_assert_task_name_hook(&current_task_name_for_assert);
+  install_stack_overflow_handler(&Runner::guard_lookup);
+
+  clock_.start();
+  call_instruments([](Instrument& i) { i.before_run(); });
+
+  // The root task opens the system nursery and starts main in it. main's outcome is kept
+  // apart (it is run()'s result); when main exits, the system nursery is cancelled so
+  // system tasks wind down.
+  auto root_body = [this, main, &main_type] {
+    open_nursery([&](Nursery& system) {
+      system_nursery_ = &system;
+      auto main_body = [main] { main(); };
+      auto* task = new TaskWithBody<decltype(main_body)>(std::move(main_body));
+      task->set_name_source(&main_type, nullptr);
+      main_task_ = task;
+      spawn(task, &system, SpawnOptions{}, nullptr);
+    });
+  };
+  auto* root = new TaskWithBody<decltype(root_body)>(std::move(root_body));
+  root_ = root;
+  spawn(root, nullptr, SpawnOptions{"<init>", 0}, nullptr);
+
+  loop();
+  call_instruments([](Instrument& i) { i.after_run(); });
+
+  if (!deadlock_report_.empty()) throw DeadlockError(deadlock_report_);
+  if (root_error_ != nullptr) {
+    throw InternalError("a system task crashed: " + describe_exception(root_error_));
+  }
+  if (main_error_ != nullptr) std::rethrow_exception(main_error_);
+}
+
+void Runner::loop() {
+  // This while loop *is* the event loop (Trio's unrolled_run). Each iteration: choose how
+  // long the Backend may block, wait for I/O, expire deadlines, maybe act on idleness, then
+  // run one batch.
+  bool root_alive = true;
+  while (root_alive) {
+    Duration timeout = Duration::zero();
+    if (runq_.empty()) {
+      timeout = deadlines_.empty() ? Duration::max()
+                                   : std::max(Duration::zero(),
+                                              clock_.sleep_time_until(deadlines_.top().deadline));
+    }
+    // A task in wait_all_tasks_blocked suppresses autojump (Trio: the `else` is deliberate).
+    IdlePrimed idle = IdlePrimed::kNone;
+    if (!waiting_for_idle_.empty()) {
+      const Duration cushion = waiting_for_idle_.begin()->first.first;
+      if (cushion < timeout) {
+        timeout = cushion;
+        idle = IdlePrimed::kWaitingForIdle;
+      }
+    } else if (const Duration threshold = clock_.autojump_threshold(); threshold < timeout) {
+      timeout = threshold;
+      idle = IdlePrimed::kAutojump;
+    }
+    if (runq_.empty() && idle == IdlePrimed::kNone && timeout == Duration::max() &&
+        !backend_.has_pending_sources()) {
+      handle_deadlock();
+      if (abandoned_) return;
+      continue;
+    }
+
+    if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_io_wait(timeout); });
+    const bool got_events = backend_.wait_and_dispatch(timeout);
+    if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_io_wait(timeout); });
+
+    if (!deadlines_.empty()) {
+      const Time now = clock_.now();
+      bool expired = false;
+      while (!deadlines_.empty() && deadlines_.top().deadline <= now) {
+        CancelScope& scope = deadlines_.pop();
+        scope.cancel_with(CancelSource::kDeadline);
+        expired = true;
+      }
+      if (expired) idle = IdlePrimed::kNone;
+    }
+
+    if (idle != IdlePrimed::kNone && runq_.empty() && !got_events) {
+      if (idle == IdlePrimed::kWaitingForIdle) {
+        const Duration cushion = waiting_for_idle_.begin()->first.first;
+        while (!waiting_for_idle_.empty() && waiting_for_idle_.begin()->first.first == cushion) {
+          lowlevel::Task* task = waiting_for_idle_.begin()->second;
+          waiting_for_idle_.erase(waiting_for_idle_.begin());
+          reschedule(*task, nullptr);
+        }
+      } else if (!deadlines_.empty()) {
+        // The deadline fires in the next iteration, whose timeout is then zero.
+        clock_.jump_to(deadlines_.top().deadline);
+      }
+    }
+
+    run_batch();
+    root_alive = root_ != nullptr;
+  }
+}
+
+void Runner::run_batch() {
+  if (runq_.empty()) return;
+  TRELLIS_ASSERT(batch_.empty());
+  batch_.swap(runq_);
+  policy_.order_batch(std::span<lowlevel::Task*>(batch_.data(), batch_.size()));
+  for (lowlevel::Task* task : batch_) step(*task);
+  batch_.clear();
+}
+
+void Runner::step(lowlevel::Task& task) {
+  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunnable);
+  TRELLIS_ASSERT(current_ == nullptr);
+  task.state_ = lowlevel::Task::State::kRunning;
+  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_task_step(task); });
+  if (task.stack_.empty()) {
+    try {
+      task.stack_ = StackPool::for_this_thread().acquire(task.stack_size_);
+    } catch (...) {
+      // The task cannot start: it fails as if its function had thrown.
+      task.error_ = std::current_exception();
+      task.state_ = lowlevel::Task::State::kFinished;
+      finish(task);
+      return;
+    }
+    make_fiber_context(task.context_, task.stack_, &Runner::task_main, &task);
+  }
+  current_ = &task;
+  switch_context(loop_context_, task.context_);
+  TRELLIS_ASSERT(current_ == &task);
+  current_ = nullptr;
+  if (task.state_ == lowlevel::Task::State::kFinished) {
+    finish(task);
+  } else {
+    TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunnable ||
+                   task.state_ == lowlevel::Task::State::kParked);
+    if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_task_step(task); });
+  }
+}
+
+void Runner::task_main(void* argument) noexcept {
+  auto* task = static_cast<lowlevel::Task*>(argument);
+  try {
+    task->invoke();
+  } catch (...) {
+    task->error_ = std::current_exception();
+  }
+  task->state_ = lowlevel::Task::State::kFinished;
+}
+
+void Runner::finish(lowlevel::Task& task) {
+  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kFinished);
+  TRELLIS_ASSERT(task.child_nurseries_.empty());
+  if (!task.stack_.empty()) {
+    destroy_fiber_context(task.context_);
+    StackPool::for_this_thread().release(task.stack_);
+    task.stack_ = Stack{};
+  }
+  activate_cancel_status(task, nullptr);
+  all_tasks_.remove(task);
+  std::exception_ptr error = std::move(task.error_);
+  task.error_ = nullptr;
+  if (&task == main_task_) {
+    main_error_ = std::move(error);
+    error = nullptr;
+    main_task_ = nullptr;
+    system_nursery_->cancel_scope().cancel_with(CancelSource::kShutdown);
+  }
+  if (!instruments_.empty()) {
+    call_instruments([&](Instrument& i) { i.task_exited(task); });
+    call_instruments([&](Instrument& i) { i.after_task_step(task); });
+  }
+  if (task.parent_nursery_ != nullptr) {
+    task.parent_nursery_->child_finished(task, std::move(error));
+  } else {
+    TRELLIS_ASSERT(&task == root_);
+    root_error_ = std::move(error);
+    root_ = nullptr;
+    system_nursery_ = nullptr;
+  }
+  delete &task;
+}
+
+// ---- switching, parking, rescheduling -----------------------------------------------------
+
+void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& options,
+                   Nursery* eventual_parent) {
+  TRELLIS_ASSERT(task != nullptr);
+  TRELLIS_ASSERT(task->state_ == lowlevel::Task::State::kNew);
+  task->runner_ = this;
+  task->id_ = next_task_id_++;
+  if (!options.name.empty()) task->name_ = options.name;
+  task->stack_size_ =
+      options.stack_size == 0 ? stack_size_default_ : normalize_stack_size(options.stack_size);
+  task->parent_nursery_ = nursery;
+  task->eventual_parent_nursery_ = eventual_parent;
+  all_tasks_.push_back(*task);
+  if (nursery != nullptr) {
+    nursery->children_.push_back(*task);
+    activate_cancel_status(*task, &nursery->cancel_scope_.status_);
+  }
+  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_spawned(*task); });
+  task->state_ = lowlevel::Task::State::kRunnable;
+  runq_.push_back(task);
+  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(*task); });
+}
+
+void Runner::switch_to_loop(lowlevel::Task& task) noexcept {
+  TRELLIS_ASSERT(current_ == &task);
+  switch_context(task.context_, loop_context_);
+  TRELLIS_ASSERT(current_ == &task);
+  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
+}
+
+void Runner::yield_shielded() {
+  lowlevel::Task& task = require_task("cancel_shielded_checkpoint()");
+  ++task.schedule_points_;
+  task.state_ = lowlevel::Task::State::kRunnable;
+  runq_.push_back(&task);
+  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
+  switch_to_loop(task);
+}
+
+void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
+  lowlevel::Task& task = require_task("wait_task_rescheduled()");
+  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
+  TRELLIS_ASSERT(task.abort_fn_ == nullptr);
+  ++task.schedule_points_;
+  task.abort_fn_ = &abort;
+  task.waiting_on_ = what;
+  task.state_ = lowlevel::Task::State::kParked;
+  // Blocking inside an already-cancelled scope aborts at once (Trio does this right after
+  // the task yields; doing it before the switch is equivalent and saves a pass).
+  deliver_pending_cancel(task);
+  switch_to_loop(task);
+  TRELLIS_ASSERT(task.abort_fn_ == nullptr);
+  task.waiting_on_ = {};
+  if (task.resume_error_ != nullptr) {
+    std::exception_ptr error = std::move(task.resume_error_);
+    task.resume_error_ = nullptr;
+    std::rethrow_exception(error);
+  }
+}
+
+void Runner::reschedule(lowlevel::Task& task, std::exception_ptr error) {
+  TRELLIS_ASSERT(task.runner_ == this);
+  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kParked);
+  task.abort_fn_ = nullptr;
+  task.resume_error_ = std::move(error);
+  task.state_ = lowlevel::Task::State::kRunnable;
+  runq_.push_back(&task);
+  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
+}
+
+std::exception_ptr Runner::make_cancelled(lowlevel::Task& task) const {
+  CancelSource source = CancelSource::kUnknown;
+  if (deadlock_rounds_ > 0) {
+    source = CancelSource::kDeadlock;
+  } else if (task.cancel_status_ != nullptr) {
+    if (const CancelScope* scope = task.cancel_status_->cancelling_scope()) {
+      source = scope->cancel_source_;
+    }
+  }
+  return std::make_exception_ptr(CancelledFactory::make(source));
+}
+
+void Runner::throw_cancelled(lowlevel::Task& task) {
+  std::rethrow_exception(make_cancelled(task));
+}
+
+void Runner::deliver_pending_cancel(lowlevel::Task& task) {
+  if (task.state_ != lowlevel::Task::State::kParked || task.abort_fn_ == nullptr) return;
+  if (task.cancel_status_ == nullptr || !task.cancel_status_->effectively_cancelled()) return;
+  lowlevel::AbortFn* abort = std::exchange(task.abort_fn_, nullptr);
+  std::exception_ptr cancelled = make_cancelled(task);
+  if ((*abort)(cancelled) == lowlevel::Abort::kSucceeded) reschedule(task, std::move(cancelled));
+}
+
+void Runner::activate_cancel_status(lowlevel::Task& task, CancelStatus* status) {
+  if (task.cancel_status_ != nullptr) task.cancel_status_->remove_task(task);
+  task.cancel_status_ = status;
+  if (status != nullptr) {
+    status->add_task(task);
+    if (status->effectively_cancelled()) deliver_pending_cancel(task);
+  }
+}
+
+void Runner::checkpoint() {
+  lowlevel::Task& task = require_task("checkpoint()");
+  yield_shielded();
+  ++task.cancel_points_;
+  if (task.cancel_status_ != nullptr && task.cancel_status_->effectively_cancelled()) {
+    throw_cancelled(task);
+  }
+}
+
+void Runner::checkpoint_if_cancelled() {
+  lowlevel::Task& task = require_task("checkpoint_if_cancelled()");
+  if (task.cancel_status_ != nullptr && task.cancel_status_->effectively_cancelled()) {
+    checkpoint();
+    TRELLIS_ASSERT(false && "checkpoint() in a cancelled scope returned");
+  }
+  ++task.cancel_points_;
+}
+
+Time Runner::current_effective_deadline() {
+  lowlevel::Task& task = require_task("current_effective_deadline()");
+  return task.cancel_status_ == nullptr ? kNoDeadline : task.cancel_status_->effective_deadline();
+}
+
+// ---- deadlock -----------------------------------------------------------------------------
+
+void Runner::handle_deadlock() {
+  if (deadlock_report_.empty()) deadlock_report_ = deadlock_report();
+  ++deadlock_rounds_;
+  if (deadlock_rounds_ > kDeadlockTeardownRoundsMax) {
+    // The tasks keep blocking in their cleanup: give up on unwinding them. Their stacks and
+    // the objects on them are leaked, deliberately: destroying a suspended fiber's frames is
+    // not possible.
+    std::fprintf(stderr, "trellis: %zu task(s) could not be unwound after a deadlock and were "
+                         "abandoned\n", all_tasks_.size());
+    abandoned_ = true;
+    root_ = nullptr;
+    return;
+  }
+  // Round 1 cancels everything through the system nursery (scopes catch their own
+  // Cancelled as usual); every round then forces the tasks that are still parked (behind a
+  // shield) out of their waits.
+  if (deadlock_rounds_ == 1 && system_nursery_ != nullptr) {
+    system_nursery_->cancel_scope().cancel_with(CancelSource::kDeadlock);
+  }
+  std::vector<lowlevel::Task*> parked;
+  for (lowlevel::Task& task : all_tasks_) {
+    if (task.state_ == lowlevel::Task::State::kParked && task.abort_fn_ != nullptr) {
+      parked.push_back(&task);
+    }
+  }
+  for (lowlevel::Task* task : parked) {
+    if (task->state_ != lowlevel::Task::State::kParked || task->abort_fn_ == nullptr) continue;
+    lowlevel::AbortFn* abort = std::exchange(task->abort_fn_, nullptr);
+    std::exception_ptr cancelled = std::make_exception_ptr(
+        CancelledFactory::make(CancelSource::kDeadlock));
+    if ((*abort)(cancelled) == lowlevel::Abort::kSucceeded) reschedule(*task, cancelled);
+  }
+}
+
+std::string Runner::deadlock_report() const {
+  std::string report =
+      "trellis: deadlock: no task can run and nothing can ever wake one (no deadline the clock "
+      "will reach";
+  report += clock_.advances_on_its_own() ? "" : " - the clock does not advance on its own";
+  report += ", no I/O registration, no cross-thread call). Blocked tasks:";
+  for (const lowlevel::Task& task : all_tasks_) {
+    if (task.state_ != lowlevel::Task::State::kParked) continue;
+    report += "\n  - task '" + task.name() + "' (#" + std::to_string(task.id_) + "): waiting on " +
+              std::string(task.waiting_on_.empty() ? "?" : task.waiting_on_);
+    if (task.cancel_status_ != nullptr) {
+      const Time deadline = task.cancel_status_->effective_deadline();
+      if (deadline != kNoDeadline && deadline != Time::min()) {
+        report += " (deadline at t=" +
+                  std::to_string(deadline.time_since_epoch().count()) + "ns)";
+      }
+    }
+  }
+  report += "\nTask tree:\n" + dump_task_tree();
+  return report;
+}
+
+// ---- introspection ------------------------------------------------------------------------
+
+void Runner::dump_task(const lowlevel::Task& task, int depth, std::string& out) const {
+  out.append(static_cast<std::size_t>(depth) * 2, ' ');
+  out += task.name() + " #" + std::to_string(task.id_);
+  switch (task.state_) {
+    case lowlevel::Task::State::kRunning:
+      out += " [running]";
+      break;
+    case lowlevel::Task::State::kRunnable:
+    case lowlevel::Task::State::kNew:
+      out += " [runnable]";
+      break;
+    case lowlevel::Task::State::kParked:
+      out += " [waiting on " + std::string(task.waiting_on_) + "]";
+      break;
+    case lowlevel::Task::State::kFinished:
+      out += " [finished]";
+      break;
+  }
+  out += '\n';
+  for (Nursery* nursery : task.child_nurseries_) {
+    out.append(static_cast<std::size_t>(depth + 1) * 2, ' ');
+    out += "nursery (" + std::to_string(nursery->child_count()) + " children)\n";
+    for (lowlevel::Task* child : nursery->child_tasks()) dump_task(*child, depth + 2, out);
+  }
+}
+
+std::string Runner::dump_task_tree() const {
+  std::string out;
+  if (root_ != nullptr) dump_task(*root_, 0, out);
+  return out;
+}
+
+lowlevel::RunStatistics Runner::statistics() const {
+  lowlevel::RunStatistics stats;
+  stats.tasks_living = all_tasks_.size();
+  stats.tasks_runnable = runq_.size();
+  stats.deadlines_pending = deadlines_.size();
+  if (!deadlines_.empty()) stats.time_to_next_deadline = saturating_sub(deadlines_.top().deadline,
+                                                                        clock_.now());
+  return stats;
+}
+
+template <class Hook>
+void Runner::call_instruments(Hook hook) {
+  // Copy: a hook may add or remove instruments.
+  const std::vector<Instrument*> instruments = instruments_;
+  for (Instrument* instrument : instruments) {
+    try {
+      hook(*instrument);
+    } catch (...) {
+      std::fprintf(stderr, "trellis: instrument raised (%s); removing it from the run\n",
+                   describe_exception(std::current_exception()).c_str());
+      instruments_.erase(std::remove(instruments_.begin(), instruments_.end(), instrument),
+                         instruments_.end());
+    }
+  }
+}
+
+void Runner::add_instrument(Instrument& instrument) {
+  if (std::find(instruments_.begin(), instruments_.end(), &instrument) == instruments_.end()) {
+    instruments_.push_back(&instrument);
+  }
+}
+
+void Runner::remove_instrument(Instrument& instrument) {
+  auto it = std::find(instruments_.begin(), instruments_.end(), &instrument);
+  if (it == instruments_.end()) {
+    throw std::invalid_argument("remove_instrument: this instrument is not installed");
+  }
+  instruments_.erase(it);
+}
+
+void Runner::wait_all_tasks_blocked(Duration cushion) {
+  if (cushion < Duration::zero()) {
+    throw std::invalid_argument("wait_all_tasks_blocked: cushion must be >= 0");
+  }
+  lowlevel::Task& task = require_task("wait_all_tasks_blocked()");
+  const auto key = std::make_pair(cushion, task.id_);
+  waiting_for_idle_.emplace(key, &task);
+  park(
+      [&](std::exception_ptr) {
+        waiting_for_idle_.erase(key);
+        return lowlevel::Abort::kSucceeded;
+      },
+      "wait_all_tasks_blocked");
+}
+
+bool Runner::guard_lookup(const void* address, OverflowInfo* info) noexcept {
+  Runner* runner = this_thread_runner;
+  if (runner == nullptr || runner->current_ == nullptr) return false;
+  const lowlevel::Task& task = *runner->current_;
+  const char* fault = static_cast<const char*>(address);
+  // A frame larger than the guard page may jump past it; accept faults up to 64 KiB below
+  // the usable stack too (nothing else of ours is mapped right there).
+  constexpr std::size_t kGuardSlack = 64 * 1024;
+  const char* low = task.stack_.mapping - std::min<std::size_t>(
+                                              kGuardSlack, reinterpret_cast<std::uintptr_t>(
+                                                               task.stack_.mapping));
+  if (task.stack_.empty() || fault < low || fault >= task.stack_.bottom()) return false;
+  info->task_name = task.name_.empty() ? "(unnamed)" : task.name_.c_str();
+  info->stack_size = task.stack_.usable_size();
+  return true;
+}
+
+}  // namespace internal
+
+// ---- lowlevel::Task -----------------------------------------------------------------------
+
+const std::string& lowlevel::Task::name() const {
+  if (name_.empty()) {
+    if (name_function_ != nullptr) {
+      Dl_info info{};
+      if (::dladdr(name_function_, &info) != 0 && info.dli_sname != nullptr) {
+        name_ = internal::demangle(info.dli_sname);
+      }
+    }
+    if (name_.empty() && name_type_ != nullptr) name_ = internal::demangle(name_type_->name());
+    if (name_.empty()) name_ = "task";
+  }
+  return name_;
+}
+
+// ---- public free functions ----------------------------------------------------------------
+
+namespace internal {
+
+void run_main(FunctionRef<void()> main, const RunOptions& options, const std::type_info& type) {
+  if (Runner::current() != nullptr) throw UsageError("Attempted to call run() from inside a run()");
+  std::unique_ptr<posix::SystemClock> own_clock;
+  std::unique_ptr<posix::EpollBackend> own_backend;
+  std::unique_ptr<TrioPolicy> own_policy;
+  Clock* clock = options.clock;
+  if (clock == nullptr) clock = (own_clock = std::make_unique<posix::SystemClock>()).get();
+  Backend* backend = options.backend;
+  if (backend == nullptr) backend = (own_backend = std::make_unique<posix::EpollBackend>()).get();
+  SchedulePolicy* policy = options.policy;
+  if (policy == nullptr) {
+    own_policy = std::make_unique<TrioPolicy>(options.schedule_seed.has_value()
+                                                  ? *options.schedule_seed
+                                                  : fresh_schedule_seed());
+    policy = own_policy.get();
+  }
+  Runner runner(options, *clock, *backend, *policy);
+  runner.run(main, type);
+}
+
+}  // namespace internal
+
+Time current_time() { return internal::Runner::require("current_time()").now(); }
+
+void checkpoint() { internal::Runner::require("checkpoint()").checkpoint(); }
+
+void checkpoint_if_cancelled() {
+  internal::Runner::require("checkpoint_if_cancelled()").checkpoint_if_cancelled();
+}
+
+[[noreturn]] void sleep_forever() {
+  internal::Runner& runner = internal::Runner::require("sleep_forever()");
+  runner.park([](std::exception_ptr) { return lowlevel::Abort::kSucceeded; }, "sleep");
+  throw InternalError("sleep_forever(): the task was rescheduled without being cancelled");
+}
+
+void sleep_until(Time deadline) {
+  internal::Runner::require("sleep_until()");
+  move_on_at(deadline, [] { sleep_forever(); });
+}
+
+void sleep(Duration d) {
+  if (d < Duration::zero()) throw std::invalid_argument("sleep: duration must be non-negative");
+  if (d == Duration::zero()) {
+    checkpoint();
+    return;
+  }
+  sleep_until(saturating_add(current_time(), d));
+}
+
+Time current_effective_deadline() {
+  return internal::Runner::require("current_effective_deadline()").current_effective_deadline();
+}
+
+namespace lowlevel {
+
+void wait_task_rescheduled(AbortFn abort, std::string_view what) {
+  internal::Runner::require("wait_task_rescheduled()").park(abort, what);
+}
+
+void reschedule(Task& task, std::exception_ptr error) {
+  internal::Runner::require("reschedule()").reschedule(task, std::move(error));
+}
+
+void cancel_shielded_checkpoint() {
+  internal::Runner::require("cancel_shielded_checkpoint()").yield_shielded();
+}
+
+Task& current_task() {
+  return internal::Runner::require("current_task()").require_task("current_task()");
+}
+
+Task& current_root_task() { return internal::Runner::require("current_root_task()").root_task(); }
+
+bool in_run() noexcept { return internal::Runner::current() != nullptr; }
+
+Clock& current_clock() { return internal::Runner::require("current_clock()").clock(); }
+
+SchedulePolicy& current_policy() {
+  return internal::Runner::require("current_policy()").policy();
+}
+
+RunStatistics current_statistics() {
+  return internal::Runner::require("current_statistics()").statistics();
+}
+
+void add_instrument(Instrument& instrument) {
+  internal::Runner::require("add_instrument()").add_instrument(instrument);
+}
+
+void remove_instrument(Instrument& instrument) {
+  internal::Runner::require("remove_instrument()").remove_instrument(instrument);
+}
+
+std::string dump_task_tree() {
+  return internal::Runner::require("dump_task_tree()").dump_task_tree();
+}
+
+void wait_all_tasks_blocked(Duration cushion) {
+  internal::Runner::require("wait_all_tasks_blocked()").wait_all_tasks_blocked(cushion);
+}
+
+}  // namespace lowlevel
+}  // namespace trellis

@@ -1,0 +1,54 @@
+// trellis/core/schedule_policy.h — who runs next: the run loop's one source of ordering.
+//
+// The policy has one decision primitive, choose(n, kind) -> index in [0, n), so every
+// ordering the loop makes is a sequence of small integers that can be recorded, replayed and
+// shrunk (the simulator's DecisionPolicy does exactly that). order_batch() is expressed in
+// terms of choose(); a policy may override it only to make the same choices faster.
+//
+// Called on the run-loop thread, once per batch (not per task switch). Must be deterministic
+// given its seed: no addresses, no clocks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace trellis {
+
+namespace lowlevel {
+class Task;
+}
+
+enum class ChoiceKind {
+  kBatchReverse,  // Trio's coin flip: run this batch in reverse wake-up order?
+  kBatchOrder,    // pick the next task of the batch among those left
+  kSimultaneous,  // which of several events due at the same instant goes first
+  kUser,          // a choice made by user or simulator code through the policy
+};
+
+class SchedulePolicy {
+ public:
+  virtual ~SchedulePolicy() = default;
+
+  // Returns an index in [0, n). n >= 1.
+  virtual std::size_t choose(std::size_t n, ChoiceKind kind) = 0;
+
+  // Reorders `batch` (tasks in wake-up order) in place into the order they will run.
+  // Default: Trio's order, a single choose(2, kBatchReverse): 0 keeps wake-up order, 1
+  // reverses it.
+  virtual void order_batch(std::span<lowlevel::Task*> batch);
+};
+
+// The default policy: Trio's randomized batch order (each batch runs in wake-up order or its
+// reverse, with probability 1/2), from a seeded Prng so a test can fix it.
+class TrioPolicy final : public SchedulePolicy {
+ public:
+  explicit TrioPolicy(std::uint64_t seed);
+  std::size_t choose(std::size_t n, ChoiceKind kind) override;
+  void order_batch(std::span<lowlevel::Task*> batch) override;
+
+ private:
+  std::uint64_t state_;
+};
+
+}  // namespace trellis

@@ -1,0 +1,91 @@
+#include "trellis/posix/epoll_backend.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <system_error>
+
+#include "trellis/base/assert.h"
+
+namespace trellis::posix {
+namespace {
+
+// Trio caps a single wait at 24 hours; the cap also keeps the arithmetic below far from
+// overflow.
+constexpr Duration kWaitMax = std::chrono::hours(24);
+
+}  // namespace
+
+EpollBackend::EpollBackend() {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    const int error = errno;
+    ::close(epoll_fd_);
+    throw std::system_error(error, std::generic_category(), "eventfd");
+  }
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = 0;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event) != 0) {
+    const int error = errno;
+    ::close(wake_fd_);
+    ::close(epoll_fd_);
+    throw std::system_error(error, std::generic_category(), "epoll_ctl(eventfd)");
+  }
+}
+
+EpollBackend::~EpollBackend() {
+  ::close(wake_fd_);
+  ::close(epoll_fd_);
+}
+
+bool EpollBackend::wait_and_dispatch(Duration timeout) {
+  TRELLIS_ASSERT(timeout >= Duration::zero());
+  if (timeout == Duration::zero() && !wake_pending_.load(std::memory_order_acquire)) {
+    return false;
+  }
+  const Duration bounded = timeout < kWaitMax ? timeout : kWaitMax;
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(bounded).count());
+  ts.tv_nsec = static_cast<long>((bounded - std::chrono::seconds(ts.tv_sec)).count());
+  constexpr int kEventsPerWaitMax = 64;
+  epoll_event events[kEventsPerWaitMax];
+  int count = -1;
+  do {
+    count = ::epoll_pwait2(epoll_fd_, events, kEventsPerWaitMax,
+                           timeout == Duration::max() ? nullptr : &ts, nullptr);
+  } while (count < 0 && errno == EINTR);
+  if (count < 0) throw std::system_error(errno, std::generic_category(), "epoll_pwait2");
+  bool delivered = false;
+  for (int i = 0; i < count; ++i) {
+    if (events[i].data.u64 == 0) {
+      std::uint64_t value = 0;
+      while (::read(wake_fd_, &value, sizeof value) > 0) {
+      }
+      wake_pending_.store(false, std::memory_order_release);
+      delivered = true;
+    }
+  }
+  return delivered;
+}
+
+void EpollBackend::wake_from_any_thread() noexcept {
+  wake_pending_.store(true, std::memory_order_release);
+  const std::uint64_t one = 1;
+  // Async-signal-safe; EAGAIN (counter saturated) still leaves the eventfd readable.
+  [[maybe_unused]] const ssize_t written = ::write(wake_fd_, &one, sizeof one);
+}
+
+BackendStatistics EpollBackend::statistics() const {
+  BackendStatistics stats;
+  stats.pending_sources = external_sources_.load();
+  return stats;
+}
+
+}  // namespace trellis::posix

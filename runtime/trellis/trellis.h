@@ -1,0 +1,35 @@
+// trellis/trellis.h — the runtime: Trio's structured concurrency for C++ on fibers.
+//
+// Map of the runtime (one line per header):
+// base/assert.h              TRELLIS_ASSERT: always-on internal invariants
+// base/prng.h                Prng: the one seeded random generator
+// core/time.h                Duration, Time
+// core/errors.h              Cancelled, TooSlowError, WouldBlock, ... DeadlockError
+// core/exception_group.h     ExceptionGroup (errors of concurrent tasks)
+// core/clock.h               Clock: the run's time source (real, mock, simulated)
+// core/backend.h             Backend: the run loop's I/O wait and cross-thread wake-up
+// core/schedule_policy.h     SchedulePolicy: the order tasks run in (one choose() primitive)
+// core/instrument.h          Instrument: hooks into the run loop
+// core/run.h                 run(), RunOptions, sleep*, checkpoint*, current_time
+// core/cancel_scope.h        CancelScope, move_on_*, fail_*
+// core/nursery.h             open_nursery, Nursery, TaskStatus, SpawnOptions
+// core/task.h                lowlevel::Task (introspection)
+// core/lowlevel.h            wait_task_rescheduled / reschedule and other low-level calls
+// posix/system_clock.h       SystemClock (CLOCK_MONOTONIC)
+// posix/epoll_backend.h      EpollBackend
+#pragma once
+
+#include "trellis/core/backend.h"
+#include "trellis/core/cancel_scope.h"
+#include "trellis/core/clock.h"
+#include "trellis/core/errors.h"
+#include "trellis/core/exception_group.h"
+#include "trellis/core/instrument.h"
+#include "trellis/core/lowlevel.h"
+#include "trellis/core/nursery.h"
+#include "trellis/core/run.h"
+#include "trellis/core/schedule_policy.h"
+#include "trellis/core/task.h"
+#include "trellis/core/time.h"
+#include "trellis/posix/epoll_backend.h"
+#include "trellis/posix/system_clock.h"
