@@ -47,6 +47,26 @@ std::string demangle(const char* mangled) {
                                              : std::string(mangled);
 }
 
+// Shortens a demangled lambda type: "f()::{lambda()#1}::operator()() const::{lambda()#2}"
+// becomes "f()::{lambda()#1}::{lambda()#2}" (the call operators add nothing to a name).
+std::string shorten_lambda_name(std::string name) {
+  static constexpr std::string_view kCallOperator = "::operator()(";
+  std::size_t at = 0;
+  while ((at = name.find(kCallOperator, at)) != std::string::npos) {
+    std::size_t end = at + kCallOperator.size();
+    int depth = 1;
+    while (end < name.size() && depth > 0) {
+      if (name[end] == '(') ++depth;
+      if (name[end] == ')') --depth;
+      ++end;
+    }
+    static constexpr std::string_view kConst = " const";
+    if (name.compare(end, kConst.size(), kConst) == 0) end += kConst.size();
+    name.erase(at, end - at);
+  }
+  return name;
+}
+
 std::uint64_t fresh_schedule_seed() {
   // Trio seeds its batch order differently in every run; so do we, from the real clock (the
   // only place outside posix/ allowed to read it is through SystemClock).
@@ -592,7 +612,9 @@ const std::string& lowlevel::Task::name() const {
         name_ = internal::demangle(info.dli_sname);
       }
     }
-    if (name_.empty() && name_type_ != nullptr) name_ = internal::demangle(name_type_->name());
+    if (name_.empty() && name_type_ != nullptr) {
+      name_ = internal::shorten_lambda_name(internal::demangle(name_type_->name()));
+    }
     if (name_.empty()) name_ = "task";
   }
   return name_;
