@@ -148,7 +148,7 @@ class Nursery {
                                   FunctionRef<void(Nursery&)>);
 
   void check_open() const;
-  void spawn(SpawnOptions options, lowlevel::Task* task, Nursery* eventual_parent);
+  void spawn(const SpawnOptions& options, lowlevel::Task* task, Nursery* eventual_parent);
   void add_error(std::exception_ptr error, CancelSource source);
   void child_finished(lowlevel::Task& task, std::exception_ptr error);
   void check_closed();
@@ -216,7 +216,7 @@ void Nursery::start_soon(SpawnOptions options, F&& fn, Args&&... args) {
   };
   auto* task = new internal::TaskWithBody<decltype(body)>(std::move(body));
   internal::set_task_name_source(*task, typeid(std::decay_t<F>), internal::function_address(fn));
-  spawn(std::move(options), task, nullptr);
+  spawn(options, task, nullptr);
 }
 
 template <class T, class F, class... Args>
@@ -233,7 +233,7 @@ T Nursery::start(SpawnOptions options, F&& fn, Args&&... args) {
   internal::run_start(*this, *state, [&](Nursery& old_nursery) {
     auto* task = new internal::TaskWithBody<Body>(std::move(*pending_body));
     internal::set_task_name_source(*task, typeid(std::decay_t<F>), address);
-    old_nursery.spawn(std::move(options), task, this);
+    old_nursery.spawn(options, task, this);
   });
   if constexpr (!std::is_void_v<T>) {
     return std::move(*state->value);

@@ -84,7 +84,8 @@ Runner::Runner(const RunOptions& options, Clock& clock, Backend& backend, Schedu
       backend_(backend),
       policy_(policy),
       strict_exception_groups_(options.strict_exception_groups),
-      stack_size_default_(normalize_stack_size(options.stack_size)) {
+      stack_size_default_(normalize_stack_size(options.stack_size)),
+      stack_pool_(StackPool::for_this_thread()) {
   for (Instrument* instrument : options.instruments) {
     if (instrument == nullptr) throw std::invalid_argument("RunOptions::instruments: null");
     if (std::find(instruments_.begin(), instruments_.end(), instrument) == instruments_.end()) {
@@ -153,6 +154,10 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
   spawn(root, nullptr, SpawnOptions{"<init>", 0}, nullptr);
 
   loop();
+  if (loop_error_ != nullptr) {
+    throw InternalError("the run loop failed (" + std::string(backend_.name()) +
+                        " backend): " + describe_exception(loop_error_));
+  }
   call_instruments([](Instrument& i) { i.after_run(); });
 
   if (!deadlock_report_.empty()) throw DeadlockError(deadlock_report_);
@@ -163,110 +168,138 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
 }
 
 void Runner::loop() {
-  // This while loop *is* the event loop (Trio's unrolled_run). Each iteration: choose how
-  // long the Backend may block, wait for I/O, expire deadlines, maybe act on idleness, then
-  // run one batch.
-  bool root_alive = true;
-  while (root_alive) {
-    Duration timeout = Duration::zero();
-    if (runq_.empty()) {
-      timeout = deadlines_.empty() ? Duration::max()
-                                   : std::max(Duration::zero(),
-                                              clock_.sleep_time_until(deadlines_.top().deadline));
+  // This while loop *is* the event loop (Trio's unrolled_run): one iteration per batch.
+  // (Tasks also run iterations themselves, in next_for_direct_switch(), when the run queue
+  // is non-empty; then they never come back here.)
+  while (root_ != nullptr) {
+    bool ready = false;
+    try {
+      ready = advance();
+    } catch (...) {
+      fail_run(std::current_exception());
     }
-    // A task in wait_all_tasks_blocked suppresses autojump (Trio: the `else` is deliberate).
-    IdlePrimed idle = IdlePrimed::kNone;
-    if (!waiting_for_idle_.empty()) {
-      const Duration cushion = waiting_for_idle_.begin()->first.first;
-      if (cushion < timeout) {
-        timeout = cushion;
-        idle = IdlePrimed::kWaitingForIdle;
-      }
-    } else if (const Duration threshold = clock_.autojump_threshold(); threshold < timeout) {
-      timeout = threshold;
-      idle = IdlePrimed::kAutojump;
-    }
-    if (runq_.empty() && idle == IdlePrimed::kNone && timeout == Duration::max() &&
-        !backend_.has_pending_sources()) {
-      handle_deadlock();
-      if (abandoned_) return;
-      continue;
-    }
-
-    if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_io_wait(timeout); });
-    const bool got_events = backend_.wait_and_dispatch(timeout);
-    if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_io_wait(timeout); });
-
-    if (!deadlines_.empty()) {
-      const Time now = clock_.now();
-      bool expired = false;
-      while (!deadlines_.empty() && deadlines_.top().deadline <= now) {
-        CancelScope& scope = deadlines_.pop();
-        scope.cancel_with(CancelSource::kDeadline);
-        expired = true;
-      }
-      if (expired) idle = IdlePrimed::kNone;
-    }
-
-    if (idle != IdlePrimed::kNone && runq_.empty() && !got_events) {
-      if (idle == IdlePrimed::kWaitingForIdle) {
-        const Duration cushion = waiting_for_idle_.begin()->first.first;
-        while (!waiting_for_idle_.empty() && waiting_for_idle_.begin()->first.first == cushion) {
-          lowlevel::Task* task = waiting_for_idle_.begin()->second;
-          waiting_for_idle_.erase(waiting_for_idle_.begin());
-          reschedule(*task, nullptr);
-        }
-      } else if (!deadlines_.empty()) {
-        // The deadline fires in the next iteration, whose timeout is then zero.
-        clock_.jump_to(deadlines_.top().deadline);
-      }
-    }
-
+    if (abandoned_) return;
+    if (!ready) continue;
+    form_batch();
     run_batch();
-    root_alive = root_ != nullptr;
+    if (abandoned_) return;
+  }
+}
+
+bool Runner::advance() {
+  // How long the Backend may block: not at all if a task is runnable, else until the next
+  // deadline (converted by the clock to real time).
+  Duration timeout = Duration::zero();
+  if (runq_.empty()) {
+    timeout = deadlines_.empty() ? Duration::max()
+                                 : std::max(Duration::zero(),
+                                            clock_.sleep_time_until(deadlines_.top().deadline));
+  }
+  // A task in wait_all_tasks_blocked suppresses autojump (Trio: the `else` is deliberate).
+  IdlePrimed idle = IdlePrimed::kNone;
+  if (!waiting_for_idle_.empty()) {
+    const Duration cushion = waiting_for_idle_.begin()->first.first;
+    if (cushion < timeout) {
+      timeout = cushion;
+      idle = IdlePrimed::kWaitingForIdle;
+    }
+  } else if (const Duration threshold = clock_.autojump_threshold(); threshold < timeout) {
+    timeout = threshold;
+    idle = IdlePrimed::kAutojump;
+  }
+  if (runq_.empty() && idle == IdlePrimed::kNone && timeout == Duration::max() &&
+      !backend_.has_pending_sources()) {
+    handle_deadlock();
+    return false;
+  }
+
+  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_io_wait(timeout); });
+  const bool got_events = backend_.wait_and_dispatch(timeout);
+  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_io_wait(timeout); });
+  if (expire_deadlines()) idle = IdlePrimed::kNone;
+
+  if (idle != IdlePrimed::kNone && runq_.empty() && !got_events) {
+    if (idle == IdlePrimed::kWaitingForIdle) {
+      const Duration cushion = waiting_for_idle_.begin()->first.first;
+      while (!waiting_for_idle_.empty() && waiting_for_idle_.begin()->first.first == cushion) {
+        lowlevel::Task* task = waiting_for_idle_.begin()->second;
+        waiting_for_idle_.erase(waiting_for_idle_.begin());
+        reschedule(*task, nullptr);
+      }
+    } else if (!deadlines_.empty()) {
+      // The deadline fires in the next iteration, whose timeout is then zero.
+      clock_.jump_to(deadlines_.top().deadline);
+    }
+  }
+  return true;
+}
+
+bool Runner::expire_deadlines() {
+  if (deadlines_.empty()) return false;
+  const Time now = clock_.now();
+  bool expired = false;
+  while (!deadlines_.empty() && deadlines_.top().deadline <= now) {
+    CancelScope& scope = deadlines_.pop();
+    scope.cancel_with(CancelSource::kDeadline);
+    expired = true;
+  }
+  return expired;
+}
+
+void Runner::form_batch() {
+  TRELLIS_ASSERT(batch_position_ == batch_.size());
+  batch_.clear();
+  batch_.swap(runq_);
+  batch_position_ = 0;
+  if (batch_.size() > 1) {
+    policy_.order_batch(std::span<lowlevel::Task*>(batch_.data(), batch_.size()));
   }
 }
 
 void Runner::run_batch() {
-  if (runq_.empty()) return;
-  TRELLIS_ASSERT(batch_.empty());
-  batch_.swap(runq_);
-  policy_.order_batch(std::span<lowlevel::Task*>(batch_.data(), batch_.size()));
-  for (lowlevel::Task* task : batch_) step(*task);
-  batch_.clear();
-}
-
-void Runner::step(lowlevel::Task& task) {
-  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunnable);
-  TRELLIS_ASSERT(current_ == nullptr);
-  task.state_ = lowlevel::Task::State::kRunning;
-  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_task_step(task); });
-  if (task.stack_.empty()) {
-    try {
-      task.stack_ = StackPool::for_this_thread().acquire(task.stack_size_);
-    } catch (...) {
-      // The task cannot start: it fails as if its function had thrown.
-      task.error_ = std::current_exception();
-      task.state_ = lowlevel::Task::State::kFinished;
-      finish(task);
-      return;
+  while (batch_position_ < batch_.size()) {
+    lowlevel::Task& task = *batch_[batch_position_++];
+    TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunnable);
+    TRELLIS_ASSERT(current_ == nullptr);
+    if (!prepare_to_run(task)) continue;
+    if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_task_step(task); });
+    task.state_ = lowlevel::Task::State::kRunning;
+    current_ = &task;
+    switch_context(loop_context_, task.context_);
+    // Back in the loop from whichever task stopped last: with direct switches between
+    // tasks, that may be a later task of this batch (or of a batch formed meanwhile).
+    TRELLIS_ASSERT(current_ != nullptr);
+    lowlevel::Task& last = *current_;
+    current_ = nullptr;
+    if (last.state_ == lowlevel::Task::State::kFinished) {
+      finish(last);
+    } else {
+      TRELLIS_ASSERT(last.state_ == lowlevel::Task::State::kRunnable ||
+                     last.state_ == lowlevel::Task::State::kParked);
+      if (!instruments_.empty()) {
+        call_instruments([&](Instrument& i) { i.after_task_step(last); });
+      }
     }
-    make_fiber_context(task.context_, task.stack_, &Runner::task_main, &task);
-  }
-  current_ = &task;
-  switch_context(loop_context_, task.context_);
-  TRELLIS_ASSERT(current_ == &task);
-  current_ = nullptr;
-  if (task.state_ == lowlevel::Task::State::kFinished) {
-    finish(task);
-  } else {
-    TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunnable ||
-                   task.state_ == lowlevel::Task::State::kParked);
-    if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_task_step(task); });
+    if (abandoned_) return;
   }
 }
 
-void Runner::task_main(void* argument) noexcept {
+bool Runner::prepare_to_run(lowlevel::Task& task) {
+  if (!task.stack_.empty()) return true;
+  try {
+    task.stack_ = stack_pool_.acquire(task.stack_size_);
+  } catch (...) {
+    // The task cannot start: it fails as if its function had thrown.
+    task.error_ = std::current_exception();
+    task.state_ = lowlevel::Task::State::kFinished;
+    finish(task);
+    return false;
+  }
+  make_fiber_context(task.context_, task.stack_, &Runner::task_main, &task, loop_context_);
+  return true;
+}
+
+ExecutionContext* Runner::task_main(void* argument) noexcept {
   auto* task = static_cast<lowlevel::Task*>(argument);
   try {
     task->invoke();
@@ -274,6 +307,14 @@ void Runner::task_main(void* argument) noexcept {
     task->error_ = std::current_exception();
   }
   task->state_ = lowlevel::Task::State::kFinished;
+  // A finished task always returns to the loop, which releases its stack.
+  return &task->runner_->loop_context_;
+}
+
+void Runner::fail_run(std::exception_ptr error) noexcept {
+  loop_error_ = std::move(error);
+  abandoned_ = true;
+  root_ = nullptr;
 }
 
 void Runner::finish(lowlevel::Task& task) {
@@ -281,7 +322,7 @@ void Runner::finish(lowlevel::Task& task) {
   TRELLIS_ASSERT(task.child_nurseries_.empty());
   if (!task.stack_.empty()) {
     destroy_fiber_context(task.context_);
-    StackPool::for_this_thread().release(task.stack_);
+    stack_pool_.release(task.stack_);
     task.stack_ = Stack{};
   }
   activate_cancel_status(task, nullptr);
@@ -333,11 +374,48 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(*task); });
 }
 
-void Runner::switch_to_loop(lowlevel::Task& task) noexcept {
-  TRELLIS_ASSERT(current_ == &task);
-  switch_context(task.context_, loop_context_);
-  TRELLIS_ASSERT(current_ == &task);
-  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
+void Runner::suspend(lowlevel::Task& self) {
+  TRELLIS_ASSERT(current_ == &self);
+  TRELLIS_ASSERT(self.state_ != lowlevel::Task::State::kRunning);
+  lowlevel::Task* next = instruments_.empty() ? next_for_direct_switch() : nullptr;
+  if (next == &self) {
+    // Our own turn again (a lone task checkpointing): no switch at all.
+    self.state_ = lowlevel::Task::State::kRunning;
+    return;
+  }
+  if (next != nullptr) {
+    next->state_ = lowlevel::Task::State::kRunning;
+    current_ = next;
+    switch_context(self.context_, next->context_);
+  } else {
+    switch_context(self.context_, loop_context_);
+  }
+  TRELLIS_ASSERT(current_ == &self);
+  TRELLIS_ASSERT(self.state_ == lowlevel::Task::State::kRunning);
+}
+
+lowlevel::Task* Runner::next_for_direct_switch() {
+  // The fast path: instead of switching to the loop and from there to the next task, the
+  // stopping task switches straight to the next task of the batch. When the batch is done
+  // and the run queue is not empty, the loop's next iteration cannot block, idle or find a
+  // deadlock (its timeout is zero), so the stopping task runs that iteration itself. The
+  // loop still starts new tasks (stack allocation can fail) and finishes exited ones.
+  if (batch_position_ == batch_.size()) {
+    if (runq_.empty()) return nullptr;
+    try {
+      backend_.wait_and_dispatch(Duration::zero());
+      expire_deadlines();
+    } catch (...) {
+      fail_run(std::current_exception());
+      return nullptr;
+    }
+    form_batch();
+  }
+  lowlevel::Task* next = batch_[batch_position_];
+  TRELLIS_ASSERT(next->state_ == lowlevel::Task::State::kRunnable);
+  if (next->stack_.empty()) return nullptr;
+  ++batch_position_;
+  return next;
 }
 
 void Runner::yield_shielded() {
@@ -346,7 +424,7 @@ void Runner::yield_shielded() {
   task.state_ = lowlevel::Task::State::kRunnable;
   runq_.push_back(&task);
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
-  switch_to_loop(task);
+  suspend(task);
 }
 
 void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
@@ -360,7 +438,7 @@ void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
   // Blocking inside an already-cancelled scope aborts at once (Trio does this right after
   // the task yields; doing it before the switch is equivalent and saves a pass).
   deliver_pending_cancel(task);
-  switch_to_loop(task);
+  suspend(task);
   TRELLIS_ASSERT(task.abort_fn_ == nullptr);
   task.waiting_on_ = {};
   if (task.resume_error_ != nullptr) {
@@ -603,6 +681,69 @@ bool Runner::guard_lookup(const void* address, OverflowInfo* info) noexcept {
 }  // namespace internal
 
 // ---- lowlevel::Task -----------------------------------------------------------------------
+
+namespace {
+
+// Per-thread free lists of task memory by 64-byte size class. Sanitizer builds use plain
+// new/delete so that use-after-free of a task stays detectable.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kRecycleTaskMemory = false;
+#else
+constexpr bool kRecycleTaskMemory = true;
+#endif
+constexpr std::size_t kTaskSizeClassBytes = 64;
+constexpr std::size_t kTaskSizeClassCount = 32;  // recycles tasks up to 2 KiB
+// Bounds the memory a thread keeps for reuse: enough for ~100k small tasks of a burst.
+constexpr std::size_t kTaskCacheBytesMax = std::size_t{48} << 20;
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+struct TaskMemoryCache {
+  FreeBlock* heads[kTaskSizeClassCount] = {};
+  std::size_t bytes = 0;
+  ~TaskMemoryCache() {
+    for (FreeBlock*& head : heads) {
+      while (head != nullptr) ::operator delete(std::exchange(head, head->next));
+    }
+  }
+};
+
+thread_local TaskMemoryCache task_memory_cache;
+
+std::size_t task_size_class(std::size_t size) noexcept {
+  return (size + kTaskSizeClassBytes - 1) / kTaskSizeClassBytes;
+}
+
+}  // namespace
+
+void* lowlevel::Task::operator new(std::size_t size) {
+  const std::size_t size_class = task_size_class(size);
+  if (!kRecycleTaskMemory || size_class >= kTaskSizeClassCount) return ::operator new(size);
+  TaskMemoryCache& cache = task_memory_cache;
+  if (FreeBlock* block = cache.heads[size_class]) {
+    cache.heads[size_class] = block->next;
+    cache.bytes -= size_class * kTaskSizeClassBytes;
+    return block;
+  }
+  return ::operator new(size_class * kTaskSizeClassBytes);
+}
+
+void lowlevel::Task::operator delete(void* memory, std::size_t size) noexcept {
+  const std::size_t size_class = task_size_class(size);
+  if (!kRecycleTaskMemory || size_class >= kTaskSizeClassCount) {
+    ::operator delete(memory);
+    return;
+  }
+  TaskMemoryCache& cache = task_memory_cache;
+  if (cache.bytes + size_class * kTaskSizeClassBytes > kTaskCacheBytesMax) {
+    ::operator delete(memory);
+    return;
+  }
+  cache.heads[size_class] = new (memory) FreeBlock{cache.heads[size_class]};
+  cache.bytes += size_class * kTaskSizeClassBytes;
+}
 
 const std::string& lowlevel::Task::name() const {
   if (name_.empty()) {

@@ -44,6 +44,11 @@ class Task {
   Task(const Task&) = delete;
   Task& operator=(const Task&) = delete;
 
+  // Tasks come and go by the hundred thousand: their memory is recycled through per-thread
+  // free lists by size class instead of going to malloc each time.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* memory, std::size_t size) noexcept;
+
   // The task's name: SpawnOptions::name if given, else the spawned function's name where it
   // can be found (a function's symbol, or a lambda's type), computed on first use.
   const std::string& name() const;

@@ -115,7 +115,6 @@ struct SwitchRecord {
 inline void arrive(ExecutionContext& self, ExecutionContext& from,
                    ctx::fcontext_t from_fctx) noexcept {
   from.fctx = from_fctx;
-  self.resumer = &from;
 #if defined(TRELLIS_HAVE_ASAN)
   const void* bottom = nullptr;
   std::size_t size = 0;
@@ -125,14 +124,14 @@ inline void arrive(ExecutionContext& self, ExecutionContext& from,
     from.stack_size = size;
   }
 #endif
-  EhGlobals* globals = eh_globals();
+  auto* globals = static_cast<EhGlobals*>(self.eh_globals);
   globals->caught_exceptions = self.eh_caught_exceptions;
   globals->uncaught_exceptions = self.eh_uncaught_exceptions;
 }
 
 // `finishing`: `from` will never run again (its fake stack may be freed).
 inline void depart(ExecutionContext& from, ExecutionContext& to, bool finishing) noexcept {
-  EhGlobals* globals = eh_globals();
+  auto* globals = static_cast<EhGlobals*>(from.eh_globals);
   from.eh_caught_exceptions = globals->caught_exceptions;
   from.eh_uncaught_exceptions = globals->uncaught_exceptions;
 #if defined(TRELLIS_HAVE_ASAN)
@@ -151,9 +150,9 @@ void fiber_trampoline(ctx::transfer_t transfer) noexcept {
   auto* record = static_cast<SwitchRecord*>(transfer.data);
   ExecutionContext& self = *record->to;
   arrive(self, *record->from, transfer.fctx);
-  self.body(self.body_arg);
   // The body is done: leave for good. Nothing switches back here.
-  ExecutionContext& target = *self.resumer;
+  ExecutionContext& target = *self.body(self.body_arg);
+  TRELLIS_ASSERT(&target != &self);
   depart(self, target, /*finishing=*/true);
   SwitchRecord last{&self, &target};
   ctx::jump_fcontext(target.fctx, &last);
@@ -225,12 +224,11 @@ StackPool& StackPool::for_this_thread() {
 }
 
 Stack StackPool::acquire(std::size_t usable_size) {
-  TRELLIS_ASSERT(usable_size % page_size() == 0);
-  for (std::size_t i = cached_count_; i > 0; --i) {
+  for (std::size_t i = cache_.size(); i > 0; --i) {
     if (cache_[i - 1].usable_size() == usable_size) {
-      Stack stack = cache_[i - 1];
-      cache_[i - 1] = cache_[cached_count_ - 1];
-      --cached_count_;
+      const Stack stack = cache_[i - 1];
+      cache_[i - 1] = cache_.back();
+      cache_.pop_back();
       return stack;
     }
   }
@@ -239,29 +237,34 @@ Stack StackPool::acquire(std::size_t usable_size) {
 
 void StackPool::release(Stack stack) noexcept {
   TRELLIS_ASSERT(!stack.empty());
-  if (cache_ == nullptr) cache_ = new (std::nothrow) Stack[kCachedStacksMax];
-  if (cache_ != nullptr && cached_count_ < kCachedStacksMax) {
-    cache_[cached_count_++] = stack;
-    return;
+  if (cache_.size() < kCachedStacksMax) {
+    try {
+      cache_.push_back(stack);
+      return;
+    } catch (...) {
+    }
   }
   unmap_stack(stack);
 }
 
 StackPool::~StackPool() {
-  for (std::size_t i = 0; i < cached_count_; ++i) unmap_stack(cache_[i]);
-  delete[] cache_;
+  for (const Stack& stack : cache_) unmap_stack(stack);
 }
 
-void make_fiber_context(ExecutionContext& context, const Stack& stack, void (*body)(void*),
-                        void* arg) {
+void make_fiber_context(ExecutionContext& context, const Stack& stack,
+                        ExecutionContext* (*body)(void*), void* arg,
+                        const ExecutionContext& thread_context) {
   TRELLIS_ASSERT(!stack.empty());
   TRELLIS_ASSERT(body != nullptr);
+  TRELLIS_ASSERT(stack.usable_size() % page_size() == 0);
   context = ExecutionContext{};
   context.fctx = ctx::make_fcontext(stack.top(), stack.usable_size(), &fiber_trampoline);
   context.stack_bottom = stack.bottom();
   context.stack_size = stack.usable_size();
   context.body = body;
   context.body_arg = arg;
+  context.eh_globals = thread_context.eh_globals;
+  TRELLIS_ASSERT(context.eh_globals != nullptr);
 #if defined(TRELLIS_HAVE_TSAN)
   context.tsan_fiber = __tsan_create_fiber(0);
   context.owns_tsan_fiber = true;
@@ -277,6 +280,7 @@ void destroy_fiber_context(ExecutionContext& context) noexcept {
 
 void make_thread_context(ExecutionContext& context) noexcept {
   context = ExecutionContext{};
+  context.eh_globals = eh_globals();
 #if defined(TRELLIS_HAVE_TSAN)
   context.tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -285,6 +289,7 @@ void make_thread_context(ExecutionContext& context) noexcept {
 void switch_context(ExecutionContext& from, ExecutionContext& to) noexcept {
   TRELLIS_ASSERT(&from != &to);
   TRELLIS_ASSERT(to.fctx != nullptr);
+  TRELLIS_ASSERT(from.eh_globals == to.eh_globals);  // contexts never cross threads
   depart(from, to, /*finishing=*/false);
   SwitchRecord record{&from, &to};
   const ctx::transfer_t transfer = ctx::jump_fcontext(to.fctx, &record);

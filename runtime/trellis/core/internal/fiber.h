@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 #include <boost/context/detail/fcontext.hpp>
 
@@ -38,15 +39,16 @@ struct Stack {
 // returns a stack to the cache, or unmaps it once the cache holds kCachedStacksMax.
 class StackPool {
  public:
-  static constexpr std::size_t kCachedStacksMax = 1024;
+  // Bounds the stacks kept for reuse (their touched pages stay resident).
+  static constexpr std::size_t kCachedStacksMax = 4096;
   static StackPool& for_this_thread();
   Stack acquire(std::size_t usable_size);
   void release(Stack stack) noexcept;
   ~StackPool();
 
  private:
-  Stack* cache_ = nullptr;  // array of kCachedStacksMax
-  std::size_t cached_count_ = 0;
+  // Most recently released last; acquire() takes the last one of the right size.
+  std::vector<Stack> cache_;
 };
 
 // Round a requested stack size to whole pages within [kStackSizeMin, kStackSizeMax].
@@ -62,21 +64,24 @@ struct ExecutionContext {
   void* asan_fake_stack = nullptr;
   void* tsan_fiber = nullptr;
   bool owns_tsan_fiber = false;
-  // Saved __cxa_eh_globals of this context while it is suspended.
+  // This thread's __cxa_eh_globals (looked up once: the lookup is a call into libstdc++ and
+  // a TLS access), and their saved values while this context is suspended.
+  void* eh_globals = nullptr;
   void* eh_caught_exceptions = nullptr;
   unsigned int eh_uncaught_exceptions = 0;
   // The body run by a fiber context (unused for a thread's main context).
-  void (*body)(void* arg) = nullptr;
+  ExecutionContext* (*body)(void* arg) = nullptr;
   void* body_arg = nullptr;
-  // The context that most recently switched into this one; where a finished fiber goes.
-  ExecutionContext* resumer = nullptr;
 };
 
 // Makes `context` a fresh fiber on `stack` that will call body(arg) when first switched to.
-// After body returns, the fiber switches to its resumer for good; the caller must then call
-// destroy_fiber_context() before reusing the stack. body must not let an exception escape.
-void make_fiber_context(ExecutionContext& context, const Stack& stack, void (*body)(void*),
-                        void* arg);
+// body returns the context to switch to when it is done; the fiber leaves for good, and the
+// owner must call destroy_fiber_context() before reusing the stack. body must not let an
+// exception escape.
+// `thread_context` is the calling thread's main context (for its per-thread lookups).
+void make_fiber_context(ExecutionContext& context, const Stack& stack,
+                        ExecutionContext* (*body)(void*), void* arg,
+                        const ExecutionContext& thread_context);
 void destroy_fiber_context(ExecutionContext& context) noexcept;
 
 // Initializes the context object for the calling thread's own stack (the run loop).

@@ -90,17 +90,22 @@ class Runner {
   enum class IdlePrimed { kNone, kWaitingForIdle, kAutojump };
 
   void loop();
+  bool advance();
+  bool expire_deadlines();
+  void form_batch();
   void run_batch();
-  void step(lowlevel::Task& task);
+  bool prepare_to_run(lowlevel::Task& task);
   void finish(lowlevel::Task& task);
-  void switch_to_loop(lowlevel::Task& task) noexcept;
+  void suspend(lowlevel::Task& self);
+  lowlevel::Task* next_for_direct_switch();
+  void fail_run(std::exception_ptr error) noexcept;
   void handle_deadlock();
   std::string deadlock_report() const;
   void dump_task(const lowlevel::Task& task, int depth, std::string& out) const;
   std::exception_ptr make_cancelled(lowlevel::Task& task) const;
   template <class Hook>
   void call_instruments(Hook hook);
-  static void task_main(void* task) noexcept;
+  static ExecutionContext* task_main(void* task) noexcept;
   static bool guard_lookup(const void* address, OverflowInfo* info) noexcept;
 
   Clock& clock_;
@@ -111,6 +116,7 @@ class Runner {
   std::vector<Instrument*> instruments_;
 
   ExecutionContext loop_context_;
+  StackPool& stack_pool_;
   // Invariant: current_ != nullptr iff a task's fiber is running (between the loop's switch
   // into it and its switch back).
   lowlevel::Task* current_ = nullptr;
@@ -121,10 +127,11 @@ class Runner {
   std::exception_ptr root_error_;
   std::uint64_t next_task_id_ = 0;
 
-  // Invariant: every task in runq_ has state kRunnable and appears once; batch_ is only
-  // non-empty inside run_batch().
+  // Invariant: every task in runq_ and in batch_[batch_position_..] has state kRunnable and
+  // appears once. Tasks woken during a batch go to runq_ and run in a later batch.
   std::vector<lowlevel::Task*> runq_;
   std::vector<lowlevel::Task*> batch_;
+  std::size_t batch_position_ = 0;
   DeadlineHeap deadlines_;
   // wait_all_tasks_blocked waiters, ordered by (cushion, task id): deterministic.
   std::map<std::pair<Duration, std::uint64_t>, lowlevel::Task*> waiting_for_idle_;
@@ -133,6 +140,7 @@ class Runner {
   std::string deadlock_report_;
   int deadlock_rounds_ = 0;
   bool abandoned_ = false;
+  std::exception_ptr loop_error_;  // the Backend or Clock failed: the run is abandoned
   Runner* previous_runner_ = nullptr;
 };
 
