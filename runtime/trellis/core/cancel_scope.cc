@@ -1,6 +1,7 @@
 #include "trellis/core/cancel_scope.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "trellis/base/assert.h"
 #include "trellis/core/exception_group.h"
@@ -42,22 +43,26 @@ bool CancelStatus::parent_cancellation_is_visible_to_us() const noexcept {
 
 void CancelStatus::recalculate() {
   // A depth-first walk with an explicit stack: deep scope nesting must not overflow a small
-  // task stack. Only statuses whose state changes propagate to their children.
-  std::vector<CancelStatus*> todo{this};
-  while (!todo.empty()) {
-    CancelStatus* current = todo.back();
-    todo.pop_back();
+  // task stack. Only statuses whose state changes propagate to their children; most
+  // recalculations touch this status alone, and then nothing is allocated.
+  std::vector<CancelStatus*> pending;
+  CancelStatus* current = this;
+  while (current != nullptr) {
     TRELLIS_ASSERT(current->scope_ != nullptr);
     const bool now_cancelled =
         current->scope_->cancel_called_ || current->parent_cancellation_is_visible_to_us();
-    if (now_cancelled == current->effectively_cancelled_) continue;
-    current->effectively_cancelled_ = now_cancelled;
-    if (now_cancelled) {
-      for (lowlevel::Task* task : current->tasks_snapshot()) {
-        task->runner_->deliver_pending_cancel(*task);
+    if (now_cancelled != current->effectively_cancelled_) {
+      current->effectively_cancelled_ = now_cancelled;
+      if (now_cancelled) {
+        // Delivery runs abort functions, which never move tasks between statuses, so the
+        // list can be walked as it is (as Trio walks its set).
+        for (lowlevel::Task& task : current->tasks_) task.runner_->deliver_pending_cancel(task);
       }
+      for (CancelStatus& child : current->children_) pending.push_back(&child);
     }
-    for (CancelStatus& child : current->children_) todo.push_back(&child);
+    if (pending.empty()) break;
+    current = pending.back();
+    pending.pop_back();
   }
 }
 
@@ -98,7 +103,11 @@ std::vector<lowlevel::Task*> CancelStatus::tasks_snapshot() {
 
 CancelScope::~CancelScope() {
   TRELLIS_ASSERT(state_ != State::kActive);
-  TRELLIS_ASSERT(deadline_index_ == kNotRegistered);
+  TRELLIS_ASSERT(!timer_.registered());
+}
+
+void CancelScope::deadline_expired(internal::DeadlineTimer& timer) {
+  static_cast<CancelScope*>(timer.owner)->cancel_with(CancelSource::kDeadline);
 }
 
 void CancelScope::enter() {
@@ -120,15 +129,20 @@ void CancelScope::enter() {
   TRELLIS_ASSERT(task.cancel_status_ == &status_);
 }
 
-std::exception_ptr CancelScope::exit(std::exception_ptr error) {
+std::exception_ptr CancelScope::exit(std::exception_ptr error, bool is_cancelled) {
   TRELLIS_ASSERT(state_ == State::kActive);
   TRELLIS_ASSERT(owner_->cancel_status_ == &status_);
   TRELLIS_ASSERT(runner_->current_task() == owner_);
   if (error != nullptr && status_.effectively_cancelled() &&
       !status_.parent_cancellation_is_visible_to_us()) {
-    bool matched = false;
-    error = internal::strip_cancelled(error, &matched);
-    if (matched) cancelled_caught_ = true;
+    if (is_cancelled) {
+      error = nullptr;
+      cancelled_caught_ = true;
+    } else {
+      bool matched = false;
+      error = internal::strip_cancelled(error, &matched);
+      if (matched) cancelled_caught_ = true;
+    }
   }
   runner_->activate_cancel_status(*owner_, status_.parent());
   status_.close();
@@ -173,15 +187,15 @@ void CancelScope::set_shield(bool on) {
 
 void CancelScope::update_deadline_registration() {
   const bool wanted = state_ == State::kActive && !cancel_called_ && deadline_ != kNoDeadline;
-  const bool registered = deadline_index_ != kNotRegistered;
+  const bool registered = timer_.registered();
   if (wanted && registered) {
-    runner_->deadlines().update(*this);
+    runner_->deadlines().update(timer_, deadline_);
   } else if (wanted) {
-    runner_->deadlines().push(*this);
+    runner_->deadlines().push(timer_, deadline_);
   } else if (registered) {
-    runner_->deadlines().remove(*this);
+    runner_->deadlines().remove(timer_);
   }
-  TRELLIS_ASSERT((deadline_index_ != kNotRegistered) == wanted);
+  TRELLIS_ASSERT(timer_.registered() == wanted);
 }
 
 }  // namespace trellis

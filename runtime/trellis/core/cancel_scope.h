@@ -29,6 +29,7 @@
 
 #include "trellis/base/intrusive_list.h"
 #include "trellis/core/errors.h"
+#include "trellis/core/internal/deadline_heap.h"
 #include "trellis/core/task.h"
 #include "trellis/core/time.h"
 
@@ -126,24 +127,31 @@ class CancelScope {
   auto run(F&& body);
 
  private:
+  // Runs body and captures its exception; a bare Cancelled is recognised without rethrowing.
+  template <class F, class Result>
+  std::exception_ptr run_body(F& body, Result& result, bool& cancelled) noexcept;
+
+ public:
+
+ private:
   friend class internal::CancelStatus;
   friend class internal::Runner;
   friend class internal::DeadlineHeap;
   friend class internal::TaskStatusState;
   friend class Nursery;
 
-  // Invariant: state_ == kActive iff status_.open_now(); while active with a deadline, the
-  // scope is registered in the run's deadline heap (deadline_index_ != kNotRegistered).
+  // Invariant: state_ == kActive iff status_.open_now(); while active, not cancelled and
+  // with a deadline, the scope's timer_ is registered in the run's deadline heap.
   enum class State { kUnentered, kActive, kExited };
-  static constexpr std::size_t kNotRegistered = static_cast<std::size_t>(-1);
 
   void enter();
   // Leaves the scope: strips this scope's Cancelled from `error` if it owns it. Returns what
-  // must propagate.
-  std::exception_ptr exit(std::exception_ptr error);
+  // must propagate. `is_cancelled`: the caller already knows `error` is a bare Cancelled.
+  std::exception_ptr exit(std::exception_ptr error, bool is_cancelled = false);
   void cancel_with(CancelSource source);
   void update_deadline_registration();
   void check_deadline() const;  // cancel_called()'s deadline check
+  static void deadline_expired(internal::DeadlineTimer& timer);
 
   Time deadline_ = kNoDeadline;
   bool shield_ = false;
@@ -154,37 +162,40 @@ class CancelScope {
   lowlevel::Task* owner_ = nullptr;
   internal::Runner* runner_ = nullptr;
   internal::CancelStatus status_;
-  std::size_t deadline_index_ = kNotRegistered;
+  internal::DeadlineTimer timer_{internal::DeadlineTimer::kNotRegistered,
+                                 &CancelScope::deadline_expired, this};
 };
+
+template <class F, class Result>
+std::exception_ptr CancelScope::run_body(F& body, Result& result, bool& cancelled) noexcept {
+  try {
+    if constexpr (std::is_same_v<Result, bool>) {
+      body();
+      result = true;
+    } else {
+      result.emplace(body());
+    }
+  } catch (const Cancelled&) {
+    cancelled = true;
+    return std::current_exception();
+  } catch (...) {
+    return std::current_exception();
+  }
+  return nullptr;
+}
 
 template <class F>
 auto CancelScope::run(F&& body) {
   using R = std::invoke_result_t<F&>;
   static_assert(!std::is_reference_v<R>, "CancelScope::run: the body must return by value");
+  using Result = std::conditional_t<std::is_void_v<R>, bool, std::optional<R>>;
   enter();
-  std::exception_ptr error;
-  if constexpr (std::is_void_v<R>) {
-    bool completed = false;
-    try {
-      body();
-      completed = true;
-    } catch (...) {
-      error = std::current_exception();
-    }
-    error = exit(std::move(error));
-    if (error != nullptr) std::rethrow_exception(error);
-    return completed;
-  } else {
-    std::optional<R> result;
-    try {
-      result.emplace(body());
-    } catch (...) {
-      error = std::current_exception();
-    }
-    error = exit(std::move(error));
-    if (error != nullptr) std::rethrow_exception(error);
-    return result;
-  }
+  Result result{};
+  bool cancelled = false;
+  std::exception_ptr error = run_body(body, result, cancelled);
+  error = exit(std::move(error), cancelled);
+  if (error != nullptr) std::rethrow_exception(error);
+  return result;
 }
 
 // Runs body with a deadline `d` from now; the result has CancelScope::run's shape. d < 0 is

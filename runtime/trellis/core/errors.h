@@ -32,16 +32,14 @@ const char* to_string(CancelSource source) noexcept;
 class Cancelled {
  public:
   CancelSource source() const noexcept { return source_; }
-  // Human-readable: "cancelled due to deadline", "cancelled due to explicit with reason ...".
-  const std::string& what() const noexcept { return message_; }
+  // Human-readable: "cancelled due to deadline", "cancelled due to explicit", ...
+  const char* what() const noexcept;
 
  private:
   friend struct internal::CancelledFactory;
-  Cancelled(CancelSource source, std::string message)
-      : source_(source), message_(std::move(message)) {}
+  explicit Cancelled(CancelSource source) noexcept : source_(source) {}
 
   CancelSource source_;
-  std::string message_;
 };
 
 // Raised by fail_after / fail_at when their deadline cancelled the body.

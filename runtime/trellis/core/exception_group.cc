@@ -18,6 +18,26 @@ std::string build_what(const std::string& message,
 
 }  // namespace
 
+const char* Cancelled::what() const noexcept {
+  switch (source_) {
+    case CancelSource::kExplicit:
+      return "cancelled due to explicit";
+    case CancelSource::kDeadline:
+      return "cancelled due to deadline";
+    case CancelSource::kNursery:
+      return "cancelled due to nursery";
+    case CancelSource::kShutdown:
+      return "cancelled due to shutdown";
+    case CancelSource::kKeyboardInterrupt:
+      return "cancelled due to KeyboardInterrupt";
+    case CancelSource::kDeadlock:
+      return "cancelled due to deadlock";
+    case CancelSource::kUnknown:
+      return "cancelled due to unknown";
+  }
+  return "cancelled";
+}
+
 const char* to_string(CancelSource source) noexcept {
   switch (source) {
     case CancelSource::kExplicit:
@@ -66,7 +86,7 @@ std::string describe_exception(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
   } catch (const Cancelled& cancelled) {
-    return "Cancelled: " + cancelled.what();
+    return std::string("Cancelled: ") + cancelled.what();
   } catch (const ExceptionGroup& group) {
     return "ExceptionGroup: " + group.message() + " (" + std::to_string(group.exceptions().size()) +
            ")";

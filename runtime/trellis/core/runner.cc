@@ -20,9 +20,7 @@ namespace trellis {
 namespace internal {
 
 struct CancelledFactory {
-  static Cancelled make(CancelSource source) {
-    return Cancelled(source, std::string("cancelled due to ") + to_string(source));
-  }
+  static Cancelled make(CancelSource source) noexcept { return Cancelled(source); }
 };
 
 namespace {
@@ -96,6 +94,7 @@ Runner::Runner(const RunOptions& options, Clock& clock, Backend& backend, Schedu
 }
 
 Runner::~Runner() {
+  stack_pool_.trim();
   if (abandoned_) {
     all_tasks_.abandon();
     return;
@@ -193,7 +192,7 @@ bool Runner::advance() {
   if (runq_.empty()) {
     timeout = deadlines_.empty() ? Duration::max()
                                  : std::max(Duration::zero(),
-                                            clock_.sleep_time_until(deadlines_.top().deadline));
+                                            clock_.sleep_time_until(deadlines_.top_deadline()));
   }
   // A task in wait_all_tasks_blocked suppresses autojump (Trio: the `else` is deliberate).
   IdlePrimed idle = IdlePrimed::kNone;
@@ -228,7 +227,7 @@ bool Runner::advance() {
       }
     } else if (!deadlines_.empty()) {
       // The deadline fires in the next iteration, whose timeout is then zero.
-      clock_.jump_to(deadlines_.top().deadline);
+      clock_.jump_to(deadlines_.top_deadline());
     }
   }
   return true;
@@ -238,9 +237,9 @@ bool Runner::expire_deadlines() {
   if (deadlines_.empty()) return false;
   const Time now = clock_.now();
   bool expired = false;
-  while (!deadlines_.empty() && deadlines_.top().deadline <= now) {
-    CancelScope& scope = deadlines_.pop();
-    scope.cancel_with(CancelSource::kDeadline);
+  while (!deadlines_.empty() && deadlines_.top_deadline() <= now) {
+    DeadlineTimer& timer = deadlines_.pop();
+    timer.expire(timer);
     expired = true;
   }
   return expired;
@@ -262,16 +261,16 @@ void Runner::run_batch() {
     TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunnable);
     TRELLIS_ASSERT(current_ == nullptr);
     if (!prepare_to_run(task)) continue;
+    current_ = &task;  // step hooks run "as" the stepping task, as in Trio
     if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_task_step(task); });
     task.state_ = lowlevel::Task::State::kRunning;
-    current_ = &task;
     switch_context(loop_context_, task.context_);
     // Back in the loop from whichever task stopped last: with direct switches between
     // tasks, that may be a later task of this batch (or of a batch formed meanwhile).
     TRELLIS_ASSERT(current_ != nullptr);
     lowlevel::Task& last = *current_;
-    current_ = nullptr;
     if (last.state_ == lowlevel::Task::State::kFinished) {
+      current_ = nullptr;
       finish(last);
     } else {
       TRELLIS_ASSERT(last.state_ == lowlevel::Task::State::kRunnable ||
@@ -279,6 +278,7 @@ void Runner::run_batch() {
       if (!instruments_.empty()) {
         call_instruments([&](Instrument& i) { i.after_task_step(last); });
       }
+      current_ = nullptr;
     }
     if (abandoned_) return;
   }
@@ -336,8 +336,10 @@ void Runner::finish(lowlevel::Task& task) {
     system_nursery_->cancel_scope().cancel_with(CancelSource::kShutdown);
   }
   if (!instruments_.empty()) {
+    current_ = &task;
     call_instruments([&](Instrument& i) { i.task_exited(task); });
     call_instruments([&](Instrument& i) { i.after_task_step(task); });
+    current_ = nullptr;
   }
   if (task.parent_nursery_ != nullptr) {
     task.parent_nursery_->child_finished(task, std::move(error));
@@ -420,6 +422,7 @@ lowlevel::Task* Runner::next_for_direct_switch() {
 
 void Runner::yield_shielded() {
   lowlevel::Task& task = require_task("cancel_shielded_checkpoint()");
+  if (in_instrument_) throw UsageError("an instrument hook must not checkpoint or block");
   ++task.schedule_points_;
   task.state_ = lowlevel::Task::State::kRunnable;
   runq_.push_back(&task);
@@ -429,6 +432,7 @@ void Runner::yield_shielded() {
 
 void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
   lowlevel::Task& task = require_task("wait_task_rescheduled()");
+  if (in_instrument_) throw UsageError("an instrument hook must not checkpoint or block");
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
   TRELLIS_ASSERT(task.abort_fn_ == nullptr);
   ++task.schedule_points_;
@@ -489,6 +493,32 @@ void Runner::activate_cancel_status(lowlevel::Task& task, CancelStatus* status) 
     status->add_task(task);
     if (status->effectively_cancelled()) deliver_pending_cancel(task);
   }
+}
+
+void Runner::sleep_until(Time deadline) {
+  // Trio's sleep_until is move_on_at(deadline): sleep_forever(). Same semantics here, but
+  // an ordinary wake-up is a plain reschedule by a timer, not a Cancelled thrown and caught.
+  lowlevel::Task& task = require_task("sleep_until()");
+  if (deadline <= clock_.now()) {
+    checkpoint();
+    return;
+  }
+  ++task.cancel_points_;
+  DeadlineTimer timer{DeadlineTimer::kNotRegistered,
+                      [](DeadlineTimer& expired) {
+                        auto& sleeper = *static_cast<lowlevel::Task*>(expired.owner);
+                        sleeper.runner_->reschedule(sleeper, nullptr);
+                      },
+                      &task};
+  deadlines_.push(timer, deadline);
+  task.sleep_deadline_ = deadline;
+  park(
+      [&](std::exception_ptr) {
+        deadlines_.remove(timer);
+        return lowlevel::Abort::kSucceeded;
+      },
+      "sleep");
+  TRELLIS_ASSERT(!timer.registered());
 }
 
 void Runner::checkpoint() {
@@ -561,7 +591,8 @@ std::string Runner::deadlock_report() const {
     report += "\n  - task '" + task.name() + "' (#" + std::to_string(task.id_) + "): waiting on " +
               std::string(task.waiting_on_.empty() ? "?" : task.waiting_on_);
     if (task.cancel_status_ != nullptr) {
-      const Time deadline = task.cancel_status_->effective_deadline();
+      Time deadline = task.cancel_status_->effective_deadline();
+      if (task.waiting_on_ == "sleep") deadline = std::min(deadline, task.sleep_deadline_);
       if (deadline != kNoDeadline && deadline != Time::min()) {
         report += " (deadline at t=" +
                   std::to_string(deadline.time_since_epoch().count()) + "ns)";
@@ -611,7 +642,7 @@ lowlevel::RunStatistics Runner::statistics() const {
   stats.tasks_living = all_tasks_.size();
   stats.tasks_runnable = runq_.size();
   stats.deadlines_pending = deadlines_.size();
-  if (!deadlines_.empty()) stats.time_to_next_deadline = saturating_sub(deadlines_.top().deadline,
+  if (!deadlines_.empty()) stats.time_to_next_deadline = saturating_sub(deadlines_.top_deadline(),
                                                                         clock_.now());
   return stats;
 }
@@ -620,6 +651,11 @@ template <class Hook>
 void Runner::call_instruments(Hook hook) {
   // Copy: a hook may add or remove instruments.
   const std::vector<Instrument*> instruments = instruments_;
+  in_instrument_ = true;
+  struct Leave {
+    bool& flag;
+    ~Leave() { flag = false; }
+  } leave{in_instrument_};
   for (Instrument* instrument : instruments) {
     try {
       hook(*instrument);
@@ -798,13 +834,11 @@ void checkpoint_if_cancelled() {
 [[noreturn]] void sleep_forever() {
   internal::Runner& runner = internal::Runner::require("sleep_forever()");
   runner.park([](std::exception_ptr) { return lowlevel::Abort::kSucceeded; }, "sleep");
-  throw InternalError("sleep_forever(): the task was rescheduled without being cancelled");
+  throw UsageError("sleep_forever(): the task was rescheduled without being cancelled (only "
+                   "a cancellation may end sleep_forever)");
 }
 
-void sleep_until(Time deadline) {
-  internal::Runner::require("sleep_until()");
-  move_on_at(deadline, [] { sleep_forever(); });
-}
+void sleep_until(Time deadline) { internal::Runner::require("sleep_until()").sleep_until(deadline); }
 
 void sleep(Duration d) {
   if (d < Duration::zero()) throw std::invalid_argument("sleep: duration must be non-negative");

@@ -16,6 +16,7 @@
 #include "trellis/base/function_ref.h"
 #include "trellis/base/intrusive_list.h"
 #include "trellis/core/internal/fiber.h"
+#include "trellis/core/time.h"
 
 namespace trellis {
 
@@ -104,6 +105,7 @@ class Task {
   AbortFn* abort_fn_ = nullptr;
   std::string_view waiting_on_;
   std::exception_ptr resume_error_;  // delivered when the task resumes
+  Time sleep_deadline_ = kNoDeadline;  // while parked in sleep: when it wakes (for reports)
 
   // Cancellation. Invariant: while alive, cancel_status_ is non-null and this task is on
   // cancel_status_->tasks_ through cancel_status_hook_.

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -77,33 +78,6 @@ void install_guard(char* mapping, std::size_t guard_size) {
     throw std::system_error(errno, std::generic_category(),
                             "trellis: mprotect of a stack guard page failed");
   }
-}
-
-Stack map_stack(std::size_t usable_size) {
-  const std::size_t guard = page_size();
-  const std::size_t total = usable_size + guard;
-  void* mapping = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (mapping == MAP_FAILED) {
-    const int error = errno;
-    throw std::system_error(
-        error, std::generic_category(),
-        "trellis: cannot map a " + std::to_string(usable_size / 1024) +
-            " KiB task stack (too many live tasks for vm.max_map_count or memory limits?)");
-  }
-  Stack stack{static_cast<char*>(mapping), total, guard};
-  try {
-    install_guard(stack.mapping, guard);
-  } catch (...) {
-    ::munmap(mapping, total);
-    throw;
-  }
-  return stack;
-}
-
-void unmap_stack(const Stack& stack) noexcept {
-  const int result = ::munmap(stack.mapping, stack.mapping_size);
-  TRELLIS_ASSERT(result == 0);
 }
 
 struct SwitchRecord {
@@ -223,32 +197,134 @@ StackPool& StackPool::for_this_thread() {
   return pool;
 }
 
-Stack StackPool::acquire(std::size_t usable_size) {
-  for (std::size_t i = cache_.size(); i > 0; --i) {
-    if (cache_[i - 1].usable_size() == usable_size) {
-      const Stack stack = cache_[i - 1];
-      cache_[i - 1] = cache_.back();
-      cache_.pop_back();
-      return stack;
-    }
+StackPool::Bucket& StackPool::bucket_for(std::size_t usable_size) {
+  for (Bucket& bucket : buckets_) {
+    if (bucket.usable_size == usable_size) return bucket;
   }
-  return map_stack(usable_size);
+  buckets_.push_back(Bucket{usable_size, {}, {}, {}});
+  return buckets_.back();
+}
+
+void StackPool::map_slab(Bucket& bucket) {
+  const std::size_t guard = page_size();
+  const std::size_t stride = bucket.usable_size + guard;
+  const std::size_t count = std::max<std::size_t>(1, kSlabBytesTarget / stride);
+  const std::size_t total = stride * count;
+  slabs_.reserve(slabs_.size() + 1);
+  bucket.fresh.reserve(bucket.fresh.size() + count);
+  void* mapping = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (mapping == MAP_FAILED) {
+    const int error = errno;
+    throw std::system_error(error, std::generic_category(),
+                            "trellis: cannot map " + std::to_string(total >> 20) +
+                                " MiB for task stacks (address space or memory limits?)");
+  }
+  auto* base = static_cast<char*>(mapping);
+  try {
+    // Highest addresses first, so that the first stack handed out is the lowest one.
+    for (std::size_t i = count; i > 0; --i) {
+      Stack stack{base + (i - 1) * stride, stride, guard};
+      install_guard(stack.mapping, guard);
+      bucket.fresh.push_back(stack);
+    }
+  } catch (...) {
+    std::erase_if(bucket.fresh, [&](const Stack& stack) {
+      return stack.mapping >= base && stack.mapping < base + total;
+    });
+    ::munmap(mapping, total);
+    throw;
+  }
+  slabs_.push_back(Slab{base, total});
+}
+
+Stack StackPool::acquire(std::size_t usable_size) {
+  Bucket& bucket = bucket_for(usable_size);
+  std::vector<Stack>* source = !bucket.hot.empty()    ? &bucket.hot
+                               : !bucket.cold.empty() ? &bucket.cold
+                                                      : &bucket.fresh;
+  if (source->empty()) {
+    map_slab(bucket);
+    source = &bucket.fresh;
+  }
+  TRELLIS_ASSERT(!source->empty());
+  const Stack stack = source->back();
+  source->pop_back();
+  TRELLIS_ASSERT(stack.usable_size() == usable_size);
+  return stack;
 }
 
 void StackPool::release(Stack stack) noexcept {
   TRELLIS_ASSERT(!stack.empty());
-  if (cache_.size() < kCachedStacksMax) {
-    try {
-      cache_.push_back(stack);
-      return;
-    } catch (...) {
-    }
+  Bucket* bucket = nullptr;
+  for (Bucket& candidate : buckets_) {
+    if (candidate.usable_size == stack.usable_size()) bucket = &candidate;
   }
-  unmap_stack(stack);
+  TRELLIS_ASSERT(bucket != nullptr);
+  // The vectors never shrink, and every stack came out of one of them, so push_back never
+  // needs memory beyond the capacity reserved when the stack's slab was mapped... except for
+  // hot and cold, which grow: reserve failures there fall back to the other list.
+  try {
+    bucket->hot.push_back(stack);
+  } catch (...) {
+    // Out of memory for the bookkeeping: the stack's address space is lost until the thread
+    // exits (its slab is still unmapped then).
+  }
+}
+
+void StackPool::trim() noexcept {
+  for (Bucket& bucket : buckets_) {
+    if (bucket.hot.size() <= kHotStacksMax) continue;
+    // The least recently released stacks go cold. Sorting them by address turns stacks that
+    // sit side by side in a slab into one range, released with one system call.
+    const auto first_cold = bucket.hot.begin();
+    const auto last_cold = bucket.hot.end() - static_cast<std::ptrdiff_t>(kHotStacksMax);
+    std::sort(first_cold, last_cold,
+              [](const Stack& a, const Stack& b) { return a.mapping < b.mapping; });
+    char* range_begin = nullptr;
+    char* range_end = nullptr;
+    const auto flush = [&] {
+      if (range_begin == nullptr) return;
+      // Guard pages inside the range keep their guard (MADV_DONTNEED preserves guard
+      // regions; a PROT_NONE page just stays unpopulated).
+      const int result = ::madvise(range_begin, static_cast<std::size_t>(range_end - range_begin),
+                                   MADV_DONTNEED);
+      TRELLIS_MAYBE(result != 0);
+    };
+    try {
+      bucket.cold.reserve(bucket.cold.size() + static_cast<std::size_t>(last_cold - first_cold));
+    } catch (...) {
+      continue;
+    }
+    for (auto it = first_cold; it != last_cold; ++it) {
+      if (it->mapping != range_end) {
+        flush();
+        range_begin = it->bottom();
+      }
+      range_end = it->top();
+      bucket.cold.push_back(*it);
+    }
+    flush();
+    bucket.hot.erase(first_cold, last_cold);
+  }
 }
 
 StackPool::~StackPool() {
-  for (const Stack& stack : cache_) unmap_stack(stack);
+  for (const Slab& slab : slabs_) {
+    const int result = ::munmap(slab.mapping, slab.size);
+    TRELLIS_ASSERT(result == 0);
+  }
+}
+
+StackPool::Statistics StackPool::statistics() const noexcept {
+  Statistics stats;
+  stats.slabs = slabs_.size();
+  for (const Bucket& bucket : buckets_) {
+    stats.hot += bucket.hot.size();
+    stats.cold += bucket.cold.size();
+    stats.fresh += bucket.fresh.size();
+  }
+  return stats;
 }
 
 void make_fiber_context(ExecutionContext& context, const Stack& stack,

@@ -34,21 +34,47 @@ struct Stack {
   bool empty() const noexcept { return mapping == nullptr; }
 };
 
-// Per-thread pool of stacks. acquire() reuses a cached stack of the same size when it can,
-// else maps a new one (throws std::system_error with advice on mmap failure). release()
-// returns a stack to the cache, or unmaps it once the cache holds kCachedStacksMax.
+// Per-thread pool of stacks. Stacks are carved out of slabs (one mmap for many stacks, so a
+// run with 100k live tasks makes a few thousand system calls, not 300k) and never unmapped
+// until the thread exits. A released stack stays "hot" (its touched pages resident, reused
+// first) without a system call. trim(), called when a run ends, keeps kHotStacksMax hot and
+// hands the pages of the others back to the kernel (one MADV_DONTNEED per run of adjacent
+// stacks); those wait "cold" for reuse, keeping only address space.
+// acquire() throws std::system_error, with advice, when no memory can be mapped.
 class StackPool {
  public:
-  // Bounds the stacks kept for reuse (their touched pages stay resident).
-  static constexpr std::size_t kCachedStacksMax = 4096;
+  static constexpr std::size_t kHotStacksMax = 4096;
+  static constexpr std::size_t kSlabBytesTarget = std::size_t{16} << 20;
   static StackPool& for_this_thread();
   Stack acquire(std::size_t usable_size);
   void release(Stack stack) noexcept;
+  void trim() noexcept;
   ~StackPool();
 
+  struct Statistics {
+    std::size_t slabs = 0;
+    std::size_t hot = 0;
+    std::size_t cold = 0;
+    std::size_t fresh = 0;
+  };
+  Statistics statistics() const noexcept;
+
  private:
-  // Most recently released last; acquire() takes the last one of the right size.
-  std::vector<Stack> cache_;
+  struct Bucket {  // every stack of one usable size
+    std::size_t usable_size;
+    std::vector<Stack> hot;    // most recently released last
+    std::vector<Stack> cold;   // pages returned to the kernel
+    std::vector<Stack> fresh;  // never used yet
+  };
+  struct Slab {
+    char* mapping;
+    std::size_t size;
+  };
+  Bucket& bucket_for(std::size_t usable_size);
+  void map_slab(Bucket& bucket);
+
+  std::vector<Bucket> buckets_;
+  std::vector<Slab> slabs_;
 };
 
 // Round a requested stack size to whole pages within [kStackSizeMin, kStackSizeMax].

@@ -44,7 +44,7 @@ class Runner {
   Runner(const RunOptions& options, Clock& clock, Backend& backend, SchedulePolicy& policy);
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
-  ~Runner();
+  ~Runner();  // trims the thread's stack pool
 
   // Runs main as the main task until every task has exited; rethrows main's error, or throws
   // DeadlockError / InternalError.
@@ -75,6 +75,7 @@ class Runner {
   [[noreturn]] void throw_cancelled(lowlevel::Task& task);
   void checkpoint();
   void checkpoint_if_cancelled();
+  void sleep_until(Time deadline);
   Time current_effective_deadline();
 
   // Deadlines (CancelScope registers itself while active).
@@ -140,6 +141,7 @@ class Runner {
   std::string deadlock_report_;
   int deadlock_rounds_ = 0;
   bool abandoned_ = false;
+  bool in_instrument_ = false;  // an instrument hook is running: no blocking allowed
   std::exception_ptr loop_error_;  // the Backend or Clock failed: the run is abandoned
   Runner* previous_runner_ = nullptr;
 };
