@@ -30,16 +30,19 @@ class FifoPolicy final : public SchedulePolicy {
   }
 };
 
-Time at(Duration d) { return Time(d); }
+Time at(Duration d) {
+  return Time(d);
+}
 
 // Real elapsed time, for the TESTs that check that virtual time costs no real time.
 class RealStopwatch {
  public:
-  RealStopwatch() : start_(std::chrono::steady_clock::now()) {}
-  Duration elapsed() const { return std::chrono::steady_clock::now() - start_; }
+  RealStopwatch() : start_(real_.now()) {}
+  Duration elapsed() const { return real_.now() - start_; }
 
  private:
-  std::chrono::steady_clock::time_point start_;
+  posix::SystemClock real_;
+  Time start_;
 };
 
 // ---- the clock itself ---------------------------------------------------------------------

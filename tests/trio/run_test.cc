@@ -56,7 +56,9 @@ decltype(auto) run_autojump(F&& main, RunOptions options = {}) {
 }
 
 // A point in virtual time (a MockClock starts at 0).
-Time at(Duration d) { return Time(d); }
+Time at(Duration d) {
+  return Time(d);
+}
 
 // Stand-ins for the Python exception types the Trio tests raise.
 class KeyError : public std::runtime_error {
@@ -98,7 +100,9 @@ std::size_t count_of(const ExceptionGroup& group) {
   return n;
 }
 
-void sleep_forever_task() { sleep_forever(); }
+void sleep_forever_task() {
+  sleep_forever();
+}
 
 // ---- run() basics -------------------------------------------------------------------------
 
@@ -1829,7 +1833,9 @@ TEST(TrioStart, ErrorBeforeStartedKeepsItsNestedCause) {
 
 // ---- strict and loose exception groups ----------------------------------------------------
 
-void raise_test_error() { throw std::runtime_error("test error"); }
+void raise_test_error() {
+  throw std::runtime_error("test error");
+}
 
 // Ports test_run.py::test_setting_strict_exception_groups (run loose, one error)
 TEST(TrioStrict, LooseRunThrowsALoneErrorBare) {

@@ -40,7 +40,9 @@ decltype(auto) run_autojump(F&& main) {
   return run(std::forward<F>(main), {.clock = &clock, .policy = &fifo});
 }
 
-Time at(Duration d) { return Time(d); }
+Time at(Duration d) {
+  return Time(d);
+}
 
 // Ports test_timeouts.py::test_sleep (sleep_until)
 TEST(TrioTimeouts, SleepUntilWakesExactlyAtTheDeadline) {

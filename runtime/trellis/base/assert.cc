@@ -9,7 +9,9 @@ namespace {
 std::atomic<TaskNameHook> task_name_hook{nullptr};
 }  // namespace
 
-void set_assert_task_name_hook(TaskNameHook hook) noexcept { task_name_hook.store(hook); }
+void set_assert_task_name_hook(TaskNameHook hook) noexcept {
+  task_name_hook.store(hook);
+}
 
 void assert_failed(const char* condition, const char* file, int line,
                    const char* function) noexcept {

@@ -24,11 +24,11 @@ void set_assert_task_name_hook(TaskNameHook hook) noexcept;
 
 }  // namespace trellis::internal
 
-#define TRELLIS_ASSERT(cond)                                                         \
-  do {                                                                               \
-    if (__builtin_expect(!(cond), 0)) {                                              \
-      ::trellis::internal::assert_failed(#cond, __FILE__, __LINE__, __func__);       \
-    }                                                                                \
+#define TRELLIS_ASSERT(cond)                                                   \
+  do {                                                                         \
+    if (__builtin_expect(!(cond), 0)) {                                        \
+      ::trellis::internal::assert_failed(#cond, __FILE__, __LINE__, __func__); \
+    }                                                                          \
   } while (false)
 
 #if defined(TRELLIS_SLOW_ASSERTS)

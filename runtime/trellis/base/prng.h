@@ -1,7 +1,7 @@
 // trellis/base/prng.h — the project's one pseudo-random number generator.
 //
 // Determinism rule (DESIGN.md): every random choice comes from a seeded Prng whose output is
-// fixed by this code, never from std::random_device or a <random> distribution (whose output
+// fixed by this code, never from an OS entropy source or a <random> distribution (whose output
 // may differ between standard library versions). The generator is xoshiro256** seeded through
 // SplitMix64, with an unbiased bounded draw (Lemire's multiply-and-reject).
 #pragma once

@@ -14,8 +14,8 @@
 namespace trellis {
 
 struct BackendStatistics {
-  std::size_t tasks_waiting_io = 0;   // tasks parked on a readiness wait
-  std::size_t pending_sources = 0;    // registrations that could still deliver an event
+  std::size_t tasks_waiting_io = 0;  // tasks parked on a readiness wait
+  std::size_t pending_sources = 0;   // registrations that could still deliver an event
 };
 
 class Backend {

@@ -151,7 +151,9 @@ std::exception_ptr CancelScope::exit(std::exception_ptr error, bool is_cancelled
   return error;
 }
 
-void CancelScope::cancel() { cancel_with(CancelSource::kExplicit); }
+void CancelScope::cancel() {
+  cancel_with(CancelSource::kExplicit);
+}
 
 void CancelScope::cancel_with(CancelSource source) {
   if (cancel_called_) return;  // the first reason sticks
@@ -167,7 +169,8 @@ void CancelScope::check_deadline() const {
   if (cancel_called_ || state_ == State::kExited || deadline_ == kNoDeadline) return;
   internal::Runner* runner = runner_ != nullptr ? runner_ : internal::Runner::current();
   if (runner == nullptr) return;
-  if (runner->now() >= deadline_) const_cast<CancelScope*>(this)->cancel_with(CancelSource::kDeadline);
+  if (runner->now() >= deadline_)
+    const_cast<CancelScope*>(this)->cancel_with(CancelSource::kDeadline);
 }
 
 bool CancelScope::cancel_called() const {

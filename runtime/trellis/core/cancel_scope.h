@@ -132,7 +132,6 @@ class CancelScope {
   std::exception_ptr run_body(F& body, Result& result, bool& cancelled) noexcept;
 
  public:
-
  private:
   friend class internal::CancelStatus;
   friend class internal::Runner;

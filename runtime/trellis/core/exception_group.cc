@@ -133,8 +133,7 @@ std::exception_ptr strip_cancelled(const std::exception_ptr& error, bool* matche
     if (!changed) return error;
     if (kept.empty()) return nullptr;
     if (group.loose() && kept.size() == 1) return kept.front();
-    return std::make_exception_ptr(ExceptionGroup(group.message(), std::move(kept),
-                                                  group.loose()));
+    return std::make_exception_ptr(ExceptionGroup(group.message(), std::move(kept), group.loose()));
   } catch (...) {
     return error;
   }

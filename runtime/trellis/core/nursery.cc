@@ -34,8 +34,7 @@ void Nursery::check_open() const {
   }
 }
 
-void Nursery::spawn(const SpawnOptions& options, lowlevel::Task* task,
-                    Nursery* eventual_parent) {
+void Nursery::spawn(const SpawnOptions& options, lowlevel::Task* task, Nursery* eventual_parent) {
   TRELLIS_ASSERT(!closed_);
   runner_->spawn(task, this, options, eventual_parent);
   TRELLIS_ASSERT(task->parent_nursery_ == this);

@@ -90,8 +90,7 @@ void set_task_name_source(TaskWithBody<F>& task, const std::type_info& type,
 template <class Fn>
 const void* function_address(const Fn& fn) noexcept {
   using Decayed = std::decay_t<Fn>;
-  if constexpr (std::is_pointer_v<Decayed> &&
-                std::is_function_v<std::remove_pointer_t<Decayed>>) {
+  if constexpr (std::is_pointer_v<Decayed> && std::is_function_v<std::remove_pointer_t<Decayed>>) {
     return reinterpret_cast<const void*>(fn);
   } else {
     return nullptr;

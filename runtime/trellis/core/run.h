@@ -29,9 +29,9 @@
 namespace trellis {
 
 struct RunOptions {
-  Clock* clock = nullptr;             // nullptr: the real monotonic clock
-  Backend* backend = nullptr;         // nullptr: the epoll backend
-  SchedulePolicy* policy = nullptr;   // nullptr: Trio-like randomized batch order (TrioPolicy)
+  Clock* clock = nullptr;            // nullptr: the real monotonic clock
+  Backend* backend = nullptr;        // nullptr: the epoll backend
+  SchedulePolicy* policy = nullptr;  // nullptr: Trio-like randomized batch order (TrioPolicy)
   std::vector<Instrument*> instruments{};
   bool strict_exception_groups = true;  // as Trio >= 0.25
   // Seed of the default policy (ignored when `policy` is set). Unset: a fresh seed per run,

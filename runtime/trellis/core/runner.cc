@@ -41,8 +41,7 @@ std::string demangle(const char* mangled) {
   int status = 0;
   std::unique_ptr<char, void (*)(void*)> demangled(
       abi::__cxa_demangle(mangled, nullptr, nullptr, &status), &std::free);
-  return status == 0 && demangled != nullptr ? std::string(demangled.get())
-                                             : std::string(mangled);
+  return status == 0 && demangled != nullptr ? std::string(demangled.get()) : std::string(mangled);
 }
 
 // Shortens a demangled lambda type: "f()::{lambda()#1}::operator()() const::{lambda()#2}"
@@ -103,7 +102,9 @@ Runner::~Runner() {
   TRELLIS_ASSERT(runq_.empty());
 }
 
-Runner* Runner::current() noexcept { return this_thread_runner; }
+Runner* Runner::current() noexcept {
+  return this_thread_runner;
+}
 
 Runner& Runner::require(const char* operation) {
   Runner* runner = this_thread_runner;
@@ -115,8 +116,9 @@ Runner& Runner::require(const char* operation) {
 
 lowlevel::Task& Runner::require_task(const char* operation) {
   if (current_ == nullptr) {
-    throw UsageError(std::string(operation) + " must be called from a task (not from an "
-                                              "instrument or the run loop)");
+    throw UsageError(std::string(operation) +
+                     " must be called from a task (not from an "
+                     "instrument or the run loop)");
   }
   return *current_;
 }
@@ -190,9 +192,9 @@ bool Runner::advance() {
   // deadline (converted by the clock to real time).
   Duration timeout = Duration::zero();
   if (runq_.empty()) {
-    timeout = deadlines_.empty() ? Duration::max()
-                                 : std::max(Duration::zero(),
-                                            clock_.sleep_time_until(deadlines_.top_deadline()));
+    timeout = deadlines_.empty()
+                  ? Duration::max()
+                  : std::max(Duration::zero(), clock_.sleep_time_until(deadlines_.top_deadline()));
   }
   // A task in wait_all_tasks_blocked suppresses autojump (Trio: the `else` is deliberate).
   IdlePrimed idle = IdlePrimed::kNone;
@@ -553,8 +555,10 @@ void Runner::handle_deadlock() {
     // The tasks keep blocking in their cleanup: give up on unwinding them. Their stacks and
     // the objects on them are leaked, deliberately: destroying a suspended fiber's frames is
     // not possible.
-    std::fprintf(stderr, "trellis: %zu task(s) could not be unwound after a deadlock and were "
-                         "abandoned\n", all_tasks_.size());
+    std::fprintf(stderr,
+                 "trellis: %zu task(s) could not be unwound after a deadlock and were "
+                 "abandoned\n",
+                 all_tasks_.size());
     abandoned_ = true;
     root_ = nullptr;
     return;
@@ -574,8 +578,8 @@ void Runner::handle_deadlock() {
   for (lowlevel::Task* task : parked) {
     if (task->state_ != lowlevel::Task::State::kParked || task->abort_fn_ == nullptr) continue;
     lowlevel::AbortFn* abort = std::exchange(task->abort_fn_, nullptr);
-    std::exception_ptr cancelled = std::make_exception_ptr(
-        CancelledFactory::make(CancelSource::kDeadlock));
+    std::exception_ptr cancelled =
+        std::make_exception_ptr(CancelledFactory::make(CancelSource::kDeadlock));
     if ((*abort)(cancelled) == lowlevel::Abort::kSucceeded) reschedule(*task, cancelled);
   }
 }
@@ -594,8 +598,7 @@ std::string Runner::deadlock_report() const {
       Time deadline = task.cancel_status_->effective_deadline();
       if (task.waiting_on_ == "sleep") deadline = std::min(deadline, task.sleep_deadline_);
       if (deadline != kNoDeadline && deadline != Time::min()) {
-        report += " (deadline at t=" +
-                  std::to_string(deadline.time_since_epoch().count()) + "ns)";
+        report += " (deadline at t=" + std::to_string(deadline.time_since_epoch().count()) + "ns)";
       }
     }
   }
@@ -642,8 +645,8 @@ lowlevel::RunStatistics Runner::statistics() const {
   stats.tasks_living = all_tasks_.size();
   stats.tasks_runnable = runq_.size();
   stats.deadlines_pending = deadlines_.size();
-  if (!deadlines_.empty()) stats.time_to_next_deadline = saturating_sub(deadlines_.top_deadline(),
-                                                                        clock_.now());
+  if (!deadlines_.empty())
+    stats.time_to_next_deadline = saturating_sub(deadlines_.top_deadline(), clock_.now());
   return stats;
 }
 
@@ -705,9 +708,9 @@ bool Runner::guard_lookup(const void* address, OverflowInfo* info) noexcept {
   // A frame larger than the guard page may jump past it; accept faults up to 64 KiB below
   // the usable stack too (nothing else of ours is mapped right there).
   constexpr std::size_t kGuardSlack = 64 * 1024;
-  const char* low = task.stack_.mapping - std::min<std::size_t>(
-                                              kGuardSlack, reinterpret_cast<std::uintptr_t>(
-                                                               task.stack_.mapping));
+  const char* low =
+      task.stack_.mapping -
+      std::min<std::size_t>(kGuardSlack, reinterpret_cast<std::uintptr_t>(task.stack_.mapping));
   if (task.stack_.empty() || fault < low || fault >= task.stack_.bottom()) return false;
   info->task_name = task.name_.empty() ? "(unnamed)" : task.name_.c_str();
   info->stack_size = task.stack_.usable_size();
@@ -763,7 +766,7 @@ void* lowlevel::Task::operator new(std::size_t size) {
     cache.bytes -= size_class * kTaskSizeClassBytes;
     return block;
   }
-  return ::operator new(size_class * kTaskSizeClassBytes);
+  return ::operator new(size_class* kTaskSizeClassBytes);
 }
 
 void lowlevel::Task::operator delete(void* memory, std::size_t size) noexcept {
@@ -812,9 +815,8 @@ void run_main(FunctionRef<void()> main, const RunOptions& options, const std::ty
   if (backend == nullptr) backend = (own_backend = std::make_unique<posix::EpollBackend>()).get();
   SchedulePolicy* policy = options.policy;
   if (policy == nullptr) {
-    own_policy = std::make_unique<TrioPolicy>(options.schedule_seed.has_value()
-                                                  ? *options.schedule_seed
-                                                  : fresh_schedule_seed());
+    own_policy = std::make_unique<TrioPolicy>(
+        options.schedule_seed.has_value() ? *options.schedule_seed : fresh_schedule_seed());
     policy = own_policy.get();
   }
   Runner runner(options, *clock, *backend, *policy);
@@ -823,9 +825,13 @@ void run_main(FunctionRef<void()> main, const RunOptions& options, const std::ty
 
 }  // namespace internal
 
-Time current_time() { return internal::Runner::require("current_time()").now(); }
+Time current_time() {
+  return internal::Runner::require("current_time()").now();
+}
 
-void checkpoint() { internal::Runner::require("checkpoint()").checkpoint(); }
+void checkpoint() {
+  internal::Runner::require("checkpoint()").checkpoint();
+}
 
 void checkpoint_if_cancelled() {
   internal::Runner::require("checkpoint_if_cancelled()").checkpoint_if_cancelled();
@@ -834,11 +840,14 @@ void checkpoint_if_cancelled() {
 [[noreturn]] void sleep_forever() {
   internal::Runner& runner = internal::Runner::require("sleep_forever()");
   runner.park([](std::exception_ptr) { return lowlevel::Abort::kSucceeded; }, "sleep");
-  throw UsageError("sleep_forever(): the task was rescheduled without being cancelled (only "
-                   "a cancellation may end sleep_forever)");
+  throw UsageError(
+      "sleep_forever(): the task was rescheduled without being cancelled (only "
+      "a cancellation may end sleep_forever)");
 }
 
-void sleep_until(Time deadline) { internal::Runner::require("sleep_until()").sleep_until(deadline); }
+void sleep_until(Time deadline) {
+  internal::Runner::require("sleep_until()").sleep_until(deadline);
+}
 
 void sleep(Duration d) {
   if (d < Duration::zero()) throw std::invalid_argument("sleep: duration must be non-negative");
@@ -871,11 +880,17 @@ Task& current_task() {
   return internal::Runner::require("current_task()").require_task("current_task()");
 }
 
-Task& current_root_task() { return internal::Runner::require("current_root_task()").root_task(); }
+Task& current_root_task() {
+  return internal::Runner::require("current_root_task()").root_task();
+}
 
-bool in_run() noexcept { return internal::Runner::current() != nullptr; }
+bool in_run() noexcept {
+  return internal::Runner::current() != nullptr;
+}
 
-Clock& current_clock() { return internal::Runner::require("current_clock()").clock(); }
+Clock& current_clock() {
+  return internal::Runner::require("current_clock()").clock();
+}
 
 SchedulePolicy& current_policy() {
   return internal::Runner::require("current_policy()").policy();

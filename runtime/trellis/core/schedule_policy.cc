@@ -23,8 +23,7 @@ std::size_t TrioPolicy::choose(std::size_t n, ChoiceKind kind) {
   // SplitMix64 alone is a fine generator for one coin flip per batch, and keeps this policy
   // to 8 bytes of state on the loop's path.
   const std::uint64_t bits = Prng::split_mix64(state_);
-  const auto index =
-      static_cast<std::size_t>((static_cast<__uint128_t>(bits) * n) >> 64);
+  const auto index = static_cast<std::size_t>((static_cast<__uint128_t>(bits) * n) >> 64);
   TRELLIS_ASSERT(index < n);
   return index;
 }

@@ -104,7 +104,7 @@ class Task {
   // Parking: see wait_task_rescheduled().
   AbortFn* abort_fn_ = nullptr;
   std::string_view waiting_on_;
-  std::exception_ptr resume_error_;  // delivered when the task resumes
+  std::exception_ptr resume_error_;    // delivered when the task resumes
   Time sleep_deadline_ = kNoDeadline;  // while parked in sleep: when it wakes (for reports)
 
   // Cancellation. Invariant: while alive, cancel_status_ is non-null and this task is on

@@ -52,7 +52,8 @@ bool EpollBackend::wait_and_dispatch(Duration timeout) {
   }
   const Duration bounded = timeout < kWaitMax ? timeout : kWaitMax;
   timespec ts{};
-  ts.tv_sec = static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(bounded).count());
+  ts.tv_sec =
+      static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(bounded).count());
   ts.tv_nsec = static_cast<long>((bounded - std::chrono::seconds(ts.tv_sec)).count());
   constexpr int kEventsPerWaitMax = 64;
   epoll_event events[kEventsPerWaitMax];

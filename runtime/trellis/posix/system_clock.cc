@@ -36,7 +36,9 @@ SystemClock::SystemClock() {
             std::chrono::milliseconds(prng.below(kOffsetSpanSeconds * 1000));
 }
 
-Time SystemClock::now() const { return Time(monotonic_now() + offset_); }
+Time SystemClock::now() const {
+  return Time(monotonic_now() + offset_);
+}
 
 Duration SystemClock::sleep_time_until(Time deadline) const {
   const Duration remaining = saturating_sub(deadline, now());

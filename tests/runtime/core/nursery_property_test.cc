@@ -103,8 +103,7 @@ struct Observed {
 };
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             current_time().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(current_time().time_since_epoch())
       .count();
 }
 

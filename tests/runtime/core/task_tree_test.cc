@@ -11,13 +11,16 @@
 namespace trellis {
 namespace {
 
-void named_worker(std::string* name_out) { *name_out = lowlevel::current_task().name(); }
+void named_worker(std::string* name_out) {
+  *name_out = lowlevel::current_task().name();
+}
 
 TEST(TaskTree, ExplicitNameWins) {
   std::string name;
   run([&] {
     open_nursery([&](Nursery& n) {
-      n.start_soon(SpawnOptions{.name = "fetcher"}, [&] { name = lowlevel::current_task().name(); });
+      n.start_soon(SpawnOptions{.name = "fetcher"},
+                   [&] { name = lowlevel::current_task().name(); });
     });
   });
   EXPECT_EQ(name, "fetcher");
@@ -26,7 +29,8 @@ TEST(TaskTree, ExplicitNameWins) {
 TEST(TaskTree, LambdaNameComesFromItsEnclosingFunction) {
   std::string name;
   run([&] {
-    open_nursery([&](Nursery& n) { n.start_soon([&] { name = lowlevel::current_task().name(); }); });
+    open_nursery(
+        [&](Nursery& n) { n.start_soon([&] { name = lowlevel::current_task().name(); }); });
   });
   EXPECT_NE(name.find("TaskTree_LambdaNameComesFromItsEnclosingFunction"), std::string::npos)
       << name;
@@ -89,8 +93,7 @@ TEST(TaskTree, DumpShowsNamesNurseriesAndWaits) {
   run(
       [&] {
         open_nursery([&](Nursery& n) {
-          n.start_soon(SpawnOptions{.name = "sleeper"},
-                       [] { sleep(std::chrono::seconds(5)); });
+          n.start_soon(SpawnOptions{.name = "sleeper"}, [] { sleep(std::chrono::seconds(5)); });
           fakes::wait_all_tasks_blocked();
           dump = lowlevel::dump_task_tree();
         });
@@ -105,12 +108,15 @@ TEST(TaskTree, DumpShowsNamesNurseriesAndWaits) {
 
 TEST(TaskTree, IdsAreSpawnOrder) {
   std::vector<std::uint64_t> ids;
-  run([&] {
-    ids.push_back(lowlevel::current_task().id());
-    open_nursery([&](Nursery& n) {
-      for (int i = 0; i < 3; ++i) n.start_soon([&] { ids.push_back(lowlevel::current_task().id()); });
-    });
-  }, {.schedule_seed = 7});
+  run(
+      [&] {
+        ids.push_back(lowlevel::current_task().id());
+        open_nursery([&](Nursery& n) {
+          for (int i = 0; i < 3; ++i)
+            n.start_soon([&] { ids.push_back(lowlevel::current_task().id()); });
+        });
+      },
+      {.schedule_seed = 7});
   ASSERT_EQ(ids.size(), 4u);
   EXPECT_EQ(ids[0], 1u);  // 0 is the root task
   std::sort(ids.begin() + 1, ids.end());

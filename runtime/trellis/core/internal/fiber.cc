@@ -4,12 +4,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cxxabi.h>
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <cxxabi.h>
 #include <string>
 #include <system_error>
 
@@ -163,8 +163,9 @@ void segv_handler(int signal_number, siginfo_t* info, void* context) {
     write_all(overflow.task_name != nullptr ? overflow.task_name : "?");
     write_all("' (stack size ");
     write_all(size_text);
-    write_all(" KiB); give it a larger stack with SpawnOptions::stack_size or "
-              "RunOptions::stack_size\n");
+    write_all(
+        " KiB); give it a larger stack with SpawnOptions::stack_size or "
+        "RunOptions::stack_size\n");
     ::signal(SIGABRT, SIG_DFL);
     ::abort();
   }
@@ -287,8 +288,8 @@ void StackPool::trim() noexcept {
       if (range_begin == nullptr) return;
       // Guard pages inside the range keep their guard (MADV_DONTNEED preserves guard
       // regions; a PROT_NONE page just stays unpopulated).
-      const int result = ::madvise(range_begin, static_cast<std::size_t>(range_end - range_begin),
-                                   MADV_DONTNEED);
+      const int result =
+          ::madvise(range_begin, static_cast<std::size_t>(range_end - range_begin), MADV_DONTNEED);
       TRELLIS_MAYBE(result != 0);
     };
     try {
@@ -395,7 +396,7 @@ void install_stack_overflow_handler(GuardLookup guard_lookup) {
   }
   bool expected = false;
   if (segv_handler_installed.compare_exchange_strong(expected, true)) {
-    struct sigaction action{};
+    struct sigaction action {};
     action.sa_sigaction = &segv_handler;
     action.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&action.sa_mask);

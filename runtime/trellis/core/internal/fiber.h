@@ -25,8 +25,8 @@ inline constexpr std::size_t kStackSizeMin = 16 * 1024;
 inline constexpr std::size_t kStackSizeMax = std::size_t{1} << 30;
 
 struct Stack {
-  char* mapping = nullptr;        // start of the mmap (the guard page is here)
-  std::size_t mapping_size = 0;   // guard + usable
+  char* mapping = nullptr;       // start of the mmap (the guard page is here)
+  std::size_t mapping_size = 0;  // guard + usable
   std::size_t guard_size = 0;
   char* bottom() const noexcept { return mapping + guard_size; }  // lowest usable byte
   char* top() const noexcept { return mapping + mapping_size; }   // one past the highest

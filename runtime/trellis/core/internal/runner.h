@@ -141,7 +141,7 @@ class Runner {
   std::string deadlock_report_;
   int deadlock_rounds_ = 0;
   bool abandoned_ = false;
-  bool in_instrument_ = false;  // an instrument hook is running: no blocking allowed
+  bool in_instrument_ = false;     // an instrument hook is running: no blocking allowed
   std::exception_ptr loop_error_;  // the Backend or Clock failed: the run is abandoned
   Runner* previous_runner_ = nullptr;
 };

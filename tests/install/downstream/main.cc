@@ -1,0 +1,27 @@
+// The downstream project's program: three tasks sleep 1, 2 and 3 virtual seconds in a
+// nursery under an autojumping MockClock; the main task returns the sum.
+#include <cstdio>
+
+#include <trellis/fakes.h>
+#include <trellis/trellis.h>
+
+int main() {
+  trellis::fakes::MockClock clock;
+  clock.set_autojump_threshold(trellis::Duration::zero());
+  const int total = trellis::run(
+      [] {
+        int sum = 0;
+        trellis::open_nursery([&](trellis::Nursery& nursery) {
+          for (int i = 1; i <= 3; ++i) {
+            nursery.start_soon([&sum, i] {
+              trellis::sleep(std::chrono::seconds(i));
+              sum += i;
+            });
+          }
+        });
+        return sum;
+      },
+      {.clock = &clock});
+  std::printf("downstream ok: %d\n", total);
+  return total == 6 ? 0 : 1;
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# tools/setup.sh [release|asan|all] — install what Trellis needs and build it.
+#
+# Idempotent: Debian packages are installed only when one is missing (this needs root), and
+# the build reuses build/<preset>/ if it exists. Works on a fresh Debian 12 machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+presets="${1:-release}"
+[ "$presets" = all ] && presets="release asan"
+
+packages=(build-essential cmake ninja-build clang-format libboost-context-dev
+          libboost-fiber-dev libabsl-dev librapidcheck-dev libbenchmark-dev libgtest-dev
+          libgmock-dev)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages and not root; run as root (sudo $0)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+for preset in $presets; do
+  echo "setup: configuring and building preset '$preset'"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$(nproc)"
+done

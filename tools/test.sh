@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# tools/test.sh — the test command: set up, then build and run every test twice, in an
+# optimized build and in an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# Exits non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+phase() {
+  local name=$1
+  shift
+  local start=$SECONDS
+  echo "=== $name"
+  "$@"
+  echo "=== $name: done in $((SECONDS - start)) s"
+}
+
+phase "setup + build (release)" tools/setup.sh release
+phase "ctest (release)" ctest --preset release
+phase "build (asan+ubsan)" tools/setup.sh asan
+phase "ctest (asan+ubsan)" ctest --preset asan
+echo "=== all tests passed"
