@@ -90,6 +90,7 @@ TEST(Tidy, BannedTokensNameTheirReplacement) {
       {"std::mt19937", "trellis::Prng with a seed (output fixed by our code)", {}},
       {"uniform_int_distribution", "Prng::below (library distributions vary)", {}},
       {" rand(", "trellis::Prng", {}},
+      {"std::rand(", "trellis::Prng", {}},
       {"steady_clock::now",
        "the run's Clock (current_time())",
        {"runtime/trellis/posix/", "bench/"}},
