@@ -14,6 +14,7 @@
 // core/cancel_scope.h        CancelScope, move_on_*, fail_*
 // core/nursery.h             open_nursery, Nursery, TaskStatus, SpawnOptions
 // core/task.h                lowlevel::Task (introspection)
+// core/task_local.h          TaskLocal<T>: per-task values inherited by spawned tasks
 // core/lowlevel.h            wait_task_rescheduled / reschedule and other low-level calls
 // posix/system_clock.h       SystemClock (CLOCK_MONOTONIC)
 // posix/epoll_backend.h      EpollBackend
@@ -30,6 +31,7 @@
 #include "trellis/core/run.h"
 #include "trellis/core/schedule_policy.h"
 #include "trellis/core/task.h"
+#include "trellis/core/task_local.h"
 #include "trellis/core/time.h"
 #include "trellis/posix/epoll_backend.h"
 #include "trellis/posix/system_clock.h"

@@ -1,4 +1,5 @@
 #include "trellis/core/internal/runner.h"
+#include "trellis/core/task_local.h"
 
 #include <cxxabi.h>
 #include <dlfcn.h>
@@ -367,6 +368,9 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
       options.stack_size == 0 ? stack_size_default_ : normalize_stack_size(options.stack_size);
   task->parent_nursery_ = nursery;
   task->eventual_parent_nursery_ = eventual_parent;
+  // contextvars semantics: a task starts with its spawner's task-local values (the root
+  // task with those of the thread that called run()).
+  task->locals_ = current_ != nullptr ? current_->locals_ : task_local_thread_context();
   all_tasks_.push_back(*task);
   if (nursery != nullptr) {
     nursery->children_.push_back(*task);

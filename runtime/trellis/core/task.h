@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,8 @@ namespace internal {
 class Runner;
 class CancelStatus;
 class TaskStatusState;
+struct TaskLocalContext;
+class TaskLocalAccess;
 }  // namespace internal
 
 namespace lowlevel {
@@ -83,6 +86,7 @@ class Task {
   friend class internal::Runner;
   friend class internal::CancelStatus;
   friend class internal::TaskStatusState;
+  friend class internal::TaskLocalAccess;
   friend class trellis::Nursery;
   friend class trellis::CancelScope;
 
@@ -119,6 +123,9 @@ class Task {
   std::vector<Nursery*> child_nurseries_;
   internal::IntrusiveListHook nursery_hook_;
   internal::IntrusiveListHook all_tasks_hook_;
+
+  // Task-local values (TaskLocal<T>): shared, immutable, copied from the spawner at spawn.
+  std::shared_ptr<const internal::TaskLocalContext> locals_;
 
   std::exception_ptr error_;  // what the task's function threw, once finished
   std::uint64_t cancel_points_ = 0;
