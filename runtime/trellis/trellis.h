@@ -8,6 +8,10 @@
 // core/exception_group.h     ExceptionGroup (errors of concurrent tasks)
 // core/clock.h               Clock: the run's time source (real, mock, simulated)
 // core/backend.h             Backend: the run loop's I/O wait and cross-thread wake-up
+// core/io_facet.h            IoFacet: readiness waits and closing of I/O handles
+// core/network_facet.h       NetworkFacet: sockets and name resolution, syscall-shaped
+// core/socket_address.h      SocketAddress: IPv4/IPv6/unix addresses
+// core/os_error.h            OSError: a failed system call (errno + operation)
 // core/schedule_policy.h     SchedulePolicy: the order tasks run in (one choose() primitive)
 // core/instrument.h          Instrument: hooks into the run loop
 // core/run.h                 run(), RunOptions, sleep*, checkpoint*, current_time
@@ -16,6 +20,7 @@
 // core/task.h                lowlevel::Task (introspection)
 // core/task_local.h          TaskLocal<T>: per-task values inherited by spawned tasks
 // core/lowlevel.h            wait_task_rescheduled / reschedule and other low-level calls
+// io/stream.h                SendStream, ReceiveStream, Stream, HalfCloseableStream, Listener
 // posix/system_clock.h       SystemClock (CLOCK_MONOTONIC)
 // posix/epoll_backend.h      EpollBackend
 #pragma once
@@ -26,12 +31,17 @@
 #include "trellis/core/errors.h"
 #include "trellis/core/exception_group.h"
 #include "trellis/core/instrument.h"
+#include "trellis/core/io_facet.h"
 #include "trellis/core/lowlevel.h"
+#include "trellis/core/network_facet.h"
 #include "trellis/core/nursery.h"
+#include "trellis/core/os_error.h"
 #include "trellis/core/run.h"
 #include "trellis/core/schedule_policy.h"
+#include "trellis/core/socket_address.h"
 #include "trellis/core/task.h"
 #include "trellis/core/task_local.h"
 #include "trellis/core/time.h"
+#include "trellis/io/stream.h"
 #include "trellis/posix/epoll_backend.h"
 #include "trellis/posix/system_clock.h"

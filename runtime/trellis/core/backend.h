@@ -1,9 +1,11 @@
 // trellis/core/backend.h — the run loop's one route to the outside world (I/O readiness and
 // cross-thread wake-ups).
 //
-// The loop calls wait_and_dispatch() once per iteration. Operating-system services (network,
-// file system, processes, signals) arrive as separate facets with the I/O issue; the core
-// needs only what is here. Implementations: EpollBackend (posix/), the simulator's backend.
+// The loop calls wait_and_dispatch() once per iteration. Operating-system services arrive as
+// separate small facets (core/io_facet.h: readiness and closing of handles;
+// core/network_facet.h: sockets and names; files, processes and signals to come), each asked
+// for and absent (nullptr) when a backend does not offer it. Implementations: EpollBackend
+// (posix/), the simulator's backend.
 #pragma once
 
 #include <cstddef>
@@ -12,6 +14,9 @@
 #include "trellis/core/time.h"
 
 namespace trellis {
+
+class IoFacet;
+class NetworkFacet;
 
 struct BackendStatistics {
   std::size_t tasks_waiting_io = 0;  // tasks parked on a readiness wait
@@ -36,6 +41,11 @@ class Backend {
   // pending deadline and no pending source, the run is deadlocked.
   virtual bool has_pending_sources() const = 0;
   virtual BackendStatistics statistics() const = 0;
+
+  // Facets (see above); lowlevel::current_io() / current_network() ask for them and throw
+  // UsageError naming the backend when it lacks one.
+  virtual IoFacet* io() noexcept { return nullptr; }
+  virtual NetworkFacet* network() noexcept { return nullptr; }
 };
 
 }  // namespace trellis

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "trellis/core/backend.h"
 #include "trellis/core/clock.h"
 #include "trellis/core/instrument.h"
 #include "trellis/core/schedule_policy.h"
@@ -46,6 +47,10 @@ Task& current_root_task();
 bool in_run() noexcept;
 
 Clock& current_clock();
+Backend& current_backend();
+// The run's backend facets. Throw UsageError outside a run or if the backend lacks them.
+IoFacet& current_io();
+NetworkFacet& current_network();
 SchedulePolicy& current_policy();
 
 struct RunStatistics {

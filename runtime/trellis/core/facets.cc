@@ -1,0 +1,37 @@
+// The lowlevel accessors of the run's backend facets (core/lowlevel.h).
+#include <string>
+
+#include "trellis/core/errors.h"
+#include "trellis/core/internal/runner.h"
+#include "trellis/core/io_facet.h"
+#include "trellis/core/lowlevel.h"
+#include "trellis/core/network_facet.h"
+
+namespace trellis::lowlevel {
+namespace {
+
+[[noreturn]] void missing_facet(const Backend& backend, const char* facet) {
+  throw UsageError("the run's backend (" + std::string(backend.name()) + ") offers no " + facet);
+}
+
+}  // namespace
+
+Backend& current_backend() {
+  return internal::Runner::require("current_backend()").backend();
+}
+
+IoFacet& current_io() {
+  Backend& backend = internal::Runner::require("current_io()").backend();
+  IoFacet* io = backend.io();
+  if (io == nullptr) missing_facet(backend, "I/O handles");
+  return *io;
+}
+
+NetworkFacet& current_network() {
+  Backend& backend = internal::Runner::require("current_network()").backend();
+  NetworkFacet* network = backend.network();
+  if (network == nullptr) missing_facet(backend, "network");
+  return *network;
+}
+
+}  // namespace trellis::lowlevel
