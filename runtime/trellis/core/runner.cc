@@ -254,6 +254,18 @@ void Runner::form_batch() {
   batch_.swap(runq_);
   batch_position_ = 0;
   if (batch_.size() > 1) {
+    // The policy may hold tasks back: they go back to the run queue, ahead of every task
+    // woken during this batch, and stay runnable.
+    const std::size_t selected =
+        policy_.select_batch(std::span<lowlevel::Task*>(batch_.data(), batch_.size()));
+    TRELLIS_ASSERT(selected >= 1 && selected <= batch_.size());
+    if (selected < batch_.size()) {
+      TRELLIS_ASSERT(runq_.empty());
+      runq_.assign(batch_.begin() + static_cast<std::ptrdiff_t>(selected), batch_.end());
+      batch_.resize(selected);
+    }
+  }
+  if (batch_.size() > 1) {
     policy_.order_batch(std::span<lowlevel::Task*>(batch_.data(), batch_.size()));
   }
 }

@@ -24,6 +24,7 @@ enum class ChoiceKind {
   kBatchOrder,    // pick the next task of the batch among those left
   kSimultaneous,  // which of several events due at the same instant goes first
   kUser,          // a choice made by user or simulator code through the policy
+  kNextTask,      // which runnable task steps next, alone (the others are held back)
 };
 
 class SchedulePolicy {
@@ -37,6 +38,17 @@ class SchedulePolicy {
   // Default: Trio's order, a single choose(2, kBatchReverse): 0 keeps wake-up order, 1
   // reverses it.
   virtual void order_batch(std::span<lowlevel::Task*> batch);
+
+  // Called once per batch, before order_batch(), with every runnable task in wake-up order
+  // (tasks held back before come first). The policy may move tasks within `runnable` and
+  // returns k in [1, runnable.size()]: the first k run in this batch, the rest are held
+  // back, still runnable, for the next one. Holding back is what lets a policy run one task
+  // ahead of another (under Trio's batches alone every runnable task steps once per batch,
+  // so no reordering can); a policy that holds back must bound it so nothing starves.
+  // Default: hold nothing back, no choice made.
+  virtual std::size_t select_batch(std::span<lowlevel::Task*> runnable) {
+    return runnable.size();
+  }
 };
 
 // The default policy: Trio's randomized batch order (each batch runs in wake-up order or its

@@ -1,0 +1,16 @@
+// trellis/sim.h — the deterministic simulator.
+//
+// sim/step_policy.h      StepPolicy: one task per step, every choice recorded
+// sim/fifo_policy.h      FifoPolicy: wake-up order, no randomness
+// sim/random_policy.h    RandomPolicy: uniformly random choices from a seed
+// sim/pct_policy.h       PctPolicy: probabilistic concurrency testing (priorities, depth d)
+// sim/decision_policy.h  DecisionPolicy: choices from a vector (replay, RapidCheck, fuzzing)
+#pragma once
+
+#include "trellis/fakes.h"
+#include "trellis/sim/decision_policy.h"
+#include "trellis/sim/fifo_policy.h"
+#include "trellis/sim/pct_policy.h"
+#include "trellis/sim/random_policy.h"
+#include "trellis/sim/step_policy.h"
+#include "trellis/trellis.h"
