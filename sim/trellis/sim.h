@@ -5,6 +5,7 @@
 // sim/random_policy.h    RandomPolicy: uniformly random choices from a seed
 // sim/pct_policy.h       PctPolicy: probabilistic concurrency testing (priorities, depth d)
 // sim/decision_policy.h  DecisionPolicy: choices from a vector (replay, RapidCheck, fuzzing)
+// sim/trace.h            Trace: events with a running hash (determinism self-check)
 #pragma once
 
 #include "trellis/fakes.h"
@@ -13,4 +14,5 @@
 #include "trellis/sim/pct_policy.h"
 #include "trellis/sim/random_policy.h"
 #include "trellis/sim/step_policy.h"
+#include "trellis/sim/trace.h"
 #include "trellis/trellis.h"

@@ -1,0 +1,86 @@
+// trellis/sim/trace.h — Trace: the run as a sequence of events with a running hash, for the
+// determinism self-check (same seed twice -> same hash) and for showing where two runs
+// diverge.
+//
+//   trellis::sim::Trace trace;
+//   trellis::run(main, {.clock = &clock, .policy = &policy, .instruments = {&trace}});
+//   trace.hash();   // equal for equal (seed, program), across processes
+//
+// What is hashed is deterministic by construction: event kind, task id (spawn order), the
+// run's clock reading (virtual under MockClock or the simulator) and user details — never
+// addresses. Only the last events_kept_max events are kept in memory (for reports); the
+// hash covers all of them. Hooks run on the run-loop thread; record() from tasks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "trellis/core/instrument.h"
+#include "trellis/core/time.h"
+
+namespace trellis::sim {
+
+enum class TraceEventKind : std::uint8_t {
+  kTaskSpawned,
+  kTaskScheduled,
+  kStepBegin,
+  kStepEnd,
+  kTaskExited,
+  kUser,  // record(): a simulator or user event (message sent, fault injected, ...)
+};
+
+struct TraceEvent {
+  std::uint64_t index = 0;  // position in the run, from 0
+  TraceEventKind kind = TraceEventKind::kUser;
+  std::uint64_t task_id = 0;
+  Duration time{};  // the run's clock, since its epoch
+  std::uint64_t detail = 0;
+  std::string text;  // task name or user text (hashed for kUser only)
+  std::uint64_t hash_after = 0;
+};
+
+class Trace final : public Instrument {
+ public:
+  static constexpr std::size_t kEventsKeptMaxDefault = 4096;
+  explicit Trace(std::size_t events_kept_max = kEventsKeptMaxDefault);
+
+  // Adds a user event (hashed: what, detail, and the current task and time if in a run).
+  void record(std::string_view what, std::uint64_t detail = 0);
+
+  std::uint64_t hash() const noexcept { return hash_; }
+  std::uint64_t event_count() const noexcept { return count_; }
+  // The last events (at most events_kept_max), oldest first.
+  const std::deque<TraceEvent>& recent() const noexcept { return recent_; }
+
+  void task_spawned(lowlevel::Task& task) override;
+  void task_scheduled(lowlevel::Task& task) override;
+  void before_task_step(lowlevel::Task& task) override;
+  void after_task_step(lowlevel::Task& task) override;
+  void task_exited(lowlevel::Task& task) override;
+
+ private:
+  void add(TraceEventKind kind, std::uint64_t task_id, std::uint64_t detail, std::string text,
+           bool hash_text);
+
+  std::size_t events_kept_max_;
+  std::uint64_t hash_;
+  std::uint64_t count_ = 0;
+  // Invariant: recent_.size() <= events_kept_max_; recent_.back().index == count_ - 1.
+  std::deque<TraceEvent> recent_;
+};
+
+// One line for an event: "#12 t=1.5s step-begin task 3 (worker)".
+std::string describe(const TraceEvent& event);
+
+// Where two traces part: the index of the first event that differs, if both still hold it
+// (nullopt when identical, or when the divergence fell out of both windows: compare hashes).
+std::optional<std::uint64_t> first_divergence(const Trace& a, const Trace& b);
+
+// The two traces side by side around their first divergence, for a failure message.
+std::string divergence_report(const Trace& a, const Trace& b, std::size_t context = 5);
+
+}  // namespace trellis::sim
