@@ -6,6 +6,8 @@
 // sim/pct_policy.h       PctPolicy: probabilistic concurrency testing (priorities, depth d)
 // sim/decision_policy.h  DecisionPolicy: choices from a vector (replay, RapidCheck, fuzzing)
 // sim/trace.h            Trace: events with a running hash (determinism self-check)
+// sim/world.h            World, Host, Config: the simulated cluster
+// sim/network_config.h   NetworkConfig: the simulated network's fault model and knobs
 #pragma once
 
 #include "trellis/fakes.h"
@@ -15,4 +17,5 @@
 #include "trellis/sim/random_policy.h"
 #include "trellis/sim/step_policy.h"
 #include "trellis/sim/trace.h"
+#include "trellis/sim/world.h"
 #include "trellis/trellis.h"

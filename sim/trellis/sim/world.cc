@@ -1,0 +1,256 @@
+#include "trellis/sim/world.h"
+
+#include <stdexcept>
+
+#include "trellis/base/assert.h"
+#include "trellis/core/errors.h"
+#include "trellis/core/lowlevel.h"
+#include "trellis/core/run.h"
+#include "trellis/core/socket_address.h"
+#include "trellis/sim/decision_policy.h"
+#include "trellis/sim/fifo_policy.h"
+#include "trellis/sim/pct_policy.h"
+#include "trellis/sim/random_policy.h"
+
+namespace trellis::sim {
+namespace {
+
+thread_local World* current_world = nullptr;
+
+std::unique_ptr<SchedulePolicy> make_policy(const Config& config, std::uint64_t seed) {
+  switch (config.policy) {
+    case PolicyKind::kFifo:
+      return std::make_unique<FifoPolicy>();
+    case PolicyKind::kRandom:
+      return std::make_unique<RandomPolicy>(seed);
+    case PolicyKind::kPct:
+      return std::make_unique<PctPolicy>(
+          seed, PctOptions{.depth = config.pct_depth, .steps_estimate = config.pct_steps_estimate});
+    case PolicyKind::kDecisions:
+      return std::make_unique<DecisionPolicy>(config.decisions);
+  }
+  throw std::invalid_argument("sim::Config: unknown policy kind");
+}
+
+}  // namespace
+
+// ---- Host ----------------------------------------------------------------------------------
+
+Host::Host(World& world, std::uint32_t index, std::string name, std::string address)
+    : world_(world) {
+  state_.index = index;
+  state_.name = std::move(name);
+  state_.address = std::move(address);
+}
+
+void Host::start(std::function<void()> main) {
+  if (main_) throw UsageError("host " + state_.name + " was started already");
+  if (!main) throw std::invalid_argument("Host::start: empty main");
+  main_ = std::move(main);
+  if (world_.nursery_ != nullptr) launch();
+}
+
+void Host::launch() {
+  TRELLIS_ASSERT(world_.nursery_ != nullptr);
+  TRELLIS_ASSERT(!loop_running_);
+  loop_running_ = true;
+  world_.nursery_->start_soon(SpawnOptions{.name = "host " + state_.name}, [this] { host_loop(); });
+}
+
+void Host::host_loop() {
+  world_.current_host_.set(this);
+  for (;;) {
+    CancelScope scope;
+    scope_ = &scope;
+    world_.trace_.record("host up", state_.index);
+    scope.run([&] {
+      open_nursery([&](Nursery& n) {
+        n.start_soon(SpawnOptions{.name = state_.name + " main"}, [this] { main_(); });
+      });
+    });
+    scope_ = nullptr;
+    if (restart_pending_) {  // crashed and restarted while the old tasks unwound
+      restart_pending_ = false;
+      continue;
+    }
+    if (state_.alive) break;  // main returned on a live host: the host idles
+    // Crashed: wait for restart().
+    if (!restart_pending_) {
+      waiting_for_restart_ = &lowlevel::current_task();
+      lowlevel::wait_task_rescheduled(
+          [this](std::exception_ptr) {
+            waiting_for_restart_ = nullptr;
+            return lowlevel::Abort::kSucceeded;
+          },
+          "crashed host waiting for restart()");
+    }
+    restart_pending_ = false;
+    TRELLIS_ASSERT(state_.alive);
+  }
+  loop_running_ = false;
+}
+
+void Host::crash() {
+  if (!state_.alive) return;
+  state_.alive = false;
+  ++state_.incarnation;
+  world_.trace_.record("host crash", state_.index);
+  if (scope_ != nullptr) scope_->cancel();
+  world_.backend_->host_crashed(state_);
+}
+
+void Host::restart() {
+  if (state_.alive) throw UsageError("host " + state_.name + " is alive: crash() it first");
+  if (!main_) throw UsageError("host " + state_.name + " was never started");
+  world_.trace_.record("host restart", state_.index);
+  state_.alive = true;
+  if (waiting_for_restart_ != nullptr) {
+    lowlevel::Task* task = std::exchange(waiting_for_restart_, nullptr);
+    lowlevel::reschedule(*task);
+    restart_pending_ = true;
+  } else if (loop_running_) {
+    restart_pending_ = true;  // still unwinding: it restarts as soon as it is done
+  } else if (world_.nursery_ != nullptr) {
+    launch();
+  }
+}
+
+// ---- World ---------------------------------------------------------------------------------
+
+World::World(Config config) : config_(std::move(config)), prng_(0) {
+  if (config_.network.latency_min > config_.network.latency_max) {
+    throw std::invalid_argument("sim::Config: network.latency_min > network.latency_max");
+  }
+  if (config_.network.latency_min < Duration::zero()) {
+    throw std::invalid_argument("sim::Config: negative network latency");
+  }
+  // Independent streams from the one seed: the policy's and the world's.
+  std::uint64_t x = config_.seed;
+  const std::uint64_t policy_seed = Prng::split_mix64(x);
+  prng_ = Prng(Prng::split_mix64(x));
+  policy_ = make_policy(config_, policy_seed);
+  internal::WorldView view;
+  view.current_host = [this] { return current_host_state(); };
+  view.host_by_address = [this](const std::string& address) -> internal::HostState* {
+    auto it = by_address_.find(address);
+    return it == by_address_.end() ? nullptr : &it->second->state_;
+  };
+  view.resolve_name = [this](const std::string& name) -> std::vector<std::string> {
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) return {};
+    return {it->second->address()};
+  };
+  backend_ = std::make_unique<internal::SimBackend>(clock_, *policy_, prng_, config_.network,
+                                                    std::move(view), &trace_);
+}
+
+World::~World() = default;
+
+Host& World::add_host(std::string name, std::string address) {
+  if (name.empty()) throw std::invalid_argument("add_host: empty host name");
+  if (by_name_.contains(name)) throw std::invalid_argument("add_host: duplicate host name " + name);
+  const std::optional<SocketAddress> parsed = SocketAddress::parse(address, 0);
+  if (!parsed.has_value() || parsed->family() != AF_INET || address == "0.0.0.0" ||
+      address.starts_with("127.")) {
+    throw std::invalid_argument("add_host: " + name +
+                                ": address must be a numeric IPv4 host "
+                                "address (not 0.0.0.0 or loopback), got '" +
+                                address + "'");
+  }
+  if (by_address_.contains(address)) {
+    throw std::invalid_argument("add_host: address " + address + " is taken by " +
+                                by_address_.at(address)->name());
+  }
+  const auto index = static_cast<std::uint32_t>(hosts_.size());
+  hosts_.push_back(std::unique_ptr<Host>(new Host(*this, index, name, address)));
+  Host& host = *hosts_.back();
+  by_name_.emplace(std::move(name), &host);
+  by_address_.emplace(std::move(address), &host);
+  return host;
+}
+
+Host& World::host(std::string_view name) {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) throw std::out_of_range("no host named '" + std::string(name) + "'");
+  return *it->second;
+}
+
+internal::HostState* World::current_host_state() const {
+  Host* host = current_host_.get();
+  return host == nullptr ? nullptr : &host->state_;
+}
+
+World* World::current() noexcept {
+  return current_world;
+}
+
+Host* current_host() {
+  World* world = World::current();
+  return world == nullptr ? nullptr : world->current_host_.get();
+}
+
+void World::run_erased(const std::function<void()>& driver) {
+  if (ran_) throw UsageError("a World runs once; build a new one for another run");
+  if (current_world != nullptr) throw UsageError("a World is already running on this thread");
+  ran_ = true;
+  current_world = this;
+  struct Reset {
+    World* world;
+    ~Reset() {
+      current_world = nullptr;
+      world->nursery_ = nullptr;
+    }
+  } reset{this};
+  RunOptions options;
+  options.clock = &clock_;
+  options.backend = backend_.get();
+  options.policy = policy_.get();
+  options.instruments = {&trace_};
+  // The driver's own exception comes out of run() as it is (not wrapped in the nursery's
+  // ExceptionGroup); a host's comes out in an ExceptionGroup, like any child task's.
+  std::exception_ptr driver_error;
+  trellis::run(
+      [&] {
+        open_nursery([&](Nursery& n) {
+          nursery_ = &n;
+          for (auto& host : hosts_) {
+            if (host->main_) host->launch();
+          }
+          try {
+            driver();
+          } catch (...) {
+            driver_error = std::current_exception();
+          }
+          n.cancel_scope().cancel();  // the driver is done: stop every host
+        });
+      },
+      std::move(options));
+  if (driver_error != nullptr) std::rethrow_exception(driver_error);
+}
+
+void World::partition(const Host& a, const Host& b, bool one_way) {
+  trace_.record(one_way ? "partition one-way" : "partition",
+                a.state_.index * 65536 + b.state_.index);
+  backend_->set_partitioned(a.state_.index, b.state_.index, true);
+  if (!one_way) backend_->set_partitioned(b.state_.index, a.state_.index, true);
+}
+
+void World::heal(const Host& a, const Host& b) {
+  trace_.record("heal", a.state_.index * 65536 + b.state_.index);
+  backend_->set_partitioned(a.state_.index, b.state_.index, false);
+  backend_->set_partitioned(b.state_.index, a.state_.index, false);
+}
+
+void World::heal_all() {
+  trace_.record("heal all");
+  for (auto& a : hosts_) {
+    for (auto& b : hosts_) backend_->set_partitioned(a->state_.index, b->state_.index, false);
+  }
+}
+
+void World::clog(const Host& a, const Host& b, Duration d) {
+  trace_.record("clog", a.state_.index * 65536 + b.state_.index);
+  backend_->clog(a.state_.index, b.state_.index, clock_.now() + d);
+}
+
+}  // namespace trellis::sim

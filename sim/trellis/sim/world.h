@@ -1,0 +1,175 @@
+// trellis/sim/world.h — World: a deterministic simulated cluster. One virtual clock, one run
+// loop, many hosts; the network between them is simulated behind the same Backend facets the
+// real epoll backend offers, so production code runs unchanged.
+//
+//   trellis::sim::World world({.seed = 42});
+//   trellis::sim::Host& server = world.add_host("server", "10.0.0.1");
+//   trellis::sim::Host& client = world.add_host("client", "10.0.0.2");
+//   server.start([] { serve_echo(7); });           // production code
+//   client.start([] { talk_to("server", 7); });
+//   world.run([&] {                                  // the driver: faults and checks
+//     trellis::sleep(std::chrono::seconds(5));
+//     world.partition(server, client);
+//     trellis::sleep(std::chrono::seconds(5));
+//     world.heal_all();
+//   });
+//
+// Everything comes from Config::seed: the schedule (Config::policy), latencies, faults. The
+// same seed and program give the same run, event for event (trace().hash()). Virtual time
+// moves only when every task is blocked, straight to the next event: hours of timeouts take
+// milliseconds.
+//
+// Hosts: each host's tasks (its main and everything they spawn) know their host
+// (current_host()); a host's network calls use its address. crash() cancels all its tasks
+// and drops its sockets without a FIN; every network call of a crashed host fails with
+// ENETDOWN until restart() runs its main again. The driver runs outside every host: it
+// injects faults and checks invariants; it does not use the network itself.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "trellis/base/prng.h"
+#include "trellis/core/cancel_scope.h"
+#include "trellis/core/nursery.h"
+#include "trellis/core/schedule_policy.h"
+#include "trellis/core/task_local.h"
+#include "trellis/sim/internal/host_state.h"
+#include "trellis/sim/internal/sim_backend.h"
+#include "trellis/sim/internal/sim_clock.h"
+#include "trellis/sim/network_config.h"
+#include "trellis/sim/trace.h"
+
+namespace trellis::sim {
+
+class Host;
+Host* current_host();
+
+enum class PolicyKind { kFifo, kRandom, kPct, kDecisions };
+
+struct Config {
+  std::uint64_t seed = 1;
+  PolicyKind policy = PolicyKind::kRandom;
+  int pct_depth = 3;  // kPct
+  std::uint64_t pct_steps_estimate = 10'000;
+  std::vector<std::uint32_t> decisions{};  // kDecisions
+  NetworkConfig network{};
+};
+
+class World;
+
+class Host {
+ public:
+  const std::string& name() const noexcept { return state_.name; }
+  const std::string& address() const noexcept { return state_.address; }
+  bool alive() const noexcept { return state_.alive; }
+  // Crashes so far.
+  std::uint64_t incarnation() const noexcept { return state_.incarnation; }
+
+  // Sets the host's main (its init process) and starts it: now if the world is running,
+  // else when run() begins. Run again by restart(). Throws UsageError if already started.
+  void start(std::function<void()> main);
+  // Cancels every task of the host, drops its sockets (peers are not told), and makes its
+  // network calls fail with ENETDOWN. Idempotent. Callable from any task, the host's own
+  // included (it then unwinds at its next checkpoint).
+  void crash();
+  // Runs main again (once the crashed incarnation's tasks have unwound). Throws UsageError
+  // if the host is alive or was never started.
+  void restart();
+
+ private:
+  friend class World;
+  Host(World& world, std::uint32_t index, std::string name, std::string address);
+  void launch();
+  void host_loop();
+
+  World& world_;
+  internal::HostState state_;
+  std::function<void()> main_;
+  // Invariant: non-null while the host's main runs (in host_loop).
+  CancelScope* scope_ = nullptr;
+  bool loop_running_ = false;
+  bool restart_pending_ = false;
+  lowlevel::Task* waiting_for_restart_ = nullptr;
+};
+
+class World {
+ public:
+  // Throws std::invalid_argument for an inconsistent config (latency_min > latency_max...).
+  explicit World(Config config);
+  ~World();
+  World(const World&) = delete;
+  World& operator=(const World&) = delete;
+
+  // name must be unique, address a unique numeric IPv4 address (std::invalid_argument
+  // otherwise). The name resolves to the address through the world's DNS.
+  Host& add_host(std::string name, std::string address);
+  // Throws std::out_of_range naming the unknown host.
+  Host& host(std::string_view name);
+
+  // Runs driver() in the simulated world (the run loop of this world); returns its result.
+  // When the driver returns, every host is cancelled and the run ends. A World runs once.
+  template <class F>
+  decltype(auto) run(F&& driver) {
+    using R = std::invoke_result_t<F&>;
+    if constexpr (std::is_void_v<R>) {
+      run_erased([&] { driver(); });
+    } else {
+      std::optional<R> result;
+      run_erased([&] { result.emplace(driver()); });
+      return std::move(*result);
+    }
+  }
+
+  // Network faults (any task, during run()). partition(a, b) cuts both directions;
+  // one_way cuts only a -> b.
+  void partition(const Host& a, const Host& b, bool one_way = false);
+  void heal(const Host& a, const Host& b);
+  void heal_all();
+  // Stalls a -> b for d (FoundationDB's clog): delayed, never lost.
+  void clog(const Host& a, const Host& b, Duration d);
+
+  const Config& config() const noexcept { return config_; }
+  // The world's random source (after the policy's): for drivers choosing faults.
+  Prng& prng() noexcept { return prng_; }
+  SchedulePolicy& policy() noexcept { return *policy_; }
+  Trace& trace() noexcept { return trace_; }
+  Time now() const noexcept { return clock_.now(); }
+  std::uint64_t messages_delivered() const noexcept { return backend_->messages_delivered(); }
+
+  // The world running on this thread, or nullptr.
+  static World* current() noexcept;
+
+ private:
+  friend class Host;
+  friend Host* current_host();
+  void run_erased(const std::function<void()>& driver);
+  internal::HostState* current_host_state() const;
+
+  Config config_;
+  Prng prng_;
+  std::unique_ptr<SchedulePolicy> policy_;
+  internal::SimClock clock_;
+  Trace trace_;
+  std::unique_ptr<internal::SimBackend> backend_;
+  // Ordered by index: iteration is deterministic.
+  std::vector<std::unique_ptr<Host>> hosts_;
+  std::map<std::string, Host*, std::less<>> by_name_;
+  std::map<std::string, Host*> by_address_;
+  TaskLocal<Host*> current_host_{nullptr};
+  Nursery* nursery_ = nullptr;  // while running: where host loops run
+  bool ran_ = false;
+};
+
+// The host the running task belongs to, or nullptr (outside every host or a world).
+Host* current_host();
+
+}  // namespace trellis::sim

@@ -1,0 +1,440 @@
+// The simulated world at the facet level: hosts, virtual time, TCP (ordering, backpressure,
+// refusal, partitions, clogs, crashes and restarts), UDP faults, DNS, and determinism of the
+// whole. (Streams over the simulated network are tested with the conformance suite.)
+#include <gtest/gtest.h>
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "trellis/sim.h"
+
+namespace trellis::sim {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Minimal blocking helpers over the facets, as SocketStream does it (try, park on EAGAIN).
+IoHandle tcp_connect(const std::string& host, std::uint16_t port) {
+  NetworkFacet& net = lowlevel::current_network();
+  IoFacet& io = lowlevel::current_io();
+  IoResult<std::vector<SocketAddress>> addresses = net.resolve(host, port, AF_INET, SOCK_STREAM);
+  if (!addresses.ok()) throw OSError(EHOSTUNREACH, "resolve " + host);
+  IoResult<IoHandle> s = net.socket(AF_INET, SOCK_STREAM, 0);
+  if (!s.ok()) throw OSError(s.error, "socket");
+  int e = net.connect(s.value, addresses.value.front());
+  if (e == EINPROGRESS) {
+    io.wait_writable(s.value);
+    e = net.socket_error(s.value).value;
+  }
+  if (e != 0) {
+    io.close(s.value);
+    throw OSError(e, "connect to " + addresses.value.front().to_string());
+  }
+  return s.value;
+}
+
+IoHandle tcp_listen(std::uint16_t port) {
+  NetworkFacet& net = lowlevel::current_network();
+  IoResult<IoHandle> s = net.socket(AF_INET, SOCK_STREAM, 0);
+  if (!s.ok()) throw OSError(s.error, "socket");
+  if (int e = net.bind(s.value, *SocketAddress::parse("0.0.0.0", port)); e != 0) {
+    throw OSError(e, "bind");
+  }
+  if (int e = net.listen(s.value, 16); e != 0) throw OSError(e, "listen");
+  return s.value;
+}
+
+IoHandle tcp_accept(IoHandle listener) {
+  for (;;) {
+    IoResult<AcceptedSocket> got = lowlevel::current_network().accept(listener);
+    if (got.ok()) return got.value.handle;
+    if (got.error != EAGAIN) throw OSError(got.error, "accept");
+    lowlevel::current_io().wait_readable(listener);
+  }
+}
+
+void send_all(IoHandle s, const std::string& data) {
+  std::size_t sent = 0;
+  while (sent < data.size()) {
+    IoResult<std::size_t> n =
+        lowlevel::current_network().send(s, data.data() + sent, data.size() - sent);
+    if (n.ok()) {
+      sent += n.value;
+    } else if (n.error == EAGAIN) {
+      lowlevel::current_io().wait_writable(s);
+    } else {
+      throw OSError(n.error, "send");
+    }
+  }
+}
+
+// Up to max bytes; "" at end of stream.
+std::string receive_some(IoHandle s, std::size_t max = 65536) {
+  std::string buffer(max, '\0');
+  for (;;) {
+    IoResult<std::size_t> n = lowlevel::current_network().recv(s, buffer.data(), buffer.size());
+    if (n.ok()) {
+      buffer.resize(n.value);
+      return buffer;
+    }
+    if (n.error != EAGAIN) throw OSError(n.error, "recv");
+    lowlevel::current_io().wait_readable(s);
+  }
+}
+
+std::string receive_exactly(IoHandle s, std::size_t size) {
+  std::string out;
+  while (out.size() < size) {
+    std::string chunk = receive_some(s, size - out.size());
+    if (chunk.empty()) break;
+    out += chunk;
+  }
+  return out;
+}
+
+// An echo server on port 7 of the current host: every connection echoed until EOF.
+void echo_server() {
+  IoHandle listener = tcp_listen(7);
+  open_nursery([&](Nursery& n) {
+    for (;;) {
+      IoHandle conn = tcp_accept(listener);
+      n.start_soon([conn] {
+        for (;;) {
+          std::string data = receive_some(conn);
+          if (data.empty()) break;
+          send_all(conn, data);
+        }
+        lowlevel::current_io().close(conn);
+      });
+    }
+  });
+}
+
+struct EchoResult {
+  std::vector<std::string> replies;
+  Duration elapsed{};
+  std::uint64_t hash = 0;
+};
+
+EchoResult echo_run(std::uint64_t seed) {
+  World world(Config{.seed = seed});
+  Host& server = world.add_host("server", "10.0.0.1");
+  Host& client = world.add_host("client", "10.0.0.2");
+  server.start(echo_server);
+  EchoResult result;
+  bool done = false;
+  client.start([&] {
+    const Time start = current_time();
+    IoHandle s = tcp_connect("server", 7);
+    for (int i = 0; i < 5; ++i) {
+      const std::string message = "message " + std::to_string(i) + std::string(100 * i, 'x');
+      send_all(s, message);
+      result.replies.push_back(receive_exactly(s, message.size()));
+    }
+    lowlevel::current_network().shutdown(s, SHUT_WR);
+    EXPECT_EQ(receive_some(s), "");  // the server closes after our EOF
+    lowlevel::current_io().close(s);
+    result.elapsed = current_time() - start;
+    done = true;
+  });
+  world.run([&] {
+    while (!done) sleep(10ms);
+  });
+  result.hash = world.trace().hash();
+  return result;
+}
+
+TEST(SimWorld, EchoOverSimulatedTcp) {
+  const EchoResult result = echo_run(1);
+  ASSERT_EQ(result.replies.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(result.replies[i], "message " + std::to_string(i) + std::string(100 * i, 'x'));
+  }
+  // Every round trip costs virtual latency: at least 2 * latency_min per exchange.
+  EXPECT_GE(result.elapsed, 12 * NetworkConfig{}.latency_min);
+}
+
+TEST(SimWorld, SameSeedSameRunDifferentSeedsDiffer) {
+  std::set<std::uint64_t> hashes;
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    const EchoResult a = echo_run(seed);
+    const EchoResult b = echo_run(seed);
+    ASSERT_EQ(a.hash, b.hash) << "seed " << seed;
+    ASSERT_EQ(a.elapsed, b.elapsed) << "seed " << seed;
+    hashes.insert(a.hash);
+  }
+  EXPECT_GT(hashes.size(), 45u);
+}
+
+TEST(SimWorld, ConnectionRefusedAndUnknownNames) {
+  World world(Config{.seed = 3});
+  Host& a = world.add_host("a", "10.0.0.1");
+  world.add_host("b", "10.0.0.2");
+  int refused = 0;
+  int unresolved = 0;
+  a.start([&] {
+    try {
+      tcp_connect("b", 80);
+    } catch (const OSError& e) {
+      refused = e.errno_value();
+    }
+    IoResult<std::vector<SocketAddress>> r =
+        lowlevel::current_network().resolve("nowhere", 80, AF_INET, SOCK_STREAM);
+    unresolved = r.error;
+    IoResult<std::vector<SocketAddress>> b =
+        lowlevel::current_network().resolve("b", 80, AF_UNSPEC, SOCK_STREAM);
+    ASSERT_TRUE(b.ok());
+    ASSERT_EQ(b.value.size(), 1u);
+    EXPECT_EQ(b.value[0].to_string(), "10.0.0.2:80");
+  });
+  world.run([&] { sleep(1s); });
+  EXPECT_EQ(refused, ECONNREFUSED);
+  EXPECT_EQ(unresolved, EAI_NONAME);
+}
+
+// A partition holds TCP data back (never loses it) until healed; a connection attempt
+// across a partition that outlasts connect_timeout fails with ETIMEDOUT.
+TEST(SimWorld, PartitionDelaysTcpUntilHealed) {
+  World world(Config{.seed = 5});
+  Host& server = world.add_host("server", "10.0.0.1");
+  Host& client = world.add_host("client", "10.0.0.2");
+  server.start(echo_server);
+  Time sent_at{};
+  Time echoed_at{};
+  std::string reply;
+  IoHandle conn;
+  bool connected = false;
+  client.start([&] {
+    conn = tcp_connect("server", 7);
+    connected = true;
+    sleep(1s);
+    sent_at = current_time();
+    send_all(conn, "hello");
+    reply = receive_exactly(conn, 5);
+    echoed_at = current_time();
+  });
+  world.run([&] {
+    while (!connected) sleep(1ms);
+    world.partition(server, client);
+    sleep(30s);
+    world.heal_all();
+    sleep(5s);
+  });
+  EXPECT_EQ(reply, "hello");
+  EXPECT_GE(echoed_at - sent_at, 29s);
+
+  World second(Config{.seed = 6});
+  Host& s2 = second.add_host("server", "10.0.0.1");
+  Host& c2 = second.add_host("client", "10.0.0.2");
+  s2.start(echo_server);
+  int error = 0;
+  Duration took{};
+  c2.start([&] {
+    const Time start = current_time();
+    try {
+      tcp_connect("server", 7);
+    } catch (const OSError& e) {
+      error = e.errno_value();
+    }
+    took = current_time() - start;
+  });
+  second.run([&] {
+    second.partition(s2, c2);
+    sleep(60s);
+  });
+  EXPECT_EQ(error, ETIMEDOUT);
+  EXPECT_GE(took, NetworkConfig{}.connect_timeout);
+}
+
+// A clog delays delivery by its duration and loses nothing.
+TEST(SimWorld, ClogDelaysButLosesNothing) {
+  World world(Config{.seed = 9});
+  Host& server = world.add_host("server", "10.0.0.1");
+  Host& client = world.add_host("client", "10.0.0.2");
+  server.start(echo_server);
+  std::string got;
+  Duration took{};
+  bool ready = false;
+  bool go = false;
+  client.start([&] {
+    IoHandle s = tcp_connect("server", 7);
+    ready = true;
+    while (!go) sleep(1ms);
+    const Time start = current_time();
+    std::string big(200'000, 'z');  // beyond the window: backpressure too
+    open_nursery([&](Nursery& n) {
+      n.start_soon([&] { send_all(s, big); });
+      got = receive_exactly(s, big.size());
+    });
+    took = current_time() - start;
+  });
+  world.run([&] {
+    while (!ready) sleep(1ms);
+    world.clog(client, server, 3s);
+    go = true;
+    sleep(10s);
+  });
+  EXPECT_EQ(got, std::string(200'000, 'z'));
+  EXPECT_GE(took, 3s);
+}
+
+// A crash cancels the host's tasks, drops its connections without a FIN, and its network
+// calls fail; a restart runs main again. The peer, sending afterwards, gets a reset.
+TEST(SimWorld, CrashAndRestart) {
+  World world(Config{.seed = 11});
+  Host& server = world.add_host("server", "10.0.0.1");
+  Host& client = world.add_host("client", "10.0.0.2");
+  int server_starts = 0;
+  server.start([&] {
+    ++server_starts;
+    echo_server();
+  });
+  int client_error = 0;
+  std::string after_restart;
+  bool crashed = false;
+  bool restarted = false;
+  client.start([&] {
+    IoHandle s = tcp_connect("server", 7);
+    send_all(s, "one");
+    EXPECT_EQ(receive_exactly(s, 3), "one");
+    while (!restarted) sleep(10ms);
+    try {
+      send_all(s, "two");
+      receive_some(s);
+      send_all(s, "three");
+    } catch (const OSError& e) {
+      client_error = e.errno_value();
+    }
+    lowlevel::current_io().close(s);
+    IoHandle again = tcp_connect("server", 7);
+    send_all(again, "four");
+    after_restart = receive_exactly(again, 4);
+    lowlevel::current_io().close(again);
+  });
+  world.run([&] {
+    sleep(1s);
+    server.crash();
+    crashed = true;
+    EXPECT_FALSE(server.alive());
+    EXPECT_THROW(client.restart(), UsageError);  // alive hosts do not restart
+    sleep(1s);
+    server.restart();
+    EXPECT_TRUE(server.alive());
+    restarted = true;
+    sleep(10s);
+  });
+  (void)crashed;
+  EXPECT_EQ(server_starts, 2);
+  EXPECT_EQ(client_error, ECONNRESET);
+  EXPECT_EQ(after_restart, "four");
+}
+
+// restart() right after crash(), while the crashed tasks are still unwinding, still runs
+// main again once they are done.
+TEST(SimWorld, RestartWhileUnwinding) {
+  World world(Config{.seed = 12});
+  Host& server = world.add_host("server", "10.0.0.1");
+  int starts = 0;
+  int cleanups = 0;
+  server.start([&] {
+    ++starts;
+    try {
+      sleep_forever();
+    } catch (const Cancelled&) {
+      ++cleanups;
+      throw;
+    }
+  });
+  world.run([&] {
+    sleep(1s);
+    server.crash();
+    server.restart();
+    sleep(1s);
+    server.crash();
+    sleep(1s);
+    server.restart();
+    sleep(1s);
+  });
+  EXPECT_EQ(starts, 3);
+  EXPECT_EQ(cleanups, 3);  // the last incarnation is cancelled when the driver ends
+}
+
+TEST(SimWorld, UdpLossAndDuplication) {
+  auto count_received = [](NetworkConfig net, int sent) {
+    World world(Config{.seed = 21, .network = net});
+    Host& a = world.add_host("a", "10.0.0.1");
+    Host& b = world.add_host("b", "10.0.0.2");
+    int received = 0;
+    b.start([&] {
+      NetworkFacet& n = lowlevel::current_network();
+      IoHandle s = n.socket(AF_INET, SOCK_DGRAM, 0).value;
+      ASSERT_EQ(n.bind(s, *SocketAddress::parse("0.0.0.0", 53)), 0);
+      char buffer[64];
+      for (;;) {
+        IoResult<ReceivedDatagram> d = n.receive_from(s, buffer, sizeof buffer);
+        if (d.ok()) {
+          ++received;
+          EXPECT_EQ(d.value.from.host(), "10.0.0.1");
+        } else {
+          lowlevel::current_io().wait_readable(s);
+        }
+      }
+    });
+    a.start([&] {
+      NetworkFacet& n = lowlevel::current_network();
+      IoHandle s = n.socket(AF_INET, SOCK_DGRAM, 0).value;
+      for (int i = 0; i < sent; ++i) {
+        ASSERT_TRUE(n.send_to(s, "ping", 4, *SocketAddress::parse("10.0.0.2", 53)).ok());
+        sleep(1ms);
+      }
+    });
+    world.run([&] { sleep(10s); });
+    return received;
+  };
+  EXPECT_EQ(count_received(NetworkConfig{}, 100), 100);
+  EXPECT_EQ(count_received(NetworkConfig{.datagram_loss_ppm = 1'000'000}, 100), 0);
+  const int some = count_received(NetworkConfig{.datagram_loss_ppm = 300'000}, 1000);
+  EXPECT_GT(some, 600);
+  EXPECT_LT(some, 800);
+  const int doubled = count_received(NetworkConfig{.datagram_duplicate_ppm = 1'000'000}, 100);
+  EXPECT_EQ(doubled, 200);
+}
+
+TEST(SimWorld, VirtualTimeOnlyMovesWhenEveryoneWaits) {
+  World world(Config{.seed = 2});
+  Host& a = world.add_host("a", "10.0.0.1");
+  Time woke{};
+  a.start([&] {
+    sleep(std::chrono::hours(24));
+    woke = current_time();
+  });
+  world.run([&] { sleep(std::chrono::hours(25)); });
+  EXPECT_EQ(woke.time_since_epoch(), std::chrono::hours(24));
+}
+
+TEST(SimWorld, MisuseIsAClearError) {
+  EXPECT_THROW(World(Config{.network = {.latency_min = 5ms, .latency_max = 1ms}}),
+               std::invalid_argument);
+  World world(Config{});
+  world.add_host("a", "10.0.0.1");
+  EXPECT_THROW(world.add_host("a", "10.0.0.2"), std::invalid_argument);
+  EXPECT_THROW(world.add_host("b", "10.0.0.1"), std::invalid_argument);
+  EXPECT_THROW(world.add_host("c", "not-an-ip"), std::invalid_argument);
+  EXPECT_THROW(world.add_host("d", "127.0.0.1"), std::invalid_argument);
+  EXPECT_THROW(world.host("nobody"), std::out_of_range);
+  // The driver is outside every host: network calls there are a usage error.
+  EXPECT_THROW(world.run([] { lowlevel::current_network().socket(AF_INET, SOCK_STREAM, 0); }),
+               UsageError);
+  EXPECT_THROW(world.run([] {}), UsageError);  // a World runs once
+}
+
+}  // namespace
+}  // namespace trellis::sim
