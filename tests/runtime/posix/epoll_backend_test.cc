@@ -1,6 +1,7 @@
 // Tests of the real backend's first part: waiting with a timeout, and being woken from
 // another thread (the path RunToken and worker threads will use).
 #include <gtest/gtest.h>
+#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -76,10 +77,19 @@ TEST(EpollBackend, SpuriousWakeDuringARunDoesNotDisturbASleepingTask) {
 }
 
 TEST(SystemClock, StartsAtALargeRandomOffsetAndNeverGoesBack) {
+  // now() = CLOCK_MONOTONIC + a random offset in [10'000 s, 200'000 s): bracket the raw
+  // monotonic reading so the check holds whatever the machine's uptime.
+  auto monotonic = [] {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  };
   SystemClock clock;
+  const Duration before = monotonic();
   const Time first = clock.now();
-  EXPECT_GE(first.time_since_epoch(), std::chrono::seconds(10'000));
-  EXPECT_LT(first.time_since_epoch(), std::chrono::seconds(200'001));
+  const Duration after = monotonic();
+  EXPECT_GE(first.time_since_epoch() - before, std::chrono::seconds(10'000));
+  EXPECT_LT(first.time_since_epoch() - after, std::chrono::seconds(200'000));
   Time previous = first;
   for (int i = 0; i < 1000; ++i) {
     const Time now = clock.now();
