@@ -7,14 +7,18 @@
 // sim/decision_policy.h  DecisionPolicy: choices from a vector (replay, RapidCheck, fuzzing)
 // sim/trace.h            Trace: events with a running hash (determinism self-check)
 // sim/world.h            World, Host, Config: the simulated cluster
+// sim/buggify.h          buggify(): fault points in production code
+// sim/replay_file.h      ReplayFile: a run's seed, config and decisions as text
 // sim/network_config.h   NetworkConfig: the simulated network's fault model and knobs
 #pragma once
 
 #include "trellis/fakes.h"
+#include "trellis/sim/buggify.h"
 #include "trellis/sim/decision_policy.h"
 #include "trellis/sim/fifo_policy.h"
 #include "trellis/sim/pct_policy.h"
 #include "trellis/sim/random_policy.h"
+#include "trellis/sim/replay_file.h"
 #include "trellis/sim/step_policy.h"
 #include "trellis/sim/trace.h"
 #include "trellis/sim/world.h"

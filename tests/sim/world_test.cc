@@ -438,3 +438,51 @@ TEST(SimWorld, MisuseIsAClearError) {
 
 }  // namespace
 }  // namespace trellis::sim
+
+namespace trellis::sim {
+namespace {
+
+TEST(Buggify, FalseOutsideASimulation) {
+  EXPECT_FALSE(buggify("anything"));
+  EXPECT_FALSE(buggify("anything", 1.0));
+  trellis::run([] { EXPECT_FALSE(buggify("in a plain run")); });
+}
+
+// Which points fire in a seed, as a string of 0/1 over 40 evaluations of 3 points.
+std::string buggify_pattern(std::uint64_t seed, unsigned enable_ppm = 250'000) {
+  World world(Config{.seed = seed, .buggify_enable_ppm = enable_ppm});
+  Host& h = world.add_host("h", "10.0.0.1");
+  std::string pattern;
+  h.start([&] {
+    for (int i = 0; i < 40; ++i) {
+      pattern += buggify("a") ? '1' : '0';
+      pattern += buggify("b", 0.5) ? '1' : '0';
+      pattern += buggify("c", 1.0) ? '1' : '0';
+    }
+  });
+  world.run([] { sleep(std::chrono::seconds(1)); });
+  return pattern;
+}
+
+TEST(Buggify, DeterministicPerSeedAndSwarmedAcrossSeeds) {
+  int c_enabled = 0;
+  for (std::uint64_t seed = 1; seed <= 400; ++seed) {
+    const std::string pattern = buggify_pattern(seed);
+    EXPECT_EQ(pattern, buggify_pattern(seed)) << "seed " << seed;
+    // Point c fires every time when enabled (probability 1), never when not.
+    std::string c;
+    for (std::size_t i = 2; i < pattern.size(); i += 3) c += pattern[i];
+    if (c == std::string(40, '1')) {
+      ++c_enabled;
+    } else {
+      EXPECT_EQ(c, std::string(40, '0')) << "seed " << seed;
+    }
+  }
+  // Enabled in about a quarter of the seeds.
+  EXPECT_GT(c_enabled, 60);
+  EXPECT_LT(c_enabled, 140);
+  EXPECT_EQ(buggify_pattern(3, 0), std::string(120, '0'));
+}
+
+}  // namespace
+}  // namespace trellis::sim

@@ -1,5 +1,6 @@
 #include "trellis/sim/world.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "trellis/base/assert.h"
@@ -7,6 +8,7 @@
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/run.h"
 #include "trellis/core/socket_address.h"
+#include "trellis/sim/buggify.h"
 #include "trellis/sim/decision_policy.h"
 #include "trellis/sim/fifo_policy.h"
 #include "trellis/sim/pct_policy.h"
@@ -226,6 +228,36 @@ void World::run_erased(const std::function<void()>& driver) {
       },
       std::move(options));
   if (driver_error != nullptr) std::rethrow_exception(driver_error);
+}
+
+bool World::buggify_point(std::string_view point, unsigned fire_ppm) {
+  auto it = buggify_points_.find(point);
+  if (it == buggify_points_.end()) {
+    // Enabled or not from (seed, name) alone: FNV-1a of the name mixed into the seed.
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (char c : point) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    std::uint64_t x = config_.seed ^ h;
+    const bool enabled = Prng::split_mix64(x) % 1'000'000 < config_.buggify_enable_ppm;
+    it = buggify_points_.emplace(std::string(point), enabled).first;
+    trace_.record(enabled ? "buggify point enabled" : "buggify point disabled", h);
+  }
+  if (!it->second) return false;
+  const bool fire = prng_.chance(std::min(fire_ppm, 1'000'000u), 1'000'000);
+  if (fire) trace_.record("buggify fired");
+  return fire;
+}
+
+bool buggify(std::string_view point) {
+  World* world = World::current();
+  if (world == nullptr) return false;
+  return world->buggify_point(point, world->config().buggify_fire_ppm);
+}
+
+bool buggify(std::string_view point, double probability) {
+  World* world = World::current();
+  if (world == nullptr) return false;
+  const double clamped = std::clamp(probability, 0.0, 1.0);
+  return world->buggify_point(point, static_cast<unsigned>(clamped * 1'000'000.0));
 }
 
 void World::partition(const Host& a, const Host& b, bool one_way) {

@@ -62,6 +62,10 @@ struct Config {
   std::uint64_t pct_steps_estimate = 10'000;
   std::vector<std::uint32_t> decisions{};  // kDecisions
   NetworkConfig network{};
+  // Fault points (buggify.h): each point is enabled in a seed with this chance, and an
+  // enabled point fires with this chance per evaluation (parts per million). 0 disables.
+  unsigned buggify_enable_ppm = 250'000;
+  unsigned buggify_fire_ppm = 250'000;
 };
 
 class World;
@@ -148,6 +152,13 @@ class World {
   // The world running on this thread, or nullptr.
   static World* current() noexcept;
 
+  // buggify(): whether `point` is enabled in this seed, and whether it fires now.
+  bool buggify_point(std::string_view point, unsigned fire_ppm);
+  // The points evaluated so far and whether each is enabled, for reports.
+  const std::map<std::string, bool, std::less<>>& buggify_points() const noexcept {
+    return buggify_points_;
+  }
+
  private:
   friend class Host;
   friend Host* current_host();
@@ -166,6 +177,7 @@ class World {
   std::map<std::string, Host*> by_address_;
   TaskLocal<Host*> current_host_{nullptr};
   Nursery* nursery_ = nullptr;  // while running: where host loops run
+  std::map<std::string, bool, std::less<>> buggify_points_;
   bool ran_ = false;
 };
 
