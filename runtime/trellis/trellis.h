@@ -11,6 +11,7 @@
 // core/io_facet.h            IoFacet: readiness waits and closing of I/O handles
 // core/network_facet.h       NetworkFacet: sockets and name resolution, syscall-shaped
 // core/socket_address.h      SocketAddress: IPv4/IPv6/unix addresses
+// core/file_system_facet.h   FileSystemFacet: files and directories, syscall-shaped
 // core/os_error.h            OSError: a failed system call (errno + operation)
 // core/schedule_policy.h     SchedulePolicy: the order tasks run in (one choose() primitive)
 // core/instrument.h          Instrument: hooks into the run loop
@@ -21,6 +22,7 @@
 // core/task_local.h          TaskLocal<T>: per-task values inherited by spawned tasks
 // core/lowlevel.h            wait_task_rescheduled / reschedule and other low-level calls
 // io/stream.h                SendStream, ReceiveStream, Stream, HalfCloseableStream, Listener
+// io/file.h                  open_file, AsyncFile, Path (files over the FileSystemFacet)
 // posix/system_clock.h       SystemClock (CLOCK_MONOTONIC)
 // posix/epoll_backend.h      EpollBackend
 #pragma once
@@ -30,6 +32,7 @@
 #include "trellis/core/clock.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/exception_group.h"
+#include "trellis/core/file_system_facet.h"
 #include "trellis/core/instrument.h"
 #include "trellis/core/io_facet.h"
 #include "trellis/core/lowlevel.h"
@@ -42,6 +45,7 @@
 #include "trellis/core/task.h"
 #include "trellis/core/task_local.h"
 #include "trellis/core/time.h"
+#include "trellis/io/file.h"
 #include "trellis/io/stream.h"
 #include "trellis/posix/epoll_backend.h"
 #include "trellis/posix/system_clock.h"

@@ -10,6 +10,7 @@
 // sim/buggify.h          buggify(): fault points in production code
 // sim/replay_file.h      ReplayFile: a run's seed, config and decisions as text
 // sim/network_config.h   NetworkConfig: the simulated network's fault model and knobs
+// sim/disk_config.h      DiskConfig: the simulated disks' fault model and knobs
 #pragma once
 
 #include "trellis/fakes.h"

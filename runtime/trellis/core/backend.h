@@ -3,7 +3,8 @@
 //
 // The loop calls wait_and_dispatch() once per iteration. Operating-system services arrive as
 // separate small facets (core/io_facet.h: readiness and closing of handles;
-// core/network_facet.h: sockets and names; files, processes and signals to come), each asked
+// core/network_facet.h: sockets and names; core/file_system_facet.h: files and directories;
+// processes and signals to come), each asked
 // for and absent (nullptr) when a backend does not offer it. Implementations: EpollBackend
 // (posix/), the simulator's backend.
 #pragma once
@@ -15,6 +16,7 @@
 
 namespace trellis {
 
+class FileSystemFacet;
 class IoFacet;
 class NetworkFacet;
 
@@ -46,6 +48,7 @@ class Backend {
   // UsageError naming the backend when it lacks one.
   virtual IoFacet* io() noexcept { return nullptr; }
   virtual NetworkFacet* network() noexcept { return nullptr; }
+  virtual FileSystemFacet* file_system() noexcept { return nullptr; }
 };
 
 }  // namespace trellis

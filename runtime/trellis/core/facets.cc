@@ -2,6 +2,7 @@
 #include <string>
 
 #include "trellis/core/errors.h"
+#include "trellis/core/file_system_facet.h"
 #include "trellis/core/internal/runner.h"
 #include "trellis/core/io_facet.h"
 #include "trellis/core/lowlevel.h"
@@ -32,6 +33,13 @@ NetworkFacet& current_network() {
   NetworkFacet* network = backend.network();
   if (network == nullptr) missing_facet(backend, "network");
   return *network;
+}
+
+FileSystemFacet& current_file_system() {
+  Backend& backend = internal::Runner::require("current_file_system()").backend();
+  FileSystemFacet* file_system = backend.file_system();
+  if (file_system == nullptr) missing_facet(backend, "file system");
+  return *file_system;
 }
 
 }  // namespace trellis::lowlevel

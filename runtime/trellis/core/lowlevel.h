@@ -51,6 +51,7 @@ Backend& current_backend();
 // The run's backend facets. Throw UsageError outside a run or if the backend lacks them.
 IoFacet& current_io();
 NetworkFacet& current_network();
+FileSystemFacet& current_file_system();
 SchedulePolicy& current_policy();
 
 struct RunStatistics {

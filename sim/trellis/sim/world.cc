@@ -99,6 +99,7 @@ void Host::crash() {
   world_.trace_.record("host crash", state_.index);
   if (scope_ != nullptr) scope_->cancel();
   world_.backend_->host_crashed(state_);
+  world_.file_system_->host_crashed(state_);
 }
 
 void Host::restart() {
@@ -144,6 +145,12 @@ World::World(Config config) : config_(std::move(config)), prng_(0) {
   };
   backend_ = std::make_unique<internal::SimBackend>(clock_, *policy_, prng_, config_.network,
                                                     std::move(view), &trace_);
+  if (config_.disk.latency_min > config_.disk.latency_max || config_.disk.sector_bytes == 0) {
+    throw std::invalid_argument("sim::Config: disk latency_min > latency_max or sector_bytes 0");
+  }
+  file_system_ = std::make_unique<internal::SimFileSystem>(
+      clock_, prng_, config_.disk, [this] { return current_host_state(); }, &trace_);
+  backend_->set_file_system(file_system_.get());
 }
 
 World::~World() = default;

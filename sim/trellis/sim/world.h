@@ -22,7 +22,8 @@
 // Hosts: each host's tasks (its main and everything they spawn) know their host
 // (current_host()); a host's network calls use its address. crash() cancels all its tasks
 // and drops its sockets without a FIN; every network call of a crashed host fails with
-// ENETDOWN until restart() runs its main again. The driver runs outside every host: it
+// ENETDOWN until restart() runs its main again; its disk keeps only what was durable
+// (disk_config.h). The driver runs outside every host: it
 // injects faults and checks invariants; it does not use the network itself.
 #pragma once
 
@@ -42,9 +43,11 @@
 #include "trellis/core/nursery.h"
 #include "trellis/core/schedule_policy.h"
 #include "trellis/core/task_local.h"
+#include "trellis/sim/disk_config.h"
 #include "trellis/sim/internal/host_state.h"
 #include "trellis/sim/internal/sim_backend.h"
 #include "trellis/sim/internal/sim_clock.h"
+#include "trellis/sim/internal/sim_file_system.h"
 #include "trellis/sim/network_config.h"
 #include "trellis/sim/trace.h"
 
@@ -62,6 +65,7 @@ struct Config {
   std::uint64_t pct_steps_estimate = 10'000;
   std::vector<std::uint32_t> decisions{};  // kDecisions
   NetworkConfig network{};
+  DiskConfig disk{};
   // Fault points (buggify.h): each point is enabled in a seed with this chance, and an
   // enabled point fires with this chance per evaluation (parts per million). 0 disables.
   unsigned buggify_enable_ppm = 250'000;
@@ -148,6 +152,8 @@ class World {
   Trace& trace() noexcept { return trace_; }
   Time now() const noexcept { return clock_.now(); }
   std::uint64_t messages_delivered() const noexcept { return backend_->messages_delivered(); }
+  // A host's simulated disk, for checks and fault plans.
+  internal::Disk& disk(const Host& host) { return file_system_->disk(host.state_); }
 
   // The world running on this thread, or nullptr.
   static World* current() noexcept;
@@ -171,6 +177,7 @@ class World {
   internal::SimClock clock_;
   Trace trace_;
   std::unique_ptr<internal::SimBackend> backend_;
+  std::unique_ptr<internal::SimFileSystem> file_system_;
   // Ordered by index: iteration is deterministic.
   std::vector<std::unique_ptr<Host>> hosts_;
   std::map<std::string, Host*, std::less<>> by_name_;

@@ -18,6 +18,7 @@
 
 #include "trellis/base/prng.h"
 #include "trellis/core/backend.h"
+#include "trellis/core/file_system_facet.h"
 #include "trellis/core/io_facet.h"
 #include "trellis/core/network_facet.h"
 #include "trellis/core/schedule_policy.h"
@@ -57,6 +58,9 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   BackendStatistics statistics() const override;
   IoFacet* io() noexcept override { return this; }
   NetworkFacet* network() noexcept override { return this; }
+  FileSystemFacet* file_system() noexcept override { return file_system_; }
+  // The world's simulated disks (owned by the world).
+  void set_file_system(FileSystemFacet* file_system) noexcept { file_system_ = file_system; }
 
   // IoFacet.
   void wait_readable(IoHandle handle) override;
@@ -182,6 +186,7 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   NetworkConfig config_;
   WorldView world_;
   Trace* trace_;
+  FileSystemFacet* file_system_ = nullptr;
   EventQueue events_;
   std::map<std::int64_t, std::unique_ptr<Socket>> sockets_;
   std::int64_t next_handle_ = 3;  // as fds: 0-2 are taken

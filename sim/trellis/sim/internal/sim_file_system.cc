@@ -1,0 +1,532 @@
+#include "trellis/sim/internal/sim_file_system.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "trellis/base/assert.h"
+#include "trellis/core/cancel_scope.h"
+#include "trellis/core/errors.h"
+#include "trellis/core/run.h"
+#include "trellis/sim/trace.h"
+
+namespace trellis::sim::internal {
+namespace {
+
+template <class T>
+IoResult<T> failure(int error) {
+  IoResult<T> result;
+  result.error = error;
+  return result;
+}
+
+constexpr std::uint64_t kRootInode = 0;
+
+}  // namespace
+
+std::string normalize_path(const std::string& path) {
+  if (path.empty() || path[0] != '/') return {};
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    const std::size_t start = i;
+    while (i < path.size() && path[i] != '/') ++i;
+    const std::string part = path.substr(start, i - start);
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (parts.empty()) return {};
+      parts.pop_back();
+      continue;
+    }
+    parts.push_back(part);
+  }
+  std::string out;
+  for (const std::string& part : parts) out += "/" + part;
+  return out.empty() ? "/" : out;
+}
+
+std::string parent_path(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  if (slash == 0 || slash == std::string::npos) return "/";
+  return path.substr(0, slash);
+}
+
+// ---- Disk ------------------------------------------------------------------------------------
+
+Disk::Disk() {
+  Inode root;
+  root.directory = true;
+  root.mode = 0755;
+  inodes.emplace(kRootInode, std::move(root));
+  names.emplace("/", kRootInode);
+  durable_names.emplace("/", kRootInode);
+}
+
+void Disk::crash(Prng& prng, const DiskConfig& config) {
+  // The durable names, minus those whose directory is not itself durable (sorted order
+  // visits a directory before its entries).
+  names.clear();
+  for (const auto& [name, id] : durable_names) {
+    if (name == "/" || names.contains(parent_path(name))) names.emplace(name, id);
+  }
+  durable_names = names;
+  std::map<std::uint64_t, Inode> kept;
+  bytes_used = 0;
+  for (const auto& [name, id] : names) {
+    if (kept.contains(id)) continue;
+    Inode inode = std::move(inodes.at(id));
+    inode.data = inode.durable;
+    if (!inode.unsynced.empty() && prng.chance(config.torn_write_ppm, 1'000'000)) {
+      // A prefix of the unsynced writes reached the platter, the last of them torn at a
+      // sector boundary.
+      const std::size_t reached = 1 + prng.below(inode.unsynced.size());
+      for (std::size_t i = 0; i < reached; ++i) {
+        const Inode::Write& write = inode.unsynced[i];
+        std::size_t length = write.bytes.size();
+        if (i + 1 == reached) {
+          const std::size_t sectors = (length + config.sector_bytes - 1) / config.sector_bytes;
+          length = std::min<std::size_t>(length, prng.below(sectors + 1) * config.sector_bytes);
+        }
+        if (write.offset + length > inode.data.size()) inode.data.resize(write.offset + length);
+        std::copy_n(write.bytes.begin(), length,
+                    inode.data.begin() + static_cast<std::ptrdiff_t>(write.offset));
+      }
+      inode.durable = inode.data;
+    }
+    inode.unsynced.clear();
+    inode.truncated_since_sync = false;
+    bytes_used += inode.data.size();
+    kept.emplace(id, std::move(inode));
+  }
+  inodes = std::move(kept);
+  TRELLIS_ASSERT(names.contains("/") && inodes.contains(kRootInode));
+}
+
+// ---- SimFileSystem ---------------------------------------------------------------------------
+
+SimFileSystem::SimFileSystem(SimClock& clock, Prng& prng, DiskConfig config,
+                             std::function<HostState*()> current_host, Trace* trace)
+    : clock_(clock),
+      prng_(prng),
+      config_(config),
+      current_host_(std::move(current_host)),
+      trace_(trace) {
+  TRELLIS_ASSERT(config_.latency_min <= config_.latency_max);
+  TRELLIS_ASSERT(config_.sector_bytes > 0);
+}
+
+std::int64_t SimFileSystem::now_ns() const {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now().time_since_epoch())
+      .count();
+}
+
+Disk& SimFileSystem::begin(const char* operation, HostState** host_out) {
+  HostState* host = current_host_ ? current_host_() : nullptr;
+  if (host == nullptr) {
+    throw UsageError(std::string(operation) +
+                     ": file calls in a simulation must run in a host's task (Host::start)");
+  }
+  const auto span = static_cast<std::uint64_t>((config_.latency_max - config_.latency_min).count());
+  const Duration latency =
+      config_.latency_min + Duration(static_cast<Duration::rep>(prng_.below(span + 1)));
+  // The disk takes its time; cancellation waits for the operation (as Trio's file calls).
+  CancelScope shielded;
+  shielded.set_shield(true);
+  shielded.run([&] { sleep(latency); });
+  if (host_out != nullptr) *host_out = host;
+  return disks_[host->index];
+}
+
+bool SimFileSystem::inject_eio() {
+  if (!prng_.chance(config_.eio_ppm, 1'000'000)) return false;
+  if (trace_ != nullptr) trace_->record("disk EIO injected");
+  return true;
+}
+
+SimFileSystem::OpenFile* SimFileSystem::lookup(IoHandle file, Disk** disk, int* error) {
+  auto it = open_files_.find(file.value);
+  HostState* host = current_host_ ? current_host_() : nullptr;
+  if (it == open_files_.end() || it->second.host != host ||
+      it->second.incarnation != host->incarnation) {
+    *error = EBADF;
+    return nullptr;
+  }
+  if (!host->alive) {
+    *error = EIO;
+    return nullptr;
+  }
+  *disk = &disks_[host->index];
+  *error = 0;
+  return &it->second;
+}
+
+IoResult<IoHandle> SimFileSystem::open(const std::string& raw_path, int flags, std::uint32_t mode) {
+  HostState* host = nullptr;
+  Disk& disk = begin("open", &host);
+  if (!host->alive) return failure<IoHandle>(EIO);
+  const std::string path = normalize_path(raw_path);
+  if (path.empty()) return failure<IoHandle>(EINVAL);
+  auto name = disk.names.find(path);
+  std::uint64_t id = 0;
+  if (name == disk.names.end()) {
+    if ((flags & O_CREAT) == 0) return failure<IoHandle>(ENOENT);
+    auto parent = disk.names.find(parent_path(path));
+    if (parent == disk.names.end()) return failure<IoHandle>(ENOENT);
+    if (!disk.inodes.at(parent->second).directory) return failure<IoHandle>(ENOTDIR);
+    id = disk.next_inode++;
+    Disk::Inode inode;
+    inode.mode = mode & 07777;
+    inode.modified_ns = now_ns();
+    disk.inodes.emplace(id, std::move(inode));
+    disk.names.emplace(path, id);
+  } else {
+    if ((flags & O_CREAT) != 0 && (flags & O_EXCL) != 0) return failure<IoHandle>(EEXIST);
+    id = name->second;
+    Disk::Inode& inode = disk.inodes.at(id);
+    if (inode.directory && (flags & O_ACCMODE) != O_RDONLY) return failure<IoHandle>(EISDIR);
+    if ((flags & O_TRUNC) != 0 && (flags & O_ACCMODE) != O_RDONLY && !inode.data.empty()) {
+      disk.bytes_used -= inode.data.size();
+      inode.data.clear();
+      inode.unsynced.clear();
+      inode.truncated_since_sync = true;
+      inode.modified_ns = now_ns();
+    }
+  }
+  const std::int64_t handle = next_handle_++;
+  open_files_.emplace(handle, OpenFile{host, host->incarnation, id, flags, 0});
+  return {IoHandle{handle}, 0};
+}
+
+int SimFileSystem::close_file(IoHandle file) {
+  auto it = open_files_.find(file.value);
+  HostState* host = current_host_ ? current_host_() : nullptr;
+  if (it == open_files_.end() || it->second.host != host) return EBADF;
+  open_files_.erase(it);  // closing does not sync (as close(2))
+  return 0;
+}
+
+IoResult<std::size_t> SimFileSystem::read_file(IoHandle file, void* buffer, std::size_t size) {
+  begin("read");
+  Disk* disk = nullptr;
+  int error = 0;
+  OpenFile* open = lookup(file, &disk, &error);
+  if (open == nullptr) return failure<std::size_t>(error);
+  if ((open->flags & O_ACCMODE) == O_WRONLY) return failure<std::size_t>(EBADF);
+  IoResult<std::size_t> got = pread_now(file, buffer, size, open->position);
+  if (got.ok()) open->position += got.value;
+  return got;
+}
+
+IoResult<std::size_t> SimFileSystem::pread(IoHandle file, void* buffer, std::size_t size,
+                                           std::uint64_t offset) {
+  begin("pread");
+  return pread_now(file, buffer, size, offset);
+}
+
+IoResult<std::size_t> SimFileSystem::pread_now(IoHandle file, void* buffer, std::size_t size,
+                                               std::uint64_t offset) {
+  Disk* disk = nullptr;
+  int error = 0;
+  OpenFile* open = lookup(file, &disk, &error);
+  if (open == nullptr) return failure<std::size_t>(error);
+  if ((open->flags & O_ACCMODE) == O_WRONLY) return failure<std::size_t>(EBADF);
+  const Disk::Inode& inode = disk->inodes.at(open->inode);
+  if (inode.directory) return failure<std::size_t>(EISDIR);
+  if (inject_eio()) return failure<std::size_t>(EIO);
+  if (offset >= inode.data.size()) return {0, 0};
+  const std::size_t n = std::min<std::uint64_t>(size, inode.data.size() - offset);
+  std::memcpy(buffer, inode.data.data() + offset, n);
+  return {n, 0};
+}
+
+IoResult<std::size_t> SimFileSystem::write_at(Disk& disk, Disk::Inode& inode, const void* data,
+                                              std::size_t size, std::uint64_t offset) {
+  if (inject_eio()) return failure<std::size_t>(EIO);
+  const std::uint64_t end = offset + size;
+  const std::uint64_t growth = end > inode.data.size() ? end - inode.data.size() : 0;
+  std::size_t n = size;
+  if (disk.bytes_used + growth > config_.capacity_bytes) {
+    // Fill what fits, as a real disk does; nothing fits: ENOSPC.
+    const std::uint64_t room =
+        config_.capacity_bytes > disk.bytes_used ? config_.capacity_bytes - disk.bytes_used : 0;
+    const std::uint64_t fits = (inode.data.size() > offset ? inode.data.size() - offset : 0) + room;
+    n = static_cast<std::size_t>(std::min<std::uint64_t>(size, fits));
+    if (n == 0) return failure<std::size_t>(ENOSPC);
+  }
+  if (offset + n > inode.data.size()) {
+    disk.bytes_used += offset + n - inode.data.size();
+    inode.data.resize(offset + n);
+  }
+  std::memcpy(inode.data.data() + offset, data, n);
+  const auto* bytes = static_cast<const std::byte*>(data);
+  inode.unsynced.push_back({offset, std::vector<std::byte>(bytes, bytes + n)});
+  inode.modified_ns = now_ns();
+  return {n, 0};
+}
+
+IoResult<std::size_t> SimFileSystem::write_file(IoHandle file, const void* data, std::size_t size) {
+  begin("write");
+  Disk* disk = nullptr;
+  int error = 0;
+  OpenFile* open = lookup(file, &disk, &error);
+  if (open == nullptr) return failure<std::size_t>(error);
+  if ((open->flags & O_ACCMODE) == O_RDONLY) return failure<std::size_t>(EBADF);
+  Disk::Inode& inode = disk->inodes.at(open->inode);
+  if ((open->flags & O_APPEND) != 0) open->position = inode.data.size();
+  IoResult<std::size_t> wrote = write_at(*disk, inode, data, size, open->position);
+  if (wrote.ok()) open->position += wrote.value;
+  return wrote;
+}
+
+IoResult<std::size_t> SimFileSystem::pwrite(IoHandle file, const void* data, std::size_t size,
+                                            std::uint64_t offset) {
+  begin("pwrite");
+  Disk* disk = nullptr;
+  int error = 0;
+  OpenFile* open = lookup(file, &disk, &error);
+  if (open == nullptr) return failure<std::size_t>(error);
+  if ((open->flags & O_ACCMODE) == O_RDONLY) return failure<std::size_t>(EBADF);
+  return write_at(*disk, disk->inodes.at(open->inode), data, size, offset);
+}
+
+IoResult<std::uint64_t> SimFileSystem::seek(IoHandle file, std::int64_t offset, int whence) {
+  Disk* disk = nullptr;
+  int error = 0;
+  OpenFile* open = lookup(file, &disk, &error);
+  if (open == nullptr) return failure<std::uint64_t>(error);
+  std::int64_t base = 0;
+  if (whence == SEEK_CUR) {
+    base = static_cast<std::int64_t>(open->position);
+  } else if (whence == SEEK_END) {
+    base = static_cast<std::int64_t>(disk->inodes.at(open->inode).data.size());
+  } else if (whence != SEEK_SET) {
+    return failure<std::uint64_t>(EINVAL);
+  }
+  if (base + offset < 0) return failure<std::uint64_t>(EINVAL);
+  open->position = static_cast<std::uint64_t>(base + offset);
+  return {open->position, 0};
+}
+
+int SimFileSystem::fsync(IoHandle file) {
+  begin("fsync");
+  Disk* disk = nullptr;
+  int error = 0;
+  OpenFile* open = lookup(file, &disk, &error);
+  if (open == nullptr) return error;
+  if (inject_eio()) return EIO;
+  Disk::Inode& inode = disk->inodes.at(open->inode);
+  inode.durable = inode.data;
+  inode.unsynced.clear();
+  inode.truncated_since_sync = false;
+  return 0;
+}
+
+int SimFileSystem::fdatasync(IoHandle file) {
+  return fsync(file);
+}
+
+int SimFileSystem::truncate_file(IoHandle file, std::uint64_t size) {
+  begin("ftruncate");
+  Disk* disk = nullptr;
+  int error = 0;
+  OpenFile* open = lookup(file, &disk, &error);
+  if (open == nullptr) return error;
+  if ((open->flags & O_ACCMODE) == O_RDONLY) return EINVAL;
+  Disk::Inode& inode = disk->inodes.at(open->inode);
+  if (size > inode.data.size() &&
+      disk->bytes_used + (size - inode.data.size()) > config_.capacity_bytes) {
+    return ENOSPC;
+  }
+  disk->bytes_used = disk->bytes_used - inode.data.size() + size;
+  inode.data.resize(size);
+  // A truncation is not replayed piecemeal on a crash: it is all or (with the rest of the
+  // unsynced state) nothing.
+  inode.unsynced.clear();
+  inode.truncated_since_sync = true;
+  inode.modified_ns = now_ns();
+  return 0;
+}
+
+IoResult<FileStatus> SimFileSystem::file_status(IoHandle file) {
+  Disk* disk = nullptr;
+  int error = 0;
+  OpenFile* open = lookup(file, &disk, &error);
+  if (open == nullptr) return failure<FileStatus>(error);
+  const Disk::Inode& inode = disk->inodes.at(open->inode);
+  return {FileStatus{inode.data.size(), inode.directory, !inode.directory, inode.mode,
+                     inode.modified_ns},
+          0};
+}
+
+IoResult<FileStatus> SimFileSystem::status(const std::string& raw_path) {
+  HostState* host = nullptr;
+  Disk& disk = begin("stat", &host);
+  if (!host->alive) return failure<FileStatus>(EIO);
+  const std::string path = normalize_path(raw_path);
+  if (path.empty()) return failure<FileStatus>(EINVAL);
+  auto name = disk.names.find(path);
+  if (name == disk.names.end()) return failure<FileStatus>(ENOENT);
+  const Disk::Inode& inode = disk.inodes.at(name->second);
+  return {FileStatus{inode.data.size(), inode.directory, !inode.directory, inode.mode,
+                     inode.modified_ns},
+          0};
+}
+
+int SimFileSystem::make_directory(const std::string& raw_path, std::uint32_t mode) {
+  HostState* host = nullptr;
+  Disk& disk = begin("mkdir", &host);
+  if (!host->alive) return EIO;
+  const std::string path = normalize_path(raw_path);
+  if (path.empty()) return EINVAL;
+  if (disk.names.contains(path)) return EEXIST;
+  auto parent = disk.names.find(parent_path(path));
+  if (parent == disk.names.end()) return ENOENT;
+  if (!disk.inodes.at(parent->second).directory) return ENOTDIR;
+  const std::uint64_t id = disk.next_inode++;
+  Disk::Inode inode;
+  inode.directory = true;
+  inode.mode = mode & 07777;
+  inode.modified_ns = now_ns();
+  disk.inodes.emplace(id, std::move(inode));
+  disk.names.emplace(path, id);
+  return 0;
+}
+
+namespace {
+
+bool has_children(const std::map<std::string, std::uint64_t>& names, const std::string& dir) {
+  const std::string prefix = dir == "/" ? "/" : dir + "/";
+  auto it = names.upper_bound(prefix);
+  if (dir != "/") it = names.lower_bound(prefix);
+  for (; it != names.end() && it->first.starts_with(prefix); ++it) {
+    if (it->first != dir) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int SimFileSystem::remove_directory(const std::string& raw_path) {
+  HostState* host = nullptr;
+  Disk& disk = begin("rmdir", &host);
+  if (!host->alive) return EIO;
+  const std::string path = normalize_path(raw_path);
+  if (path.empty()) return EINVAL;
+  if (path == "/") return EBUSY;
+  auto name = disk.names.find(path);
+  if (name == disk.names.end()) return ENOENT;
+  if (!disk.inodes.at(name->second).directory) return ENOTDIR;
+  if (has_children(disk.names, path)) return ENOTEMPTY;
+  disk.names.erase(name);
+  return 0;
+}
+
+int SimFileSystem::unlink(const std::string& raw_path) {
+  HostState* host = nullptr;
+  Disk& disk = begin("unlink", &host);
+  if (!host->alive) return EIO;
+  const std::string path = normalize_path(raw_path);
+  if (path.empty()) return EINVAL;
+  auto name = disk.names.find(path);
+  if (name == disk.names.end()) return ENOENT;
+  if (disk.inodes.at(name->second).directory) return EISDIR;
+  // The inode lives on while open (its data still counts, as on a real disk).
+  disk.names.erase(name);
+  return 0;
+}
+
+int SimFileSystem::rename(const std::string& raw_from, const std::string& raw_to) {
+  HostState* host = nullptr;
+  Disk& disk = begin("rename", &host);
+  if (!host->alive) return EIO;
+  const std::string from = normalize_path(raw_from);
+  const std::string to = normalize_path(raw_to);
+  if (from.empty() || to.empty() || from == "/" || to == "/") return EINVAL;
+  auto source = disk.names.find(from);
+  if (source == disk.names.end()) return ENOENT;
+  if (from == to) return 0;
+  auto parent = disk.names.find(parent_path(to));
+  if (parent == disk.names.end()) return ENOENT;
+  if (!disk.inodes.at(parent->second).directory) return ENOTDIR;
+  const bool moving_directory = disk.inodes.at(source->second).directory;
+  if (moving_directory && to.starts_with(from + "/")) return EINVAL;
+  auto target = disk.names.find(to);
+  if (target != disk.names.end()) {
+    const bool target_directory = disk.inodes.at(target->second).directory;
+    if (moving_directory && !target_directory) return ENOTDIR;
+    if (!moving_directory && target_directory) return EISDIR;
+    if (target_directory && has_children(disk.names, to)) return ENOTEMPTY;
+  }
+  // Atomic: the name switches in one step. A directory takes its subtree along.
+  std::vector<std::pair<std::string, std::uint64_t>> moved;
+  moved.emplace_back(to, source->second);
+  if (moving_directory) {
+    const std::string prefix = from + "/";
+    for (auto it = disk.names.lower_bound(prefix);
+         it != disk.names.end() && it->first.starts_with(prefix);) {
+      moved.emplace_back(to + it->first.substr(from.size()), it->second);
+      it = disk.names.erase(it);
+    }
+  }
+  disk.names.erase(from);
+  for (auto& [name, id] : moved) disk.names[name] = id;
+  return 0;
+}
+
+IoResult<std::vector<std::string>> SimFileSystem::list_directory(const std::string& raw_path) {
+  HostState* host = nullptr;
+  Disk& disk = begin("listdir", &host);
+  if (!host->alive) return failure<std::vector<std::string>>(EIO);
+  const std::string path = normalize_path(raw_path);
+  if (path.empty()) return failure<std::vector<std::string>>(EINVAL);
+  auto name = disk.names.find(path);
+  if (name == disk.names.end()) return failure<std::vector<std::string>>(ENOENT);
+  if (!disk.inodes.at(name->second).directory) return failure<std::vector<std::string>>(ENOTDIR);
+  const std::string prefix = path == "/" ? "/" : path + "/";
+  std::vector<std::string> out;
+  for (auto it = disk.names.lower_bound(prefix);
+       it != disk.names.end() && it->first.starts_with(prefix); ++it) {
+    const std::string rest = it->first.substr(prefix.size());
+    if (!rest.empty() && rest.find('/') == std::string::npos) out.push_back(rest);
+  }
+  return {out, 0};
+}
+
+int SimFileSystem::fsync_directory(const std::string& raw_path) {
+  HostState* host = nullptr;
+  Disk& disk = begin("fsync(directory)", &host);
+  if (!host->alive) return EIO;
+  const std::string path = normalize_path(raw_path);
+  if (path.empty()) return EINVAL;
+  auto name = disk.names.find(path);
+  if (name == disk.names.end()) return ENOENT;
+  if (!disk.inodes.at(name->second).directory) return ENOTDIR;
+  if (inject_eio()) return EIO;
+  // The directory's entries become durable exactly as they are now: one atomic step.
+  auto is_child = [&](const std::string& candidate) {
+    return candidate != "/" && candidate != path && parent_path(candidate) == path;
+  };
+  for (auto it = disk.durable_names.begin(); it != disk.durable_names.end();) {
+    it = is_child(it->first) ? disk.durable_names.erase(it) : std::next(it);
+  }
+  for (const auto& [entry, id] : disk.names) {
+    if (is_child(entry)) disk.durable_names[entry] = id;
+  }
+  // A durable directory's durable subtree stays reachable only under its durable name;
+  // entries whose parent is not durable are harmless (dropped by the next crash's walk).
+  return 0;
+}
+
+void SimFileSystem::host_crashed(HostState& host) {
+  for (auto it = open_files_.begin(); it != open_files_.end();) {
+    it = it->second.host == &host ? open_files_.erase(it) : std::next(it);
+  }
+  disks_[host.index].crash(prng_, config_);
+  if (trace_ != nullptr) trace_->record("disk crash", host.index);
+}
+
+}  // namespace trellis::sim::internal

@@ -1,0 +1,120 @@
+// trellis/sim/internal/sim_file_system.h — the simulated disks behind FileSystemFacet: one
+// Disk per host (see disk_config.h for the fault model), dispatched on the calling task's
+// host.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "trellis/base/prng.h"
+#include "trellis/core/file_system_facet.h"
+#include "trellis/sim/disk_config.h"
+#include "trellis/sim/internal/host_state.h"
+#include "trellis/sim/internal/sim_clock.h"
+
+namespace trellis::sim {
+class Trace;
+}
+
+namespace trellis::sim::internal {
+
+class Disk {
+ public:
+  struct Inode {
+    bool directory = false;
+    std::uint32_t mode = 0644;
+    std::int64_t modified_ns = 0;
+    std::vector<std::byte> data;     // what reads see (page cache)
+    std::vector<std::byte> durable;  // what survives a crash
+    // Writes since the last fsync, in order (for torn writes on a crash).
+    struct Write {
+      std::uint64_t offset;
+      std::vector<std::byte> bytes;
+    };
+    std::vector<Write> unsynced;
+    bool truncated_since_sync = false;
+  };
+
+  Disk();
+  // Keeps the durable state only (tearing unsynced writes as configured).
+  void crash(Prng& prng, const DiskConfig& config);
+
+  // Invariant: "/" is in both namespaces; every name's parent is a directory in the same
+  // namespace; inode ids are never reused.
+  std::map<std::string, std::uint64_t> names;          // volatile
+  std::map<std::string, std::uint64_t> durable_names;  // after the last fsync_directory
+  std::map<std::uint64_t, Inode> inodes;
+  std::uint64_t next_inode = 1;
+  std::uint64_t bytes_used = 0;  // sum of data sizes
+};
+
+class SimFileSystem final : public FileSystemFacet {
+ public:
+  SimFileSystem(SimClock& clock, Prng& prng, DiskConfig config,
+                std::function<HostState*()> current_host, Trace* trace);
+
+  IoResult<IoHandle> open(const std::string& path, int flags, std::uint32_t mode) override;
+  int close_file(IoHandle file) override;
+  IoResult<std::size_t> read_file(IoHandle file, void* buffer, std::size_t size) override;
+  IoResult<std::size_t> write_file(IoHandle file, const void* data, std::size_t size) override;
+  IoResult<std::size_t> pread(IoHandle file, void* buffer, std::size_t size,
+                              std::uint64_t offset) override;
+  IoResult<std::size_t> pwrite(IoHandle file, const void* data, std::size_t size,
+                               std::uint64_t offset) override;
+  IoResult<std::uint64_t> seek(IoHandle file, std::int64_t offset, int whence) override;
+  int fsync(IoHandle file) override;
+  int fdatasync(IoHandle file) override;
+  int truncate_file(IoHandle file, std::uint64_t size) override;
+  IoResult<FileStatus> file_status(IoHandle file) override;
+  IoResult<FileStatus> status(const std::string& path) override;
+  int make_directory(const std::string& path, std::uint32_t mode) override;
+  int remove_directory(const std::string& path) override;
+  int unlink(const std::string& path) override;
+  int rename(const std::string& from, const std::string& to) override;
+  IoResult<std::vector<std::string>> list_directory(const std::string& path) override;
+  int fsync_directory(const std::string& path) override;
+
+  void host_crashed(HostState& host);
+  // The host's disk (created on first use), for tests and fault plans.
+  Disk& disk(const HostState& host) { return disks_[host.index]; }
+
+ private:
+  struct OpenFile {
+    HostState* host = nullptr;
+    std::uint64_t incarnation = 0;
+    std::uint64_t inode = 0;
+    int flags = 0;
+    std::uint64_t position = 0;
+  };
+
+  // The calling host's disk after the operation's latency (a schedule point that
+  // cancellation does not interrupt). Throws UsageError outside every host.
+  Disk& begin(const char* operation, HostState** host_out = nullptr);
+  OpenFile* lookup(IoHandle file, Disk** disk, int* error);
+  bool inject_eio();
+  IoResult<std::size_t> pread_now(IoHandle file, void* buffer, std::size_t size,
+                                  std::uint64_t offset);
+  IoResult<std::size_t> write_at(Disk& disk, Disk::Inode& inode, const void* data, std::size_t size,
+                                 std::uint64_t offset);
+  std::int64_t now_ns() const;
+
+  SimClock& clock_;
+  Prng& prng_;
+  DiskConfig config_;
+  std::function<HostState*()> current_host_;
+  Trace* trace_;
+  std::map<std::uint32_t, Disk> disks_;
+  std::map<std::int64_t, OpenFile> open_files_;
+  std::int64_t next_handle_ = 1'000'000;  // apart from socket handles, for readable dumps
+};
+
+// "/a/./b//c/../d" -> "/a/b/d"; empty if not absolute or it climbs above "/".
+std::string normalize_path(const std::string& path);
+// "/a/b" -> "/a"; "/a" -> "/".
+std::string parent_path(const std::string& path);
+
+}  // namespace trellis::sim::internal
