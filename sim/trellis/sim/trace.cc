@@ -11,23 +11,28 @@
 namespace trellis::sim {
 namespace {
 
-constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
-constexpr std::uint64_t kFnvPrime = 0x100000001b3ULL;
+constexpr std::uint64_t kHashSeed = 0xcbf29ce484222325ULL;
 
+// One 64-bit word into the running hash (a multiply-xorshift mixer: cheap, and every input
+// bit reaches every output bit).
 std::uint64_t mix(std::uint64_t hash, std::uint64_t value) {
-  for (int i = 0; i < 8; ++i) {
-    hash ^= (value >> (8 * i)) & 0xff;
-    hash *= kFnvPrime;
-  }
-  return hash;
+  hash ^= value + 0x9e3779b97f4a7c15ULL + (hash << 6) + (hash >> 2);
+  hash *= 0xbf58476d1ce4e5b9ULL;
+  return hash ^ (hash >> 31);
 }
 
 std::uint64_t mix(std::uint64_t hash, std::string_view text) {
+  std::uint64_t word = 0;
+  std::size_t filled = 0;
   for (char c : text) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= kFnvPrime;
+    word = (word << 8) | static_cast<unsigned char>(c);
+    if (++filled == 8) {
+      hash = mix(hash, word);
+      word = 0;
+      filled = 0;
+    }
   }
-  return mix(hash, text.size());
+  return mix(mix(hash, word), text.size());
 }
 
 const char* kind_name(TraceEventKind kind) {
@@ -56,27 +61,34 @@ Duration clock_reading() {
 }  // namespace
 
 Trace::Trace(std::size_t events_kept_max)
-    : events_kept_max_(std::max<std::size_t>(events_kept_max, 1)), hash_(kFnvOffset) {}
+    : events_kept_max_(std::max<std::size_t>(events_kept_max, 1)), hash_(kHashSeed) {}
 
 void Trace::add(TraceEventKind kind, std::uint64_t task_id, std::uint64_t detail, std::string text,
                 bool hash_text) {
-  TraceEvent event;
-  event.index = count_++;
+  const Duration time = clock_reading();
+  // Two mixes per event: (kind, task) and (time, detail).
+  hash_ = mix(hash_, (task_id << 8) | static_cast<std::uint64_t>(kind));
+  hash_ = mix(hash_, static_cast<std::uint64_t>(time.count()) ^ (detail * 0x9e3779b97f4a7c15ULL));
+  if (hash_text) hash_ = mix(hash_, text);
+  const std::uint64_t index = count_++;
+  if (ring_.size() < events_kept_max_) ring_.emplace_back();
+  TraceEvent& event = ring_[index % events_kept_max_];
+  event.index = index;
   event.kind = kind;
   event.task_id = task_id;
-  event.time = clock_reading();
+  event.time = time;
   event.detail = detail;
-  hash_ = mix(hash_, static_cast<std::uint64_t>(kind));
-  hash_ = mix(hash_, task_id);
-  hash_ = mix(hash_, static_cast<std::uint64_t>(event.time.count()));
-  hash_ = mix(hash_, detail);
-  if (hash_text) hash_ = mix(hash_, text);
   event.text = std::move(text);
   event.hash_after = hash_;
-  if (recent_.size() == events_kept_max_) recent_.pop_front();
-  recent_.push_back(std::move(event));
-  TRELLIS_ASSERT(recent_.size() <= events_kept_max_);
-  TRELLIS_ASSERT(recent_.back().index + 1 == count_);
+  TRELLIS_ASSERT(ring_.size() == std::min<std::uint64_t>(count_, events_kept_max_));
+}
+
+std::vector<TraceEvent> Trace::recent() const {
+  std::vector<TraceEvent> out;
+  out.reserve(ring_.size());
+  const std::uint64_t first = count_ - ring_.size();
+  for (std::uint64_t i = first; i < count_; ++i) out.push_back(ring_[i % events_kept_max_]);
+  return out;
 }
 
 void Trace::record(std::string_view what, std::uint64_t detail) {
@@ -84,28 +96,36 @@ void Trace::record(std::string_view what, std::uint64_t detail) {
   add(TraceEventKind::kUser, task, detail, std::string(what), true);
 }
 
+// Task events carry no text: the name is kept once per task (task_name()).
 void Trace::task_spawned(lowlevel::Task& task) {
-  add(TraceEventKind::kTaskSpawned, task.id(), 0, task.name(), false);
+  task_names_.emplace(task.id(), task.name());
+  add(TraceEventKind::kTaskSpawned, task.id(), 0, {}, false);
 }
 void Trace::task_scheduled(lowlevel::Task& task) {
-  add(TraceEventKind::kTaskScheduled, task.id(), 0, task.name(), false);
+  add(TraceEventKind::kTaskScheduled, task.id(), 0, {}, false);
 }
 void Trace::before_task_step(lowlevel::Task& task) {
-  add(TraceEventKind::kStepBegin, task.id(), 0, task.name(), false);
+  add(TraceEventKind::kStepBegin, task.id(), 0, {}, false);
 }
 void Trace::after_task_step(lowlevel::Task& task) {
-  add(TraceEventKind::kStepEnd, task.id(), 0, task.name(), false);
+  add(TraceEventKind::kStepEnd, task.id(), 0, {}, false);
 }
 void Trace::task_exited(lowlevel::Task& task) {
-  add(TraceEventKind::kTaskExited, task.id(), 0, task.name(), false);
+  add(TraceEventKind::kTaskExited, task.id(), 0, {}, false);
 }
 
-std::string describe(const TraceEvent& event) {
+std::string_view Trace::task_name(std::uint64_t task_id) const {
+  auto it = task_names_.find(task_id);
+  return it == task_names_.end() ? std::string_view() : std::string_view(it->second);
+}
+
+std::string describe(const TraceEvent& event, std::string_view task_name) {
   char time[64];
   std::snprintf(time, sizeof time, "%.9f", static_cast<double>(event.time.count()) / 1e9);
   std::string out = "#" + std::to_string(event.index) + " t=" + time + "s " +
                     kind_name(event.kind) + " task " + std::to_string(event.task_id);
-  if (!event.text.empty()) out += " (" + event.text + ")";
+  if (!task_name.empty()) out += " (" + std::string(task_name) + ")";
+  if (!event.text.empty()) out += " \"" + event.text + "\"";
   if (event.detail != 0) out += " detail=" + std::to_string(event.detail);
   return out;
 }
@@ -113,8 +133,8 @@ std::string describe(const TraceEvent& event) {
 std::optional<std::uint64_t> first_divergence(const Trace& a, const Trace& b) {
   if (a.hash() == b.hash() && a.event_count() == b.event_count()) return std::nullopt;
   // Compare the events both windows hold, by index.
-  const auto& ra = a.recent();
-  const auto& rb = b.recent();
+  const std::vector<TraceEvent> ra = a.recent();
+  const std::vector<TraceEvent> rb = b.recent();
   if (ra.empty() || rb.empty()) return std::nullopt;
   const std::uint64_t first = std::max(ra.front().index, rb.front().index);
   const std::uint64_t end = std::min(ra.back().index, rb.back().index) + 1;
@@ -136,10 +156,13 @@ std::string divergence_report(const Trace& a, const Trace& b, std::size_t contex
            std::to_string(b.event_count()) + " events); keep more events to see where";
   }
   std::string out = "first divergence at event #" + std::to_string(*at) + ":\n";
+  const std::vector<TraceEvent> recent_a = a.recent();
+  const std::vector<TraceEvent> recent_b = b.recent();
   auto line = [&](const Trace& t, std::uint64_t i) -> std::string {
-    const auto& r = t.recent();
+    const std::vector<TraceEvent>& r = &t == &a ? recent_a : recent_b;
     if (r.empty() || i < r.front().index || i > r.back().index) return "(none)";
-    return describe(r[i - r.front().index]);
+    const TraceEvent& event = r[i - r.front().index];
+    return describe(event, t.task_name(event.task_id));
   };
   const std::uint64_t from = *at >= context ? *at - context : 0;
   for (std::uint64_t i = from; i <= *at; ++i) {

@@ -14,10 +14,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "trellis/core/instrument.h"
 #include "trellis/core/time.h"
@@ -53,8 +54,10 @@ class Trace final : public Instrument {
 
   std::uint64_t hash() const noexcept { return hash_; }
   std::uint64_t event_count() const noexcept { return count_; }
-  // The last events (at most events_kept_max), oldest first.
-  const std::deque<TraceEvent>& recent() const noexcept { return recent_; }
+  // The last events (at most events_kept_max), oldest first (a copy: for reports).
+  std::vector<TraceEvent> recent() const;
+  // The name a task had when spawned (empty if unknown).
+  std::string_view task_name(std::uint64_t task_id) const;
 
   void task_spawned(lowlevel::Task& task) override;
   void task_scheduled(lowlevel::Task& task) override;
@@ -69,12 +72,14 @@ class Trace final : public Instrument {
   std::size_t events_kept_max_;
   std::uint64_t hash_;
   std::uint64_t count_ = 0;
-  // Invariant: recent_.size() <= events_kept_max_; recent_.back().index == count_ - 1.
-  std::deque<TraceEvent> recent_;
+  // The last events, a ring: slot (index % events_kept_max_) holds event `index`.
+  // Invariant: ring_.size() == min(count_, events_kept_max_).
+  std::vector<TraceEvent> ring_;
+  std::map<std::uint64_t, std::string> task_names_;
 };
 
 // One line for an event: "#12 t=1.5s step-begin task 3 (worker)".
-std::string describe(const TraceEvent& event);
+std::string describe(const TraceEvent& event, std::string_view task_name = {});
 
 // Where two traces part: the index of the first event that differs, if both still hold it
 // (nullopt when identical, or when the divergence fell out of both windows: compare hashes).
