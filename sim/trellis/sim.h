@@ -9,6 +9,8 @@
 // sim/world.h            World, Host, Config: the simulated cluster
 // sim/buggify.h          buggify(): fault points in production code
 // sim/replay_file.h      ReplayFile: a run's seed, config and decisions as text
+// sim/harness.h          run_simulation, shrink, check_determinism, shard_seeds
+// sim/gtest.h            TRELLIS_SIM_TEST (include it yourself: it needs GoogleTest)
 // sim/network_config.h   NetworkConfig: the simulated network's fault model and knobs
 // sim/disk_config.h      DiskConfig: the simulated disks' fault model and knobs
 #pragma once
@@ -17,6 +19,7 @@
 #include "trellis/sim/buggify.h"
 #include "trellis/sim/decision_policy.h"
 #include "trellis/sim/fifo_policy.h"
+#include "trellis/sim/harness.h"
 #include "trellis/sim/pct_policy.h"
 #include "trellis/sim/random_policy.h"
 #include "trellis/sim/replay_file.h"

@@ -1,0 +1,224 @@
+// trellis/sim/gtest.h — simulation tests as natural as TEST().
+//
+//   TRELLIS_SIM_TEST(Replication, SurvivesPartitions) {
+//     trellis::sim::Host& a = world.add_host("a", "10.0.0.1");
+//     ...
+//     world.run([&] { ...; EXPECT_EQ(read(), 42); });
+//   }
+//
+// The body runs once per seed in a fresh World (TRELLIS_SEEDS seeds, default 100, from
+// TRELLIS_BASE_SEED, default 1; policy TRELLIS_POLICY = random | pct | fifo, default random).
+// A seed fails if the body throws or a GoogleTest assertion fails in it. On the first
+// failing seed the test stops, shrinks the schedule to its smallest failing decision stream,
+// writes a replay file (TRELLIS_REPLAY_DIR, default the test temp dir) and prints the seed,
+// the policy, the decision counts, the file, and ONE command that replays exactly that
+// failure:  TRELLIS_REPLAY=<file> <this binary> --gtest_filter=Suite.Name
+// Every 20th seed is also run twice and its trace hashes compared (determinism self-check).
+// Sharding: under GoogleTest's sharding protocol (GTEST_TOTAL_SHARDS=T,
+// GTEST_SHARD_INDEX=k, as Bazel, CTest and CI matrices set them) the macro registers T tests,
+// Suite.Name/shard_0 .. shard_T-1, one per shard, and shard_j runs seeds base + i for
+// i = j (mod T): one sweep splits across machines with no seed run twice or skipped.
+//
+// Header-only glue: include it in test files that link GoogleTest and trellis::sim.
+#pragma once
+
+#include <gtest/gtest-spi.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "trellis/sim/harness.h"
+#include "trellis/sim/replay_file.h"
+
+namespace trellis::sim::testing {
+
+inline std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long parsed = std::strtoull(value, &end, 10);
+  if (end == nullptr || *end != '\0') {
+    ADD_FAILURE() << name << "=" << value << " is not a number; using " << fallback;
+    return fallback;
+  }
+  return parsed;
+}
+
+inline std::string self_executable() {
+  char buffer[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (n <= 0) return "./this_test";
+  return std::string(buffer, static_cast<std::size_t>(n));
+}
+
+// Runs body silently (assertion failures captured, not reported) and tells whether it failed.
+inline RunResult run_captured(const SimBody& body, const Config& config) {
+  ::testing::TestPartResultArray captured;
+  std::optional<RunResult> result;
+  {
+    ::testing::ScopedFakeTestPartResultReporter reporter(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &captured);
+    result = run_simulation(body, config, [&]() -> std::optional<std::string> {
+      for (int i = 0; i < captured.size(); ++i) {
+        const ::testing::TestPartResult& part = captured.GetTestPartResult(i);
+        if (part.failed()) {
+          return std::string(part.file_name() ? part.file_name() : "?") + ":" +
+                 std::to_string(part.line_number()) + ": " + part.summary();
+        }
+      }
+      return std::nullopt;
+    });
+  }
+  return *result;
+}
+
+inline void run_sim_test(const std::string& suite, const std::string& name, const SimBody& body,
+                         std::uint64_t shard, std::uint64_t shards) {
+  const std::string test = suite + "." + name;
+  const std::string filter = shards > 1 ? test + "/shard_" + std::to_string(shard) : test;
+  Config base;
+  if (const char* policy = std::getenv("TRELLIS_POLICY"); policy != nullptr && *policy != '\0') {
+    try {
+      base.policy = parse_policy_name(policy);
+    } catch (const std::invalid_argument& e) {
+      FAIL() << "TRELLIS_POLICY: " << e.what();
+    }
+  }
+  // Replay mode: one run, failures reported as they happen.
+  if (const char* replay_path = std::getenv("TRELLIS_REPLAY");
+      replay_path != nullptr && *replay_path != '\0') {
+    ReplayFile replay;
+    try {
+      replay = read_replay_file(replay_path);
+    } catch (const std::exception& e) {
+      FAIL() << e.what();
+    }
+    if (replay.scenario != test) {
+      FAIL() << "replay file " << replay_path << " is for '" << replay.scenario << "', not "
+             << test;
+    }
+    std::printf("[ REPLAY   ] %s seed %llu, %zu decisions from %s\n", test.c_str(),
+                static_cast<unsigned long long>(replay.seed), replay.decisions.size(), replay_path);
+    const RunResult r = run_simulation(body, replay_config(replay, base));
+    if (r.failed) {
+      ADD_FAILURE() << "replayed failure: " << r.failure;
+    } else if (::testing::Test::HasFailure()) {
+      std::printf("[ REPLAY   ] replayed failure: the assertions above\n");
+    } else {
+      std::printf("[ REPLAY   ] the replayed run passed: the failure did not reproduce\n");
+    }
+    return;
+  }
+  const std::uint64_t seeds = env_u64("TRELLIS_SEEDS", 100);
+  const std::uint64_t first = env_u64("TRELLIS_BASE_SEED", 1);
+  std::vector<std::uint64_t> sweep;
+  try {
+    sweep = shard_seeds(first, seeds, shard, shards);
+  } catch (const std::invalid_argument& e) {
+    FAIL() << e.what();
+  }
+  for (std::uint64_t seed : sweep) {
+    Config config = base;
+    config.seed = seed;
+    const RunResult r = run_captured(body, config);
+    if (r.failed) {
+      ShrinkResult minimal;
+      {
+        ::testing::TestPartResultArray captured;
+        ::testing::ScopedFakeTestPartResultReporter reporter(
+            ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &captured);
+        minimal = shrink(body, r, [&]() -> std::optional<std::string> {
+          for (int k = 0; k < captured.size(); ++k) {
+            if (captured.GetTestPartResult(k).failed()) return std::string("assertion failed");
+          }
+          return std::nullopt;
+        });
+      }
+      const char* dir = std::getenv("TRELLIS_REPLAY_DIR");
+      const std::string path = std::string(dir != nullptr && *dir ? dir : ::testing::TempDir()) +
+                               "/" + test + ".seed" + std::to_string(seed) + ".replay";
+      std::string written = path;
+      try {
+        write_replay_file(path, minimal.run.replay(test));
+      } catch (const std::exception& e) {
+        written = std::string("(not written: ") + e.what() + ")";
+      }
+      ADD_FAILURE() << "simulation failed at seed " << seed << " (policy "
+                    << policy_name(config.policy) << "): " << r.failure
+                    << "\n  schedule shrunk from " << minimal.decisions_before << " to "
+                    << minimal.run.decisions.size() << " decisions in " << minimal.runs
+                    << " reruns\n  replay file: " << written
+                    << "\n  replay with:\n    TRELLIS_REPLAY=" << path << " " << self_executable()
+                    << " --gtest_filter=" << filter;
+      return;
+    }
+    if (seed % 20 == 0) {
+      std::optional<std::string> divergence;
+      {
+        ::testing::TestPartResultArray captured;
+        ::testing::ScopedFakeTestPartResultReporter reporter(
+            ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &captured);
+        divergence = check_determinism(body, config);
+      }
+      if (divergence.has_value()) {
+        ADD_FAILURE() << *divergence;
+        return;
+      }
+    }
+  }
+}
+
+class SimTest : public ::testing::Test {
+ public:
+  SimTest(std::string suite, std::string name, SimBody body, std::uint64_t shard,
+          std::uint64_t shards)
+      : suite_(std::move(suite)),
+        name_(std::move(name)),
+        body_(std::move(body)),
+        shard_(shard),
+        shards_(shards) {}
+  void TestBody() override { run_sim_test(suite_, name_, body_, shard_, shards_); }
+
+ private:
+  std::string suite_;
+  std::string name_;
+  SimBody body_;
+  std::uint64_t shard_;
+  std::uint64_t shards_;
+};
+
+// Registers Suite.Name, or under GoogleTest sharding one test per shard
+// (Suite.Name/shard_0 ...), registered consecutively so that each shard runs exactly one of
+// them, which sweeps that shard's seeds.
+inline bool register_sim_test(const char* suite, const char* name, const char* file, int line,
+                              void (*body)(World&)) {
+  std::uint64_t shards = 1;
+  if (const char* total = std::getenv("GTEST_TOTAL_SHARDS"); total != nullptr && *total) {
+    shards = std::max<std::uint64_t>(1, std::strtoull(total, nullptr, 10));
+  }
+  for (std::uint64_t k = 0; k < shards; ++k) {
+    const std::string test_name =
+        shards > 1 ? std::string(name) + "/shard_" + std::to_string(k) : std::string(name);
+    ::testing::RegisterTest(
+        suite, test_name.c_str(), nullptr, nullptr, file, line,
+        [=]() -> ::testing::Test* { return new SimTest(suite, name, body, k, shards); });
+  }
+  return true;
+}
+
+}  // namespace trellis::sim::testing
+
+#define TRELLIS_SIM_TEST(suite, name)                                                      \
+  static void trellis_sim_test_body_##suite##_##name(::trellis::sim::World& world);        \
+  [[maybe_unused]] static const bool trellis_sim_test_registered_##suite##_##name =        \
+      ::trellis::sim::testing::register_sim_test(#suite, #name, __FILE__, __LINE__,        \
+                                                 &trellis_sim_test_body_##suite##_##name); \
+  static void trellis_sim_test_body_##suite##_##name(::trellis::sim::World& world)

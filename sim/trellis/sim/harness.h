@@ -1,0 +1,79 @@
+// trellis/sim/harness.h — running a simulated program for many seeds, shrinking a failure to
+// its smallest schedule, replaying it, and checking determinism. The GoogleTest macro
+// (sim/gtest.h) and the `trellis` command-line tool are built on these.
+//
+//   trellis::sim::SimBody body = [](trellis::sim::World& world) { ...; world.run(driver); };
+//   trellis::sim::RunResult r = trellis::sim::run_simulation(body, {.seed = 7});
+//   if (r.failed) {
+//     auto minimal = trellis::sim::shrink(body, r);   // fewer, smaller decisions
+//     trellis::sim::write_replay_file("fail.replay", minimal.replay("my_test"));
+//   }
+//
+// A run fails when the body throws (an invariant check, a DeadlockError, a host's error) or
+// when the optional failure probe reports a failure (GoogleTest assertions).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trellis/sim/replay_file.h"
+#include "trellis/sim/world.h"
+
+namespace trellis::sim {
+
+// Sets up hosts in the world and runs it (world.run(driver)); throws to fail.
+using SimBody = std::function<void(World& world)>;
+// Called after each run: a failure message if the run failed in a way that threw nothing.
+using FailureProbe = std::function<std::optional<std::string>()>;
+
+struct RunResult {
+  Config config;  // exactly what ran (seed, policy, decisions)
+  bool failed = false;
+  std::string failure;
+  std::uint64_t trace_hash = 0;
+  std::uint64_t trace_events = 0;
+  std::vector<std::uint32_t> decisions;  // every schedule choice made
+  Duration virtual_time{};
+
+  // A replay file that reruns this run: the same seed with its recorded decisions.
+  ReplayFile replay(const std::string& scenario,
+                    std::map<std::string, std::string> options = {}) const;
+};
+
+// One run of body in a fresh World built from config. keep_trace: receives the run's trace.
+RunResult run_simulation(const SimBody& body, const Config& config, const FailureProbe& probe = {},
+                         Trace* keep_trace = nullptr);
+
+// The config that replays a replay file (seed, and decisions as the schedule).
+Config replay_config(const ReplayFile& replay, Config base = {});
+
+struct ShrinkOptions {
+  std::size_t runs_max = 400;  // bound on reruns spent shrinking
+};
+
+struct ShrinkResult {
+  RunResult run;         // the smallest failing run found (its config replays it)
+  std::size_t runs = 0;  // reruns spent
+  std::size_t decisions_before = 0;
+};
+
+// From a failing run, the smallest decision stream (fewer decisions first, then smaller
+// values; FIFO after the end) with the same seed that still fails. Deterministic.
+ShrinkResult shrink(const SimBody& body, const RunResult& failing, const FailureProbe& probe = {},
+                    ShrinkOptions options = {});
+
+// Reruns config and compares trace hashes: nullopt if identical, else a report of the first
+// divergence side by side.
+std::optional<std::string> check_determinism(const SimBody& body, const Config& config);
+
+// The seeds of shard `index` of `total` for a sweep of `count` seeds from `base`: a fixed
+// function of (base, index, total) — seed base + i for every i = index (mod total).
+std::vector<std::uint64_t> shard_seeds(std::uint64_t base, std::uint64_t count, std::uint64_t index,
+                                       std::uint64_t total);
+
+}  // namespace trellis::sim
