@@ -3,9 +3,11 @@
 // Syscall-shaped and errno-exact like the other facets, so the simulator's per-host disks
 // (a durable state plus a volatile page cache, crashes, torn writes, EIO/ENOSPC) stand
 // behind the same calls as the real file system. Every call blocks the calling task until
-// the operation is done (the real backend runs it on a worker thread) and is a schedule
-// point; like Trio's file wrappers (to_thread without abandon) it is not interrupted by
-// cancellation: a cancel arriving meanwhile is delivered at the caller's next checkpoint.
+// the operation is done (the real backend runs it on a worker thread) and is a checkpoint
+// the way Trio's file wrappers are (to_thread without abandon): it starts with
+// checkpoint_if_cancelled (Cancelled if already cancelled, nothing done), and once started
+// the operation is not interrupted — a cancel arriving meanwhile is delivered at the
+// caller's next checkpoint.
 //
 // Durability is POSIX's, strictly: write/pwrite reach the page cache; fsync(file) makes the
 // file's data durable; a created, renamed or unlinked name is durable only once its

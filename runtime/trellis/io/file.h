@@ -8,9 +8,9 @@
 //   trellis::Path("/data").fsync_directory();      // and so is the file's name
 //   std::string text = trellis::Path("/etc/hostname").read_text();
 //
-// Every operation blocks the calling task until done and is a schedule point; like Trio's
-// file wrappers, a cancellation arriving meanwhile waits for the operation to finish and
-// is delivered at the next checkpoint. Errors are OSError naming the operation and path;
+// Every operation blocks the calling task until done and is a checkpoint like Trio's file
+// wrappers: Cancelled before it starts if the task is already cancelled; once started it is
+// not interrupted, and a cancellation arriving meanwhile is delivered at the next checkpoint. Errors are OSError naming the operation and path;
 // using a closed AsyncFile throws ClosedResourceError. Unbuffered: each write is one
 // facet write (loops until all is written), so flush() only checks the file is open.
 #pragma once

@@ -13,9 +13,17 @@
 namespace trellis::sim {
 namespace {
 
-std::string describe_exception(std::exception_ptr error) {
+// The failure as a reader wants it: nested exception groups flattened to their leaves.
+std::string describe_failure(const std::exception_ptr& error, int depth = 0) {
   try {
     std::rethrow_exception(error);
+  } catch (const ExceptionGroup& group) {
+    if (depth > 8) return group.what();
+    std::string out;
+    for (const std::exception_ptr& inner : group.exceptions()) {
+      out += (out.empty() ? "" : "; ") + describe_failure(inner, depth + 1);
+    }
+    return out.empty() ? group.what() : out;
   } catch (const std::exception& e) {
     return e.what();
   } catch (const Cancelled&) {
@@ -48,7 +56,7 @@ RunResult run_simulation(const SimBody& body, const Config& config, const Failur
     body(world);
   } catch (...) {
     result.failed = true;
-    result.failure = describe_exception(std::current_exception());
+    result.failure = describe_failure(std::current_exception());
   }
   if (probe) {
     if (std::optional<std::string> failure = probe()) {

@@ -60,24 +60,30 @@ void Host::launch() {
 }
 
 void Host::host_loop() {
-  world_.current_host_.set(this);
   for (;;) {
+    const std::uint64_t incarnation = state_.incarnation;
+    TRELLIS_ASSERT(state_.alive);
+    // Tasks spawned from here on belong to this incarnation of the host.
+    world_.current_host_.set(World::HostBinding{this, incarnation});
     CancelScope scope;
     scope_ = &scope;
     world_.trace_.record("host up", state_.index);
-    scope.run([&] {
-      open_nursery([&](Nursery& n) {
-        n.start_soon(SpawnOptions{.name = state_.name + " main"}, [this] { main_(); });
+    try {
+      scope.run([&] {
+        open_nursery([&](Nursery& n) {
+          n.start_soon(SpawnOptions{.name = state_.name + " main"}, [this] { main_(); });
+        });
       });
-    });
-    scope_ = nullptr;
-    if (restart_pending_) {  // crashed and restarted while the old tasks unwound
-      restart_pending_ = false;
-      continue;
+    } catch (...) {
+      // A crashed incarnation's tasks fail as they unwind (their files and sockets are
+      // gone): the process is dead, nobody hears about it. A live host's error is real.
+      if (state_.incarnation == incarnation) throw;
+      world_.trace_.record("crashed host's error dropped", state_.index);
     }
-    if (state_.alive) break;  // main returned on a live host: the host idles
-    // Crashed: wait for restart().
-    if (!restart_pending_) {
+    scope_ = nullptr;
+    if (state_.incarnation == incarnation) break;  // main returned: the host idles
+    if (!state_.alive) {
+      // Crashed and not restarted yet: wait for restart().
       waiting_for_restart_ = &lowlevel::current_task();
       lowlevel::wait_task_rescheduled(
           [this](std::exception_ptr) {
@@ -86,8 +92,6 @@ void Host::host_loop() {
           },
           "crashed host waiting for restart()");
     }
-    restart_pending_ = false;
-    TRELLIS_ASSERT(state_.alive);
   }
   loop_running_ = false;
 }
@@ -108,14 +112,11 @@ void Host::restart() {
   world_.trace_.record("host restart", state_.index);
   state_.alive = true;
   if (waiting_for_restart_ != nullptr) {
-    lowlevel::Task* task = std::exchange(waiting_for_restart_, nullptr);
-    lowlevel::reschedule(*task);
-    restart_pending_ = true;
-  } else if (loop_running_) {
-    restart_pending_ = true;  // still unwinding: it restarts as soon as it is done
-  } else if (world_.nursery_ != nullptr) {
+    lowlevel::reschedule(*std::exchange(waiting_for_restart_, nullptr));
+  } else if (!loop_running_ && world_.nursery_ != nullptr) {
     launch();
   }
+  // Otherwise the crashed incarnation is still unwinding; its loop starts the next one.
 }
 
 // ---- World ---------------------------------------------------------------------------------
@@ -134,6 +135,7 @@ World::World(Config config) : config_(std::move(config)), prng_(0) {
   policy_ = make_policy(config_, policy_seed);
   internal::WorldView view;
   view.current_host = [this] { return current_host_state(); };
+  view.caller_is_stale = [this] { return current_task_is_stale(); };
   view.host_by_address = [this](const std::string& address) -> internal::HostState* {
     auto it = by_address_.find(address);
     return it == by_address_.end() ? nullptr : &it->second->state_;
@@ -149,7 +151,8 @@ World::World(Config config) : config_(std::move(config)), prng_(0) {
     throw std::invalid_argument("sim::Config: disk latency_min > latency_max or sector_bytes 0");
   }
   file_system_ = std::make_unique<internal::SimFileSystem>(
-      clock_, prng_, config_.disk, [this] { return current_host_state(); }, &trace_);
+      clock_, prng_, config_.disk, [this] { return current_host_state(); },
+      [this] { return current_task_is_stale(); }, &trace_);
   backend_->set_file_system(file_system_.get());
 }
 
@@ -185,8 +188,13 @@ Host& World::host(std::string_view name) {
 }
 
 internal::HostState* World::current_host_state() const {
-  Host* host = current_host_.get();
+  Host* host = current_host_.get().host;
   return host == nullptr ? nullptr : &host->state_;
+}
+
+bool World::current_task_is_stale() const {
+  const HostBinding binding = current_host_.get();
+  return binding.host != nullptr && binding.incarnation != binding.host->state_.incarnation;
 }
 
 World* World::current() noexcept {
@@ -195,7 +203,7 @@ World* World::current() noexcept {
 
 Host* current_host() {
   World* world = World::current();
-  return world == nullptr ? nullptr : world->current_host_.get();
+  return world == nullptr ? nullptr : world->current_host_.get().host;
 }
 
 void World::run_erased(const std::function<void()>& driver) {

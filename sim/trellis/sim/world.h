@@ -105,7 +105,6 @@ class Host {
   // Invariant: non-null while the host's main runs (in host_loop).
   CancelScope* scope_ = nullptr;
   bool loop_running_ = false;
-  bool restart_pending_ = false;
   lowlevel::Task* waiting_for_restart_ = nullptr;
 };
 
@@ -170,6 +169,15 @@ class World {
   friend Host* current_host();
   void run_erased(const std::function<void()>& driver);
   internal::HostState* current_host_state() const;
+  // True if the running task belongs to an incarnation of its host that has crashed since
+  // (a task still unwinding): its operations fail as if the host were down.
+  bool current_task_is_stale() const;
+
+  // Which host, and which incarnation of it, a task belongs to (inherited at spawn).
+  struct HostBinding {
+    Host* host = nullptr;
+    std::uint64_t incarnation = 0;
+  };
 
   Config config_;
   Prng prng_;
@@ -182,7 +190,7 @@ class World {
   std::vector<std::unique_ptr<Host>> hosts_;
   std::map<std::string, Host*, std::less<>> by_name_;
   std::map<std::string, Host*> by_address_;
-  TaskLocal<Host*> current_host_{nullptr};
+  TaskLocal<HostBinding> current_host_{HostBinding{}};
   Nursery* nursery_ = nullptr;  // while running: where host loops run
   std::map<std::string, bool, std::less<>> buggify_points_;
   bool ran_ = false;

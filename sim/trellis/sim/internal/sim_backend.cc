@@ -97,7 +97,7 @@ SimBackend::Socket* SimBackend::find(std::int64_t id) {
 
 SimBackend::Socket* SimBackend::lookup(IoHandle handle, int* error, const char* operation) {
   HostState& host = caller(operation);
-  if (!host.alive) {
+  if (!host.alive || (world_.caller_is_stale && world_.caller_is_stale())) {
     *error = ENETDOWN;
     return nullptr;
   }
@@ -295,7 +295,9 @@ IoResult<std::size_t> SimBackend::write(IoHandle handle, const void* data, std::
 
 IoResult<IoHandle> SimBackend::socket(int domain, int type, int protocol) {
   HostState& host = caller("socket");
-  if (!host.alive) return failure<IoHandle>(ENETDOWN);
+  if (!host.alive || (world_.caller_is_stale && world_.caller_is_stale())) {
+    return failure<IoHandle>(ENETDOWN);
+  }
   if (domain != AF_INET) return failure<IoHandle>(EAFNOSUPPORT);
   const int base_type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (base_type != SOCK_STREAM && base_type != SOCK_DGRAM)

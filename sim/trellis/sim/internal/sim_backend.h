@@ -38,6 +38,8 @@ namespace trellis::sim::internal {
 struct WorldView {
   // The host the running task belongs to (nullptr: outside every host).
   std::function<HostState*()> current_host;
+  // True if the running task belongs to a crashed incarnation of its host.
+  std::function<bool()> caller_is_stale;
   // The host with this numeric address, or nullptr.
   std::function<HostState*(const std::string& address)> host_by_address;
   // Addresses a name resolves to (empty: unknown name).

@@ -109,11 +109,13 @@ void Disk::crash(Prng& prng, const DiskConfig& config) {
 // ---- SimFileSystem ---------------------------------------------------------------------------
 
 SimFileSystem::SimFileSystem(SimClock& clock, Prng& prng, DiskConfig config,
-                             std::function<HostState*()> current_host, Trace* trace)
+                             std::function<HostState*()> current_host,
+                             std::function<bool()> caller_is_stale, Trace* trace)
     : clock_(clock),
       prng_(prng),
       config_(config),
       current_host_(std::move(current_host)),
+      caller_is_stale_(std::move(caller_is_stale)),
       trace_(trace) {
   TRELLIS_ASSERT(config_.latency_min <= config_.latency_max);
   TRELLIS_ASSERT(config_.sector_bytes > 0);
@@ -124,12 +126,13 @@ std::int64_t SimFileSystem::now_ns() const {
       .count();
 }
 
-Disk& SimFileSystem::begin(const char* operation, HostState** host_out) {
+Disk& SimFileSystem::begin(const char* operation, HostState** host_out, bool* usable) {
   HostState* host = current_host_ ? current_host_() : nullptr;
   if (host == nullptr) {
     throw UsageError(std::string(operation) +
                      ": file calls in a simulation must run in a host's task (Host::start)");
   }
+  checkpoint_if_cancelled();
   const auto span = static_cast<std::uint64_t>((config_.latency_max - config_.latency_min).count());
   const Duration latency =
       config_.latency_min + Duration(static_cast<Duration::rep>(prng_.below(span + 1)));
@@ -138,6 +141,7 @@ Disk& SimFileSystem::begin(const char* operation, HostState** host_out) {
   shielded.set_shield(true);
   shielded.run([&] { sleep(latency); });
   if (host_out != nullptr) *host_out = host;
+  if (usable != nullptr) *usable = host->alive && !(caller_is_stale_ && caller_is_stale_());
   return disks_[host->index];
 }
 
@@ -155,7 +159,7 @@ SimFileSystem::OpenFile* SimFileSystem::lookup(IoHandle file, Disk** disk, int* 
     *error = EBADF;
     return nullptr;
   }
-  if (!host->alive) {
+  if (!host->alive || (caller_is_stale_ && caller_is_stale_())) {
     *error = EIO;
     return nullptr;
   }
@@ -166,8 +170,9 @@ SimFileSystem::OpenFile* SimFileSystem::lookup(IoHandle file, Disk** disk, int* 
 
 IoResult<IoHandle> SimFileSystem::open(const std::string& raw_path, int flags, std::uint32_t mode) {
   HostState* host = nullptr;
-  Disk& disk = begin("open", &host);
-  if (!host->alive) return failure<IoHandle>(EIO);
+  bool usable = false;
+  Disk& disk = begin("open", &host, &usable);
+  if (!usable) return failure<IoHandle>(EIO);
   const std::string path = normalize_path(raw_path);
   if (path.empty()) return failure<IoHandle>(EINVAL);
   auto name = disk.names.find(path);
@@ -363,9 +368,9 @@ IoResult<FileStatus> SimFileSystem::file_status(IoHandle file) {
 }
 
 IoResult<FileStatus> SimFileSystem::status(const std::string& raw_path) {
-  HostState* host = nullptr;
-  Disk& disk = begin("stat", &host);
-  if (!host->alive) return failure<FileStatus>(EIO);
+  bool usable = false;
+  Disk& disk = begin("stat", nullptr, &usable);
+  if (!usable) return failure<FileStatus>(EIO);
   const std::string path = normalize_path(raw_path);
   if (path.empty()) return failure<FileStatus>(EINVAL);
   auto name = disk.names.find(path);
@@ -377,9 +382,9 @@ IoResult<FileStatus> SimFileSystem::status(const std::string& raw_path) {
 }
 
 int SimFileSystem::make_directory(const std::string& raw_path, std::uint32_t mode) {
-  HostState* host = nullptr;
-  Disk& disk = begin("mkdir", &host);
-  if (!host->alive) return EIO;
+  bool usable = false;
+  Disk& disk = begin("mkdir", nullptr, &usable);
+  if (!usable) return EIO;
   const std::string path = normalize_path(raw_path);
   if (path.empty()) return EINVAL;
   if (disk.names.contains(path)) return EEXIST;
@@ -411,9 +416,9 @@ bool has_children(const std::map<std::string, std::uint64_t>& names, const std::
 }  // namespace
 
 int SimFileSystem::remove_directory(const std::string& raw_path) {
-  HostState* host = nullptr;
-  Disk& disk = begin("rmdir", &host);
-  if (!host->alive) return EIO;
+  bool usable = false;
+  Disk& disk = begin("rmdir", nullptr, &usable);
+  if (!usable) return EIO;
   const std::string path = normalize_path(raw_path);
   if (path.empty()) return EINVAL;
   if (path == "/") return EBUSY;
@@ -426,9 +431,9 @@ int SimFileSystem::remove_directory(const std::string& raw_path) {
 }
 
 int SimFileSystem::unlink(const std::string& raw_path) {
-  HostState* host = nullptr;
-  Disk& disk = begin("unlink", &host);
-  if (!host->alive) return EIO;
+  bool usable = false;
+  Disk& disk = begin("unlink", nullptr, &usable);
+  if (!usable) return EIO;
   const std::string path = normalize_path(raw_path);
   if (path.empty()) return EINVAL;
   auto name = disk.names.find(path);
@@ -440,9 +445,9 @@ int SimFileSystem::unlink(const std::string& raw_path) {
 }
 
 int SimFileSystem::rename(const std::string& raw_from, const std::string& raw_to) {
-  HostState* host = nullptr;
-  Disk& disk = begin("rename", &host);
-  if (!host->alive) return EIO;
+  bool usable = false;
+  Disk& disk = begin("rename", nullptr, &usable);
+  if (!usable) return EIO;
   const std::string from = normalize_path(raw_from);
   const std::string to = normalize_path(raw_to);
   if (from.empty() || to.empty() || from == "/" || to == "/") return EINVAL;
@@ -478,9 +483,9 @@ int SimFileSystem::rename(const std::string& raw_from, const std::string& raw_to
 }
 
 IoResult<std::vector<std::string>> SimFileSystem::list_directory(const std::string& raw_path) {
-  HostState* host = nullptr;
-  Disk& disk = begin("listdir", &host);
-  if (!host->alive) return failure<std::vector<std::string>>(EIO);
+  bool usable = false;
+  Disk& disk = begin("listdir", nullptr, &usable);
+  if (!usable) return failure<std::vector<std::string>>(EIO);
   const std::string path = normalize_path(raw_path);
   if (path.empty()) return failure<std::vector<std::string>>(EINVAL);
   auto name = disk.names.find(path);
@@ -497,9 +502,9 @@ IoResult<std::vector<std::string>> SimFileSystem::list_directory(const std::stri
 }
 
 int SimFileSystem::fsync_directory(const std::string& raw_path) {
-  HostState* host = nullptr;
-  Disk& disk = begin("fsync(directory)", &host);
-  if (!host->alive) return EIO;
+  bool usable = false;
+  Disk& disk = begin("fsync(directory)", nullptr, &usable);
+  if (!usable) return EIO;
   const std::string path = normalize_path(raw_path);
   if (path.empty()) return EINVAL;
   auto name = disk.names.find(path);

@@ -55,7 +55,8 @@ class Disk {
 class SimFileSystem final : public FileSystemFacet {
  public:
   SimFileSystem(SimClock& clock, Prng& prng, DiskConfig config,
-                std::function<HostState*()> current_host, Trace* trace);
+                std::function<HostState*()> current_host, std::function<bool()> caller_is_stale,
+                Trace* trace);
 
   IoResult<IoHandle> open(const std::string& path, int flags, std::uint32_t mode) override;
   int close_file(IoHandle file) override;
@@ -91,9 +92,12 @@ class SimFileSystem final : public FileSystemFacet {
     std::uint64_t position = 0;
   };
 
-  // The calling host's disk after the operation's latency (a schedule point that
-  // cancellation does not interrupt). Throws UsageError outside every host.
-  Disk& begin(const char* operation, HostState** host_out = nullptr);
+  // Starts an operation: checkpoint_if_cancelled (a cancel point, as Trio's to_thread), then
+  // the disk's latency (a schedule point cancellation does not interrupt). Returns the
+  // calling host's disk; *usable is false if the host is down or the calling task belongs
+  // to a crashed incarnation (the operation then fails with EIO). Throws UsageError outside
+  // every host.
+  Disk& begin(const char* operation, HostState** host_out = nullptr, bool* usable = nullptr);
   OpenFile* lookup(IoHandle file, Disk** disk, int* error);
   bool inject_eio();
   IoResult<std::size_t> pread_now(IoHandle file, void* buffer, std::size_t size,
@@ -106,6 +110,7 @@ class SimFileSystem final : public FileSystemFacet {
   Prng& prng_;
   DiskConfig config_;
   std::function<HostState*()> current_host_;
+  std::function<bool()> caller_is_stale_;
   Trace* trace_;
   std::map<std::uint32_t, Disk> disks_;
   std::map<std::int64_t, OpenFile> open_files_;

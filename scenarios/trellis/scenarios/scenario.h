@@ -1,0 +1,49 @@
+// trellis/scenarios/scenario.h — the registry of scenarios: real programs with a simulation
+// harness (hosts, faults, invariants) that the `trellis` tool lists, runs, sweeps and
+// replays.
+//
+// A scenario's production part uses only the runtime API; its simulate() sets up a World,
+// injects faults from the world's seeded generator and throws InvariantViolation when a
+// check fails. Options are strings ("planted_bug" -> "on"); each scenario documents its own.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "trellis/sim/world.h"
+
+namespace trellis::scenarios {
+
+using Options = std::map<std::string, std::string>;
+
+// A scenario's invariant does not hold; the message says which and with what evidence.
+class InvariantViolation : public std::runtime_error {
+ public:
+  explicit InvariantViolation(const std::string& what)
+      : std::runtime_error("invariant violated: " + what) {}
+};
+
+struct Scenario {
+  std::string name;
+  std::string description;
+  // Options the scenario understands, with their default and meaning.
+  std::map<std::string, std::string> option_help;
+  // Adjusts the world's config (fault settings) before the World is built; may be empty.
+  std::function<void(sim::Config& config, const Options& options)> configure;
+  // Runs one simulated run in world (set up hosts, world.run(driver), check invariants).
+  std::function<void(sim::World& world, const Options& options)> simulate;
+};
+
+// Every scenario, sorted by name.
+const std::vector<Scenario>& all_scenarios();
+// Throws std::invalid_argument listing the known names.
+const Scenario& find_scenario(const std::string& name);
+// Throws std::invalid_argument for an option the scenario does not know.
+void check_options(const Scenario& scenario, const Options& options);
+// options[key] == "on" / "true" / "1".
+bool option_on(const Options& options, const std::string& key);
+
+}  // namespace trellis::scenarios

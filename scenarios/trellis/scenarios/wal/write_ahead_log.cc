@@ -1,0 +1,104 @@
+#include "trellis/scenarios/wal/write_ahead_log.h"
+
+#include <array>
+#include <cstring>
+#include <stdexcept>
+
+namespace trellis::scenarios {
+namespace {
+
+constexpr std::uint32_t kMagic = 0x57414c31;  // "WAL1"
+constexpr std::size_t kHeaderBytes = 12;
+
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+std::uint32_t get_u32(std::string_view in, std::size_t at) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i)
+    v |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+  return v;
+}
+
+// mkdir -p, durably: each directory created is made durable in its parent before the next.
+void make_durable_directories(const Path& directory) {
+  if (directory.exists()) return;
+  if (directory.parent() != directory) make_durable_directories(directory.parent());
+  directory.mkdir();
+  directory.parent().fsync_directory();
+}
+
+}  // namespace
+
+std::uint32_t crc32(std::string_view data) {
+  static const std::array<std::uint32_t, 256> table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  std::uint32_t crc = 0xFFFFFFFFu;
+  for (char ch : data) crc = table[(crc ^ static_cast<unsigned char>(ch)) & 0xff] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFu;
+}
+
+WriteAheadLog WriteAheadLog::open(Options options) {
+  const Path directory(options.directory);
+  const Path path = directory / "log";
+  make_durable_directories(directory);
+  const bool created = !path.exists();
+  WriteAheadLog log(options, open_file(path.string(), "a+"));
+  if (created) directory.fsync_directory();  // the log's name is durable before any record
+  log.file_.seek(0);
+  const std::string content = log.file_.read_all();
+  std::size_t at = 0;
+  while (content.size() - at >= kHeaderBytes) {
+    const std::uint32_t magic = get_u32(content, at);
+    const std::uint32_t length = get_u32(content, at + 4);
+    const std::uint32_t crc = get_u32(content, at + 8);
+    if (magic != kMagic || length > options.record_bytes_max ||
+        content.size() - at - kHeaderBytes < length) {
+      break;
+    }
+    const std::string_view payload = std::string_view(content).substr(at + kHeaderBytes, length);
+    if (crc32(payload) != crc) break;
+    log.records_.emplace_back(payload);
+    at += kHeaderBytes + length;
+  }
+  log.end_ = at;
+  if (at < content.size()) {
+    // A torn or garbled tail: cut it off for good before appending after it.
+    log.truncated_bytes_ = content.size() - at;
+    log.file_.truncate(at);
+    log.file_.fsync();
+  }
+  return log;
+}
+
+void WriteAheadLog::append(std::string_view payload) {
+  if (payload.size() > options_.record_bytes_max) {
+    throw std::invalid_argument("WAL record of " + std::to_string(payload.size()) +
+                                " bytes exceeds record_bytes_max");
+  }
+  std::string record;
+  record.reserve(kHeaderBytes + payload.size());
+  put_u32(record, kMagic);
+  put_u32(record, static_cast<std::uint32_t>(payload.size()));
+  put_u32(record, crc32(payload));
+  record.append(payload);
+  file_.write(record);  // append mode: at end_
+  end_ += record.size();
+  if (options_.ack_before_fsync) {
+    // The planted bug: sync only every 4th record, acknowledge regardless.
+    if (++unsynced_appends_ % 4 == 0) file_.fsync();
+  } else {
+    file_.fsync();
+  }
+  records_.emplace_back(payload);
+}
+
+}  // namespace trellis::scenarios

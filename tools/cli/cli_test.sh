@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The `trellis` tool end to end: list, a sweep that finds the WAL scenario's planted bug
+# (exit 1) and writes a replay file that `replay` reproduces (exit 1, twice), a clean sweep
+# (exit 0), and bad input (unknown scenario, bad option, malformed replay file: exit 2).
+set -u
+trellis=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$trellis" list | grep -q '^wal$' || fail "list does not show wal"
+
+out=$("$trellis" sweep wal --seeds=1000 --j=2 --options=planted_bug=on --replay_dir="$work" 2>&1)
+[ $? -eq 1 ] || fail "sweep with the planted bug should exit 1: $out"
+echo "$out" | grep -q 'acknowledged as durable' || fail "no invariant message: $out"
+replay=$(echo "$out" | sed -n 's/.*replay it: *trellis replay \(.*\)$/\1/p')
+[ -f "$replay" ] || fail "no replay file ($replay): $out"
+for i in 1 2; do
+  again=$("$trellis" replay "$replay" 2>&1)
+  [ $? -eq 1 ] || fail "replay should reproduce the failure: $again"
+  echo "$again" | grep -q 'the failure reproduced' || fail "replay output: $again"
+done
+
+out=$("$trellis" sweep wal --seeds=300 --j=2 2>&1)
+[ $? -eq 0 ] || fail "clean sweep should exit 0: $out"
+
+"$trellis" run nope >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown scenario should exit 2"
+"$trellis" run wal --options=colour=red >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad option should exit 2"
+printf 'trellis-replay 1\nseed x\n' > "$work/bad.replay"
+out=$("$trellis" replay "$work/bad.replay" 2>&1); [ $? -eq 2 ] || fail "bad replay should exit 2"
+echo "$out" | grep -q 'line 2' || fail "bad replay message should name the line: $out"
+"$trellis" replay "$work/missing.replay" >/dev/null 2>&1; [ $? -eq 2 ] || fail "missing replay should exit 2"
+echo "cli ok"

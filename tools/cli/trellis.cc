@@ -1,0 +1,371 @@
+// trellis — the simulator's command-line tool.
+//
+//   trellis list
+//   trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=random|pct|fifo]
+//   trellis sweep SCENARIO --seeds=N [--base_seed=B] [-j J] [--keep_going] [--replay_dir=D]
+//   trellis replay FILE
+//   trellis shrink FILE [--out=FILE]
+//   trellis check-determinism SCENARIO --seeds=N
+//
+// Exit status: 0 all seeds passed (replay: the failure did not reproduce), 1 a seed failed
+// (replay: it reproduced), 2 bad usage or input (unknown scenario, malformed replay file).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "trellis/scenarios/scenario.h"
+#include "trellis/sim.h"
+
+ABSL_FLAG(std::uint64_t, seed, 1, "seed for `run`");
+ABSL_FLAG(std::uint64_t, seeds, 100, "number of seeds for `sweep` and `check-determinism`");
+ABSL_FLAG(std::uint64_t, base_seed, 1, "first seed of a sweep");
+ABSL_FLAG(int, j, 2, "worker processes for `sweep`");
+ABSL_FLAG(bool, keep_going, false,
+          "`sweep`: run every seed instead of stopping at the first failure");
+ABSL_FLAG(std::string, options, "", "scenario options, comma-separated key=value (see `list`)");
+ABSL_FLAG(std::string, policy, "random", "schedule policy: random, pct or fifo");
+ABSL_FLAG(int, pct_depth, 3, "PCT depth (with --policy=pct)");
+ABSL_FLAG(std::string, replay_dir, ".", "where `sweep` writes the replay file of a failure");
+ABSL_FLAG(std::string, out, "", "`shrink`: output file (default: FILE.min)");
+
+namespace {
+
+namespace sim = trellis::sim;
+namespace scenarios = trellis::scenarios;
+
+constexpr int kExitPassed = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+class UsageFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+scenarios::Options parse_options(const std::string& text) {
+  scenarios::Options options;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string item = text.substr(at, comma - at);
+    const std::size_t equals = item.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      throw UsageFailure("--options: expected key=value, got '" + item + "'");
+    }
+    options[item.substr(0, equals)] = item.substr(equals + 1);
+    at = comma + 1;
+  }
+  return options;
+}
+
+struct Job {
+  const scenarios::Scenario* scenario;
+  scenarios::Options options;
+  sim::Config base;
+};
+
+sim::SimBody body_of(const Job& job) {
+  return [&job](sim::World& world) { job.scenario->simulate(world, job.options); };
+}
+
+sim::Config config_for(const Job& job, std::uint64_t seed) {
+  sim::Config config = job.base;
+  config.seed = seed;
+  if (job.scenario->configure) job.scenario->configure(config, job.options);
+  return config;
+}
+
+Job make_job(const std::string& name) {
+  Job job;
+  try {
+    job.scenario = &scenarios::find_scenario(name);
+    job.options = parse_options(absl::GetFlag(FLAGS_options));
+    scenarios::check_options(*job.scenario, job.options);
+    job.base.policy = sim::parse_policy_name(absl::GetFlag(FLAGS_policy));
+  } catch (const std::invalid_argument& e) {
+    throw UsageFailure(e.what());
+  }
+  if (job.base.policy == sim::PolicyKind::kDecisions) {
+    throw UsageFailure("--policy=decisions needs a replay file: use `trellis replay`");
+  }
+  job.base.pct_depth = absl::GetFlag(FLAGS_pct_depth);
+  return job;
+}
+
+std::string format_duration(double seconds) {
+  char buffer[32];
+  if (seconds < 60) {
+    std::snprintf(buffer, sizeof buffer, "%.0fs", seconds);
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%.0fm%02.0fs", seconds / 60,
+                  static_cast<double>(static_cast<long>(seconds) % 60));
+  }
+  return buffer;
+}
+
+void print_result(const sim::RunResult& r) {
+  std::printf("seed %llu: %s  (%llu trace events, hash %016llx, %.3f s virtual, %zu decisions)\n",
+              static_cast<unsigned long long>(r.config.seed), r.failed ? "FAILED" : "passed",
+              static_cast<unsigned long long>(r.trace_events),
+              static_cast<unsigned long long>(r.trace_hash),
+              std::chrono::duration<double>(r.virtual_time).count(), r.decisions.size());
+  if (r.failed) std::printf("  %s\n", r.failure.c_str());
+}
+
+// Shrinks a failing run, writes its replay file and prints how to replay it.
+void report_failure(const Job& job, const sim::RunResult& failing, const std::string& dir) {
+  std::printf("\nseed %llu failed: %s\nshrinking the schedule...\n",
+              static_cast<unsigned long long>(failing.config.seed), failing.failure.c_str());
+  std::fflush(stdout);
+  const sim::ShrinkResult minimal = sim::shrink(body_of(job), failing);
+  const std::string path =
+      dir + "/" + job.scenario->name + ".seed" + std::to_string(failing.config.seed) + ".replay";
+  sim::write_replay_file(path, minimal.run.replay(job.scenario->name, job.options));
+  std::printf("  %zu schedule decisions shrunk to %zu in %zu reruns; failure: %s\n",
+              minimal.decisions_before, minimal.run.decisions.size(), minimal.runs,
+              minimal.run.failure.c_str());
+  std::printf("  replay file: %s\n  replay it:   trellis replay %s\n", path.c_str(), path.c_str());
+}
+
+int command_list() {
+  for (const scenarios::Scenario& s : scenarios::all_scenarios()) {
+    std::printf("%s\n  %s\n", s.name.c_str(), s.description.c_str());
+    for (const auto& [key, help] : s.option_help) {
+      std::printf("  --options=%s=...  %s\n", key.c_str(), help.c_str());
+    }
+  }
+  return kExitPassed;
+}
+
+int command_run(const std::string& name) {
+  const Job job = make_job(name);
+  const sim::RunResult r =
+      sim::run_simulation(body_of(job), config_for(job, absl::GetFlag(FLAGS_seed)));
+  print_result(r);
+  if (r.failed) report_failure(job, r, absl::GetFlag(FLAGS_replay_dir));
+  return r.failed ? kExitFailed : kExitPassed;
+}
+
+// Worker process: runs seeds index, index + workers, ... and writes one line per seed to fd.
+[[noreturn]] void sweep_worker(const Job& job, std::uint64_t base, std::uint64_t count,
+                               std::uint64_t index, std::uint64_t workers, int fd) {
+  for (std::uint64_t seed : sim::shard_seeds(base, count, index, workers)) {
+    const sim::RunResult r = sim::run_simulation(body_of(job), config_for(job, seed));
+    const std::string line = std::to_string(seed) + (r.failed ? " F\n" : " P\n");
+    if (::write(fd, line.data(), line.size()) < 0) ::_exit(3);
+  }
+  ::_exit(0);
+}
+
+int command_sweep(const std::string& name) {
+  const Job job = make_job(name);
+  const std::uint64_t count = absl::GetFlag(FLAGS_seeds);
+  const std::uint64_t base = absl::GetFlag(FLAGS_base_seed);
+  const int workers = std::clamp(absl::GetFlag(FLAGS_j), 1, 256);
+  const bool keep_going = absl::GetFlag(FLAGS_keep_going);
+  std::printf("sweep %s: seeds %llu..%llu, %d workers, policy %s%s\n", name.c_str(),
+              static_cast<unsigned long long>(base),
+              static_cast<unsigned long long>(base + count - 1), workers,
+              absl::GetFlag(FLAGS_policy).c_str(),
+              job.options.empty() ? "" : (", options " + absl::GetFlag(FLAGS_options)).c_str());
+  std::fflush(stdout);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+  std::vector<pid_t> children;
+  for (int w = 0; w < workers; ++w) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+      ::close(pipe_fds[0]);
+      sweep_worker(job, base, count, static_cast<std::uint64_t>(w),
+                   static_cast<std::uint64_t>(workers), pipe_fds[1]);
+    }
+    children.push_back(pid);
+  }
+  ::close(pipe_fds[1]);
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t done = 0;
+  std::vector<std::uint64_t> failures;
+  std::string pending;
+  char buffer[4096];
+  auto last_progress = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  auto progress = [&](bool force) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_progress < std::chrono::milliseconds(200)) return;
+    last_progress = now;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
+    const double eta = rate > 0 ? static_cast<double>(count - done) / rate : 0;
+    std::printf("\r  %llu/%llu seeds  %.0f seeds/s  %zu failed  ETA %s   ",
+                static_cast<unsigned long long>(done), static_cast<unsigned long long>(count), rate,
+                failures.size(), format_duration(eta).c_str());
+    std::fflush(stdout);
+  };
+  bool stop = false;
+  while (!stop) {
+    const ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
+    if (n <= 0) break;
+    pending.append(buffer, static_cast<std::size_t>(n));
+    std::size_t eol;
+    while ((eol = pending.find('\n')) != std::string::npos) {
+      const std::string line = pending.substr(0, eol);
+      pending.erase(0, eol + 1);
+      ++done;
+      if (line.size() > 2 && line.back() == 'F') {
+        failures.push_back(std::strtoull(line.c_str(), nullptr, 10));
+        if (!keep_going) stop = true;
+      }
+    }
+    progress(false);
+  }
+  if (stop) {
+    for (pid_t pid : children) ::kill(pid, SIGTERM);
+  }
+  ::close(pipe_fds[0]);
+  for (pid_t pid : children) ::waitpid(pid, nullptr, 0);
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  progress(true);
+  std::printf("\n%llu seeds in %.1f s (%.0f seeds/s): %zu failed\n",
+              static_cast<unsigned long long>(done), elapsed,
+              elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0, failures.size());
+  if (failures.empty()) return done == count ? kExitPassed : kExitFailed;
+  std::sort(failures.begin(), failures.end());
+  // Rerun the first failure here (deterministic: it fails again), shrink and report it.
+  const sim::RunResult again = sim::run_simulation(body_of(job), config_for(job, failures.front()));
+  if (!again.failed) {
+    std::printf("seed %llu failed in its worker but passed when rerun: nondeterminism!\n",
+                static_cast<unsigned long long>(failures.front()));
+    return kExitFailed;
+  }
+  report_failure(job, again, absl::GetFlag(FLAGS_replay_dir));
+  return kExitFailed;
+}
+
+sim::ReplayFile load_replay(const std::string& path) {
+  try {
+    return sim::read_replay_file(path);
+  } catch (const std::exception& e) {
+    throw UsageFailure(e.what());
+  }
+}
+
+Job job_for_replay(const sim::ReplayFile& replay) {
+  Job job;
+  try {
+    job.scenario = &scenarios::find_scenario(replay.scenario);
+    scenarios::check_options(*job.scenario, replay.options);
+  } catch (const std::invalid_argument& e) {
+    throw UsageFailure(std::string("replay file: ") + e.what());
+  }
+  job.options = replay.options;
+  return job;
+}
+
+sim::Config replay_config_for(const Job& job, const sim::ReplayFile& replay) {
+  sim::Config config = config_for(job, replay.seed);
+  return sim::replay_config(replay, config);
+}
+
+int command_replay(const std::string& path) {
+  const sim::ReplayFile replay = load_replay(path);
+  const Job job = job_for_replay(replay);
+  std::printf("replaying %s: scenario %s, seed %llu, %zu decisions\n", path.c_str(),
+              replay.scenario.c_str(), static_cast<unsigned long long>(replay.seed),
+              replay.decisions.size());
+  const sim::RunResult r = sim::run_simulation(body_of(job), replay_config_for(job, replay));
+  print_result(r);
+  std::printf(r.failed ? "the failure reproduced\n"
+                       : "the run passed: the failure did not reproduce\n");
+  return r.failed ? kExitFailed : kExitPassed;
+}
+
+int command_shrink(const std::string& path) {
+  const sim::ReplayFile replay = load_replay(path);
+  const Job job = job_for_replay(replay);
+  const sim::RunResult r = sim::run_simulation(body_of(job), replay_config_for(job, replay));
+  if (!r.failed) {
+    std::printf("%s does not fail: nothing to shrink\n", path.c_str());
+    return kExitUsage;
+  }
+  sim::RunResult failing = r;
+  failing.decisions = replay.decisions;
+  const sim::ShrinkResult minimal = sim::shrink(body_of(job), failing);
+  const std::string out =
+      absl::GetFlag(FLAGS_out).empty() ? path + ".min" : absl::GetFlag(FLAGS_out);
+  sim::write_replay_file(out, minimal.run.replay(replay.scenario, replay.options));
+  std::printf("%zu decisions shrunk to %zu in %zu reruns: %s\n", replay.decisions.size(),
+              minimal.run.decisions.size(), minimal.runs, out.c_str());
+  return kExitFailed;
+}
+
+int command_check_determinism(const std::string& name) {
+  const Job job = make_job(name);
+  const std::uint64_t count = absl::GetFlag(FLAGS_seeds);
+  const std::uint64_t base = absl::GetFlag(FLAGS_base_seed);
+  for (std::uint64_t seed = base; seed < base + count; ++seed) {
+    if (std::optional<std::string> divergence =
+            sim::check_determinism(body_of(job), config_for(job, seed))) {
+      std::printf("%s\n", divergence->c_str());
+      return kExitFailed;
+    }
+  }
+  std::printf("%llu seeds, each run twice: identical traces\n",
+              static_cast<unsigned long long>(count));
+  return kExitPassed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the Trellis simulator tool\n"
+      "  trellis list\n"
+      "  trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=random|pct|fifo]\n"
+      "  trellis sweep SCENARIO --seeds=N [--base_seed=B] [--j=J] [--keep_going]\n"
+      "  trellis replay FILE\n"
+      "  trellis shrink FILE [--out=FILE]\n"
+      "  trellis check-determinism SCENARIO --seeds=N");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (positional.size() < 2) {
+    std::fprintf(stderr, "%s\n", absl::ProgramUsageMessage().data());
+    return kExitUsage;
+  }
+  const std::string command = positional[1];
+  const std::string argument = positional.size() > 2 ? positional[2] : "";
+  try {
+    if (positional.size() > 3) throw UsageFailure("too many arguments");
+    if (command == "list") return command_list();
+    if (argument.empty()) throw UsageFailure("`" + command + "` needs an argument");
+    if (command == "run") return command_run(argument);
+    if (command == "sweep") return command_sweep(argument);
+    if (command == "replay") return command_replay(argument);
+    if (command == "shrink") return command_shrink(argument);
+    if (command == "check-determinism") return command_check_determinism(argument);
+    throw UsageFailure("unknown command '" + command +
+                       "' (commands: list, run, sweep, replay, shrink, check-determinism)");
+  } catch (const UsageFailure& e) {
+    std::fprintf(stderr, "trellis: %s\n", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "trellis: error: %s\n", e.what());
+    return kExitUsage;
+  }
+}
