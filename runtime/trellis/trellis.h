@@ -23,6 +23,12 @@
 // core/lowlevel.h            wait_task_rescheduled / reschedule and other low-level calls
 // io/stream.h                SendStream, ReceiveStream, Stream, HalfCloseableStream, Listener
 // io/file.h                  open_file, AsyncFile, Path (files over the FileSystemFacet)
+// sync/parking_lot.h         lowlevel::ParkingLot: the FIFO wait queue under every primitive
+// sync/event.h               Event
+// sync/lock.h                Lock, StrictFIFOLock
+// sync/semaphore.h           Semaphore
+// sync/condition.h           Condition
+// sync/capacity_limiter.h    CapacityLimiter
 // posix/system_clock.h       SystemClock (CLOCK_MONOTONIC)
 // posix/epoll_backend.h      EpollBackend
 #pragma once
@@ -49,3 +55,9 @@
 #include "trellis/io/stream.h"
 #include "trellis/posix/epoll_backend.h"
 #include "trellis/posix/system_clock.h"
+#include "trellis/sync/capacity_limiter.h"
+#include "trellis/sync/condition.h"
+#include "trellis/sync/event.h"
+#include "trellis/sync/lock.h"
+#include "trellis/sync/parking_lot.h"
+#include "trellis/sync/semaphore.h"

@@ -1,0 +1,85 @@
+// trellis/sync/lock.h — Lock and StrictFIFOLock: task mutexes (Trio's trio.Lock and
+// trio.StrictFIFOLock).
+//
+// A non-reentrant lock owned by one task; only the owner may release it. Waiters get the lock
+// strictly first-come first-served: release() hands it straight to the longest waiter, so the
+// releaser cannot grab it back ahead of the queue. Both meet the standard Lockable
+// requirements, so the usual guards work (and release on every exit, Cancelled included):
+//
+//   trellis::Lock lock;
+//   void append(Log& log, Entry entry) {
+//     std::lock_guard guard(lock);   // blocks this task (a checkpoint), not the thread
+//     log.write(entry);              // may block too: other tasks keep running meanwhile
+//   }
+//
+// StrictFIFOLock behaves exactly like Lock today; use it where correctness depends on the
+// FIFO hand-off (Trio keeps the distinction so that Lock could one day be made unfair).
+// Condition accepts only a Lock.
+//
+// Not thread-safe: for tasks of one run. Misuse (releasing a lock you do not hold,
+// re-acquiring one you hold) throws UsageError, where Trio raises RuntimeError.
+//
+// Deviation from Trio: a task that exits while holding a Lock does not break it (Trio then
+// fails every later acquire() with BrokenResourceError); the lock stays held. Use a guard.
+#pragma once
+
+#include "trellis/sync/internal/lock_core.h"
+
+namespace trellis {
+
+class Condition;
+
+class Lock {
+ public:
+  Lock() noexcept : core_("Lock", "Lock::acquire") {}
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+  // Blocks until this task holds the lock. A checkpoint: throws Cancelled if the task is in
+  // a cancelled scope, even when the lock is free; otherwise a free lock is taken at once and
+  // the task yields (without a cancel point) before returning. A cancelled wait throws
+  // Cancelled and leaves the lock and its queue as if it had never waited.
+  // Throws UsageError if this task already holds it.
+  void acquire() { core_.acquire(); }
+  // Takes the lock without blocking. Not a checkpoint. Throws WouldBlock if another task
+  // holds it or any task is queued for it; UsageError if this task already holds it.
+  void acquire_nowait() { core_.acquire_nowait(); }
+  // Gives the lock to the longest waiter (which holds it before it even runs), or frees it.
+  // Not a checkpoint; never blocks. Throws UsageError if this task does not hold it.
+  void release() { core_.release(); }
+  bool locked() const noexcept { return core_.locked(); }
+  LockStatistics statistics() const noexcept { return core_.statistics(); }
+
+  // Lockable (std::lock_guard, std::unique_lock, std::scoped_lock): lock() is acquire(),
+  // unlock() is release(), try_lock() is acquire_nowait() returning false for WouldBlock.
+  void lock() { acquire(); }
+  bool try_lock() { return core_.try_acquire(); }
+  void unlock() { release(); }
+
+ private:
+  friend class Condition;
+  internal::LockCore core_;
+};
+
+class StrictFIFOLock {
+ public:
+  StrictFIFOLock() noexcept : core_("StrictFIFOLock", "StrictFIFOLock::acquire") {}
+  StrictFIFOLock(const StrictFIFOLock&) = delete;
+  StrictFIFOLock& operator=(const StrictFIFOLock&) = delete;
+
+  // Exactly as Lock (above): acquire() a checkpoint that may block; the rest synchronous.
+  void acquire() { core_.acquire(); }
+  void acquire_nowait() { core_.acquire_nowait(); }
+  void release() { core_.release(); }
+  bool locked() const noexcept { return core_.locked(); }
+  LockStatistics statistics() const noexcept { return core_.statistics(); }
+
+  void lock() { acquire(); }
+  bool try_lock() { return core_.try_acquire(); }
+  void unlock() { release(); }
+
+ private:
+  internal::LockCore core_;
+};
+
+}  // namespace trellis
