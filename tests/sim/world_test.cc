@@ -486,3 +486,48 @@ TEST(Buggify, DeterministicPerSeedAndSwarmedAcrossSeeds) {
 
 }  // namespace
 }  // namespace trellis::sim
+
+namespace trellis::sim {
+namespace {
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
+// The Chrome trace of an echo run: hosts as processes, balanced step slices, and an arrow
+// (flow start and finish with the same id) for every TCP segment delivered.
+TEST(ChromeTrace, HostsStepsAndMessageArrows) {
+  World world(Config{.seed = 1, .trace_events_kept = 1 << 20});
+  Host& server = world.add_host("server", "10.0.0.1");
+  Host& client = world.add_host("client", "10.0.0.2");
+  server.start(echo_server);
+  bool done = false;
+  client.start([&] {
+    IoHandle s = tcp_connect("server", 7);
+    send_all(s, "ping");
+    EXPECT_EQ(receive_exactly(s, 4), "ping");
+    lowlevel::current_io().close(s);
+    done = true;
+  });
+  world.run([&] {
+    while (!done) sleep(1ms);
+  });
+  const std::string json = chrome_trace_json(world.trace(), world.host_names());
+  EXPECT_NE(json.find("\"name\":\"host server\""), std::string::npos);
+  EXPECT_NE(json.find("\"name\":\"host client\""), std::string::npos);
+  EXPECT_EQ(count_of(json, "\"ph\":\"B\""), count_of(json, "\"ph\":\"E\""));
+  EXPECT_GT(count_of(json, "\"ph\":\"B\""), 10u);
+  const std::size_t sends = count_of(json, "\"ph\":\"s\"");
+  EXPECT_GE(sends, 3u);  // ping, pong, the client's FIN
+  // Every delivery has its send; a FIN still in flight when the run ended has no delivery.
+  const std::size_t deliveries = count_of(json, "\"ph\":\"f\"");
+  EXPECT_GE(deliveries, 2u);
+  EXPECT_LE(deliveries, sends);
+  EXPECT_EQ(json.rfind("\n]}\n"), json.size() - 4);
+}
+
+}  // namespace
+}  // namespace trellis::sim

@@ -21,6 +21,14 @@ for i in 1 2; do
   echo "$again" | grep -q 'the failure reproduced' || fail "replay output: $again"
 done
 
+out=$("$trellis" trace "$replay" --out="$work/trace.json" 2>&1)
+[ $? -eq 0 ] || fail "trace failed: $out"
+grep -q '"traceEvents"' "$work/trace.json" || fail "no traceEvents in the Chrome trace"
+grep -q '"host db"' "$work/trace.json" || fail "the Chrome trace names no host"
+if command -v python3 >/dev/null; then
+  python3 -m json.tool "$work/trace.json" >/dev/null || fail "the Chrome trace is not valid JSON"
+fi
+
 out=$("$trellis" sweep wal --seeds=300 --j=2 2>&1)
 [ $? -eq 0 ] || fail "clean sweep should exit 0: $out"
 

@@ -6,6 +6,7 @@
 //   trellis replay FILE
 //   trellis shrink FILE [--out=FILE]
 //   trellis check-determinism SCENARIO --seeds=N
+//   trellis trace FILE [--out=trace.json]   Chrome Trace Event JSON (Perfetto, chrome://tracing)
 //
 // Exit status: 0 all seeds passed (replay: the failure did not reproduce), 1 a seed failed
 // (replay: it reproduced), 2 bad usage or input (unknown scenario, malformed replay file).
@@ -40,7 +41,8 @@ ABSL_FLAG(std::string, options, "", "scenario options, comma-separated key=value
 ABSL_FLAG(std::string, policy, "random", "schedule policy: random, pct or fifo");
 ABSL_FLAG(int, pct_depth, 3, "PCT depth (with --policy=pct)");
 ABSL_FLAG(std::string, replay_dir, ".", "where `sweep` writes the replay file of a failure");
-ABSL_FLAG(std::string, out, "", "`shrink`: output file (default: FILE.min)");
+ABSL_FLAG(std::string, out, "",
+          "`shrink`: output file (default: FILE.min); `trace`: FILE.trace.json");
 
 namespace {
 
@@ -315,6 +317,31 @@ int command_shrink(const std::string& path) {
   return kExitFailed;
 }
 
+int command_trace(const std::string& path) {
+  const sim::ReplayFile replay = load_replay(path);
+  const Job job = job_for_replay(replay);
+  sim::Config config = replay_config_for(job, replay);
+  config.trace_events_kept = std::size_t{1} << 21;
+  sim::World world(config);
+  std::string failure;
+  try {
+    job.scenario->simulate(world, job.options);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  const std::string out =
+      absl::GetFlag(FLAGS_out).empty() ? path + ".trace.json" : absl::GetFlag(FLAGS_out);
+  FILE* file = std::fopen(out.c_str(), "w");
+  if (file == nullptr) throw std::runtime_error("cannot write " + out);
+  const std::string json = sim::chrome_trace_json(world.trace(), world.host_names());
+  const bool written = std::fwrite(json.data(), 1, json.size(), file) == json.size();
+  if (std::fclose(file) != 0 || !written) throw std::runtime_error("error writing " + out);
+  std::printf("%s: %llu events (%s)\nopen it in https://ui.perfetto.dev or chrome://tracing\n",
+              out.c_str(), static_cast<unsigned long long>(world.trace().event_count()),
+              failure.empty() ? "the run passed" : ("the run failed: " + failure).c_str());
+  return kExitPassed;
+}
+
 int command_check_determinism(const std::string& name) {
   const Job job = make_job(name);
   const std::uint64_t count = absl::GetFlag(FLAGS_seeds);
@@ -341,7 +368,8 @@ int main(int argc, char** argv) {
       "  trellis sweep SCENARIO --seeds=N [--base_seed=B] [--j=J] [--keep_going]\n"
       "  trellis replay FILE\n"
       "  trellis shrink FILE [--out=FILE]\n"
-      "  trellis check-determinism SCENARIO --seeds=N");
+      "  trellis check-determinism SCENARIO --seeds=N\n"
+      "  trellis trace FILE [--out=trace.json]");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (positional.size() < 2) {
@@ -359,8 +387,9 @@ int main(int argc, char** argv) {
     if (command == "replay") return command_replay(argument);
     if (command == "shrink") return command_shrink(argument);
     if (command == "check-determinism") return command_check_determinism(argument);
+    if (command == "trace") return command_trace(argument);
     throw UsageFailure("unknown command '" + command +
-                       "' (commands: list, run, sweep, replay, shrink, check-determinism)");
+                       "' (commands: list, run, sweep, replay, shrink, check-determinism, trace)");
   } catch (const UsageFailure& e) {
     std::fprintf(stderr, "trellis: %s\n", e.what());
     return kExitUsage;

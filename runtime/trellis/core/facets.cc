@@ -1,4 +1,4 @@
-// The lowlevel accessors of the run's backend facets (core/lowlevel.h).
+// The lowlevel accessors of the run's backend facets and running task (core/lowlevel.h).
 #include <string>
 
 #include "trellis/core/errors.h"
@@ -16,6 +16,11 @@ namespace {
 }
 
 }  // namespace
+
+Task* current_task_if_any() noexcept {
+  internal::Runner* runner = internal::Runner::current();
+  return runner == nullptr ? nullptr : runner->current_task();
+}
 
 Backend& current_backend() {
   return internal::Runner::require("current_backend()").backend();

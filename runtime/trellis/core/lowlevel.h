@@ -43,6 +43,8 @@ void cancel_shielded_checkpoint();
 // The running task / the root task (the ancestor of every task, which is not main).
 // Throw UsageError outside a run.
 Task& current_task();
+// The running task, or nullptr (outside a run, or in run-loop code between tasks). Never throws.
+Task* current_task_if_any() noexcept;
 Task& current_root_task();
 bool in_run() noexcept;
 

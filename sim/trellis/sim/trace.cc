@@ -92,13 +92,15 @@ std::vector<TraceEvent> Trace::recent() const {
 }
 
 void Trace::record(std::string_view what, std::uint64_t detail) {
-  const std::uint64_t task = lowlevel::in_run() ? lowlevel::current_task().id() : 0;
+  const lowlevel::Task* current = lowlevel::current_task_if_any();
+  const std::uint64_t task = current != nullptr ? current->id() : 0;
   add(TraceEventKind::kUser, task, detail, std::string(what), true);
 }
 
 // Task events carry no text: the name is kept once per task (task_name()).
 void Trace::task_spawned(lowlevel::Task& task) {
   task_names_.emplace(task.id(), task.name());
+  if (group_) task_groups_.emplace(task.id(), group_());
   add(TraceEventKind::kTaskSpawned, task.id(), 0, {}, false);
 }
 void Trace::task_scheduled(lowlevel::Task& task) {
@@ -112,6 +114,11 @@ void Trace::after_task_step(lowlevel::Task& task) {
 }
 void Trace::task_exited(lowlevel::Task& task) {
   add(TraceEventKind::kTaskExited, task.id(), 0, {}, false);
+}
+
+std::uint32_t Trace::task_group(std::uint64_t task_id) const {
+  auto it = task_groups_.find(task_id);
+  return it == task_groups_.end() ? 0 : it->second;
 }
 
 std::string_view Trace::task_name(std::uint64_t task_id) const {
@@ -171,6 +178,114 @@ std::string divergence_report(const Trace& a, const Trace& b, std::size_t contex
     out += (i == *at ? ">> " : "   ") + la;
     out += la == lb ? "\n" : "\n   | other run: " + lb + "\n";
   }
+  return out;
+}
+
+}  // namespace trellis::sim
+
+namespace trellis::sim {
+namespace {
+
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
+          out += buffer;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string chrome_trace_json(const Trace& trace, const std::vector<std::string>& group_names) {
+  const std::vector<TraceEvent> events = trace.recent();
+  std::string out = "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
+  bool first = true;
+  auto emit = [&](const std::string& event) {
+    out += (first ? "" : ",\n") + event;
+    first = false;
+  };
+  std::map<std::uint32_t, bool> groups;
+  std::map<std::uint64_t, bool> tasks;
+  for (const TraceEvent& e : events) {
+    groups[trace.task_group(e.task_id)] = true;
+    tasks[e.task_id] = true;
+  }
+  for (const auto& [group, unused] : groups) {
+    const std::string name = group == 0                    ? "world"
+                             : group <= group_names.size() ? "host " + group_names[group - 1]
+                                                           : "group " + std::to_string(group);
+    emit("{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":" + std::to_string(group) +
+         ",\"args\":{\"name\":" + json_string(name) + "}}");
+  }
+  for (const auto& [task, unused] : tasks) {
+    std::string name(trace.task_name(task));
+    if (name.empty()) name = "task " + std::to_string(task);
+    emit(
+        "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":" + std::to_string(trace.task_group(task)) +
+        ",\"tid\":" + std::to_string(task) + ",\"args\":{\"name\":" + json_string(name) + "}}");
+  }
+  std::map<std::uint64_t, bool> open_steps;
+  Duration instant = Duration::min();
+  std::uint64_t within_instant = 0;
+  for (const TraceEvent& e : events) {
+    within_instant = e.time == instant ? within_instant + 1 : 0;
+    instant = e.time;
+    char ts[48];
+    std::snprintf(
+        ts, sizeof ts, "%.3f",
+        static_cast<double>(e.time.count() + static_cast<Duration::rep>(within_instant)) / 1000.0);
+    const std::string where = ",\"pid\":" + std::to_string(trace.task_group(e.task_id)) +
+                              ",\"tid\":" + std::to_string(e.task_id) + ",\"ts\":" + ts;
+    switch (e.kind) {
+      case TraceEventKind::kStepBegin:
+        open_steps[e.task_id] = true;
+        emit("{\"ph\":\"B\",\"name\":\"step\"" + where + "}");
+        break;
+      case TraceEventKind::kStepEnd:
+        if (open_steps.erase(e.task_id) > 0) emit("{\"ph\":\"E\"" + where + "}");
+        break;
+      case TraceEventKind::kUser: {
+        emit("{\"ph\":\"i\",\"s\":\"t\",\"name\":" + json_string(e.text) + where +
+             ",\"args\":{\"detail\":" + std::to_string(e.detail) + "}}");
+        const bool send = e.text.ends_with(" send");
+        const bool deliver = e.text.ends_with(" deliver");
+        if (send || deliver) {
+          emit(std::string("{\"ph\":\"") + (send ? "s" : "f") +
+               "\",\"bp\":\"e\",\"cat\":\"message\",\"name\":\"message\",\"id\":" +
+               std::to_string(e.detail) + where + "}");
+        }
+        break;
+      }
+      case TraceEventKind::kTaskSpawned:
+      case TraceEventKind::kTaskScheduled:
+      case TraceEventKind::kTaskExited:
+        break;
+    }
+  }
+  // Steps still open when the window ended.
+  for (const auto& [task, unused] : open_steps) {
+    const TraceEvent& last = events.back();
+    char ts[48];
+    std::snprintf(ts, sizeof ts, "%.3f", static_cast<double>(last.time.count()) / 1000.0 + 1.0);
+    emit("{\"ph\":\"E\",\"pid\":" + std::to_string(trace.task_group(task)) +
+         ",\"tid\":" + std::to_string(task) + ",\"ts\":" + ts + "}");
+  }
+  out += "\n]}\n";
   return out;
 }
 

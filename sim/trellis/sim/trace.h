@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -58,6 +59,10 @@ class Trace final : public Instrument {
   std::vector<TraceEvent> recent() const;
   // The name a task had when spawned (empty if unknown).
   std::string_view task_name(std::uint64_t task_id) const;
+  // Which group (a simulated host: index + 1; 0 for none) a task was spawned in, as told by
+  // the group function the World installs.
+  std::uint32_t task_group(std::uint64_t task_id) const;
+  void set_group_function(std::function<std::uint32_t()> group) { group_ = std::move(group); }
 
   void task_spawned(lowlevel::Task& task) override;
   void task_scheduled(lowlevel::Task& task) override;
@@ -76,6 +81,8 @@ class Trace final : public Instrument {
   // Invariant: ring_.size() == min(count_, events_kept_max_).
   std::vector<TraceEvent> ring_;
   std::map<std::uint64_t, std::string> task_names_;
+  std::map<std::uint64_t, std::uint32_t> task_groups_;
+  std::function<std::uint32_t()> group_;
 };
 
 // One line for an event: "#12 t=1.5s step-begin task 3 (worker)".
@@ -87,5 +94,16 @@ std::optional<std::uint64_t> first_divergence(const Trace& a, const Trace& b);
 
 // The two traces side by side around their first divergence, for a failure message.
 std::string divergence_report(const Trace& a, const Trace& b, std::size_t context = 5);
+
+}  // namespace trellis::sim
+
+namespace trellis::sim {
+
+// The trace as Chrome Trace Event JSON (opens in Perfetto and chrome://tracing): one process
+// per group (group_names[g], "world" for 0), one thread per task, a slice per task step, an
+// instant per recorded event, and flow arrows from each "send" event to the "deliver" event
+// with the same detail. Times are virtual microseconds; events at the same virtual instant
+// are spread by 1 ns each so their order stays visible. Only the events the trace kept.
+std::string chrome_trace_json(const Trace& trace, const std::vector<std::string>& group_names);
 
 }  // namespace trellis::sim

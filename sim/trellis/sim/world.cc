@@ -121,7 +121,8 @@ void Host::restart() {
 
 // ---- World ---------------------------------------------------------------------------------
 
-World::World(Config config) : config_(std::move(config)), prng_(0) {
+World::World(Config config)
+    : config_(std::move(config)), prng_(0), trace_(config_.trace_events_kept) {
   if (config_.network.latency_min > config_.network.latency_max) {
     throw std::invalid_argument("sim::Config: network.latency_min > network.latency_max");
   }
@@ -154,9 +155,19 @@ World::World(Config config) : config_(std::move(config)), prng_(0) {
       clock_, prng_, config_.disk, [this] { return current_host_state(); },
       [this] { return current_task_is_stale(); }, &trace_);
   backend_->set_file_system(file_system_.get());
+  trace_.set_group_function([this]() -> std::uint32_t {
+    const internal::HostState* host = current_host_state();
+    return host == nullptr ? 0 : host->index + 1;
+  });
 }
 
 World::~World() = default;
+
+std::vector<std::string> World::host_names() const {
+  std::vector<std::string> names;
+  for (const auto& host : hosts_) names.push_back(host->name());
+  return names;
+}
 
 Host& World::add_host(std::string name, std::string address) {
   if (name.empty()) throw std::invalid_argument("add_host: empty host name");

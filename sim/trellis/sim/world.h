@@ -70,6 +70,8 @@ struct Config {
   // enabled point fires with this chance per evaluation (parts per million). 0 disables.
   unsigned buggify_enable_ppm = 250'000;
   unsigned buggify_fire_ppm = 250'000;
+  // Trace events kept in memory for reports and Chrome traces (the hash covers all).
+  std::size_t trace_events_kept = Trace::kEventsKeptMaxDefault;
 };
 
 class World;
@@ -149,6 +151,8 @@ class World {
   Prng& prng() noexcept { return prng_; }
   SchedulePolicy& policy() noexcept { return *policy_; }
   Trace& trace() noexcept { return trace_; }
+  // Host names in add_host order (host index i is group i + 1 in the trace).
+  std::vector<std::string> host_names() const;
   Time now() const noexcept { return clock_.now(); }
   std::uint64_t messages_delivered() const noexcept { return backend_->messages_delivered(); }
   // A host's simulated disk, for checks and fault plans.

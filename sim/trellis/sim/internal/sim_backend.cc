@@ -673,6 +673,8 @@ IoResult<std::vector<SocketAddress>> SimBackend::resolve(const std::string& host
 
 void SimBackend::enqueue(Socket& socket, Segment segment) {
   segment.due = std::max(clock_.now() + latency(), socket.last_due);
+  segment.id = next_message_id_++;
+  if (trace_ != nullptr) trace_->record(segment.fin ? "tcp fin send" : "tcp send", segment.id);
   socket.last_due = segment.due;
   socket.outgoing_bytes += segment.bytes.size();
   socket.outgoing.push_back(std::move(segment));
@@ -731,6 +733,8 @@ void SimBackend::deliver(std::int64_t id) {
     peer->received.insert(peer->received.end(), segment.bytes.begin(), segment.bytes.end());
   }
   ++messages_delivered_;
+  if (trace_ != nullptr)
+    trace_->record(segment.fin ? "tcp fin deliver" : "tcp deliver", segment.id);
   poke(*peer);
   poke(*socket);
   schedule_delivery(*socket);

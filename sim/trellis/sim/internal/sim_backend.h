@@ -109,6 +109,7 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
     std::vector<std::byte> bytes;
     bool fin = false;
     Time due{};
+    std::uint64_t id = 0;  // for the trace's message arrows
   };
   struct Datagram {
     SocketAddress from;
@@ -198,6 +199,7 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   std::map<std::pair<std::uint32_t, std::uint32_t>, Link> links_;
   std::size_t waiters_ = 0;
   std::uint64_t messages_delivered_ = 0;
+  std::uint64_t next_message_id_ = 1;
 };
 
 }  // namespace trellis::sim::internal
