@@ -21,6 +21,7 @@
 // core/task.h                lowlevel::Task (introspection)
 // core/task_local.h          TaskLocal<T>: per-task values inherited by spawned tasks
 // core/lowlevel.h            wait_task_rescheduled / reschedule and other low-level calls
+// channel/memory_channel.h   open_memory_channel, MemorySendChannel, MemoryReceiveChannel
 // io/stream.h                SendStream, ReceiveStream, Stream, HalfCloseableStream, Listener
 // io/file.h                  open_file, AsyncFile, Path (files over the FileSystemFacet)
 // sync/parking_lot.h         lowlevel::ParkingLot: the FIFO wait queue under every primitive
@@ -33,6 +34,7 @@
 // posix/epoll_backend.h      EpollBackend
 #pragma once
 
+#include "trellis/channel/memory_channel.h"
 #include "trellis/core/backend.h"
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/clock.h"
