@@ -129,11 +129,13 @@ std::string_view Trace::task_name(std::uint64_t task_id) const {
 std::string describe(const TraceEvent& event, std::string_view task_name) {
   char time[64];
   std::snprintf(time, sizeof time, "%.9f", static_cast<double>(event.time.count()) / 1e9);
-  std::string out = "#" + std::to_string(event.index) + " t=" + time + "s " +
-                    kind_name(event.kind) + " task " + std::to_string(event.task_id);
-  if (!task_name.empty()) out += " (" + std::string(task_name) + ")";
-  if (!event.text.empty()) out += " \"" + event.text + "\"";
-  if (event.detail != 0) out += " detail=" + std::to_string(event.detail);
+  // Appends only: GCC 12 at -O3 reports a false -Wrestrict for "literal" + std::string.
+  std::string out = "#";
+  out.append(std::to_string(event.index)).append(" t=").append(time).append("s ");
+  out.append(kind_name(event.kind)).append(" task ").append(std::to_string(event.task_id));
+  if (!task_name.empty()) out.append(" (").append(task_name).append(")");
+  if (!event.text.empty()) out.append(" \"").append(event.text).append("\"");
+  if (event.detail != 0) out.append(" detail=").append(std::to_string(event.detail));
   return out;
 }
 
