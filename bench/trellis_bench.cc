@@ -24,6 +24,12 @@
 //               threshold 0: total time / 100k (target: <= 300 ns per timer); the same with
 //               10 sleeps per task (spawn cost amortized); vs 100k Boost.Asio steady_timers
 //               run by one io_context.
+//   Channel     two tasks ping-ponging an int over two 0-capacity memory channels (one
+//               iteration = one round trip: two sends, two receives; target: <= 150 ns) vs
+//               Boost.Fiber's unbuffered_channel doing the same; and a producer streaming
+//               ints through a 64-slot buffered channel to a consumer (one iteration = one
+//               message; every send() is a schedule point, as in Trio) vs Boost.Fiber's
+//               buffered_channel.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -457,6 +463,103 @@ void BM_Asio_SteadyTimers(benchmark::State& state) {
   state.counters["per_timer"] = per(kTasks);
 }
 BENCHMARK(BM_Asio_SteadyTimers)->Unit(benchmark::kMillisecond);
+
+// ---- Channel -------------------------------------------------------------------------------
+
+constexpr std::size_t kChannelBuffer = 64;
+
+// Two tasks ping-pong over two 0-capacity channels; one iteration = one round trip (the
+// measured task sends i, its partner receives it and sends it back, the measured task
+// receives it). Each send hands its value straight to the blocked receiver.
+void channel_ping_pong(benchmark::State& state, const trellis::RunOptions& options) {
+  trellis::run(
+      [&] {
+        auto [ping_send, ping_receive] = trellis::open_memory_channel<int>(0);
+        auto [pong_send, pong_receive] = trellis::open_memory_channel<int>(0);
+        trellis::open_nursery([&](trellis::Nursery& nursery) {
+          nursery.start_soon(
+              [](trellis::MemoryReceiveChannel<int> in, trellis::MemorySendChannel<int> out) {
+                for (int value : in) out.send(value);
+              },
+              std::move(ping_receive), std::move(pong_send));
+          int i = 0;
+          for (auto _ : state) {
+            ping_send.send(i);
+            if (pong_receive.receive() != i) state.SkipWithError("wrong value");
+            ++i;
+          }
+          ping_send.close();  // ends the partner's loop
+        });
+      },
+      options);
+}
+
+void BM_Trellis_ChannelPingPong(benchmark::State& state) {
+  channel_ping_pong(state, {.schedule_seed = kSeed});
+}
+BENCHMARK(BM_Trellis_ChannelPingPong);
+
+void BM_Trellis_ChannelPingPongFifo(benchmark::State& state) {
+  FifoPolicy fifo;
+  channel_ping_pong(state, {.policy = &fifo});
+}
+BENCHMARK(BM_Trellis_ChannelPingPongFifo);
+
+void BM_BoostFiber_UnbufferedChannelPingPong(benchmark::State& state) {
+  // The same round trip over two boost::fibers::unbuffered_channel<int>.
+  boost::fibers::unbuffered_channel<int> ping;
+  boost::fibers::unbuffered_channel<int> pong;
+  boost::fibers::fiber partner([&] {
+    for (int value : ping) pong.push(value);
+  });
+  int i = 0;
+  for (auto _ : state) {
+    ping.push(i);
+    if (pong.value_pop() != i) state.SkipWithError("wrong value");
+    ++i;
+  }
+  ping.close();
+  partner.join();
+}
+BENCHMARK(BM_BoostFiber_UnbufferedChannelPingPong);
+
+void BM_Trellis_BufferedChannelThroughput(benchmark::State& state) {
+  // The measured task sends one int per iteration into a 64-slot channel; a consumer task
+  // drains it. Blocked sends and receives alternate in bursts as the buffer fills and empties.
+  trellis::run(
+      [&] {
+        auto [send, receive] = trellis::open_memory_channel<int>(kChannelBuffer);
+        long sum = 0;
+        trellis::open_nursery([&](trellis::Nursery& nursery) {
+          nursery.start_soon(
+              [&sum](trellis::MemoryReceiveChannel<int> in) {
+                for (int value : in) sum += value;
+              },
+              std::move(receive));
+          int i = 0;
+          for (auto _ : state) send.send(i++);
+          send.close();
+        });
+        benchmark::DoNotOptimize(sum);
+      },
+      {.schedule_seed = kSeed});
+}
+BENCHMARK(BM_Trellis_BufferedChannelThroughput);
+
+void BM_BoostFiber_BufferedChannelThroughput(benchmark::State& state) {
+  // The same over boost::fibers::buffered_channel<int> (capacity 64: it holds 63).
+  boost::fibers::buffered_channel<int> channel(kChannelBuffer);
+  long sum = 0;
+  boost::fibers::fiber consumer([&] {
+    for (int value : channel) sum += value;
+  });
+  int i = 0;
+  for (auto _ : state) channel.push(i++);
+  channel.close();
+  consumer.join();
+  benchmark::DoNotOptimize(sum);
+}
+BENCHMARK(BM_BoostFiber_BufferedChannelThroughput);
 
 }  // namespace
 
