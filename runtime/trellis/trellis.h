@@ -23,6 +23,9 @@
 // core/lowlevel.h            wait_task_rescheduled / reschedule and other low-level calls
 // channel/memory_channel.h   open_memory_channel, MemorySendChannel, MemoryReceiveChannel
 // io/stream.h                SendStream, ReceiveStream, Stream, HalfCloseableStream, Listener
+// io/stapled_stream.h        StapledStream: a SendStream + a ReceiveStream as one stream
+// io/close_forcefully.h      close_forcefully: close at once, skipping the graceful goodbye
+// io/conflict_detector.h     ConflictDetector: BusyResourceError for one-task-at-a-time calls
 // io/file.h                  open_file, AsyncFile, Path (files over the FileSystemFacet)
 // sync/parking_lot.h         lowlevel::ParkingLot: the FIFO wait queue under every primitive
 // sync/event.h               Event
@@ -53,7 +56,10 @@
 #include "trellis/core/task.h"
 #include "trellis/core/task_local.h"
 #include "trellis/core/time.h"
+#include "trellis/io/close_forcefully.h"
+#include "trellis/io/conflict_detector.h"
 #include "trellis/io/file.h"
+#include "trellis/io/stapled_stream.h"
 #include "trellis/io/stream.h"
 #include "trellis/posix/epoll_backend.h"
 #include "trellis/posix/system_clock.h"
