@@ -26,6 +26,12 @@
 // io/stapled_stream.h        StapledStream: a SendStream + a ReceiveStream as one stream
 // io/close_forcefully.h      close_forcefully: close at once, skipping the graceful goodbye
 // io/conflict_detector.h     ConflictDetector: BusyResourceError for one-task-at-a-time calls
+// io/socket.h                Socket: an owned socket handle of the run's network facet
+// io/socket_stream.h         SocketStream, SocketListener
+// io/tcp.h                   open_tcp_stream (Happy Eyeballs), open_tcp_listeners, serve_tcp
+// io/serve_listeners.h       serve_listeners: an accept loop per listener, a task per connection
+// io/unix_socket.h           open_unix_socket, open_unix_listener
+// io/udp_socket.h            UdpSocket: send_to / receive_from datagrams
 // io/file.h                  open_file, AsyncFile, Path (files over the FileSystemFacet)
 // sync/parking_lot.h         lowlevel::ParkingLot: the FIFO wait queue under every primitive
 // sync/event.h               Event
@@ -59,8 +65,14 @@
 #include "trellis/io/close_forcefully.h"
 #include "trellis/io/conflict_detector.h"
 #include "trellis/io/file.h"
+#include "trellis/io/serve_listeners.h"
+#include "trellis/io/socket.h"
+#include "trellis/io/socket_stream.h"
 #include "trellis/io/stapled_stream.h"
 #include "trellis/io/stream.h"
+#include "trellis/io/tcp.h"
+#include "trellis/io/udp_socket.h"
+#include "trellis/io/unix_socket.h"
 #include "trellis/posix/epoll_backend.h"
 #include "trellis/posix/system_clock.h"
 #include "trellis/sync/capacity_limiter.h"

@@ -13,7 +13,9 @@ namespace trellis {
 
 class OSError : public std::system_error {
  public:
-  // `operation` names the call and its argument, e.g. "connect to 10.0.0.1:80".
+  // `operation` names the call and its argument, e.g. "connect to 10.0.0.1:80". A negative
+  // errno_value is a getaddrinfo EAI_* code (what NetworkFacet::resolve reports): its
+  // category is then "getaddrinfo" and the message gai_strerror's.
   OSError(int errno_value, const std::string& operation);
   int errno_value() const noexcept { return code().value(); }
   const std::string& operation() const noexcept { return operation_; }
@@ -22,7 +24,8 @@ class OSError : public std::system_error {
   std::string operation_;
 };
 
-// The symbolic name of an errno value ("ECONNREFUSED"), or "errno N" if unknown.
+// The symbolic name of an errno value ("ECONNREFUSED") or of a negative EAI_* code
+// ("EAI_NONAME"), or "errno N" if unknown.
 std::string errno_name(int errno_value);
 
 }  // namespace trellis

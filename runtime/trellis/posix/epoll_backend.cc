@@ -10,6 +10,9 @@
 #include <system_error>
 
 #include "trellis/base/assert.h"
+#include "trellis/posix/internal/completion_queue.h"
+#include "trellis/posix/internal/epoll_io.h"
+#include "trellis/posix/internal/posix_network.h"
 
 namespace trellis::posix {
 namespace {
@@ -38,16 +41,24 @@ EpollBackend::EpollBackend() {
     ::close(epoll_fd_);
     throw std::system_error(error, std::generic_category(), "epoll_ctl(eventfd)");
   }
+  completions_ = std::make_shared<internal::CompletionQueue>([this] { wake_from_any_thread(); });
+  io_ = std::make_unique<internal::EpollIo>(epoll_fd_);
+  network_ = std::make_unique<internal::PosixNetwork>(*io_, completions_);
 }
 
 EpollBackend::~EpollBackend() {
+  // First: no worker thread may wake (write the eventfd) or reach network_ from now on.
+  completions_->close();
+  network_.reset();
+  io_.reset();
   ::close(wake_fd_);
   ::close(epoll_fd_);
 }
 
 bool EpollBackend::wait_and_dispatch(Duration timeout) {
   TRELLIS_ASSERT(timeout >= Duration::zero());
-  if (timeout == Duration::zero() && !wake_pending_.load(std::memory_order_acquire)) {
+  if (timeout == Duration::zero() && !wake_pending_.load(std::memory_order_acquire) &&
+      io_->waiters() == 0) {
     return false;
   }
   const Duration bounded = timeout < kWaitMax ? timeout : kWaitMax;
@@ -70,6 +81,9 @@ bool EpollBackend::wait_and_dispatch(Duration timeout) {
       while (::read(wake_fd_, &value, sizeof value) > 0) {
       }
       wake_pending_.store(false, std::memory_order_release);
+      completions_->drain();
+      delivered = true;
+    } else if (io_->dispatch(static_cast<int>(events[i].data.u64 - 1), events[i].events)) {
       delivered = true;
     }
   }
@@ -83,10 +97,23 @@ void EpollBackend::wake_from_any_thread() noexcept {
   [[maybe_unused]] const ssize_t written = ::write(wake_fd_, &one, sizeof one);
 }
 
+bool EpollBackend::has_pending_sources() const {
+  return external_sources_.load() > 0 || io_->waiters() > 0 || network_->lookups_waited() > 0;
+}
+
 BackendStatistics EpollBackend::statistics() const {
   BackendStatistics stats;
-  stats.pending_sources = external_sources_.load();
+  stats.tasks_waiting_io = io_->waiters() + network_->lookups_waited();
+  stats.pending_sources = external_sources_.load() + stats.tasks_waiting_io;
   return stats;
+}
+
+IoFacet* EpollBackend::io() noexcept {
+  return io_.get();
+}
+
+NetworkFacet* EpollBackend::network() noexcept {
+  return network_.get();
 }
 
 }  // namespace trellis::posix

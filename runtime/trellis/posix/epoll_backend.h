@@ -1,17 +1,30 @@
 // trellis/posix/epoll_backend.h — the real Backend: an epoll instance plus an eventfd.
 //
-// This first part waits with a timeout and can be woken from any thread (and from a signal
-// handler) through the eventfd; readiness waits on sockets and pipes arrive with the I/O
-// issue. When no wait is registered and no wake-up is pending, a zero-timeout poll returns
-// without a system call, which keeps a busy run loop cheap.
+// It waits with a timeout and can be woken from any thread (and from a signal handler)
+// through the eventfd. Its facets: io() (EpollIo: edge-triggered readiness waits on file
+// descriptors, see posix/internal/epoll_io.h for why edge-triggered and how wait_readable
+// keeps level-triggered meaning) and network() (PosixNetwork: nonblocking socket calls,
+// getaddrinfo on worker threads whose results return through a CompletionQueue drained in
+// wait_and_dispatch). When no task waits for I/O and no wake-up is pending, a zero-timeout
+// poll returns without a system call, which keeps a busy run loop cheap.
+//
+//   trellis::posix::EpollBackend backend;
+//   trellis::run(main, {.backend = &backend});   // the default when RunOptions::backend is null
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 
 #include "trellis/core/backend.h"
 
 namespace trellis::posix {
+
+namespace internal {
+class CompletionQueue;
+class EpollIo;
+class PosixNetwork;
+}  // namespace internal
 
 class EpollBackend final : public Backend {
  public:
@@ -23,8 +36,11 @@ class EpollBackend final : public Backend {
   std::string_view name() const override { return "epoll"; }
   bool wait_and_dispatch(Duration timeout) override;
   void wake_from_any_thread() noexcept override;
-  bool has_pending_sources() const override { return external_sources_.load() > 0; }
+  // True while a task waits for I/O or for a name lookup, or a foreign thread is registered.
+  bool has_pending_sources() const override;
   BackendStatistics statistics() const override;
+  IoFacet* io() noexcept override;
+  NetworkFacet* network() noexcept override;
 
   // A foreign thread that may call wake_from_any_thread() later (a RunToken holder, a worker
   // thread) registers itself, so an idle run waits for it instead of reporting a deadlock.
@@ -38,6 +54,11 @@ class EpollBackend final : public Backend {
   // drained the eventfd.
   std::atomic<bool> wake_pending_{false};
   std::atomic<std::size_t> external_sources_{0};
+  // Work finished on other threads (name lookups), run on the loop thread after a wake-up.
+  // Shared with the worker threads, which may outlive this backend; closed in the destructor.
+  std::shared_ptr<internal::CompletionQueue> completions_;
+  std::unique_ptr<internal::EpollIo> io_;
+  std::unique_ptr<internal::PosixNetwork> network_;
 };
 
 }  // namespace trellis::posix

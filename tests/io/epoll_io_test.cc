@@ -1,0 +1,278 @@
+// The epoll backend's facets below the streams: readiness waits (edge-triggered with
+// level-triggered meaning), notify_closing, one waiter per direction, cancellation, waits
+// counted as pending sources, name resolution on worker threads, and the completion queue.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net_test_util.h"
+#include "trellis/fakes/wait_all_tasks_blocked.h"
+#include "trellis/posix/internal/completion_queue.h"
+#include "trellis/trellis.h"
+
+namespace trellis {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A nonblocking socketpair, closed at scope exit (unless closed through the facet).
+struct Pair {
+  int fds[2] = {-1, -1};
+  Pair() {
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  }
+  ~Pair() {
+    for (int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  IoHandle handle(int i) const { return IoHandle{fds[i]}; }
+};
+
+void write_byte(int fd) {
+  const char c = 'x';
+  ASSERT_EQ(::write(fd, &c, 1), 1);
+}
+
+TEST(EpollIo, WaitReadableReturnsForDataThatArrivedBeforeTheWait) {
+  run([] {
+    Pair pair;
+    IoFacet& io = lowlevel::current_io();
+    write_byte(pair.fds[1]);
+    write_byte(pair.fds[1]);
+    io.wait_readable(pair.handle(0));  // first registration: the kernel checks readiness
+    char c = 0;
+    ASSERT_EQ(io.read(pair.handle(0), &c, 1).value, 1u);
+    // One byte is still there; no new edge will come, yet the wait must return (level
+    // meaning: "a read would not block").
+    io.wait_readable(pair.handle(0));
+    ASSERT_EQ(io.read(pair.handle(0), &c, 1).value, 1u);
+    EXPECT_EQ(io.read(pair.handle(0), &c, 1).error, EAGAIN);
+    io.notify_closing(pair.handle(0));
+  });
+}
+
+TEST(EpollIo, WaitReadableWakesWhenDataArrivesLater) {
+  run([] {
+    Pair pair;
+    IoFacet& io = lowlevel::current_io();
+    open_nursery([&](Nursery& n) {
+      n.start_soon([&] {
+        char c = 0;
+        for (;;) {
+          IoResult<std::size_t> got = io.read(pair.handle(0), &c, 1);
+          if (got.error != EAGAIN) break;
+          io.wait_readable(pair.handle(0));
+        }
+        EXPECT_EQ(c, 'x');
+      });
+      fakes::wait_all_tasks_blocked();
+      EXPECT_EQ(lowlevel::current_backend().statistics().tasks_waiting_io, 1u);
+      write_byte(pair.fds[1]);
+    });
+    io.notify_closing(pair.handle(0));
+  });
+}
+
+TEST(EpollIo, AWaitForIoFromAnotherThreadIsNotADeadlock) {
+  // The only task waits for a byte that a plain thread writes 50 ms later: no deadline is
+  // pending and nothing is runnable, but the wait is a pending source, so the run waits.
+  Pair pair;
+  std::thread writer([&] {
+    std::this_thread::sleep_for(50ms);
+    write_byte(pair.fds[1]);
+  });
+  run([&] {
+    EXPECT_TRUE(lowlevel::current_backend().has_pending_sources() == false);
+    lowlevel::current_io().wait_readable(pair.handle(0));
+    lowlevel::current_io().notify_closing(pair.handle(0));
+  });
+  writer.join();
+}
+
+TEST(EpollIo, NotifyClosingWakesBothWaitersWithClosedResourceError) {
+  run([] {
+    Pair pair;
+    IoFacet& io = lowlevel::current_io();
+    // Fill the send buffer so a writer blocks too.
+    std::vector<char> chunk(65536, 'y');
+    while (::write(pair.fds[0], chunk.data(), chunk.size()) > 0) {
+    }
+    int closed = 0;
+    open_nursery([&](Nursery& n) {
+      n.start_soon([&] {
+        try {
+          io.wait_readable(pair.handle(0));
+        } catch (const ClosedResourceError&) {
+          ++closed;
+        }
+      });
+      n.start_soon([&] {
+        try {
+          io.wait_writable(pair.handle(0));
+        } catch (const ClosedResourceError&) {
+          ++closed;
+        }
+      });
+      fakes::wait_all_tasks_blocked();
+      EXPECT_EQ(lowlevel::current_backend().statistics().tasks_waiting_io, 2u);
+      EXPECT_EQ(io.close(pair.handle(0)), 0);
+      pair.fds[0] = -1;
+    });
+    EXPECT_EQ(closed, 2);
+    EXPECT_EQ(lowlevel::current_backend().statistics().tasks_waiting_io, 0u);
+  });
+}
+
+TEST(EpollIo, TwoReadersAreBusyResourceError) {
+  run([] {
+    Pair pair;
+    IoFacet& io = lowlevel::current_io();
+    bool busy = false;
+    open_nursery([&](Nursery& n) {
+      n.start_soon([&] { io.wait_readable(pair.handle(0)); });
+      fakes::wait_all_tasks_blocked();
+      try {
+        io.wait_readable(pair.handle(0));
+      } catch (const BusyResourceError&) {
+        busy = true;
+      }
+      // A writer in the other direction is fine.
+      io.wait_writable(pair.handle(0));
+      write_byte(pair.fds[1]);
+    });
+    EXPECT_TRUE(busy);
+    io.notify_closing(pair.handle(0));
+  });
+}
+
+TEST(EpollIo, CancelledWaitLeavesNothingRegisteredAndTheHandleUsable) {
+  run([] {
+    Pair pair;
+    IoFacet& io = lowlevel::current_io();
+    EXPECT_FALSE(move_on_after(5ms, [&] { io.wait_readable(pair.handle(0)); }));
+    EXPECT_EQ(lowlevel::current_backend().statistics().tasks_waiting_io, 0u);
+    EXPECT_FALSE(lowlevel::current_backend().has_pending_sources());
+    // Already cancelled: no wait at all.
+    CancelScope scope;
+    scope.cancel();
+    scope.run([&] { io.wait_readable(pair.handle(0)); });
+    EXPECT_TRUE(scope.cancelled_caught());
+    write_byte(pair.fds[1]);
+    io.wait_readable(pair.handle(0));
+    io.notify_closing(pair.handle(0));
+  });
+}
+
+TEST(EpollIo, WaitingOnABadDescriptorIsAnOSError) {
+  run([] {
+    try {
+      lowlevel::current_io().wait_readable(IoHandle{1'000'000});
+      ADD_FAILURE();
+    } catch (const OSError& error) {
+      EXPECT_EQ(error.errno_value(), EBADF);
+    }
+  });
+}
+
+TEST(EpollIo, WritesToAPipeWithoutReaderAreEpipeNotSigpipe) {
+  run([] {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    ::close(fds[0]);
+    IoResult<std::size_t> wrote = lowlevel::current_io().write(IoHandle{fds[1]}, "x", 1);
+    EXPECT_EQ(wrote.error, EPIPE);
+    EXPECT_EQ(lowlevel::current_io().close(IoHandle{fds[1]}), 0);
+  });
+}
+
+TEST(EpollNetwork, ResolvesLocalhostOnAWorkerThread) {
+  run([] {
+    IoResult<std::vector<SocketAddress>> got =
+        lowlevel::current_network().resolve("localhost", 8080, AF_INET, SOCK_STREAM);
+    ASSERT_TRUE(got.ok()) << errno_name(got.error);
+    ASSERT_FALSE(got.value.empty());
+    EXPECT_EQ(got.value[0].to_string(), "127.0.0.1:8080");
+    // Numeric hosts need no lookup.
+    got = lowlevel::current_network().resolve("::1", 7, AF_UNSPEC, SOCK_STREAM);
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(got.value.at(0).to_string(), "[::1]:7");
+  });
+}
+
+TEST(EpollNetwork, AnUnknownNameIsAnEaiError) {
+  run([] {
+    IoResult<std::vector<SocketAddress>> got =
+        lowlevel::current_network().resolve("no-such-host.invalid", 80, AF_UNSPEC, SOCK_STREAM);
+    EXPECT_LT(got.error, 0);
+    const std::string what = OSError(got.error, "resolve").what();
+    EXPECT_NE(what.find("(EAI_"), std::string::npos) << what;
+  });
+}
+
+TEST(EpollNetwork, ManyConcurrentLookupsAllComplete) {
+  run([] {
+    int ok = 0;
+    open_nursery([&](Nursery& n) {
+      for (int i = 0; i < 40; ++i) {  // more than kLookupThreadsMax: some queue
+        n.start_soon([&] {
+          if (lowlevel::current_network().resolve("localhost", 1, AF_INET, SOCK_STREAM).ok()) ++ok;
+        });
+      }
+    });
+    EXPECT_EQ(ok, 40);
+  });
+}
+
+TEST(EpollNetwork, ACancelledLookupIsAbandonedAndTheRunEnds) {
+  run([] {
+    open_nursery([&](Nursery& n) {
+      for (int i = 0; i < 20; ++i) {
+        n.start_soon([] {
+          (void)lowlevel::current_network().resolve("localhost", 1, AF_INET, SOCK_STREAM);
+          ADD_FAILURE() << "not cancelled";
+        });
+      }
+      n.cancel_scope().cancel();
+    });
+    EXPECT_FALSE(lowlevel::current_backend().has_pending_sources());
+  });
+  // The abandoned threads finish on their own; nothing they touch was freed. Give them a
+  // moment so the next tests' thread counts are not disturbed.
+  const std::size_t deadline_polls = 500;
+  for (std::size_t i = 0; i < deadline_polls && testing::thread_count() > 1; ++i) {
+    std::this_thread::sleep_for(2ms);
+  }
+}
+
+TEST(CompletionQueue, RunsClosuresPostedFromOtherThreadsInOrderAndDropsThemAfterClose) {
+  std::atomic<int> wakes{0};
+  auto queue = std::make_shared<posix::internal::CompletionQueue>([&] { ++wakes; });
+  std::vector<int> ran;
+  std::thread poster([&] {
+    for (int i = 0; i < 100; ++i) EXPECT_TRUE(queue->post([&ran, i] { ran.push_back(i); }));
+  });
+  poster.join();
+  EXPECT_EQ(wakes.load(), 100);
+  EXPECT_EQ(queue->drain(), 100u);
+  ASSERT_EQ(ran.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(ran[static_cast<std::size_t>(i)], i);
+  EXPECT_TRUE(queue->post([&] { ran.push_back(-1); }));
+  queue->close();
+  EXPECT_FALSE(queue->post([&] { ran.push_back(-2); }));
+  EXPECT_EQ(queue->drain(), 0u);
+  EXPECT_EQ(ran.size(), 100u);
+  EXPECT_EQ(wakes.load(), 101);
+}
+
+}  // namespace
+}  // namespace trellis
