@@ -10,9 +10,10 @@
 //
 // Every operation blocks the calling task until done and is a checkpoint like Trio's file
 // wrappers: Cancelled before it starts if the task is already cancelled; once started it is
-// not interrupted, and a cancellation arriving meanwhile is delivered at the next checkpoint. Errors are OSError naming the operation and path;
-// using a closed AsyncFile throws ClosedResourceError. Unbuffered: each write is one
-// facet write (loops until all is written), so flush() only checks the file is open.
+// not interrupted, and a cancellation arriving meanwhile is delivered at the next checkpoint.
+// Errors are OSError naming the operation and path; using a closed AsyncFile throws
+// ClosedResourceError. Unbuffered: each write is one facet write (looping until all is
+// written), so flush() only checks the file is open.
 #pragma once
 
 #include <cstddef>
