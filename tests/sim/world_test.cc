@@ -286,6 +286,45 @@ TEST(SimWorld, ClogDelaysButLosesNothing) {
   EXPECT_GE(took, 3s);
 }
 
+// A per-link latency applies to that direction only, keeps TCP's order, and goes away when
+// reset.
+TEST(SimWorld, PerLinkLatencyIsDirectionalAndResettable) {
+  World world(Config{.seed = 10});
+  Host& server = world.add_host("server", "10.0.0.1");
+  Host& client = world.add_host("client", "10.0.0.2");
+  server.start(echo_server);
+  std::vector<Duration> round_trips;
+  bool done = false;
+  client.start([&] {
+    IoHandle s = tcp_connect("server", 7);
+    for (int phase = 0; phase < 3; ++phase) {
+      if (phase == 1) world.set_link_latency(client, server, 50ms, 60ms);
+      if (phase == 2) world.reset_link_latency(client, server);
+      const Time start = current_time();
+      std::string got;
+      for (int i = 0; i < 10; ++i) {
+        send_all(s, "m" + std::to_string(i) + ";");
+      }
+      while (got.size() < 30) got += receive_some(s);
+      EXPECT_EQ(got, "m0;m1;m2;m3;m4;m5;m6;m7;m8;m9;");
+      round_trips.push_back(current_time() - start);
+    }
+    done = true;
+  });
+  world.run([&] {
+    while (!done) sleep(10ms);
+  });
+  ASSERT_EQ(round_trips.size(), 3u);
+  const NetworkConfig defaults{};
+  EXPECT_LE(round_trips[0], 2 * defaults.latency_max);
+  // One slow direction: at least 50 ms, at most 60 ms plus the fast way back.
+  EXPECT_GE(round_trips[1], 50ms);
+  EXPECT_LE(round_trips[1], 60ms + defaults.latency_max);
+  EXPECT_LE(round_trips[2], 2 * defaults.latency_max);
+  EXPECT_THROW(world.set_link_latency(client, server, 2ms, 1ms), std::invalid_argument);
+  EXPECT_THROW(world.set_link_latency(client, server, -1ms, 1ms), std::invalid_argument);
+}
+
 // A crash cancels the host's tasks, drops its connections without a FIN, and its network
 // calls fail; a restart runs main again. The peer, sending afterwards, gets a reset.
 TEST(SimWorld, CrashAndRestart) {

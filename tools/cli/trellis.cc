@@ -6,7 +6,8 @@
 //   trellis replay FILE
 //   trellis shrink FILE [--out=FILE]
 //   trellis check-determinism SCENARIO --seeds=N
-//   trellis trace FILE [--out=trace.json]   Chrome Trace Event JSON (Perfetto, chrome://tracing)
+//   trellis trace FILE [--format=chrome] [--out=trace.json]
+//                                  Chrome Trace Event JSON (Perfetto, chrome://tracing)
 //
 // Exit status: 0 all seeds passed (replay: the failure did not reproduce), 1 a seed failed
 // (replay: it reproduced), 2 bad usage or input (unknown scenario, malformed replay file).
@@ -41,6 +42,8 @@ ABSL_FLAG(std::string, options, "", "scenario options, comma-separated key=value
 ABSL_FLAG(std::string, policy, "random", "schedule policy: random, pct or fifo");
 ABSL_FLAG(int, pct_depth, 3, "PCT depth (with --policy=pct)");
 ABSL_FLAG(std::string, replay_dir, ".", "where `sweep` writes the replay file of a failure");
+ABSL_FLAG(std::string, format, "chrome",
+          "`trace`: output format; chrome = Chrome Trace Event JSON (Perfetto, chrome://tracing)");
 ABSL_FLAG(std::string, out, "",
           "`shrink`: output file (default: FILE.min); `trace`: FILE.trace.json");
 
@@ -318,6 +321,10 @@ int command_shrink(const std::string& path) {
 }
 
 int command_trace(const std::string& path) {
+  if (absl::GetFlag(FLAGS_format) != "chrome") {
+    throw std::invalid_argument("unknown trace format '" + absl::GetFlag(FLAGS_format) +
+                                "' (formats: chrome)");
+  }
   const sim::ReplayFile replay = load_replay(path);
   const Job job = job_for_replay(replay);
   sim::Config config = replay_config_for(job, replay);
@@ -369,7 +376,7 @@ int main(int argc, char** argv) {
       "  trellis replay FILE\n"
       "  trellis shrink FILE [--out=FILE]\n"
       "  trellis check-determinism SCENARIO --seeds=N\n"
-      "  trellis trace FILE [--out=trace.json]");
+      "  trellis trace FILE [--format=chrome] [--out=trace.json]");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (positional.size() < 2) {

@@ -306,6 +306,19 @@ void World::heal_all() {
   }
 }
 
+void World::set_link_latency(const Host& a, const Host& b, Duration low, Duration high) {
+  if (low < Duration::zero() || high < low) {
+    throw std::invalid_argument("set_link_latency: need 0 <= low <= high");
+  }
+  trace_.record("link latency", a.state_.index * 65536 + b.state_.index);
+  backend_->set_link_latency(a.state_.index, b.state_.index, low, high);
+}
+
+void World::reset_link_latency(const Host& a, const Host& b) {
+  trace_.record("link latency reset", a.state_.index * 65536 + b.state_.index);
+  backend_->set_link_latency(a.state_.index, b.state_.index, Duration::zero(), Duration::zero());
+}
+
 void World::clog(const Host& a, const Host& b, Duration d) {
   trace_.record("clog", a.state_.index * 65536 + b.state_.index);
   backend_->clog(a.state_.index, b.state_.index, clock_.now() + d);

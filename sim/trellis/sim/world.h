@@ -145,6 +145,12 @@ class World {
   void heal_all();
   // Stalls a -> b for d (FoundationDB's clog): delayed, never lost.
   void clog(const Host& a, const Host& b, Duration d);
+  // Per-link latency (one direction, a -> b): packets take a uniform [low, high] instead of
+  // NetworkConfig's latency_min..latency_max — a far-away or congested peer. TCP keeps its
+  // order. reset_link_latency goes back to the config's. Throws std::invalid_argument unless
+  // 0 <= low <= high.
+  void set_link_latency(const Host& a, const Host& b, Duration low, Duration high);
+  void reset_link_latency(const Host& a, const Host& b);
 
   const Config& config() const noexcept { return config_; }
   // The world's random source (after the policy's): for drivers choosing faults.

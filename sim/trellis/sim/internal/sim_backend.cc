@@ -118,9 +118,25 @@ bool SimBackend::link_up(const HostState& from, const HostState& to, Time now) {
   return !it->second.partitioned && it->second.clogged_until <= now;
 }
 
-Duration SimBackend::latency() {
-  const auto span = static_cast<std::uint64_t>((config_.latency_max - config_.latency_min).count());
-  return config_.latency_min + Duration(static_cast<Duration::rep>(prng_.below(span + 1)));
+Duration SimBackend::latency(const HostState* from, const HostState* to) {
+  Duration low = config_.latency_min;
+  Duration high = config_.latency_max;
+  if (from != nullptr && to != nullptr && from != to) {
+    auto it = links_.find({from->index, to->index});
+    if (it != links_.end() && it->second.latency_max > Duration::zero()) {
+      low = it->second.latency_min;
+      high = it->second.latency_max;
+    }
+  }
+  TRELLIS_ASSERT(low <= high);
+  const auto span = static_cast<std::uint64_t>((high - low).count());
+  return low + Duration(static_cast<Duration::rep>(prng_.below(span + 1)));
+}
+
+HostState* SimBackend::host_at(const SocketAddress& address, HostState* self) const {
+  const std::string ip = address.host();
+  if (ip == "127.0.0.1") return self;
+  return world_.host_by_address ? world_.host_by_address(ip) : nullptr;
 }
 
 int SimBackend::bind_port(Socket& socket, std::uint16_t port) {
@@ -382,7 +398,7 @@ int SimBackend::connect(IoHandle handle, const SocketAddress& address) {
   socket->connect_deadline = clock_.now() + config_.connect_timeout;
   const std::int64_t id = socket->id;
   const std::uint64_t incarnation = socket->incarnation;
-  events_.schedule(clock_.now() + latency(),
+  events_.schedule(clock_.now() + latency(socket->host, host_at(address, socket->host)),
                    [this, id, address, incarnation] { syn_arrives(id, address, incarnation); });
   return EINPROGRESS;
 }
@@ -427,7 +443,8 @@ void SimBackend::syn_arrives(std::int64_t client_id, SocketAddress target,
   if (listener == nullptr || listener->state != State::kListening || listener->closed_by_user) {
     // Refused: the reset travels back.
     const std::uint64_t client_incarnation = client->incarnation;
-    events_.schedule(now + latency(), [this, client_id, client_incarnation] {
+    events_.schedule(now + latency(server_host, client->host), [this, client_id,
+                                                                client_incarnation] {
       Socket* c = find(client_id);
       if (c == nullptr || c->incarnation != client_incarnation || c->state != State::kConnecting) {
         return;
@@ -458,21 +475,22 @@ void SimBackend::syn_arrives(std::int64_t client_id, SocketAddress target,
   listener->accept_queue.push_back(server_id);
   poke(*listener);
   // The SYN-ACK travels back; the client is connected when it lands.
-  events_.schedule(now + latency(), [this, client_id, server_id, incarnation] {
-    Socket* c = find(client_id);
-    if (c == nullptr || c->incarnation != incarnation || c->state != State::kConnecting) {
-      // The client is gone: its half-open peer gets a reset.
-      if (Socket* s = find(server_id)) {
-        s->error = ECONNRESET;
-        s->reset = true;
-        poke(*s);
-      }
-      return;
-    }
-    c->state = State::kConnected;
-    c->peer_id = server_id;
-    poke(*c);
-  });
+  events_.schedule(
+      now + latency(server_host, client->host), [this, client_id, server_id, incarnation] {
+        Socket* c = find(client_id);
+        if (c == nullptr || c->incarnation != incarnation || c->state != State::kConnecting) {
+          // The client is gone: its half-open peer gets a reset.
+          if (Socket* s = find(server_id)) {
+            s->error = ECONNRESET;
+            s->reset = true;
+            poke(*s);
+          }
+          return;
+        }
+        c->state = State::kConnected;
+        c->peer_id = server_id;
+        poke(*c);
+      });
 }
 
 IoResult<int> SimBackend::socket_error(IoHandle handle) {
@@ -554,7 +572,7 @@ IoResult<std::size_t> SimBackend::send_to(IoHandle handle, const void* data, std
       if (trace_ != nullptr) trace_->record("datagram lost", port);
       continue;
     }
-    Duration delay = latency();
+    Duration delay = latency(from_host, host_at(to, from_host));
     if (prng_.chance(config_.datagram_reorder_ppm, 1'000'000)) {
       delay += Duration(static_cast<Duration::rep>(
           prng_.below(static_cast<std::uint64_t>(10 * config_.latency_max.count()) + 1)));
@@ -672,7 +690,9 @@ IoResult<std::vector<SocketAddress>> SimBackend::resolve(const std::string& host
 // ---- TCP delivery ----------------------------------------------------------------------------
 
 void SimBackend::enqueue(Socket& socket, Segment segment) {
-  segment.due = std::max(clock_.now() + latency(), socket.last_due);
+  const Socket* peer = find(socket.peer_id);
+  segment.due = std::max(
+      clock_.now() + latency(socket.host, peer != nullptr ? peer->host : nullptr), socket.last_due);
   segment.id = next_message_id_++;
   if (trace_ != nullptr) trace_->record(segment.fin ? "tcp fin send" : "tcp send", segment.id);
   socket.last_due = segment.due;
@@ -745,7 +765,7 @@ void SimBackend::reset_peer_of(Socket& socket) {
   Socket* peer = find(socket.peer_id);
   if (peer == nullptr) return;
   const std::int64_t peer_id = peer->id;
-  events_.schedule(clock_.now() + latency(), [this, peer_id] {
+  events_.schedule(clock_.now() + latency(socket.host, peer->host), [this, peer_id] {
     if (Socket* p = find(peer_id)) {
       p->error = ECONNRESET;
       p->reset = true;
@@ -796,6 +816,14 @@ void SimBackend::host_crashed(HostState& host) {
 
 void SimBackend::set_partitioned(std::uint32_t from, std::uint32_t to, bool partitioned) {
   link(from, to).partitioned = partitioned;
+}
+
+void SimBackend::set_link_latency(std::uint32_t from, std::uint32_t to, Duration low,
+                                  Duration high) {
+  TRELLIS_ASSERT(low <= high);
+  Link& l = link(from, to);
+  l.latency_min = low;
+  l.latency_max = high;
 }
 
 void SimBackend::clog(std::uint32_t from, std::uint32_t to, Time until) {

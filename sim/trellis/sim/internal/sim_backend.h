@@ -101,6 +101,9 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   // Link faults between two hosts (by index); one_way: only from -> to.
   void set_partitioned(std::uint32_t from, std::uint32_t to, bool partitioned);
   void clog(std::uint32_t from, std::uint32_t to, Time until);
+  // Packets from -> to take [low, high] instead of the config's latency; high == 0 restores
+  // the config's.
+  void set_link_latency(std::uint32_t from, std::uint32_t to, Duration low, Duration high);
   std::uint64_t messages_delivered() const noexcept { return messages_delivered_; }
   std::size_t open_sockets() const noexcept { return sockets_.size(); }
 
@@ -155,6 +158,9 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   struct Link {
     bool partitioned = false;
     Time clogged_until{};
+    // Invariant: latency_min <= latency_max; latency_max == 0 means the config's latency.
+    Duration latency_min{};
+    Duration latency_max{};
   };
 
   // The caller's host; throws UsageError outside every host.
@@ -164,7 +170,10 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   Socket* find(std::int64_t id);
   Link& link(std::uint32_t from, std::uint32_t to) { return links_[{from, to}]; }
   bool link_up(const HostState& from, const HostState& to, Time now);
-  Duration latency();
+  // A packet's delay from -> to (either may be nullptr: the config's latency).
+  Duration latency(const HostState* from, const HostState* to);
+  // The host an address belongs to (self for 127.0.0.1), or nullptr.
+  HostState* host_at(const SocketAddress& address, HostState* self) const;
   int bind_port(Socket& socket, std::uint16_t port);
   void unbind(Socket& socket);
   std::size_t window_left(const Socket& socket);

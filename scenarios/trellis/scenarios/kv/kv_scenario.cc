@@ -1,0 +1,202 @@
+#include "trellis/scenarios/kv/kv_scenario.h"
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trellis/core/cancel_scope.h"
+#include "trellis/core/nursery.h"
+#include "trellis/scenarios/kv/kv_client.h"
+#include "trellis/scenarios/kv/kv_replica.h"
+#include "trellis/scenarios/kv/linearizability.h"
+
+namespace trellis::scenarios {
+namespace {
+
+using namespace std::chrono_literals;
+using kv::KvClient;
+using kv::KvReplica;
+
+constexpr int kReplicas = 3;
+constexpr int kClients = 3;
+// Clients work while the faults go on, up to this many operations each.
+constexpr int kOperationsPerClientMax = 40;
+constexpr int kFaultRounds = 8;
+constexpr std::uint16_t kPort = 7000;
+constexpr Duration kOperationTimeout = 400ms;
+constexpr Duration kQuietReadTimeout = 2s;
+const std::vector<std::string> kKeys = {"x", "y"};
+
+// What the harness saw: every operation with its invocation and completion in one total
+// order of events (the simulation is one thread, so a counter is that order).
+struct Recorder {
+  std::uint64_t events = 0;
+  std::map<std::string, std::vector<RegisterOperation>> history;  // by key
+  std::optional<std::string> liveness_failure;
+  bool faults_over = false;
+  int clients_done = 0;  // clients that finished their operations and the liveness read
+};
+
+void client_main(Recorder& recorder, sim::World& world, std::uint32_t id, bool planted_bug,
+                 const std::vector<std::string>& replicas) {
+  KvClient client(
+      {.replicas = replicas, .port = kPort, .client_id = id, .read_skips_write_back = planted_bug});
+  for (int i = 0; i < kOperationsPerClientMax && !recorder.faults_over; ++i) {
+    const std::string& key = kKeys[world.prng().below(kKeys.size())];
+    RegisterOperation op;
+    op.client = id;
+    op.invoked = ++recorder.events;
+    if (world.prng().chance(2, 5)) {
+      op.kind = RegisterOperation::Kind::kWrite;
+      op.value = "c" + std::to_string(id) + "-" + std::to_string(i);
+      CancelScope scope(current_time() + kOperationTimeout);
+      scope.run([&] { client.write(key, op.value); });
+      if (!scope.cancelled_caught()) op.completed = ++recorder.events;
+    } else {
+      op.kind = RegisterOperation::Kind::kRead;
+      std::optional<std::string> value =
+          move_on_after(kOperationTimeout, [&] { return client.read(key); });
+      if (value) {
+        op.value = *value;
+        op.completed = ++recorder.events;
+      }
+    }
+    recorder.history[key].push_back(std::move(op));
+    sleep(std::chrono::microseconds(world.prng().below(30'000)));
+  }
+  // Liveness: once the faults have stopped and the network is whole, a read finishes.
+  while (!recorder.faults_over) sleep(1ms);
+  for (const std::string& key : kKeys) {
+    CancelScope scope(current_time() + kQuietReadTimeout);
+    scope.run([&] { (void)client.read(key); });
+    if (scope.cancelled_caught() && !recorder.liveness_failure) {
+      recorder.liveness_failure = "client " + std::to_string(id) + "'s read of '" + key +
+                                  "' did not finish within 2 s after the faults stopped";
+    }
+  }
+  ++recorder.clients_done;
+}
+
+// Crashes, partitions and clogs, one at a time so that a majority of replicas can always
+// make progress once the fault ends.
+void nemesis(sim::World& world, const std::vector<sim::Host*>& replicas,
+             const std::vector<sim::Host*>& clients, const std::vector<sim::Host*>& everyone) {
+  for (int round = 0; round < kFaultRounds; ++round) {
+    sleep(std::chrono::microseconds(world.prng().below(30'000)));
+    sim::Host& victim = *replicas[world.prng().below(replicas.size())];
+    const Duration fault_duration = std::chrono::microseconds(5'000 + world.prng().below(80'000));
+    switch (world.prng().below(6)) {
+      case 0:
+        victim.crash();
+        sleep(fault_duration);
+        victim.restart();
+        break;
+      case 1:
+      case 2: {
+        const bool one_way = world.prng().chance(1, 2);
+        for (sim::Host* other : everyone) {
+          if (other != &victim) world.partition(victim, *other, one_way);
+        }
+        sleep(fault_duration);
+        world.heal_all();
+        break;
+      }
+      case 3: {
+        // A client far from all replicas but one (a WAN link): its stores reach that one
+        // long before the others.
+        sim::Host& client = *clients[world.prng().below(clients.size())];
+        const Duration slow = std::chrono::microseconds(5'000 + world.prng().below(30'000));
+        for (sim::Host* replica : replicas) {
+          if (replica == &victim) continue;
+          world.set_link_latency(client, *replica, slow, 2 * slow);
+          world.set_link_latency(*replica, client, slow, 2 * slow);
+        }
+        sleep(3 * fault_duration);
+        for (sim::Host* replica : replicas) {
+          world.reset_link_latency(client, *replica);
+          world.reset_link_latency(*replica, client);
+        }
+        break;
+      }
+      case 4: {
+        // A client on the minority side: it reaches only one replica.
+        sim::Host& client = *clients[world.prng().below(clients.size())];
+        for (sim::Host* replica : replicas) {
+          if (replica != &victim) world.partition(client, *replica);
+        }
+        sleep(3 * fault_duration);
+        world.heal_all();
+        break;
+      }
+      default:
+        for (sim::Host* other : everyone) {
+          if (other != &victim && world.prng().chance(1, 2)) {
+            world.clog(*other, victim, fault_duration);
+          }
+        }
+        sleep(fault_duration);
+        break;
+    }
+  }
+}
+
+void simulate(sim::World& world, const Options& options) {
+  const bool planted_bug = option_on(options, "planted_bug");
+  Recorder recorder;
+  std::vector<sim::Host*> replicas;
+  std::vector<sim::Host*> clients;
+  std::vector<sim::Host*> everyone;
+  std::vector<std::string> replica_addresses;
+  for (int r = 1; r <= kReplicas; ++r) {
+    sim::Host& host = world.add_host("replica" + std::to_string(r), "10.0.0." + std::to_string(r));
+    host.start([] { KvReplica::open({.directory = "/var/kv"}).serve(kPort); });
+    replicas.push_back(&host);
+    everyone.push_back(&host);
+    replica_addresses.push_back(host.address());
+  }
+  for (int c = 1; c <= kClients; ++c) {
+    sim::Host& host = world.add_host("client" + std::to_string(c), "10.0.1." + std::to_string(c));
+    const auto id = static_cast<std::uint32_t>(c);
+    host.start([&, id] { client_main(recorder, world, id, planted_bug, replica_addresses); });
+    clients.push_back(&host);
+    everyone.push_back(&host);
+  }
+  world.run([&] {
+    nemesis(world, replicas, clients, everyone);
+    world.heal_all();
+    recorder.faults_over = true;
+    // A client's last operation takes at most 430 ms after this, its liveness reads 2 * 2 s.
+    for (int waited_ms = 0; recorder.clients_done < kClients && waited_ms < 10'000; ++waited_ms) {
+      sleep(1ms);
+    }
+    if (recorder.clients_done < kClients && !recorder.liveness_failure) {
+      recorder.liveness_failure = std::to_string(kClients - recorder.clients_done) +
+                                  " clients had not finished 10 s after the faults stopped";
+    }
+  });
+  for (const auto& [key, history] : recorder.history) {
+    const LinearizabilityResult result = check_register_history(history, "");
+    if (!result.linearizable) {
+      throw InvariantViolation("key '" + key + "' is not linearizable: " + result.explanation);
+    }
+  }
+  if (recorder.liveness_failure) throw InvariantViolation(*recorder.liveness_failure);
+}
+
+}  // namespace
+
+Scenario kv_scenario() {
+  Scenario s;
+  s.name = "kv";
+  s.description =
+      "replicated key-value store (3 replicas, quorum reads and writes from 3 clients) under "
+      "crashes, restarts, partitions and clogs; every key's history must be linearizable";
+  s.option_help = {{"planted_bug", "off: on = reads skip the quorum write-back"}};
+  s.configure = [](sim::Config& config, const Options&) { config.disk.torn_write_ppm = 1'000'000; };
+  s.simulate = simulate;
+  return s;
+}
+
+}  // namespace trellis::scenarios
