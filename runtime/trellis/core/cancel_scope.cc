@@ -8,6 +8,16 @@
 #include "trellis/core/internal/runner.h"
 
 namespace trellis {
+
+std::vector<CancelScope*> lowlevel::Task::enclosing_cancel_scopes() const {
+  std::vector<CancelScope*> scopes;
+  for (const internal::CancelStatus* status = cancel_status_; status != nullptr;
+       status = status->parent()) {
+    if (status->scope() != nullptr) scopes.push_back(status->scope());
+  }
+  return scopes;
+}
+
 namespace internal {
 
 // ---- CancelStatus -------------------------------------------------------------------------

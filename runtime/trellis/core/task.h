@@ -71,6 +71,10 @@ class Task {
   // _schedule_points).
   std::uint64_t cancel_points() const noexcept { return cancel_points_; }
   std::uint64_t schedule_points() const noexcept { return schedule_points_; }
+  // The open cancel scopes the task runs inside, innermost first: its own, then those of the
+  // nurseries it was spawned into, up to the run's root. For instruments and fault
+  // injection (cancelling one is CancelScope::cancel(), delivered at a later checkpoint).
+  std::vector<CancelScope*> enclosing_cancel_scopes() const;
 
  protected:
   Task() = default;

@@ -133,7 +133,9 @@ World::World(Config config)
   std::uint64_t x = config_.seed;
   const std::uint64_t policy_seed = Prng::split_mix64(x);
   prng_ = Prng(Prng::split_mix64(x));
+  Prng faults(Prng::split_mix64(x));
   policy_ = make_policy(config_, policy_seed);
+  apply_fault_choices(faults);
   internal::WorldView view;
   view.current_host = [this] { return current_host_state(); };
   view.caller_is_stale = [this] { return current_task_is_stale(); };
@@ -162,6 +164,48 @@ World::World(Config config)
 }
 
 World::~World() = default;
+
+void World::apply_fault_choices(Prng& faults) {
+  constexpr auto kKinds = static_cast<std::uint32_t>(FaultKind::kCount);
+  swarm_mask_ = (1u << kKinds) - 1;
+  if (config_.swarm) {
+    // Each kind on with probability 1/2; all off would test nothing, so redraw then.
+    do {
+      swarm_mask_ = static_cast<std::uint32_t>(faults.below(std::uint64_t{1} << kKinds));
+    } while (swarm_mask_ == 0);
+    if (!fault_enabled(FaultKind::kDiskError)) config_.disk.eio_ppm = 0;
+    if (!fault_enabled(FaultKind::kTornWrite)) config_.disk.torn_write_ppm = 0;
+    if (!fault_enabled(FaultKind::kDatagramFaults)) {
+      config_.network.datagram_loss_ppm = 0;
+      config_.network.datagram_duplicate_ppm = 0;
+      config_.network.datagram_reorder_ppm = 0;
+    }
+    if (!fault_enabled(FaultKind::kBuggify)) config_.buggify_enable_ppm = 0;
+    if (!fault_enabled(FaultKind::kCancellation)) config_.cancel_faults.enable_ppm = 0;
+  }
+  const CancelFaultConfig& cancel = config_.cancel_faults;
+  if (cancel.enable_ppm == 0) return;
+  if (cancel.faults_max == 0 || cancel.step_window == 0) {
+    throw std::invalid_argument("sim::Config: cancel_faults needs faults_max and step_window > 0");
+  }
+  if (!faults.chance(cancel.enable_ppm, 1'000'000)) return;
+  std::vector<std::uint64_t> steps(1 + faults.below(cancel.faults_max));
+  for (std::uint64_t& step : steps) step = 1 + faults.below(cancel.step_window);
+  std::sort(steps.begin(), steps.end());
+  cancel_faults_ = std::make_unique<internal::CancelFaultInjector>(
+      std::move(steps), Prng(faults.next()),
+      [this](const CancelScope* scope) {
+        for (const auto& host : hosts_) {
+          if (host->scope_ == scope) return true;
+        }
+        return false;
+      },
+      &trace_);
+}
+
+std::uint64_t World::cancel_faults_injected() const noexcept {
+  return cancel_faults_ == nullptr ? 0 : cancel_faults_->cancellations();
+}
 
 std::vector<std::string> World::host_names() const {
   std::vector<std::string> names;
@@ -234,6 +278,7 @@ void World::run_erased(const std::function<void()>& driver) {
   options.backend = backend_.get();
   options.policy = policy_.get();
   options.instruments = {&trace_};
+  if (cancel_faults_ != nullptr) options.instruments.push_back(cancel_faults_.get());
   // The driver's own exception comes out of run() as it is (not wrapped in the nursery's
   // ExceptionGroup); a host's comes out in an ExceptionGroup, like any child task's.
   std::exception_ptr driver_error;

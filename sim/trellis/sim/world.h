@@ -44,6 +44,8 @@
 #include "trellis/core/schedule_policy.h"
 #include "trellis/core/task_local.h"
 #include "trellis/sim/disk_config.h"
+#include "trellis/sim/fault_config.h"
+#include "trellis/sim/internal/cancel_fault_injector.h"
 #include "trellis/sim/internal/host_state.h"
 #include "trellis/sim/internal/sim_backend.h"
 #include "trellis/sim/internal/sim_clock.h"
@@ -72,6 +74,9 @@ struct Config {
   unsigned buggify_fire_ppm = 250'000;
   // Trace events kept in memory for reports and Chrome traces (the hash covers all).
   std::size_t trace_events_kept = Trace::kEventsKeptMaxDefault;
+  // Swarm testing and cancellation as a fault (fault_config.h).
+  bool swarm = false;
+  CancelFaultConfig cancel_faults{};
 };
 
 class World;
@@ -155,6 +160,15 @@ class World {
   const Config& config() const noexcept { return config_; }
   // The world's random source (after the policy's): for drivers choosing faults.
   Prng& prng() noexcept { return prng_; }
+  // Whether this seed injects faults of this kind: always true without Config::swarm; with
+  // it, the seed's choice (fault_config.h). Scenario nemeses ask before injecting.
+  bool fault_enabled(FaultKind kind) const noexcept {
+    return (swarm_mask_ >> static_cast<std::uint32_t>(kind) & 1u) != 0;
+  }
+  // The seed's fault kinds as a bit mask over FaultKind (all ones without swarm).
+  std::uint32_t swarm_mask() const noexcept { return swarm_mask_; }
+  // Cancel scopes the simulator cancelled as faults so far.
+  std::uint64_t cancel_faults_injected() const noexcept;
   SchedulePolicy& policy() noexcept { return *policy_; }
   Trace& trace() noexcept { return trace_; }
   // Host names in add_host order (host index i is group i + 1 in the trace).
@@ -178,6 +192,8 @@ class World {
   friend class Host;
   friend Host* current_host();
   void run_erased(const std::function<void()>& driver);
+  // Draws the seed's swarm mask and cancellation faults (constructor only).
+  void apply_fault_choices(Prng& faults);
   internal::HostState* current_host_state() const;
   // True if the running task belongs to an incarnation of its host that has crashed since
   // (a task still unwinding): its operations fail as if the host were down.
@@ -192,6 +208,9 @@ class World {
   Config config_;
   Prng prng_;
   std::unique_ptr<SchedulePolicy> policy_;
+  std::uint32_t swarm_mask_ = 0;
+  // Present iff this seed cancels scopes as faults.
+  std::unique_ptr<internal::CancelFaultInjector> cancel_faults_;
   internal::SimClock clock_;
   Trace trace_;
   std::unique_ptr<internal::SimBackend> backend_;

@@ -69,9 +69,17 @@ void client_main(Recorder& recorder, sim::World& world, std::uint32_t id, bool p
   // Liveness: once the faults have stopped and the network is whole, a read finishes.
   while (!recorder.faults_over) sleep(1ms);
   for (const std::string& key : kKeys) {
-    CancelScope scope(current_time() + kQuietReadTimeout);
-    scope.run([&] { (void)client.read(key); });
-    if (scope.cancelled_caught() && !recorder.liveness_failure) {
+    // Retried if a cancellation fault cuts it short: only the deadline itself counts.
+    const Time deadline = current_time() + kQuietReadTimeout;
+    bool done = false;
+    while (!done && current_time() < deadline) {
+      CancelScope scope(deadline);
+      scope.run([&] {
+        (void)client.read(key);
+        done = true;
+      });
+    }
+    if (!done && !recorder.liveness_failure) {
       recorder.liveness_failure = "client " + std::to_string(id) + "'s read of '" + key +
                                   "' did not finish within 2 s after the faults stopped";
     }
@@ -79,22 +87,30 @@ void client_main(Recorder& recorder, sim::World& world, std::uint32_t id, bool p
   ++recorder.clients_done;
 }
 
-// Crashes, partitions and clogs, one at a time so that a majority of replicas can always
-// make progress once the fault ends.
+// Crashes, partitions, slow links and clogs, one at a time so that a majority of replicas
+// can always make progress once the fault ends; only the kinds this seed's swarm allows.
 void nemesis(sim::World& world, const std::vector<sim::Host*>& replicas,
              const std::vector<sim::Host*>& clients, const std::vector<sim::Host*>& everyone) {
+  enum Action { kCrash, kPartitionReplica, kSlowClient, kIsolateClient, kClog };
+  std::vector<Action> menu;  // weighted
+  if (world.fault_enabled(sim::FaultKind::kCrash)) menu.push_back(kCrash);
+  if (world.fault_enabled(sim::FaultKind::kPartition)) {
+    menu.insert(menu.end(), {kPartitionReplica, kPartitionReplica, kIsolateClient});
+  }
+  if (world.fault_enabled(sim::FaultKind::kSlowLink)) menu.push_back(kSlowClient);
+  if (world.fault_enabled(sim::FaultKind::kClog)) menu.push_back(kClog);
+  if (menu.empty()) return;
   for (int round = 0; round < kFaultRounds; ++round) {
     sleep(std::chrono::microseconds(world.prng().below(30'000)));
     sim::Host& victim = *replicas[world.prng().below(replicas.size())];
     const Duration fault_duration = std::chrono::microseconds(5'000 + world.prng().below(80'000));
-    switch (world.prng().below(6)) {
-      case 0:
+    switch (menu[world.prng().below(menu.size())]) {
+      case kCrash:
         victim.crash();
         sleep(fault_duration);
         victim.restart();
         break;
-      case 1:
-      case 2: {
+      case kPartitionReplica: {
         const bool one_way = world.prng().chance(1, 2);
         for (sim::Host* other : everyone) {
           if (other != &victim) world.partition(victim, *other, one_way);
@@ -103,7 +119,7 @@ void nemesis(sim::World& world, const std::vector<sim::Host*>& replicas,
         world.heal_all();
         break;
       }
-      case 3: {
+      case kSlowClient: {
         // A client far from all replicas but one (a WAN link): its stores reach that one
         // long before the others.
         sim::Host& client = *clients[world.prng().below(clients.size())];
@@ -120,7 +136,7 @@ void nemesis(sim::World& world, const std::vector<sim::Host*>& replicas,
         }
         break;
       }
-      case 4: {
+      case kIsolateClient: {
         // A client on the minority side: it reaches only one replica.
         sim::Host& client = *clients[world.prng().below(clients.size())];
         for (sim::Host* replica : replicas) {
@@ -130,7 +146,7 @@ void nemesis(sim::World& world, const std::vector<sim::Host*>& replicas,
         world.heal_all();
         break;
       }
-      default:
+      case kClog:
         for (sim::Host* other : everyone) {
           if (other != &victim && world.prng().chance(1, 2)) {
             world.clog(*other, victim, fault_duration);

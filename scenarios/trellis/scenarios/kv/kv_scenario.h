@@ -1,7 +1,8 @@
 // trellis/scenarios/kv/kv_scenario.h — the flagship scenario: a replicated key-value store
 // (three KvReplica hosts, quorum reads and writes from three KvClient hosts) under replica
-// crashes and restarts (torn unsynced writes on disk), symmetric and one-way partitions and
-// clogged links.
+// crashes and restarts (torn unsynced writes on disk), symmetric and one-way partitions, slow
+// and clogged links. Swarm testing: each seed picks which of those kinds it injects, and half
+// the seeds whose swarm allows it also cancel client deadlines early (cancellation faults).
 //
 // Invariants: every key's history of reads and writes is linearizable (checked with
 // check_register_history over the recorded operations; an operation cut off by its deadline
