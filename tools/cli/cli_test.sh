@@ -29,8 +29,21 @@ if command -v python3 >/dev/null; then
   python3 -m json.tool "$work/trace.json" >/dev/null || fail "the Chrome trace is not valid JSON"
 fi
 
-out=$("$trellis" sweep wal --seeds=300 --j=2 2>&1)
+out=$("$trellis" sweep wal --seeds=300 --j=2 --junit="$work/junit.xml" 2>&1)
 [ $? -eq 0 ] || fail "clean sweep should exit 0: $out"
+grep -q '<testsuite name="trellis sweep wal" tests="300" failures="0"' "$work/junit.xml" ||
+  fail "JUnit report: $(head -c 300 "$work/junit.xml")"
+
+out=$("$trellis" sweep wal --seeds=50 --j=2 --keep_going --options=planted_bug=on \
+  --replay_dir="$work" --junit="$work/junit-bug.xml" 2>&1)
+[ $? -eq 1 ] || fail "sweep with the planted bug should exit 1: $out"
+grep -q '<failure message="invariant violated' "$work/junit-bug.xml" ||
+  fail "JUnit report has no failure: $(head -c 300 "$work/junit-bug.xml")"
+if command -v python3 >/dev/null; then
+  python3 -c "import sys, xml.etree.ElementTree as e; e.parse(sys.argv[1])" \
+    "$work/junit-bug.xml" || fail "the JUnit report is not valid XML"
+fi
+"$trellis" trace "$replay" --format=svg >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad format should exit 2"
 
 "$trellis" run nope >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown scenario should exit 2"
 "$trellis" run wal --options=colour=red >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad option should exit 2"

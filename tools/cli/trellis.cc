@@ -3,6 +3,7 @@
 //   trellis list
 //   trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=random|pct|fifo]
 //   trellis sweep SCENARIO --seeds=N [--base_seed=B] [-j J] [--keep_going] [--replay_dir=D]
+//                          [--junit=report.xml]
 //   trellis replay FILE
 //   trellis shrink FILE [--out=FILE]
 //   trellis check-determinism SCENARIO --seeds=N
@@ -42,6 +43,8 @@ ABSL_FLAG(std::string, options, "", "scenario options, comma-separated key=value
 ABSL_FLAG(std::string, policy, "random", "schedule policy: random, pct or fifo");
 ABSL_FLAG(int, pct_depth, 3, "PCT depth (with --policy=pct)");
 ABSL_FLAG(std::string, replay_dir, ".", "where `sweep` writes the replay file of a failure");
+ABSL_FLAG(std::string, junit, "",
+          "`sweep`: also write a JUnit XML report (one test case per seed) to this file");
 ABSL_FLAG(std::string, format, "chrome",
           "`trace`: output format; chrome = Chrome Trace Event JSON (Perfetto, chrome://tracing)");
 ABSL_FLAG(std::string, out, "",
@@ -166,15 +169,107 @@ int command_run(const std::string& name) {
   return r.failed ? kExitFailed : kExitPassed;
 }
 
+// One seed's outcome as a sweep worker reports it: "SEED P|F MICROSECONDS MESSAGE\n" (the
+// message on one line, short enough that the line stays one atomic pipe write).
+struct SeedOutcome {
+  std::uint64_t seed = 0;
+  bool failed = false;
+  double seconds = 0;
+  std::string message;
+};
+
+constexpr std::size_t kOutcomeMessageMax = 1000;
+
+std::string format_outcome(std::uint64_t seed, const sim::RunResult& r, double seconds) {
+  std::string message = r.failure.substr(0, kOutcomeMessageMax);
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  return std::to_string(seed) + (r.failed ? " F " : " P ") +
+         std::to_string(static_cast<std::uint64_t>(seconds * 1e6)) + " " + message + "\n";
+}
+
+SeedOutcome parse_outcome(const std::string& line) {
+  SeedOutcome outcome;
+  char* end = nullptr;
+  outcome.seed = std::strtoull(line.c_str(), &end, 10);
+  outcome.failed = end != nullptr && end[0] == ' ' && end[1] == 'F';
+  if (end != nullptr && end[0] != '\0' && end[1] != '\0') {
+    char* after = nullptr;
+    outcome.seconds = static_cast<double>(std::strtoull(end + 2, &after, 10)) / 1e6;
+    if (after != nullptr && *after == ' ') outcome.message = after + 1;
+  }
+  return outcome;
+}
+
 // Worker process: runs seeds index, index + workers, ... and writes one line per seed to fd.
 [[noreturn]] void sweep_worker(const Job& job, std::uint64_t base, std::uint64_t count,
                                std::uint64_t index, std::uint64_t workers, int fd) {
   for (std::uint64_t seed : sim::shard_seeds(base, count, index, workers)) {
+    const auto start = std::chrono::steady_clock::now();
     const sim::RunResult r = sim::run_simulation(body_of(job), config_for(job, seed));
-    const std::string line = std::to_string(seed) + (r.failed ? " F\n" : " P\n");
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::string line = format_outcome(seed, r, seconds);
     if (::write(fd, line.data(), line.size()) < 0) ::_exit(3);
   }
   ::_exit(0);
+}
+
+std::string xml_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        // XML 1.0 has no other control characters than tab, newline and carriage return.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
+          out += ' ';
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+// A JUnit XML report of a sweep: one test case per seed run, in seed order.
+void write_junit(const std::string& path, const std::string& scenario,
+                 std::vector<SeedOutcome> outcomes, double seconds) {
+  std::sort(outcomes.begin(), outcomes.end(),
+            [](const SeedOutcome& a, const SeedOutcome& b) { return a.seed < b.seed; });
+  std::size_t failures = 0;
+  for (const SeedOutcome& o : outcomes) failures += o.failed ? 1 : 0;
+  std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  xml += "<testsuites>\n  <testsuite name=\"trellis sweep " + xml_escape(scenario) + "\" tests=\"" +
+         std::to_string(outcomes.size()) + "\" failures=\"" + std::to_string(failures) +
+         "\" time=\"" + std::to_string(seconds) + "\">\n";
+  for (const SeedOutcome& o : outcomes) {
+    xml += "    <testcase classname=\"" + xml_escape(scenario) + "\" name=\"seed " +
+           std::to_string(o.seed) + "\" time=\"" + std::to_string(o.seconds) + "\"";
+    if (!o.failed) {
+      xml += "/>\n";
+      continue;
+    }
+    xml += ">\n      <failure message=\"" + xml_escape(o.message) + "\">replay: trellis run " +
+           xml_escape(scenario) + " --seed=" + std::to_string(o.seed) +
+           "</failure>\n    </testcase>\n";
+  }
+  xml += "  </testsuite>\n</testsuites>\n";
+  FILE* file = std::fopen(path.c_str(), "w");
+  if (file == nullptr) throw std::runtime_error("cannot write JUnit report " + path);
+  const bool written = std::fwrite(xml.data(), 1, xml.size(), file) == xml.size();
+  if (std::fclose(file) != 0 || !written) throw std::runtime_error("error writing " + path);
+  std::printf("JUnit report: %s\n", path.c_str());
 }
 
 int command_sweep(const std::string& name) {
@@ -206,6 +301,8 @@ int command_sweep(const std::string& name) {
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t done = 0;
   std::vector<std::uint64_t> failures;
+  std::vector<SeedOutcome> outcomes;  // kept for --junit
+  const std::string junit = absl::GetFlag(FLAGS_junit);
   std::string pending;
   char buffer[4096];
   auto last_progress = std::chrono::steady_clock::now() - std::chrono::seconds(1);
@@ -232,10 +329,12 @@ int command_sweep(const std::string& name) {
       const std::string line = pending.substr(0, eol);
       pending.erase(0, eol + 1);
       ++done;
-      if (line.size() > 2 && line.back() == 'F') {
-        failures.push_back(std::strtoull(line.c_str(), nullptr, 10));
+      SeedOutcome outcome = parse_outcome(line);
+      if (outcome.failed) {
+        failures.push_back(outcome.seed);
         if (!keep_going) stop = true;
       }
+      if (!junit.empty()) outcomes.push_back(std::move(outcome));
     }
     progress(false);
   }
@@ -250,6 +349,7 @@ int command_sweep(const std::string& name) {
   std::printf("\n%llu seeds in %.1f s (%.0f seeds/s): %zu failed\n",
               static_cast<unsigned long long>(done), elapsed,
               elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0, failures.size());
+  if (!junit.empty()) write_junit(junit, name, outcomes, elapsed);
   if (failures.empty()) return done == count ? kExitPassed : kExitFailed;
   std::sort(failures.begin(), failures.end());
   // Rerun the first failure here (deterministic: it fails again), shrink and report it.
@@ -372,7 +472,7 @@ int main(int argc, char** argv) {
       "the Trellis simulator tool\n"
       "  trellis list\n"
       "  trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=random|pct|fifo]\n"
-      "  trellis sweep SCENARIO --seeds=N [--base_seed=B] [--j=J] [--keep_going]\n"
+      "  trellis sweep SCENARIO --seeds=N [--base_seed=B] [--j=J] [--keep_going] [--junit=F]\n"
       "  trellis replay FILE\n"
       "  trellis shrink FILE [--out=FILE]\n"
       "  trellis check-determinism SCENARIO --seeds=N\n"
