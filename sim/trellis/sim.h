@@ -13,11 +13,17 @@
 // sim/gtest.h            TRELLIS_SIM_TEST (include it yourself: it needs GoogleTest)
 // sim/network_config.h   NetworkConfig: the simulated network's fault model and knobs
 // sim/disk_config.h      DiskConfig: the simulated disks' fault model and knobs
+// sim/fault_config.h     swarm testing (FaultKind) and cancellation as a fault
+// sim/fault_plan.h       FaultPlan: faults as data, injected by the world, in replay files
+// sim/rapidcheck.h       generators of schedules and fault plans (include it yourself: it
+//                        needs RapidCheck)
 #pragma once
 
 #include "trellis/fakes.h"
 #include "trellis/sim/buggify.h"
 #include "trellis/sim/decision_policy.h"
+#include "trellis/sim/fault_config.h"
+#include "trellis/sim/fault_plan.h"
 #include "trellis/sim/fifo_policy.h"
 #include "trellis/sim/harness.h"
 #include "trellis/sim/pct_policy.h"

@@ -44,6 +44,7 @@ ReplayFile RunResult::replay(const std::string& scenario,
   file.pct_depth = config.pct_depth;
   file.options = std::move(options);
   file.decisions = decisions;
+  file.fault_plan = config.fault_plan;
   return file;
 }
 
@@ -77,6 +78,7 @@ Config replay_config(const ReplayFile& replay, Config base) {
   base.policy = replay.policy;
   base.pct_depth = replay.pct_depth;
   base.decisions = replay.decisions;
+  base.fault_plan = replay.fault_plan;
   return base;
 }
 
@@ -87,23 +89,34 @@ ShrinkResult shrink(const SimBody& body, const RunResult& failing, const Failure
   out.decisions_before = failing.decisions.size();
   Config config = failing.config;
   config.policy = PolicyKind::kDecisions;
-  auto attempt = [&](const std::vector<std::uint32_t>& decisions) -> std::optional<RunResult> {
+  // Runs the current best's config with other decisions (and, if given, another plan).
+  std::optional<RunResult> best;
+  auto attempt = [&](const std::vector<std::uint32_t>& decisions,
+                     const FaultPlan* plan = nullptr) -> std::optional<RunResult> {
     if (out.runs >= options.runs_max) return std::nullopt;
     ++out.runs;
-    Config c = config;
+    Config c = best.has_value() ? best->config : config;
     c.decisions = decisions;
+    if (plan != nullptr) c.fault_plan = *plan;
     RunResult r = run_simulation(body, c, probe);
     if (!r.failed) return std::nullopt;
     return r;
   };
   // The original schedule as a decision stream must fail too (it replays the run).
-  std::optional<RunResult> best = attempt(failing.decisions);
+  best = attempt(failing.decisions);
   if (!best.has_value()) {
     // Not reproducible from its decisions (should not happen: report the run itself).
     out.run = failing;
     return out;
   }
   auto current = [&]() -> const std::vector<std::uint32_t>& { return best->config.decisions; };
+  // 0. Fewer faults: drop planned faults one at a time, last first, while it still fails.
+  for (std::size_t i = best->config.fault_plan.faults.size(); i-- > 0;) {
+    if (out.runs >= options.runs_max) break;
+    FaultPlan fewer = best->config.fault_plan;
+    fewer.faults.erase(fewer.faults.begin() + static_cast<std::ptrdiff_t>(i));
+    if (std::optional<RunResult> r = attempt(current(), &fewer)) best = std::move(r);
+  }
   // 1. Shorter: the shortest prefix that still fails (FIFO after it), by bisection.
   {
     std::size_t low = 0;

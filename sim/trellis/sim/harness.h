@@ -62,8 +62,9 @@ struct ShrinkResult {
   std::size_t decisions_before = 0;
 };
 
-// From a failing run, the smallest decision stream (fewer decisions first, then smaller
-// values; FIFO after the end) with the same seed that still fails. Deterministic.
+// From a failing run, the fewest planned faults (Config::fault_plan: each dropped if the run
+// still fails without it) and the smallest decision stream (fewer decisions first, then
+// smaller values; FIFO after the end) with the same seed that still fails. Deterministic.
 ShrinkResult shrink(const SimBody& body, const RunResult& failing, const FailureProbe& probe = {},
                     ShrinkOptions options = {});
 

@@ -10,6 +10,12 @@ namespace {
 
 constexpr std::size_t kDecisionsMax = std::size_t{1} << 28;  // 1 GiB of choices: a bound
 constexpr std::size_t kDecisionsPerLine = 32;
+constexpr std::size_t kFaultsMax = 100'000;
+constexpr std::uint64_t kFaultMicrosMax = std::uint64_t{1} << 50;  // 35 years
+
+long long micros(Duration d) {
+  return static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
 
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
@@ -99,6 +105,10 @@ std::string format_replay_file(const ReplayFile& replay) {
       throw std::invalid_argument("replay file: option keys and values must be one word each");
     }
     out << "option " << key << " " << value << "\n";
+  }
+  for (const PlannedFault& f : replay.fault_plan.faults) {
+    out << "fault " << planned_fault_name(f.kind) << " " << micros(f.at) << " " << f.a << " " << f.b
+        << " " << micros(f.duration) << " " << micros(f.latency) << "\n";
   }
   out << "decisions " << replay.decisions.size() << "\n";
   for (std::size_t i = 0; i < replay.decisions.size(); ++i) {
@@ -203,6 +213,33 @@ ReplayFile parse_replay_file(std::string_view text) {
       if (!replay.options.emplace(std::string(w[1]), std::string(w[2])).second) {
         throw ReplayFileError(line_number, "option '" + printable(w[1]) + "' given twice");
       }
+    } else if (key == "fault") {
+      expect_args(6);
+      if (replay.fault_plan.faults.size() == kFaultsMax) {
+        throw ReplayFileError(line_number, "more than " + std::to_string(kFaultsMax) + " faults");
+      }
+      PlannedFault fault;
+      try {
+        fault.kind = parse_planned_fault_name(w[1]);
+      } catch (const std::invalid_argument& e) {
+        throw ReplayFileError(line_number, e.what());
+      }
+      std::uint64_t at = 0;
+      std::uint64_t duration = 0;
+      std::uint64_t latency = 0;
+      if (!parse_integer(w[2], &at) || !parse_integer(w[3], &fault.a) ||
+          !parse_integer(w[4], &fault.b) || !parse_integer(w[5], &duration) ||
+          !parse_integer(w[6], &latency) || at > kFaultMicrosMax || duration > kFaultMicrosMax ||
+          latency > kFaultMicrosMax) {
+        throw ReplayFileError(line_number,
+                              "a fault is: fault KIND AT_US HOST_A HOST_B DURATION_US LATENCY_US "
+                              "(integers; times up to " +
+                                  std::to_string(kFaultMicrosMax) + " us)");
+      }
+      fault.at = std::chrono::microseconds(at);
+      fault.duration = std::chrono::microseconds(duration);
+      fault.latency = std::chrono::microseconds(latency);
+      replay.fault_plan.faults.push_back(fault);
     } else if (key == "decisions") {
       expect_args(1);
       if (have_decisions) throw ReplayFileError(line_number, "decisions given twice");

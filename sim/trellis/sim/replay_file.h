@@ -8,6 +8,7 @@
 //   policy decisions
 //   pct_depth 3
 //   option planted_bug on
+//   fault crash 40000 0 0 100000 0      # kind, at, host a, host b, duration, latency (us)
 //   decisions 5
 //   0 1 0 2 1
 //   end
@@ -50,6 +51,8 @@ struct ReplayFile {
   int pct_depth = 3;
   // Scenario options ("planted_bug" -> "on"); keys and values without spaces.
   std::map<std::string, std::string> options;
+  // Faults the world injects by itself (fault_plan.h), in order.
+  FaultPlan fault_plan;
   // The schedule's choices (for PolicyKind::kDecisions).
   std::vector<std::uint32_t> decisions;
 

@@ -203,6 +203,68 @@ void World::apply_fault_choices(Prng& faults) {
       &trace_);
 }
 
+void World::run_fault_plan(Time start) {
+  struct Step {
+    Duration at;
+    std::size_t fault;
+    bool undo;
+  };
+  const std::vector<PlannedFault>& faults = config_.fault_plan.faults;
+  std::vector<Step> steps;
+  for (std::size_t i = 0; i < faults.size(); ++i) {
+    steps.push_back({faults[i].at, i, false});
+    steps.push_back({faults[i].at + faults[i].duration, i, true});
+  }
+  std::stable_sort(steps.begin(), steps.end(),
+                   [](const Step& x, const Step& y) { return x.at < y.at; });
+  for (const Step& step : steps) {
+    sleep_until(start + step.at);
+    if (hosts_.empty()) return;
+    const PlannedFault& f = faults[step.fault];
+    Host& a = *hosts_[f.a % hosts_.size()];
+    Host& b = *hosts_[f.b % hosts_.size()];
+    const auto ia = a.state_.index;
+    const auto ib = b.state_.index;
+    switch (f.kind) {
+      case PlannedFault::Kind::kCrash:
+        if (!a.main_) break;
+        if (!step.undo && a.alive()) a.crash();
+        if (step.undo && !a.alive()) a.restart();
+        break;
+      case PlannedFault::Kind::kPartition:
+        if (&a == &b) break;
+        if (step.undo) {
+          heal(a, b);
+        } else {
+          partition(a, b);
+        }
+        break;
+      case PlannedFault::Kind::kPartitionOneWay:
+        if (&a == &b) break;
+        trace_.record(step.undo ? "heal one-way" : "partition one-way", ia * 65536 + ib);
+        backend_->set_partitioned(ia, ib, !step.undo);
+        break;
+      case PlannedFault::Kind::kClog:
+        if (&a != &b && !step.undo) clog(a, b, f.duration);
+        break;
+      case PlannedFault::Kind::kSlowLink: {
+        if (&a == &b) break;
+        if (step.undo) {
+          reset_link_latency(a, b);
+          reset_link_latency(b, a);
+        } else {
+          const Duration low = std::max(f.latency, Duration(std::chrono::microseconds(1)));
+          set_link_latency(a, b, low, 2 * low);
+          set_link_latency(b, a, low, 2 * low);
+        }
+        break;
+      }
+      case PlannedFault::Kind::kCount:
+        TRELLIS_ASSERT(false);
+    }
+  }
+}
+
 std::uint64_t World::cancel_faults_injected() const noexcept {
   return cancel_faults_ == nullptr ? 0 : cancel_faults_->cancellations();
 }
@@ -288,6 +350,10 @@ void World::run_erased(const std::function<void()>& driver) {
           nursery_ = &n;
           for (auto& host : hosts_) {
             if (host->main_) host->launch();
+          }
+          if (!config_.fault_plan.empty()) {
+            n.start_soon(SpawnOptions{.name = "fault plan"},
+                         [this, start = clock_.now()] { run_fault_plan(start); });
           }
           try {
             driver();

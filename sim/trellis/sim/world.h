@@ -45,6 +45,7 @@
 #include "trellis/core/task_local.h"
 #include "trellis/sim/disk_config.h"
 #include "trellis/sim/fault_config.h"
+#include "trellis/sim/fault_plan.h"
 #include "trellis/sim/internal/cancel_fault_injector.h"
 #include "trellis/sim/internal/host_state.h"
 #include "trellis/sim/internal/sim_backend.h"
@@ -77,6 +78,8 @@ struct Config {
   // Swarm testing and cancellation as a fault (fault_config.h).
   bool swarm = false;
   CancelFaultConfig cancel_faults{};
+  // Faults the world injects by itself at given times (fault_plan.h).
+  FaultPlan fault_plan{};
 };
 
 class World;
@@ -192,6 +195,8 @@ class World {
   friend class Host;
   friend Host* current_host();
   void run_erased(const std::function<void()>& driver);
+  // Injects config_.fault_plan, timed from start (a task in the world's nursery).
+  void run_fault_plan(Time start);
   // Draws the seed's swarm mask and cancellation faults (constructor only).
   void apply_fault_choices(Prng& faults);
   internal::HostState* current_host_state() const;

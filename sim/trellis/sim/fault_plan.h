@@ -1,0 +1,60 @@
+// trellis/sim/fault_plan.h — FaultPlan: faults given as data (what, when, to whom, for how
+// long) that the world injects by itself, so that a property test or a fuzzer can generate
+// them and shrink them, and a replay file can carry them.
+//
+//   sim::Config config{.seed = 7};
+//   config.fault_plan.faults.push_back(
+//       {.kind = sim::PlannedFault::Kind::kCrash, .at = 40ms, .a = 0, .duration = 100ms});
+//   // host 0 crashes 40 ms into the run and restarts 100 ms later
+//
+// Host numbers count hosts in the order they were added and wrap around (a % hosts), so
+// any generated plan means something for any world; a fault that names the same host twice
+// (a partition of a host from itself) or a host never started does nothing. Faults may
+// overlap; each one is undone `duration` after it began (restart, heal that link, reset
+// that link's latency; a clog ends by itself). A crash of a host that is already down, or a
+// restart of one that is up, does nothing. The plan runs in a task of the world (like the
+// driver), so it stops when the driver returns.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "trellis/core/time.h"
+
+namespace trellis::sim {
+
+struct PlannedFault {
+  enum class Kind : std::uint32_t {
+    kCrash,            // host a crashes; restarts after duration
+    kPartition,        // a and b cannot reach each other for duration
+    kPartitionOneWay,  // a cannot reach b for duration
+    kClog,             // a -> b stalls for duration (delayed, never lost)
+    kSlowLink,         // a <-> b packets take [latency, 2 * latency] for duration
+    kCount,
+  };
+  Kind kind = Kind::kCrash;
+  Duration at{};  // after the run starts
+  std::uint32_t a = 0;
+  std::uint32_t b = 0;
+  Duration duration{};
+  Duration latency{};  // kSlowLink only
+
+  friend bool operator==(const PlannedFault&, const PlannedFault&) = default;
+};
+
+struct FaultPlan {
+  std::vector<PlannedFault> faults;
+  bool empty() const noexcept { return faults.empty(); }
+  friend bool operator==(const FaultPlan&, const FaultPlan&) = default;
+};
+
+// "crash", "partition", "partition_one_way", "clog", "slow_link".
+std::string_view planned_fault_name(PlannedFault::Kind kind);
+// Throws std::invalid_argument listing the valid names.
+PlannedFault::Kind parse_planned_fault_name(std::string_view name);
+// "crash host 0 at 40ms for 100ms" — for reports.
+std::string describe(const PlannedFault& fault);
+
+}  // namespace trellis::sim
