@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/test.sh — the test command: set up, then build and run every test twice, in an
-# optimized build and in an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# optimized build and in an AddressSanitizer + UndefinedBehaviorSanitizer build; then a
+# short, bounded run of the schedule fuzzer (clang + libFuzzer).
 # Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +19,6 @@ phase "setup + build (release)" tools/setup.sh release
 phase "ctest (release)" ctest --preset release
 phase "build (asan+ubsan)" tools/setup.sh asan
 phase "ctest (asan+ubsan)" ctest --preset asan
+phase "build (fuzz)" tools/setup.sh fuzz
+phase "fuzz smoke" tools/fuzz/smoke.sh
 echo "=== all tests passed"

@@ -21,7 +21,6 @@ SocketAddress::SocketAddress(const sockaddr* address, socklen_t length) {
 
 std::optional<SocketAddress> SocketAddress::parse(std::string_view host, std::uint16_t port) {
   const std::string text(host);
-  SocketAddress result;
   sockaddr_in v4{};
   if (::inet_pton(AF_INET, text.c_str(), &v4.sin_addr) == 1) {
     v4.sin_family = AF_INET;

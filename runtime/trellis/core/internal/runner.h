@@ -143,7 +143,6 @@ class Runner {
   bool abandoned_ = false;
   bool in_instrument_ = false;     // an instrument hook is running: no blocking allowed
   std::exception_ptr loop_error_;  // the Backend or Clock failed: the run is abandoned
-  Runner* previous_runner_ = nullptr;
 };
 
 }  // namespace trellis::internal

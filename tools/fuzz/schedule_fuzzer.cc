@@ -1,0 +1,101 @@
+// trellis_schedule_fuzzer — coverage-guided schedule and fault fuzzing of a scenario
+// (libFuzzer, clang's -fsanitize=fuzzer). The input bytes are the run's seed, fault plan and
+// decision stream (sim/fuzz_input.h); a run whose invariant fails writes a replay file and
+// aborts, which libFuzzer records as a crash input.
+//
+//   TRELLIS_FUZZ_SCENARIO=kv TRELLIS_FUZZ_OPTIONS=planted_bug=on \
+//     build/fuzz/tools/trellis_schedule_fuzzer -max_total_time=60 corpus/
+//   # a crash input converts to a replay file by running it once:
+//   build/fuzz/tools/trellis_schedule_fuzzer crash-1234abcd   # writes kv.fuzz.replay
+//   trellis replay kv.fuzz.replay
+//
+// Environment: TRELLIS_FUZZ_SCENARIO (default kv), TRELLIS_FUZZ_OPTIONS (k=v,... as the
+// trellis tool's --options), TRELLIS_FUZZ_REPLAY_DIR (default: the current directory).
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+
+#include "trellis/scenarios/scenario.h"
+#include "trellis/sim/fuzz_input.h"
+#include "trellis/sim/harness.h"
+#include "trellis/sim/replay_file.h"
+
+namespace {
+
+using namespace trellis;
+
+struct Target {
+  const scenarios::Scenario* scenario = nullptr;
+  scenarios::Options options;
+  std::string replay_dir = ".";
+};
+
+Target& target() {
+  static Target t;
+  return t;
+}
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : fallback;
+}
+
+scenarios::Options parse_options(const std::string& text) {
+  scenarios::Options options;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw std::invalid_argument("TRELLIS_FUZZ_OPTIONS: expected key=value, got '" + item + "'");
+    }
+    options[item.substr(0, eq)] = item.substr(eq + 1);
+    start = end + 1;
+  }
+  return options;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  try {
+    Target& t = target();
+    t.scenario = &scenarios::find_scenario(env_or("TRELLIS_FUZZ_SCENARIO", "kv"));
+    t.options = parse_options(env_or("TRELLIS_FUZZ_OPTIONS", ""));
+    scenarios::check_options(*t.scenario, t.options);
+    t.replay_dir = env_or("TRELLIS_FUZZ_REPLAY_DIR", ".");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "trellis_schedule_fuzzer: %s\n", e.what());
+    std::exit(2);
+  }
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const Target& t = target();
+  const sim::FuzzInput input = sim::decode_fuzz_input({data, size});
+  sim::Config config;
+  config.seed = input.seed;
+  if (t.scenario->configure) t.scenario->configure(config, t.options);
+  config.policy = sim::PolicyKind::kDecisions;
+  config.decisions = input.decisions;
+  config.fault_plan = input.fault_plan;
+  const sim::RunResult r = sim::run_simulation(
+      [&](sim::World& world) { t.scenario->simulate(world, t.options); }, config);
+  if (!r.failed) return 0;
+  sim::ReplayFile replay = r.replay(t.scenario->name, t.options);
+  replay.decisions = r.config.decisions;
+  const std::string path = t.replay_dir + "/" + t.scenario->name + ".fuzz.replay";
+  sim::write_replay_file(path, replay);
+  std::fprintf(stderr,
+               "\ntrellis_schedule_fuzzer: %s failed (seed %llu, %zu decisions, %zu planned "
+               "faults):\n  %.2000s\n  replay file: %s\n  replay it:   trellis replay %s\n",
+               t.scenario->name.c_str(), static_cast<unsigned long long>(r.config.seed),
+               r.config.decisions.size(), r.config.fault_plan.faults.size(), r.failure.c_str(),
+               path.c_str(), path.c_str());
+  std::abort();
+}
