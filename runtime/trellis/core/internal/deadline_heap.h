@@ -9,6 +9,7 @@
 // reschedules the task — no exception is thrown for an ordinary sleep).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -61,7 +62,11 @@ class DeadlineHeap {
       slot = static_cast<std::uint32_t>(slots_.size());
       slots_.push_back(Slot{});
     }
-    free_slots_.reserve(slots_.size());  // so remove() never allocates
+    // So that remove() never allocates; grown geometrically (an exact reserve would
+    // reallocate on every push that adds a slot).
+    if (free_slots_.capacity() < slots_.size()) {
+      free_slots_.reserve(std::max(slots_.size(), 2 * free_slots_.capacity()));
+    }
     heap_.push_back(Entry{deadline, next_sequence_++, slot});
     slots_[slot] = Slot{&timer, heap_.size() - 1};
     timer.slot = slot;
