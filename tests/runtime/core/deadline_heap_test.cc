@@ -1,0 +1,92 @@
+// DeadlineHeap against a model: under any sequence of push, remove, update and pop, pops come
+// out in (deadline, registration order), removed timers never come out, and registered()
+// tells the truth.
+#include "trellis/core/internal/deadline_heap.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace trellis::internal {
+namespace {
+
+void no_expire(DeadlineTimer&) {}
+
+Time at(std::int64_t ns) {
+  return Time(Duration(ns));
+}
+
+TEST(DeadlineHeap, PopsInDeadlineThenRegistrationOrder) {
+  DeadlineHeap heap;
+  std::vector<DeadlineTimer> timers(5);
+  for (auto& t : timers) t.expire = no_expire;
+  heap.push(timers[0], at(30));
+  heap.push(timers[1], at(10));
+  heap.push(timers[2], at(30));
+  heap.push(timers[3], at(20));
+  heap.push(timers[4], at(10));
+  std::vector<DeadlineTimer*> order;
+  while (!heap.empty()) order.push_back(&heap.pop());
+  EXPECT_EQ(order, (std::vector<DeadlineTimer*>{&timers[1], &timers[4], &timers[3], &timers[0],
+                                                &timers[2]}));
+  for (auto& t : timers) EXPECT_FALSE(t.registered());
+}
+
+RC_GTEST_PROP(DeadlineHeap, BehavesLikeAnOrderedMap, ()) {
+  constexpr std::size_t kTimers = 64;
+  std::vector<std::unique_ptr<DeadlineTimer>> timers;
+  for (std::size_t i = 0; i < kTimers; ++i) {
+    timers.push_back(std::make_unique<DeadlineTimer>());
+    timers.back()->expire = no_expire;
+  }
+  DeadlineHeap heap;
+  // The model: (deadline, sequence) -> timer index, and each registered timer's key.
+  std::map<std::pair<std::int64_t, std::uint64_t>, std::size_t> model;
+  std::map<std::size_t, std::pair<std::int64_t, std::uint64_t>> key_of;
+  std::uint64_t sequence = 0;
+  const auto steps = *rc::gen::inRange<std::size_t>(0, 400);
+  for (std::size_t step = 0; step < steps; ++step) {
+    const auto op = *rc::gen::inRange(0, 4);
+    const auto i = *rc::gen::inRange<std::size_t>(0, kTimers);
+    const auto deadline = *rc::gen::inRange<std::int64_t>(0, 20);  // many ties
+    DeadlineTimer& timer = *timers[i];
+    RC_ASSERT(timer.registered() == key_of.contains(i));
+    if (op == 0 && !timer.registered()) {
+      heap.push(timer, at(deadline));
+      key_of[i] = {deadline, sequence++};
+      model[key_of[i]] = i;
+    } else if (op == 1 && timer.registered()) {
+      heap.remove(timer);
+      model.erase(key_of[i]);
+      key_of.erase(i);
+    } else if (op == 2 && timer.registered()) {
+      heap.update(timer, at(deadline));
+      model.erase(key_of[i]);
+      key_of[i] = {deadline, sequence++};
+      model[key_of[i]] = i;
+    } else if (op == 3 && !model.empty()) {
+      RC_ASSERT(heap.top_deadline() == at(model.begin()->first.first));
+      DeadlineTimer& popped = heap.pop();
+      RC_ASSERT(&popped == timers[model.begin()->second].get());
+      RC_ASSERT(!popped.registered());
+      key_of.erase(model.begin()->second);
+      model.erase(model.begin());
+    }
+    RC_ASSERT(heap.size() == model.size());
+    RC_ASSERT(heap.empty() == model.empty());
+  }
+  while (!model.empty()) {
+    RC_ASSERT(&heap.pop() == timers[model.begin()->second].get());
+    model.erase(model.begin());
+  }
+  RC_ASSERT(heap.empty());
+}
+
+}  // namespace
+}  // namespace trellis::internal
