@@ -38,6 +38,33 @@ TEST(DeadlineHeap, PopsInDeadlineThenRegistrationOrder) {
   for (auto& t : timers) EXPECT_FALSE(t.registered());
 }
 
+TEST(DeadlineHeap, DropsRemovedEntriesInBulkAndKeepsOrder) {
+  // Far more removals than live timers: the stale entries are compacted away.
+  constexpr int kTimers = 5000;
+  std::vector<DeadlineTimer> timers(kTimers);
+  DeadlineHeap heap;
+  for (int i = 0; i < kTimers; ++i) {
+    timers[i].expire = no_expire;
+    heap.push(timers[i], at((i * 7919) % 1000));  // scrambled deadlines with ties
+  }
+  for (int i = 0; i < kTimers; ++i) {
+    if (i % 10 != 0) heap.remove(timers[i]);
+  }
+  EXPECT_EQ(heap.size(), static_cast<std::size_t>(kTimers / 10));
+  std::int64_t previous = -1;
+  std::size_t popped = 0;
+  while (!heap.empty()) {
+    const Time deadline = heap.top_deadline();
+    DeadlineTimer& t = heap.pop();
+    const auto index = &t - timers.data();
+    EXPECT_EQ(index % 10, 0);
+    EXPECT_GE(deadline.time_since_epoch().count(), previous);
+    previous = deadline.time_since_epoch().count();
+    ++popped;
+  }
+  EXPECT_EQ(popped, static_cast<std::size_t>(kTimers / 10));
+}
+
 RC_GTEST_PROP(DeadlineHeap, BehavesLikeAnOrderedMap, ()) {
   constexpr std::size_t kTimers = 64;
   std::vector<std::unique_ptr<DeadlineTimer>> timers;

@@ -1,10 +1,13 @@
 // trellis/core/internal/deadline_heap.h — the pending deadlines of a run.
 //
-// An indexed binary min-heap of DeadlineTimers keyed by (deadline, registration sequence):
-// push, remove and update are O(log n) at any size (a run with 1e6 sleeping tasks stays fast),
-// and ties between equal deadlines break by registration order, never by address, so the
-// order in which simultaneous deadlines fire is deterministic. Each timer stores its own heap
-// position, which is what makes removal O(log n). Two kinds of timers live here: a cancel
+// A 4-ary min-heap of DeadlineTimers keyed by (deadline, registration sequence): push and pop
+// are O(log n) at any size (a run with 1e6 sleeping tasks stays fast), and ties between equal
+// deadlines break by registration order, never by address, so the order in which
+// simultaneous deadlines fire is deterministic. Removal is lazy: the timer's slot forgets it
+// at once and its entry, now stale, is dropped when it reaches the top or when stale entries
+// outnumber live ones (one O(n) pass). So sifting moves only the compact entries, with no
+// position table to keep up to date — under 100k timers that bookkeeping's scattered writes
+// were most of a pop's cost. Two kinds of timers live here: a cancel
 // scope's deadline (expiry cancels the scope) and a sleeping task's wake-up (expiry simply
 // reschedules the task — no exception is thrown for an ordinary sleep).
 #pragma once
@@ -21,9 +24,8 @@ namespace trellis::internal {
 
 struct DeadlineTimer {
   static constexpr std::uint32_t kNotRegistered = static_cast<std::uint32_t>(-1);
-  // Invariant: slot != kNotRegistered iff the timer is in a heap; the heap's position table
-  // says where. (The position lives in the heap's own table, not here: sifting then writes
-  // one compact array instead of timers scattered over as many task stacks.)
+  // Invariant: slot != kNotRegistered iff the timer is in a heap (the heap's slot table
+  // points back at it).
   std::uint32_t slot = kNotRegistered;
   // Called (on the run-loop thread) once the timer has been popped because it expired.
   void (*expire)(DeadlineTimer& timer) = nullptr;
@@ -36,107 +38,132 @@ class DeadlineHeap {
   // A 4-ary heap: half the levels of a binary heap, and a node's four children share one
   // or two cache lines, which is what bounds a pop among 1e6 pending deadlines.
   static constexpr std::size_t kArity = 4;
+  // Removed entries are dropped in one O(n) pass once they outnumber the live ones (and
+  // there are at least this many), so they never cost more than the live entries do.
+  static constexpr std::size_t kStaleCompactMin = 1024;
 
   struct Entry {
     Time deadline;
+    // Registration order (ties between equal deadlines) and identity: an entry is live iff
+    // its slot still holds this sequence.
     std::uint64_t sequence;
     std::uint32_t slot;
   };
 
-  bool empty() const noexcept { return heap_.empty(); }
-  std::size_t size() const noexcept { return heap_.size(); }
+  bool empty() const noexcept { return live_ == 0; }
+  // Live timers (removed ones still waiting to be dropped do not count).
+  std::size_t size() const noexcept { return live_; }
   Time top_deadline() const noexcept {
-    TRELLIS_ASSERT(!heap_.empty());
+    TRELLIS_ASSERT(!heap_.empty() && live(heap_.front()));
     return heap_.front().deadline;
   }
 
   void push(DeadlineTimer& timer, Time deadline) {
     TRELLIS_ASSERT(!timer.registered());
     TRELLIS_ASSERT(timer.expire != nullptr);
-    std::uint32_t slot = 0;
-    if (!free_slots_.empty()) {
-      slot = free_slots_.back();
-      free_slots_.pop_back();
-    } else {
+    // Reserve first: nothing below can then throw, and remove()/pop() never allocate.
+    if (free_slots_.empty()) {
       TRELLIS_ASSERT(slots_.size() < DeadlineTimer::kNotRegistered);
-      slot = static_cast<std::uint32_t>(slots_.size());
       slots_.push_back(Slot{});
+      free_slots_.push_back(static_cast<std::uint32_t>(slots_.size() - 1));
     }
-    // So that remove() never allocates; grown geometrically (an exact reserve would
-    // reallocate on every push that adds a slot).
-    if (free_slots_.capacity() < slots_.size()) {
-      free_slots_.reserve(std::max(slots_.size(), 2 * free_slots_.capacity()));
+    // Room for this entry and one more: update() (remove + push) then never allocates.
+    if (heap_.capacity() < heap_.size() + 2) {
+      heap_.reserve(std::max<std::size_t>(64, 2 * heap_.size() + 2));
     }
-    heap_.push_back(Entry{deadline, next_sequence_++, slot});
-    slots_[slot] = Slot{&timer, heap_.size() - 1};
+    const std::uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    const std::uint64_t sequence = next_sequence_++;
+    slots_[slot] = Slot{&timer, sequence};
     timer.slot = slot;
+    heap_.push_back(Entry{deadline, sequence, slot});
     sift_up(heap_.size() - 1);
+    ++live_;
   }
 
+  // O(1) now (the entry is only forgotten); amortized O(log n) when it is dropped.
   void remove(DeadlineTimer& timer) noexcept {
     TRELLIS_ASSERT(timer.registered());
-    const std::size_t index = slots_[timer.slot].position;
-    TRELLIS_ASSERT(index < heap_.size());
-    TRELLIS_ASSERT(slots_[heap_[index].slot].timer == &timer);
-    free_slots_.push_back(timer.slot);
-    slots_[timer.slot].timer = nullptr;
-    timer.slot = DeadlineTimer::kNotRegistered;
-    const std::size_t last = heap_.size() - 1;
-    if (index != last) {
-      const Entry moved = heap_[last];
-      heap_.pop_back();
-      place(index, moved);
-      if (!sift_up(index)) sift_down(index);
-    } else {
-      heap_.pop_back();
-    }
+    TRELLIS_ASSERT(slots_[timer.slot].timer == &timer);
+    release(timer);
+    ++stale_;
+    drop_stale_top();
+    if (stale_ >= kStaleCompactMin && stale_ > live_) compact();
   }
 
   // The timer's deadline changed; it counts as registered anew for tie-breaking.
   void update(DeadlineTimer& timer, Time deadline) noexcept {
-    TRELLIS_ASSERT(timer.registered());
-    const std::size_t index = slots_[timer.slot].position;
-    TRELLIS_ASSERT(index < heap_.size());
-    heap_[index].deadline = deadline;
-    heap_[index].sequence = next_sequence_++;
-    if (!sift_up(index)) sift_down(index);
+    remove(timer);
+    // Cannot allocate: the slot just freed is reused, and push() always leaves room for
+    // one more entry.
+    push(timer, deadline);
   }
 
   DeadlineTimer& pop() noexcept {
-    TRELLIS_ASSERT(!heap_.empty());
+    TRELLIS_ASSERT(!heap_.empty() && live(heap_.front()));
     DeadlineTimer& timer = *slots_[heap_.front().slot].timer;
-    remove(timer);
+    release(timer);
+    pop_top();
+    drop_stale_top();
     return timer;
   }
 
  private:
   struct Slot {
     DeadlineTimer* timer = nullptr;
-    std::size_t position = 0;  // index in heap_
+    std::uint64_t sequence = 0;  // of the registration that holds the slot
   };
+
+  bool live(const Entry& entry) const noexcept {
+    return slots_[entry.slot].timer != nullptr && slots_[entry.slot].sequence == entry.sequence;
+  }
+  // Unregisters the timer; its heap entry (if any is left) is stale from now on.
+  void release(DeadlineTimer& timer) noexcept {
+    slots_[timer.slot].timer = nullptr;
+    free_slots_.push_back(timer.slot);  // capacity reserved by push()
+    timer.slot = DeadlineTimer::kNotRegistered;
+    --live_;
+  }
+  // Invariant (after every public call): the heap is empty or its top entry is live.
+  void drop_stale_top() noexcept {
+    while (!heap_.empty() && !live(heap_.front())) {
+      pop_top();
+      --stale_;
+    }
+  }
+  void pop_top() noexcept {
+    const Entry last = heap_.back();
+    heap_.pop_back();
+    if (!heap_.empty()) sift_down(0, last);
+  }
+  void compact() noexcept {
+    std::size_t kept = 0;
+    for (const Entry& entry : heap_) {
+      if (live(entry)) heap_[kept++] = entry;
+    }
+    heap_.resize(kept);
+    stale_ = 0;
+    for (std::size_t i = heap_.size() / kArity + 1; i-- > 0;) {
+      if (i < heap_.size()) sift_down(i, heap_[i]);
+    }
+    TRELLIS_ASSERT(heap_.size() == live_);
+  }
 
   static bool less(const Entry& a, const Entry& b) noexcept {
     return a.deadline < b.deadline || (a.deadline == b.deadline && a.sequence < b.sequence);
   }
-  void place(std::size_t index, const Entry& entry) noexcept {
-    heap_[index] = entry;
-    slots_[entry.slot].position = index;
-  }
-  // Returns true if the entry moved.
-  bool sift_up(std::size_t index) noexcept {
+  void sift_up(std::size_t index) noexcept {
     const Entry entry = heap_[index];
-    const std::size_t start = index;
     while (index > 0) {
       const std::size_t parent = (index - 1) / kArity;
       if (!less(entry, heap_[parent])) break;
-      place(index, heap_[parent]);
+      heap_[index] = heap_[parent];
       index = parent;
     }
-    place(index, entry);
-    return index != start;
+    heap_[index] = entry;
   }
-  void sift_down(std::size_t index) noexcept {
-    const Entry entry = heap_[index];
+  // Places entry at index or below (index's own entry is overwritten).
+  void sift_down(std::size_t index, const Entry entry) noexcept {
     const std::size_t size = heap_.size();
     while (true) {
       const std::size_t first_child = kArity * index + 1;
@@ -147,15 +174,18 @@ class DeadlineHeap {
         if (less(heap_[child], heap_[best])) best = child;
       }
       if (!less(heap_[best], entry)) break;
-      place(index, heap_[best]);
+      heap_[index] = heap_[best];
       index = best;
     }
-    place(index, entry);
+    heap_[index] = entry;
   }
 
-  std::vector<Entry> heap_;
+  std::vector<Entry> heap_;  // live and stale entries
   std::vector<Slot> slots_;
+  // Invariant: capacity() >= slots_.size(), so release() never allocates.
   std::vector<std::uint32_t> free_slots_;
+  std::size_t live_ = 0;
+  std::size_t stale_ = 0;  // Invariant: live_ + stale_ == heap_.size()
   std::uint64_t next_sequence_ = 0;
 };
 
