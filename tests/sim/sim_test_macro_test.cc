@@ -60,6 +60,33 @@ TRELLIS_SIM_TEST(SimMacroCanary, LostUpdateIsFound) {
   EXPECT_EQ(counter, 2) << "lost update";
 }
 
+// TRELLIS_ASYNC_TEST: no world, a MockClock that autojumps, a seeded schedule per run.
+TRELLIS_ASYNC_TEST(AsyncMacro, HoursOfTimeoutsTakeNoTime) {
+  const trellis::Time start = trellis::current_time();
+  bool timed_out = false;
+  trellis::CancelScope scope(start + 2h);
+  scope.run([&] { trellis::sleep_forever(); });
+  timed_out = scope.cancelled_caught();
+  EXPECT_TRUE(timed_out);
+  EXPECT_EQ(trellis::current_time() - start, 2h);
+}
+
+// A lost update between two tasks: some schedules (seeds) lose it. Only run as a child.
+TRELLIS_ASYNC_TEST(AsyncMacroCanary, LostUpdateIsFound) {
+  if (std::getenv("TRELLIS_CANARY") == nullptr) return;
+  int counter = 0;
+  trellis::open_nursery([&](trellis::Nursery& n) {
+    for (int t = 0; t < 2; ++t) {
+      n.start_soon([&] {
+        const int read = counter;
+        trellis::checkpoint();
+        counter = read + 1;
+      });
+    }
+  });
+  EXPECT_EQ(counter, 2) << "lost update";
+}
+
 std::string run_child(const std::string& environment, const std::string& filter, int* status) {
   char exe[4096];
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -109,6 +136,25 @@ TEST(SimMacro, CanaryFailsShrinksAndReplays) {
   EXPECT_NE(status, 0);
   EXPECT_NE(corrupt.find("line 2: seed must be an unsigned 64-bit integer"), std::string::npos)
       << corrupt;
+}
+
+TEST(AsyncMacro, CanaryFailsWithTheCommandThatRerunsItsSeed) {
+  int status = 0;
+  const std::string out =
+      run_child("TRELLIS_CANARY=1 TRELLIS_SEEDS=50", "AsyncMacroCanary.LostUpdateIsFound", &status);
+  ASSERT_NE(status, 0) << out;
+  EXPECT_NE(out.find("lost update"), std::string::npos) << out;
+  const std::size_t at = out.find("TRELLIS_BASE_SEED=");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string seed = out.substr(at + 18, out.find(' ', at) - (at + 18));
+  // The printed seed fails alone, every time.
+  for (int i = 0; i < 2; ++i) {
+    const std::string again =
+        run_child("TRELLIS_CANARY=1 TRELLIS_SEEDS=1 TRELLIS_BASE_SEED=" + seed,
+                  "AsyncMacroCanary.LostUpdateIsFound", &status);
+    EXPECT_NE(status, 0) << again;
+    EXPECT_NE(again.find("failed at schedule seed " + seed), std::string::npos) << again;
+  }
 }
 
 TEST(SimMacro, ShardsSplitTheSweep) {

@@ -19,6 +19,19 @@
 // Suite.Name/shard_0 .. shard_T-1, one per shard, and shard_j runs seeds base + i for
 // i = j (mod T): one sweep splits across machines with no seed run twice or skipped.
 //
+// Plain async unit tests, without a world:
+//
+//   TRELLIS_ASYNC_TEST(Cache, ExpiresEntries) {
+//     Cache cache(std::chrono::hours(1));
+//     trellis::sleep(std::chrono::hours(2));        // no real time passes
+//     EXPECT_FALSE(cache.get("k"));
+//   }
+//
+// runs the body in trellis::run under a MockClock with autojump and a seeded RandomPolicy
+// (run_unit), for TRELLIS_SEEDS seeds (default 20) from TRELLIS_BASE_SEED: each seed is one
+// schedule of the body's tasks. The first failing seed stops the test and prints the command
+// that reruns exactly it.
+//
 // Header-only glue: include it in test files that link GoogleTest and trellis::sim.
 #pragma once
 
@@ -214,7 +227,49 @@ inline bool register_sim_test(const char* suite, const char* name, const char* f
   return true;
 }
 
+inline void run_async_test(const std::string& suite, const std::string& name, void (*body)()) {
+  const std::uint64_t seeds = env_u64("TRELLIS_SEEDS", 20);
+  const std::uint64_t first = env_u64("TRELLIS_BASE_SEED", 1);
+  for (std::uint64_t seed = first; seed < first + seeds; ++seed) {
+    std::string failure;
+    {
+      ::testing::TestPartResultArray captured;
+      ::testing::ScopedFakeTestPartResultReporter reporter(
+          ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &captured);
+      try {
+        run_unit(body, seed);
+      } catch (const std::exception& e) {
+        failure = e.what();
+      } catch (...) {
+        failure = "an exception not derived from std::exception";
+      }
+      for (int i = 0; i < captured.size() && failure.empty(); ++i) {
+        const ::testing::TestPartResult& part = captured.GetTestPartResult(i);
+        if (part.failed()) {
+          failure = std::string(part.file_name() ? part.file_name() : "?") + ":" +
+                    std::to_string(part.line_number()) + ": " + part.summary();
+        }
+      }
+    }
+    if (!failure.empty()) {
+      ADD_FAILURE() << "failed at schedule seed " << seed << ": " << failure
+                    << "\n  rerun exactly this schedule with:\n    TRELLIS_BASE_SEED=" << seed
+                    << " TRELLIS_SEEDS=1 " << self_executable() << " --gtest_filter=" << suite
+                    << "." << name;
+      return;
+    }
+  }
+}
+
 }  // namespace trellis::sim::testing
+
+#define TRELLIS_ASYNC_TEST(suite, name)                                                 \
+  static void trellis_async_test_body_##suite##_##name();                               \
+  TEST(suite, name) {                                                                   \
+    ::trellis::sim::testing::run_async_test(#suite, #name,                              \
+                                            &trellis_async_test_body_##suite##_##name); \
+  }                                                                                     \
+  static void trellis_async_test_body_##suite##_##name()
 
 #define TRELLIS_SIM_TEST(suite, name)                                                      \
   static void trellis_sim_test_body_##suite##_##name(::trellis::sim::World& world);        \

@@ -8,6 +8,9 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/exception_group.h"
+#include "trellis/core/run.h"
+#include "trellis/fakes/mock_clock.h"
+#include "trellis/sim/random_policy.h"
 #include "trellis/sim/step_policy.h"
 
 namespace trellis::sim {
@@ -160,6 +163,16 @@ ShrinkResult shrink(const SimBody& body, const RunResult& failing, const Failure
   // What replays it: the decisions given (not those recorded after the FIFO fallback).
   out.run.decisions = out.run.config.decisions;
   return out;
+}
+
+void run_unit(const std::function<void()>& body, std::uint64_t seed) {
+  fakes::MockClock clock;
+  clock.set_autojump_threshold(Duration::zero());
+  RandomPolicy policy(seed);
+  RunOptions options;
+  options.clock = &clock;
+  options.policy = &policy;
+  trellis::run([&] { body(); }, std::move(options));
 }
 
 std::optional<std::string> check_determinism(const SimBody& body, const Config& config) {

@@ -72,6 +72,12 @@ ShrinkResult shrink(const SimBody& body, const RunResult& failing, const Failure
 // divergence side by side.
 std::optional<std::string> check_determinism(const SimBody& body, const Config& config);
 
+// A plain async unit test's run, without a world: body runs in trellis::run under a
+// fakes::MockClock that autojumps at once (threshold 0: timeouts of hours take no time) and a
+// RandomPolicy(seed) (each seed its own schedule, the same one every time). Returns what the
+// body returned; rethrows what it threw (a DeadlockError, for one).
+void run_unit(const std::function<void()>& body, std::uint64_t seed);
+
 // The seeds of shard `index` of `total` for a sweep of `count` seeds from `base`: a fixed
 // function of (base, index, total) — seed base + i for every i = index (mod total).
 std::vector<std::uint64_t> shard_seeds(std::uint64_t base, std::uint64_t count, std::uint64_t index,
