@@ -3,9 +3,10 @@
 // count. Each TEST names the Trio test it follows.
 //
 // Not ported: unpark(count=1.5) (a size_t cannot be fractional), repark([]) (a type error is
-// a compile error here), and the lot-breaking tests (break_lot / add_parking_lot_breaker):
-// Trellis has no lot breaking yet. Added: the tag handed back by unpark_each, and that a
-// parked task's queue node costs no allocation and leaves no trace after a cancel.
+// a compile error here), and registering or naming an exited task as a breaker (an exited
+// task's object is gone in C++: there is nothing left to pass). Added: the tag handed back by
+// unpark_each, and that a parked task's queue node costs no allocation and leaves no trace after a
+// cancel.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -299,6 +300,132 @@ TEST(TrioParkingLot, ParkInACancelledScopeLeavesNoTrace) {
     EXPECT_TRUE(scope.cancelled_caught());
     EXPECT_TRUE(lot.empty());
   });
+}
+
+// test_parking_lot_breaker_basic
+TEST(TrioParkingLot, BreakerBasic) {
+  run_autojump([] {
+    ParkingLot lot;
+    EXPECT_FALSE(lot.broken());
+    lot.break_lot();  // defaults to the current task
+    EXPECT_TRUE(lot.broken());
+    const std::string me = lowlevel::current_task().name();
+    EXPECT_EQ(lot.broken_by(), me);
+    lot.break_lot();  // again: recorded again
+    EXPECT_EQ(lot.broken_by(), me + ", " + me);
+    try {
+      lot.park();
+      ADD_FAILURE() << "parked in a broken lot";
+    } catch (const BrokenResourceError& e) {
+      EXPECT_EQ(std::string(e.what()),
+                "attempted to park in a parking lot broken by " + me + ", " + me);
+    }
+    EXPECT_TRUE(lot.unpark().empty());
+  });
+}
+
+// test_parking_lot_break_parking_tasks
+TEST(TrioParkingLot, BreakerExitingWakesParkedTasksWithBrokenResourceError) {
+  run_autojump([] {
+    ParkingLot lot;
+    CancelScope scope;
+    try {
+      open_nursery([&](Nursery& n) {
+        n.start_soon(SpawnOptions{.name = "bad parker"}, [&] {
+          lowlevel::add_parking_lot_breaker(lowlevel::current_task(), lot);
+          scope.run([] { sleep_forever(); });
+        });
+        wait_all_tasks_blocked();
+        n.start_soon([&] { lot.park(); });
+        wait_all_tasks_blocked();
+        EXPECT_EQ(lot.size(), 1u);
+        scope.cancel();
+      });
+      ADD_FAILURE() << "the parked task was not woken";
+    } catch (const ExceptionGroup& group) {
+      ASSERT_EQ(group.exceptions().size(), 1u);
+      try {
+        std::rethrow_exception(group.exceptions().front());
+      } catch (const BrokenResourceError& e) {
+        EXPECT_EQ(std::string(e.what()), "parking lot broken by bad parker");
+      }
+    }
+    EXPECT_EQ(lot.broken_by(), "bad parker");
+  });
+}
+
+// test_parking_lot_breaker_registration, test_parking_lot_breaker_rebreak,
+// test_parking_lot_multiple_breakers_exit
+TEST(TrioParkingLot, BreakerRegistration) {
+  run_autojump([] {
+    ParkingLot lot;
+    lowlevel::Task& me = lowlevel::current_task();
+    EXPECT_THROW(lowlevel::remove_parking_lot_breaker(me, lot), UsageError);
+    // The same task may register twice; each registration is removed separately.
+    lowlevel::add_parking_lot_breaker(me, lot);
+    lowlevel::add_parking_lot_breaker(me, lot);
+    lowlevel::remove_parking_lot_breaker(me, lot);
+    lowlevel::remove_parking_lot_breaker(me, lot);
+    EXPECT_THROW(lowlevel::remove_parking_lot_breaker(me, lot), UsageError);
+    // Several breakers exiting: the lot names them all, in the order they broke it.
+    open_nursery([&](Nursery& n) {
+      for (const char* name : {"one", "two", "three"}) {
+        n.start_soon(SpawnOptions{.name = name}, [&, name] {
+          lowlevel::add_parking_lot_breaker(lowlevel::current_task(), lot);
+          sleep(std::chrono::seconds(name[0] == 'o' ? 1 : name[1] == 'w' ? 2 : 3));
+        });
+      }
+    });
+    EXPECT_EQ(lot.broken_by(), "one, two, three");
+    // Registering a breaker for an already broken lot is fine; it is named again on exit.
+    open_nursery([&](Nursery& n) {
+      n.start_soon(SpawnOptions{.name = "late"},
+                   [&] { lowlevel::add_parking_lot_breaker(lowlevel::current_task(), lot); });
+    });
+    EXPECT_EQ(lot.broken_by(), "one, two, three, late");
+  });
+}
+
+// test_parking_lot_break_itself
+TEST(TrioParkingLot, BreakingALotWhoseBreakerIsParkedInIt) {
+  run_autojump([] {
+    ParkingLot lot;
+    try {
+      open_nursery([&](Nursery& n) {
+        const lowlevel::Task* child =
+            n.start<const lowlevel::Task*>([&](TaskStatus<const lowlevel::Task*>& status) {
+              status.started(&lowlevel::current_task());
+              lot.park();
+            });
+        lot.break_lot(child);
+      });
+      ADD_FAILURE() << "the parked task was not woken";
+    } catch (const ExceptionGroup& group) {
+      EXPECT_TRUE(group.contains<BrokenResourceError>());
+    }
+  });
+}
+
+TEST(TrioParkingLot, ALotDestroyedWhileRegisteredIsForgotten) {
+  run_autojump([] {
+    open_nursery([&](Nursery& n) {
+      n.start_soon([&] {
+        {
+          ParkingLot lot;
+          lowlevel::add_parking_lot_breaker(lowlevel::current_task(), lot);
+        }  // gone before its breaker exits: nothing may touch it then
+        sleep(std::chrono::seconds(1));
+      });
+    });
+    // A lock destroyed while held, and a run that ends with registrations outstanding.
+    {
+      Lock lock;
+      lock.acquire();
+    }
+  });
+  ParkingLot survivor;
+  run_autojump([&] { lowlevel::add_parking_lot_breaker(lowlevel::current_task(), survivor); });
+  EXPECT_TRUE(survivor.broken());  // main exited: it broke the lot
 }
 
 }  // namespace

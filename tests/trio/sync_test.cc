@@ -533,6 +533,71 @@ TYPED_TEST(TrioLock, ReleaseHandsOwnershipToTheFirstWaiter) {
 }
 
 // std::unique_lock / std::scoped_lock over two Trellis locks (Lockable).
+// test_lock_acquire_unowned_lock
+TYPED_TEST(TrioLock, AcquiringALockWhoseOwnerExitedIsBroken) {
+  run_autojump([] {
+    TypeParam l;
+    open_nursery([&](Nursery& n) {
+      n.start_soon(SpawnOptions{.name = "forgetful owner"}, [&] { l.acquire(); });
+    });
+    EXPECT_TRUE(l.locked());
+    EXPECT_EQ(l.statistics().owner, nullptr);
+    try {
+      l.acquire();
+      ADD_FAILURE() << "acquired a broken lock";
+    } catch (const BrokenResourceError& e) {
+      EXPECT_NE(std::string(e.what()).find("exited without releasing it: forgetful owner"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_THROW(l.acquire_nowait(), BrokenResourceError);
+    EXPECT_THROW((void)l.try_lock(), BrokenResourceError);
+    EXPECT_THROW(l.release(), UsageError);
+  });
+}
+
+// test_lock_multiple_acquire
+TYPED_TEST(TrioLock, AWaiterOfAnOwnerThatExitsGetsBrokenResourceError) {
+  run_autojump([] {
+    TypeParam l;
+    try {
+      open_nursery([&](Nursery& n) {
+        n.start_soon([&] { l.acquire(); });
+        n.start_soon([&] { l.acquire(); });
+      });
+      ADD_FAILURE() << "the waiter was not woken";
+    } catch (const ExceptionGroup& group) {
+      ASSERT_EQ(group.exceptions().size(), 1u);
+      try {
+        std::rethrow_exception(group.exceptions().front());
+      } catch (const BrokenResourceError& e) {
+        EXPECT_NE(std::string(e.what()).find("exited without releasing"), std::string::npos);
+      }
+    }
+  });
+}
+
+// test_lock_handover: the lock handed to a waiter makes it the breaker; the releaser,
+// exiting afterwards, breaks nothing.
+TYPED_TEST(TrioLock, HandoverMovesTheBreakerToTheNewOwner) {
+  run_autojump([] {
+    TypeParam l;
+    open_nursery([&](Nursery& n) {
+      l.acquire_nowait();
+      n.start_soon([&] {
+        std::lock_guard guard(l);  // waits, gets it by handover, releases properly
+      });
+      wait_all_tasks_blocked();
+      l.release();
+    });
+    EXPECT_FALSE(l.locked());
+    open_nursery([&](Nursery& n) {
+      n.start_soon([&] { l.acquire(); });  // exits holding it
+    });
+    EXPECT_THROW(l.acquire(), BrokenResourceError);
+  });
+}
+
 TEST(TrioSync, StandardGuardsWork) {
   run_autojump([] {
     Lock a;

@@ -37,6 +37,27 @@ void wait_task_rescheduled(AbortFn abort, std::string_view what);
 // Run-loop thread only.
 void reschedule(Task& task, std::exception_ptr error = nullptr);
 
+// Told, on the run-loop thread, when a task it is registered for exits (ParkingLot's
+// breakers: a task that dies holding a Lock breaks it). Registrations belong to a run:
+// run_ended() tells a listener still registered when the run is over. Neither may throw,
+// park or checkpoint; task_exited may reschedule tasks.
+class TaskExitListener {
+ public:
+  virtual void task_exited(const Task& task) noexcept = 0;
+  virtual void run_ended() noexcept = 0;
+
+ protected:
+  ~TaskExitListener() = default;
+};
+// Registers listener for task (once per call; it is told once per registration, in
+// registration order). Throws BrokenResourceError if the task has exited, UsageError outside
+// a run.
+void add_task_exit_listener(Task& task, TaskExitListener& listener);
+// Removes one registration; UsageError if there is none.
+void remove_task_exit_listener(Task& task, TaskExitListener& listener);
+// Removes every registration of listener in the current run (no-op outside a run).
+void forget_task_exit_listener(TaskExitListener& listener) noexcept;
+
 // A schedule point that is never a cancel point (Trio's cancel_shielded_checkpoint).
 void cancel_shielded_checkpoint();
 

@@ -94,6 +94,9 @@ Runner::Runner(const RunOptions& options, Clock& clock, Backend& backend, Schedu
 }
 
 Runner::~Runner() {
+  for (auto& [task, listeners] : exit_listeners_) {
+    for (lowlevel::TaskExitListener* listener : listeners) listener->run_ended();
+  }
   stack_pool_.trim();
   if (abandoned_) {
     all_tasks_.abandon();
@@ -101,6 +104,34 @@ Runner::~Runner() {
   }
   TRELLIS_ASSERT(all_tasks_.empty());
   TRELLIS_ASSERT(runq_.empty());
+}
+
+void Runner::add_exit_listener(lowlevel::Task& task, lowlevel::TaskExitListener& listener) {
+  if (task.state_ == lowlevel::Task::State::kFinished) {
+    throw BrokenResourceError("task " + task.name() + " has already exited");
+  }
+  exit_listeners_[&task].push_back(&listener);
+}
+
+void Runner::remove_exit_listener(lowlevel::Task& task, lowlevel::TaskExitListener& listener) {
+  auto it = exit_listeners_.find(&task);
+  if (it != exit_listeners_.end()) {
+    auto& listeners = it->second;
+    auto found = std::find(listeners.begin(), listeners.end(), &listener);
+    if (found != listeners.end()) {
+      listeners.erase(found);
+      if (listeners.empty()) exit_listeners_.erase(it);
+      return;
+    }
+  }
+  throw UsageError("remove_task_exit_listener: not registered for task " + task.name());
+}
+
+void Runner::forget_exit_listener(lowlevel::TaskExitListener& listener) noexcept {
+  for (auto it = exit_listeners_.begin(); it != exit_listeners_.end();) {
+    std::erase(it->second, &listener);
+    it = it->second.empty() ? exit_listeners_.erase(it) : std::next(it);
+  }
 }
 
 Runner* Runner::current() noexcept {
@@ -342,6 +373,13 @@ void Runner::finish(lowlevel::Task& task) {
   }
   activate_cancel_status(task, nullptr);
   all_tasks_.remove(task);
+  if (!exit_listeners_.empty()) {
+    if (auto it = exit_listeners_.find(&task); it != exit_listeners_.end()) {
+      const std::vector<lowlevel::TaskExitListener*> listeners = std::move(it->second);
+      exit_listeners_.erase(it);
+      for (lowlevel::TaskExitListener* listener : listeners) listener->task_exited(task);
+    }
+  }
   std::exception_ptr error = std::move(task.error_);
   task.error_ = nullptr;
   if (&task == main_task_) {
@@ -886,6 +924,20 @@ void wait_task_rescheduled(AbortFn abort, std::string_view what) {
 
 void reschedule(Task& task, std::exception_ptr error) {
   internal::Runner::require("reschedule()").reschedule(task, std::move(error));
+}
+
+void add_task_exit_listener(Task& task, TaskExitListener& listener) {
+  internal::Runner::require("add_task_exit_listener()").add_exit_listener(task, listener);
+}
+
+void remove_task_exit_listener(Task& task, TaskExitListener& listener) {
+  internal::Runner::require("remove_task_exit_listener()").remove_exit_listener(task, listener);
+}
+
+void forget_task_exit_listener(TaskExitListener& listener) noexcept {
+  if (internal::Runner* runner = internal::Runner::current()) {
+    runner->forget_exit_listener(listener);
+  }
 }
 
 void cancel_shielded_checkpoint() {

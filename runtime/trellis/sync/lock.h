@@ -19,8 +19,9 @@
 // Not thread-safe: for tasks of one run. Misuse (releasing a lock you do not hold,
 // re-acquiring one you hold) throws UsageError, where Trio raises RuntimeError.
 //
-// Deviation from Trio: a task that exits while holding a Lock does not break it (Trio then
-// fails every later acquire() with BrokenResourceError); the lock stays held. Use a guard.
+// A task that exits while holding the lock breaks it, as in Trio: its waiters and every later
+// acquire() or acquire_nowait() throw BrokenResourceError naming the dead owner, and the lock
+// stays locked. (A guard releases on every exit, so only a bug gets here.)
 #pragma once
 
 #include "trellis/sync/internal/lock_core.h"

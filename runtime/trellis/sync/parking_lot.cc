@@ -3,11 +3,13 @@
 #include <algorithm>
 
 #include "trellis/base/assert.h"
+#include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
 
 namespace trellis::lowlevel {
 
 ParkingLot::~ParkingLot() {
+  if (registered_ != 0) forget_task_exit_listener(*this);
   // Detach rather than leave dangling back-pointers: a detached waiter's abort finds lot ==
   // nullptr and just lets the Cancelled through.
   for (Waiter& waiter : parked_) waiter.lot = nullptr;
@@ -15,6 +17,9 @@ ParkingLot::~ParkingLot() {
 }
 
 void ParkingLot::park(std::string_view what, const void* tag) {
+  if (broken()) {
+    throw BrokenResourceError("attempted to park in a parking lot broken by " + broken_by_);
+  }
   Waiter waiter;
   waiter.task = &current_task();
   waiter.lot = this;
@@ -95,6 +100,40 @@ void ParkingLot::repark(ParkingLot& new_lot, std::size_t n) {
 
 void ParkingLot::repark_all(ParkingLot& new_lot) {
   repark(new_lot, size());
+}
+
+void ParkingLot::break_lot(const Task* breaker) {
+  if (breaker == nullptr) breaker = &current_task();
+  const bool was_broken = broken();
+  broken_by_ += (was_broken ? ", " : "") + breaker->name();
+  if (was_broken) return;
+  while (!parked_.empty()) {
+    Task& task = *pop_front().task;
+    reschedule(task, std::make_exception_ptr(
+                         BrokenResourceError("parking lot broken by " + breaker->name())));
+  }
+}
+
+void ParkingLot::task_exited(const Task& task) noexcept {
+  TRELLIS_ASSERT(registered_ > 0);
+  --registered_;
+  try {
+    break_lot(&task);
+  } catch (...) {
+    // Only a failed allocation of the error message can get here: the waiters stay parked
+    // (a deadlock report names them) rather than the run loop failing.
+  }
+}
+
+void add_parking_lot_breaker(Task& task, ParkingLot& lot) {
+  add_task_exit_listener(task, lot);
+  ++lot.registered_;
+}
+
+void remove_parking_lot_breaker(Task& task, ParkingLot& lot) {
+  remove_task_exit_listener(task, lot);
+  TRELLIS_ASSERT(lot.registered_ > 0);
+  --lot.registered_;
 }
 
 }  // namespace trellis::lowlevel

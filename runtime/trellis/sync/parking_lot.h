@@ -14,17 +14,24 @@
 //     lot.unpark();  // wakes the task above; it runs at its next turn
 //   });
 //
+// A lot can be broken (Trio's break_lot): its waiters and every later park() get
+// BrokenResourceError. A task registered as a lot's breaker (add_parking_lot_breaker) breaks
+// it when it exits — Lock registers its owner, so a task that dies holding a Lock breaks the
+// lock instead of leaving its waiters blocked forever.
+//
 // Parking does not allocate: each waiter's queue node lives on the parked task's own stack.
 // Not thread-safe: call it from tasks of one run (every member but park() is synchronous and
 // never a checkpoint).
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "trellis/base/function_ref.h"
 #include "trellis/base/intrusive_list.h"
+#include "trellis/core/lowlevel.h"
 #include "trellis/core/task.h"
 
 namespace trellis::lowlevel {
@@ -33,7 +40,7 @@ struct ParkingLotStatistics {
   std::size_t tasks_waiting = 0;  // tasks parked in this lot
 };
 
-class ParkingLot {
+class ParkingLot : private TaskExitListener {
  public:
   ParkingLot() = default;
   ParkingLot(const ParkingLot&) = delete;
@@ -44,6 +51,7 @@ class ParkingLot {
 
   // Blocks the calling task at the back of the queue until unpark()/unpark_all() wakes it,
   // or until its cancel scope is cancelled: then it leaves the queue and throws Cancelled.
+  // In a broken lot (or one that breaks while waiting) it throws BrokenResourceError.
   // A schedule point; a cancel point only while parked (an already-cancelled task throws
   // Cancelled at once, without staying parked). Trio's park() is exactly this: callers that
   // want a full checkpoint add checkpoint_if_cancelled() first, as the primitives do.
@@ -69,6 +77,13 @@ class ParkingLot {
   // Not a checkpoint.
   void repark(ParkingLot& new_lot, std::size_t n = 1);
   void repark_all(ParkingLot& new_lot);
+  // Breaks the lot, naming `breaker` (nullptr: the calling task) as the cause: every parked
+  // task is woken with BrokenResourceError, and so is every later park(); unpark and repark
+  // find nobody. Breaking a broken lot only adds the breaker's name. Not a checkpoint.
+  void break_lot(const Task* breaker = nullptr);
+  bool broken() const noexcept { return !broken_by_.empty(); }
+  // Names of the tasks that broke the lot ("" if it is not broken).
+  const std::string& broken_by() const noexcept { return broken_by_; }
 
   std::size_t size() const noexcept { return parked_.size(); }
   bool empty() const noexcept { return parked_.empty(); }
@@ -86,10 +101,24 @@ class ParkingLot {
   };
 
   Waiter& pop_front() noexcept;
+  void task_exited(const Task& task) noexcept override;
+  void run_ended() noexcept override { registered_ = 0; }
+  friend void add_parking_lot_breaker(Task& task, ParkingLot& lot);
+  friend void remove_parking_lot_breaker(Task& task, ParkingLot& lot);
 
   // Invariant: FIFO by park() time (a repark appends in the order it takes); every waiter's
   // task is parked in park() and will be rescheduled exactly once, by unpark or by its abort.
   internal::IntrusiveList<Waiter, &Waiter::hook> parked_;
+  std::string broken_by_;
+  // Breaker registrations with the current run (the run keeps the list; this count only
+  // tells the destructor whether to withdraw them).
+  std::size_t registered_ = 0;
 };
+
+// Registers `task` to break `lot` when it exits (Trio's add_parking_lot_breaker). Throws
+// BrokenResourceError if the task has already exited, UsageError outside a run.
+void add_parking_lot_breaker(Task& task, ParkingLot& lot);
+// Undoes one registration; UsageError if there is none.
+void remove_parking_lot_breaker(Task& task, ParkingLot& lot);
 
 }  // namespace trellis::lowlevel

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <typeinfo>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -45,6 +46,13 @@ class Runner {
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
   ~Runner();  // trims the thread's stack pool
+
+  // Task-exit listeners (lowlevel::TaskExitListener; ParkingLot's breakers). add throws
+  // BrokenResourceError for a task that has exited, remove UsageError if not registered.
+  void add_exit_listener(lowlevel::Task& task, lowlevel::TaskExitListener& listener);
+  void remove_exit_listener(lowlevel::Task& task, lowlevel::TaskExitListener& listener);
+  // A listener going away: drop every registration naming it.
+  void forget_exit_listener(lowlevel::TaskExitListener& listener) noexcept;
 
   // Runs main as the main task until every task has exited; rethrows main's error, or throws
   // DeadlockError / InternalError.
@@ -143,6 +151,9 @@ class Runner {
   bool abandoned_ = false;
   bool in_instrument_ = false;     // an instrument hook is running: no blocking allowed
   std::exception_ptr loop_error_;  // the Backend or Clock failed: the run is abandoned
+  // Exit listeners by task, in registration order (the order they are told in).
+  std::unordered_map<const lowlevel::Task*, std::vector<lowlevel::TaskExitListener*>>
+      exit_listeners_;
 };
 
 }  // namespace trellis::internal
