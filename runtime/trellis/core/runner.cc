@@ -236,7 +236,10 @@ bool Runner::advance() {
       timeout = cushion;
       idle = IdlePrimed::kWaitingForIdle;
     }
-  } else if (const Duration threshold = clock_.autojump_threshold(); threshold < timeout) {
+  } else if (const Duration threshold = clock_.autojump_threshold();
+             threshold < timeout && !deadlines_.empty()) {
+    // (With no deadline there is nothing to jump to: an idle run is then deadlocked, not
+    // waiting for the clock.)
     timeout = threshold;
     idle = IdlePrimed::kAutojump;
   }

@@ -6,6 +6,8 @@
 // cleanup in the blocked tasks ran before run() threw.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "trellis/fakes.h"
 #include "trellis/trellis.h"
 
@@ -93,6 +95,27 @@ TEST(Deadlock, AutojumpingClockIsNotADeadlock) {
   clock.set_autojump_threshold(Duration::zero());
   run([] { sleep(24h); }, {.clock = &clock});
   SUCCEED();
+}
+
+// An autojumping clock with no deadline has nothing to jump to: a task waiting for data that
+// never comes (here: a memory stream nobody writes) is a deadlock, reported, not a hang.
+TEST(Deadlock, AutojumpWithNoDeadlineIsADeadlockNotAHang) {
+  for (const Duration threshold : {Duration::zero(), Duration(10ms)}) {
+    fakes::MockClock clock;
+    clock.set_autojump_threshold(threshold);
+    try {
+      run(
+          [] {
+            auto [a, b] = fakes::memory_stream_pair();
+            std::array<std::byte, 16> buffer;
+            (void)b.receive_some(buffer);
+          },
+          {.clock = &clock});
+      ADD_FAILURE() << "run() returned";
+    } catch (const DeadlockError& error) {
+      EXPECT_NE(std::string(error.what()).find("deadlock"), std::string::npos);
+    }
+  }
 }
 
 TEST(Deadlock, TaskBlockingAgainInCleanupIsStillTornDown) {
