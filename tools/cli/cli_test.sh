@@ -46,6 +46,12 @@ fi
 "$trellis" trace "$replay" --format=svg >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad format should exit 2"
 
 "$trellis" run nope >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown scenario should exit 2"
+"$trellis" run wal --bogus >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown flag should exit 2"
+"$trellis" sweep wal --seeds=abc >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad flag value should exit 2"
+out=$("$trellis" sweep wal --seeds 20 --keep-going -j 2 --options=planted_bug=on \
+  --replay_dir="$work" 2>&1)
+[ $? -eq 1 ] || fail "--keep-going (dashes) and -j N should work: $out"
+echo "$out" | grep -q "20 seeds in" || fail "--keep-going did not run every seed: $out"
 "$trellis" run wal --options=colour=red >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad option should exit 2"
 printf 'trellis-replay 1\nseed x\n' > "$work/bad.replay"
 out=$("$trellis" replay "$work/bad.replay" 2>&1); [ $? -eq 2 ] || fail "bad replay should exit 2"

@@ -2,7 +2,7 @@
 //
 //   trellis list
 //   trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=random|pct|fifo]
-//   trellis sweep SCENARIO --seeds=N [--base_seed=B] [-j J] [--keep_going] [--replay_dir=D]
+//   trellis sweep SCENARIO --seeds=N [--base_seed=B] [-j J] [--keep-going] [--replay_dir=D]
 //                          [--junit=report.xml]
 //   trellis replay FILE
 //   trellis shrink FILE [--out=FILE]
@@ -29,6 +29,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "trellis/scenarios/scenario.h"
 #include "trellis/sim.h"
@@ -467,6 +468,57 @@ int command_check_determinism(const std::string& name) {
 
 }  // namespace
 
+// Flags spelled with dashes (--keep-going) name the same flags as with underscores, and a
+// flag that does not exist or a value that does not parse is bad usage (exit 2, one line)
+// instead of Abseil's own exit 1 — which would read as "a seed failed".
+std::vector<std::string> normalize_flags(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    std::string& arg = args[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-') continue;
+    const std::size_t dashes = arg[1] == '-' ? 2 : 1;
+    const std::size_t eq = arg.find('=');
+    std::string name =
+        arg.substr(dashes, eq == std::string::npos ? std::string::npos : eq - dashes);
+    std::replace(name.begin(), name.end(), '-', '_');
+    if (name.empty()) throw UsageFailure("bad flag '" + arg + "'");
+    static const char* const kAbseilBuiltins[] = {
+        "help",    "helpfull",        "helpshort", "helppackage", "helpon",     "helpmatch",
+        "version", "only_check_args", "flagfile",  "fromenv",     "tryfromenv", "undefok"};
+    if (std::any_of(std::begin(kAbseilBuiltins), std::end(kAbseilBuiltins),
+                    [&](const char* builtin) { return name == builtin; })) {
+      continue;
+    }
+    std::string lookup = name;
+    if (lookup.rfind("no", 0) == 0 && absl::FindCommandLineFlag(lookup) == nullptr) {
+      lookup = lookup.substr(2);  // --nokeep_going
+    }
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(lookup);
+    if (flag == nullptr) {
+      throw UsageFailure("unknown flag --" + name + " (see trellis --help)");
+    }
+    std::optional<std::string> value;
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = "--" + name + "=" + *value;
+    } else {
+      arg = "--" + name;
+      if (!flag->IsOfType<bool>() && lookup == name) {
+        if (i + 1 >= args.size()) throw UsageFailure("flag --" + name + " needs a value");
+        value = args[i + 1];
+      }
+    }
+    if (value.has_value() && lookup == name) {
+      std::string error;
+      if (!flag->ParseFrom(*value, &error)) {
+        throw UsageFailure("bad value '" + *value + "' for --" + name + ": " + error);
+      }
+    }
+  }
+  return args;
+}
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "the Trellis simulator tool\n"
@@ -477,7 +529,18 @@ int main(int argc, char** argv) {
       "  trellis shrink FILE [--out=FILE]\n"
       "  trellis check-determinism SCENARIO --seeds=N\n"
       "  trellis trace FILE [--format=chrome] [--out=trace.json]");
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> normalized;
+  try {
+    normalized = normalize_flags(argc, argv);
+  } catch (const UsageFailure& e) {
+    std::fprintf(stderr, "trellis: %s\n", e.what());
+    return kExitUsage;
+  }
+  std::vector<char*> normalized_argv;
+  for (std::string& arg : normalized) normalized_argv.push_back(arg.data());
+  normalized_argv.push_back(nullptr);
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(normalized.size()), normalized_argv.data());
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (positional.size() < 2) {
     std::fprintf(stderr, "%s\n", absl::ProgramUsageMessage().data());
