@@ -15,6 +15,7 @@
 // sim/disk_config.h      DiskConfig: the simulated disks' fault model and knobs
 // sim/fault_config.h     swarm testing (FaultKind) and cancellation as a fault
 // sim/fault_plan.h       FaultPlan: faults as data, injected by the world, in replay files
+// sim/liveness.h         require_progress: progress within T after faults heal
 // sim/rapidcheck.h       generators of schedules and fault plans (include it yourself: it
 //                        needs RapidCheck)
 #pragma once
@@ -26,6 +27,7 @@
 #include "trellis/sim/fault_plan.h"
 #include "trellis/sim/fifo_policy.h"
 #include "trellis/sim/harness.h"
+#include "trellis/sim/liveness.h"
 #include "trellis/sim/pct_policy.h"
 #include "trellis/sim/random_policy.h"
 #include "trellis/sim/replay_file.h"

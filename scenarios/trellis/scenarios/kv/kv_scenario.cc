@@ -11,6 +11,7 @@
 #include "trellis/scenarios/kv/kv_client.h"
 #include "trellis/scenarios/kv/kv_replica.h"
 #include "trellis/scenarios/kv/linearizability.h"
+#include "trellis/sim/liveness.h"
 
 namespace trellis::scenarios {
 namespace {
@@ -184,13 +185,8 @@ void simulate(sim::World& world, const Options& options) {
     world.heal_all();
     recorder.faults_over = true;
     // A client's last operation takes at most 430 ms after this, its liveness reads 2 * 2 s.
-    for (int waited_ms = 0; recorder.clients_done < kClients && waited_ms < 10'000; ++waited_ms) {
-      sleep(1ms);
-    }
-    if (recorder.clients_done < kClients && !recorder.liveness_failure) {
-      recorder.liveness_failure = std::to_string(kClients - recorder.clients_done) +
-                                  " clients had not finished 10 s after the faults stopped";
-    }
+    sim::require_progress(10s, "every client finishing its operations and liveness reads",
+                          [&] { return recorder.clients_done == kClients; });
   });
   for (const auto& [key, history] : recorder.history) {
     const LinearizabilityResult result = check_register_history(history, "");
