@@ -70,6 +70,10 @@ TEST(KvProtocol, MalformedLinesAreProtocolErrors) {
   EXPECT_THROW(check_value(std::string(kValueBytesMax + 1, 'v')), std::invalid_argument);
   EXPECT_THROW(KvClient({.replicas = {}}), std::invalid_argument);
   EXPECT_THROW(KvClient({.replicas = {"r"}, .client_id = 0}), std::invalid_argument);
+  for (const char* bad : {"h:", ":80", "h:0", "h:70000", "h:8x", "[::1:80", "[]:80"}) {
+    EXPECT_THROW(KvClient({.replicas = {bad}}), std::invalid_argument) << bad;
+  }
+  EXPECT_NO_THROW(KvClient({.replicas = {"h:80", "[::1]:81", "plain", "::1"}}));
 }
 
 TEST(KvReplica, KeepsOnlyNewerVersionsAndRecoversThemAfterACrash) {

@@ -16,6 +16,33 @@ KvClient::KvClient(Options options)
     : options_(std::move(options)), majority_(options_.replicas.size() / 2 + 1) {
   if (options_.replicas.empty()) throw std::invalid_argument("KvClient: no replicas");
   if (options_.client_id == 0) throw std::invalid_argument("KvClient: client_id must be >= 1");
+  for (const std::string& replica : options_.replicas) {
+    Endpoint endpoint{replica, options_.port};
+    const std::size_t colon = replica.rfind(':');
+    const bool bracketed = !replica.empty() && replica.front() == '[';
+    if (colon != std::string::npos && (bracketed || replica.find(':') == colon)) {
+      const std::string port = replica.substr(colon + 1);
+      std::string host = replica.substr(0, colon);
+      if (bracketed) {
+        if (host.size() < 2 || host.back() != ']') {
+          throw std::invalid_argument("KvClient: bad replica '" + replica + "'");
+        }
+        host = host.substr(1, host.size() - 2);
+      }
+      unsigned long value = 0;
+      std::size_t used = 0;
+      try {
+        value = std::stoul(port, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (host.empty() || port.empty() || used != port.size() || value == 0 || value > 65535) {
+        throw std::invalid_argument("KvClient: bad replica '" + replica + "' (want host:port)");
+      }
+      endpoint = {host, static_cast<std::uint16_t>(value)};
+    }
+    endpoints_.push_back(std::move(endpoint));
+  }
 }
 
 std::vector<std::string> KvClient::quorum_call(const std::string& line) {
@@ -23,10 +50,10 @@ std::vector<std::string> KvClient::quorum_call(const std::string& line) {
     std::vector<std::string> answers;
     move_on_after(options_.attempt_timeout, [&] {
       open_nursery([&](Nursery& nursery) {
-        for (const std::string& replica : options_.replicas) {
+        for (const Endpoint& replica : endpoints_) {
           nursery.start_soon([&, replica] {
             try {
-              SocketStream stream = open_tcp_stream(replica, options_.port);
+              SocketStream stream = open_tcp_stream(replica.host, replica.port);
               send_line(stream, line);
               LineReader reader(stream);
               std::optional<std::string> answer = reader.read_line();

@@ -32,7 +32,9 @@ namespace trellis::scenarios::kv {
 class KvClient {
  public:
   struct Options {
-    std::vector<std::string> replicas;  // host names or addresses
+    // Host names or addresses, each optionally with its own port ("127.0.0.1:4711"; IPv6
+    // literals in brackets, "[::1]:4711"); without one, `port`.
+    std::vector<std::string> replicas;
     std::uint16_t port = 7000;
     // Unique among the store's clients (it orders concurrent writes); >= 1.
     std::uint32_t client_id = 1;
@@ -43,7 +45,7 @@ class KvClient {
     bool read_skips_write_back = false;
   };
 
-  // Throws std::invalid_argument for no replicas or client_id 0.
+  // Throws std::invalid_argument for no replicas, a bad "host:port", or client_id 0.
   explicit KvClient(Options options);
 
   // Both block until done (checkpoints) and throw std::invalid_argument for a bad key or
@@ -63,7 +65,12 @@ class KvClient {
   Versioned newest(const std::string& key);
   void store(const std::string& key, const Versioned& versioned);
 
+  struct Endpoint {
+    std::string host;
+    std::uint16_t port;
+  };
   Options options_;
+  std::vector<Endpoint> endpoints_;
   std::size_t majority_;
   Statistics statistics_;
 };
