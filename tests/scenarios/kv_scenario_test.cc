@@ -22,10 +22,7 @@ using namespace std::chrono_literals;
 using namespace kv;
 
 sim::RunResult run_seed(const Scenario& scenario, const Options& options, std::uint64_t seed) {
-  sim::Config config;
-  config.seed = seed;
-  if (scenario.configure) scenario.configure(config, options);
-  return sim::run_simulation([&](sim::World& world) { scenario.simulate(world, options); }, config);
+  return run_scenario(scenario, options, scenario_config(scenario, options, seed));
 }
 
 TEST(KvProtocol, RequestsAndVersionsRoundTrip) {

@@ -65,23 +65,6 @@ class UsageFailure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-scenarios::Options parse_options(const std::string& text) {
-  scenarios::Options options;
-  std::size_t at = 0;
-  while (at < text.size()) {
-    std::size_t comma = text.find(',', at);
-    if (comma == std::string::npos) comma = text.size();
-    const std::string item = text.substr(at, comma - at);
-    const std::size_t equals = item.find('=');
-    if (equals == std::string::npos || equals == 0) {
-      throw UsageFailure("--options: expected key=value, got '" + item + "'");
-    }
-    options[item.substr(0, equals)] = item.substr(equals + 1);
-    at = comma + 1;
-  }
-  return options;
-}
-
 struct Job {
   const scenarios::Scenario* scenario;
   scenarios::Options options;
@@ -93,17 +76,14 @@ sim::SimBody body_of(const Job& job) {
 }
 
 sim::Config config_for(const Job& job, std::uint64_t seed) {
-  sim::Config config = job.base;
-  config.seed = seed;
-  if (job.scenario->configure) job.scenario->configure(config, job.options);
-  return config;
+  return scenarios::scenario_config(*job.scenario, job.options, seed, job.base);
 }
 
 Job make_job(const std::string& name) {
   Job job;
   try {
     job.scenario = &scenarios::find_scenario(name);
-    job.options = parse_options(absl::GetFlag(FLAGS_options));
+    job.options = scenarios::parse_options(absl::GetFlag(FLAGS_options));
     scenarios::check_options(*job.scenario, job.options);
     job.base.policy = sim::parse_policy_name(absl::GetFlag(FLAGS_policy));
   } catch (const std::invalid_argument& e) {

@@ -42,30 +42,13 @@ std::string env_or(const char* name, const char* fallback) {
   return value != nullptr ? value : fallback;
 }
 
-scenarios::Options parse_options(const std::string& text) {
-  scenarios::Options options;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(start, end - start);
-    const std::size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      throw std::invalid_argument("TRELLIS_FUZZ_OPTIONS: expected key=value, got '" + item + "'");
-    }
-    options[item.substr(0, eq)] = item.substr(eq + 1);
-    start = end + 1;
-  }
-  return options;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   try {
     Target& t = target();
     t.scenario = &scenarios::find_scenario(env_or("TRELLIS_FUZZ_SCENARIO", "kv"));
-    t.options = parse_options(env_or("TRELLIS_FUZZ_OPTIONS", ""));
+    t.options = scenarios::parse_options(env_or("TRELLIS_FUZZ_OPTIONS", ""));
     scenarios::check_options(*t.scenario, t.options);
     t.replay_dir = env_or("TRELLIS_FUZZ_REPLAY_DIR", ".");
   } catch (const std::exception& e) {
@@ -78,14 +61,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const Target& t = target();
   const sim::FuzzInput input = sim::decode_fuzz_input({data, size});
-  sim::Config config;
-  config.seed = input.seed;
-  if (t.scenario->configure) t.scenario->configure(config, t.options);
+  sim::Config config = scenarios::scenario_config(*t.scenario, t.options, input.seed);
   config.policy = sim::PolicyKind::kDecisions;
   config.decisions = input.decisions;
   config.fault_plan = input.fault_plan;
-  const sim::RunResult r = sim::run_simulation(
-      [&](sim::World& world) { t.scenario->simulate(world, t.options); }, config);
+  const sim::RunResult r = scenarios::run_scenario(*t.scenario, t.options, config);
   if (!r.failed) return 0;
   sim::ReplayFile replay = r.replay(t.scenario->name, t.options);
   replay.decisions = r.config.decisions;

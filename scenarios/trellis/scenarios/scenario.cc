@@ -42,4 +42,33 @@ bool option_on(const Options& options, const std::string& key) {
   return it != options.end() && (it->second == "on" || it->second == "true" || it->second == "1");
 }
 
+Options parse_options(const std::string& text) {
+  Options options;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string item = text.substr(at, comma - at);
+    const std::size_t equals = item.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      throw std::invalid_argument("options: expected key=value, got '" + item + "'");
+    }
+    options[item.substr(0, equals)] = item.substr(equals + 1);
+    at = comma + 1;
+  }
+  return options;
+}
+
+sim::Config scenario_config(const Scenario& scenario, const Options& options, std::uint64_t seed,
+                            sim::Config base) {
+  base.seed = seed;
+  if (scenario.configure) scenario.configure(base, options);
+  return base;
+}
+
+sim::RunResult run_scenario(const Scenario& scenario, const Options& options,
+                            const sim::Config& config) {
+  return sim::run_simulation([&](sim::World& world) { scenario.simulate(world, options); }, config);
+}
+
 }  // namespace trellis::scenarios

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "trellis/sim/harness.h"
 #include "trellis/sim/world.h"
 
 namespace trellis::scenarios {
@@ -45,5 +46,16 @@ const Scenario& find_scenario(const std::string& name);
 void check_options(const Scenario& scenario, const Options& options);
 // options[key] == "on" / "true" / "1".
 bool option_on(const Options& options, const std::string& key);
+// "planted_bug=on,x=1" -> options ("" -> none). Throws std::invalid_argument for an item
+// that is not key=value.
+Options parse_options(const std::string& text);
+
+// The config one seed of a scenario runs with: `base` with that seed, then the scenario's
+// configure(). What `trellis run`, sweeps, the fuzzer and the tests all use.
+sim::Config scenario_config(const Scenario& scenario, const Options& options, std::uint64_t seed,
+                            sim::Config base = {});
+// One simulated run of a scenario under config (see sim::run_simulation).
+sim::RunResult run_scenario(const Scenario& scenario, const Options& options,
+                            const sim::Config& config);
 
 }  // namespace trellis::scenarios
