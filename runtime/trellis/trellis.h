@@ -12,6 +12,8 @@
 // core/network_facet.h       NetworkFacet: sockets and name resolution, syscall-shaped
 // core/socket_address.h      SocketAddress: IPv4/IPv6/unix addresses
 // core/file_system_facet.h   FileSystemFacet: files and directories, syscall-shaped
+// core/thread_facet.h        ThreadFacet: blocking work off the loop (worker threads / sim tasks)
+// core/run_token.h           RunToken: a handle on a run for other threads (run_sync_soon)
 // core/os_error.h            OSError: a failed system call (errno + operation)
 // core/schedule_policy.h     SchedulePolicy: the order tasks run in (one choose() primitive)
 // core/instrument.h          Instrument: hooks into the run loop
@@ -33,6 +35,8 @@
 // io/unix_socket.h           open_unix_socket, open_unix_listener
 // io/udp_socket.h            UdpSocket: send_to / receive_from datagrams
 // io/file.h                  open_file, AsyncFile, Path (files over the FileSystemFacet)
+// thread/to_thread.h         to_thread::run_sync, current_default_thread_limiter
+// thread/from_thread.h       from_thread::run, from_thread::run_sync (call into the run)
 // sync/parking_lot.h         lowlevel::ParkingLot: the FIFO wait queue under every primitive
 // sync/event.h               Event
 // sync/lock.h                Lock, StrictFIFOLock
@@ -57,10 +61,12 @@
 #include "trellis/core/nursery.h"
 #include "trellis/core/os_error.h"
 #include "trellis/core/run.h"
+#include "trellis/core/run_token.h"
 #include "trellis/core/schedule_policy.h"
 #include "trellis/core/socket_address.h"
 #include "trellis/core/task.h"
 #include "trellis/core/task_local.h"
+#include "trellis/core/thread_facet.h"
 #include "trellis/core/time.h"
 #include "trellis/io/close_forcefully.h"
 #include "trellis/io/conflict_detector.h"
@@ -81,3 +87,5 @@
 #include "trellis/sync/lock.h"
 #include "trellis/sync/parking_lot.h"
 #include "trellis/sync/semaphore.h"
+#include "trellis/thread/from_thread.h"
+#include "trellis/thread/to_thread.h"

@@ -4,6 +4,7 @@
 // The loop calls wait_and_dispatch() once per iteration. Operating-system services arrive as
 // separate small facets (core/io_facet.h: readiness and closing of handles;
 // core/network_facet.h: sockets and names; core/file_system_facet.h: files and directories;
+// core/thread_facet.h: blocking work off the loop;
 // processes and signals to come), each asked
 // for and absent (nullptr) when a backend does not offer it. Implementations: EpollBackend
 // (posix/), the simulator's backend.
@@ -19,6 +20,7 @@ namespace trellis {
 class FileSystemFacet;
 class IoFacet;
 class NetworkFacet;
+class ThreadFacet;
 
 struct BackendStatistics {
   std::size_t tasks_waiting_io = 0;  // tasks parked on a readiness wait
@@ -49,6 +51,8 @@ class Backend {
   virtual IoFacet* io() noexcept { return nullptr; }
   virtual NetworkFacet* network() noexcept { return nullptr; }
   virtual FileSystemFacet* file_system() noexcept { return nullptr; }
+  // Blocking work off the loop (core/thread_facet.h).
+  virtual ThreadFacet* threads() noexcept { return nullptr; }
 };
 
 }  // namespace trellis

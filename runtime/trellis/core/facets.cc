@@ -7,6 +7,7 @@
 #include "trellis/core/io_facet.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/network_facet.h"
+#include "trellis/core/thread_facet.h"
 
 namespace trellis::lowlevel {
 namespace {
@@ -47,4 +48,34 @@ FileSystemFacet& current_file_system() {
   return *file_system;
 }
 
+ThreadFacet& current_threads() {
+  Backend& backend = internal::Runner::require("current_threads()").backend();
+  ThreadFacet* threads = backend.threads();
+  if (threads == nullptr) missing_facet(backend, "thread");
+  return *threads;
+}
+
+RunToken current_run_token() {
+  return RunToken(internal::Runner::require("current_run_token()").token_state());
+}
+
+void spawn_system_task(std::function<void()> fn, std::string_view name) {
+  internal::Runner::require("spawn_system_task()").spawn_system_task(std::move(fn), name);
+}
+
 }  // namespace trellis::lowlevel
+
+namespace trellis {
+
+void RunToken::run_sync_soon(std::function<void()> fn) const {
+  if (state_ == nullptr) throw UsageError("RunToken::run_sync_soon on an empty token");
+  if (!state_->post(std::move(fn))) {
+    throw RunFinishedError("RunToken::run_sync_soon: the run has exited");
+  }
+}
+
+bool RunToken::run_active() const noexcept {
+  return state_ != nullptr && !state_->closed();
+}
+
+}  // namespace trellis

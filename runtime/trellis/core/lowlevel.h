@@ -7,12 +7,14 @@
 
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <string>
 #include <string_view>
 
 #include "trellis/core/backend.h"
 #include "trellis/core/clock.h"
 #include "trellis/core/instrument.h"
+#include "trellis/core/run_token.h"
 #include "trellis/core/schedule_policy.h"
 #include "trellis/core/task.h"
 #include "trellis/core/time.h"
@@ -76,6 +78,20 @@ IoFacet& current_io();
 NetworkFacet& current_network();
 FileSystemFacet& current_file_system();
 SchedulePolicy& current_policy();
+// The run's thread facet (core/thread_facet.h). Throws UsageError outside a run or if the
+// backend lacks it.
+ThreadFacet& current_threads();
+
+// A token for this run that other threads may use (core/run_token.h). Every call returns an
+// equal token. Throws UsageError outside a run. Not a checkpoint.
+RunToken current_run_token();
+
+// Starts fn as a task in the run's system nursery (Trio's spawn_system_task): it outlives the
+// caller, is cancelled when main exits, and an exception escaping it fails the run with
+// InternalError. Callable from a task or from run-loop code (a RunToken closure). Throws
+// UsageError outside a run, RunFinishedError once the system nursery has closed. Not a
+// checkpoint.
+void spawn_system_task(std::function<void()> fn, std::string_view name = "system task");
 
 struct RunStatistics {
   std::size_t tasks_living = 0;

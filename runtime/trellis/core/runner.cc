@@ -83,7 +83,8 @@ Runner::Runner(const RunOptions& options, Clock& clock, Backend& backend, Schedu
       policy_(policy),
       strict_exception_groups_(options.strict_exception_groups),
       stack_size_default_(normalize_stack_size(options.stack_size)),
-      stack_pool_(StackPool::for_this_thread()) {
+      stack_pool_(StackPool::for_this_thread()),
+      token_state_(std::make_shared<RunTokenState>(backend)) {
   for (Instrument* instrument : options.instruments) {
     if (instrument == nullptr) throw std::invalid_argument("RunOptions::instruments: null");
     if (std::find(instruments_.begin(), instruments_.end(), instrument) == instruments_.end()) {
@@ -161,8 +162,13 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
   }
   this_thread_runner = this;
   struct Restore {
-    ~Restore() { this_thread_runner = nullptr; }
-  } restore;
+    RunTokenState& tokens;
+    ~Restore() {
+      // From here on every RunToken call (and every late worker result) is refused.
+      tokens.close();
+      this_thread_runner = nullptr;
+    }
+  } restore{*token_state_};
   set_assert_task_name_hook(&current_task_name_for_assert);
   install_stack_overflow_handler(&Runner::guard_lookup);
 
@@ -243,6 +249,8 @@ bool Runner::advance() {
     timeout = threshold;
     idle = IdlePrimed::kAutojump;
   }
+  // Closures from RunTokens are due now.
+  if (!token_state_->empty()) timeout = Duration::zero();
   if (runq_.empty() && idle == IdlePrimed::kNone && timeout == Duration::max() &&
       !backend_.has_pending_sources()) {
     handle_deadlock();
@@ -250,7 +258,8 @@ bool Runner::advance() {
   }
 
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_io_wait(timeout); });
-  const bool got_events = backend_.wait_and_dispatch(timeout);
+  bool got_events = backend_.wait_and_dispatch(timeout);
+  if (token_state_->drain() > 0) got_events = true;
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_io_wait(timeout); });
   if (expire_deadlines()) idle = IdlePrimed::kNone;
 
@@ -409,6 +418,13 @@ void Runner::finish(lowlevel::Task& task) {
 }
 
 // ---- switching, parking, rescheduling -----------------------------------------------------
+
+void Runner::spawn_system_task(std::function<void()> fn, std::string_view name) {
+  if (system_nursery_ == nullptr || system_nursery_->closed()) {
+    throw RunFinishedError("spawn_system_task: the run is finishing or has exited");
+  }
+  system_nursery_->start_soon(SpawnOptions{std::string(name), 0}, std::move(fn));
+}
 
 void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& options,
                    Nursery* eventual_parent) {

@@ -12,7 +12,9 @@
 #include "trellis/base/assert.h"
 #include "trellis/posix/internal/completion_queue.h"
 #include "trellis/posix/internal/epoll_io.h"
+#include "trellis/posix/internal/posix_file_system.h"
 #include "trellis/posix/internal/posix_network.h"
+#include "trellis/posix/internal/posix_threads.h"
 
 namespace trellis::posix {
 namespace {
@@ -44,11 +46,15 @@ EpollBackend::EpollBackend() {
   completions_ = std::make_shared<internal::CompletionQueue>([this] { wake_from_any_thread(); });
   io_ = std::make_unique<internal::EpollIo>(epoll_fd_);
   network_ = std::make_unique<internal::PosixNetwork>(*io_, completions_);
+  threads_ = std::make_unique<internal::PosixThreads>(completions_);
+  file_system_ = std::make_unique<internal::PosixFileSystem>();
 }
 
 EpollBackend::~EpollBackend() {
   // First: no worker thread may wake (write the eventfd) or reach network_ from now on.
   completions_->close();
+  file_system_.reset();
+  threads_.reset();
   network_.reset();
   io_.reset();
   ::close(wake_fd_);
@@ -98,12 +104,13 @@ void EpollBackend::wake_from_any_thread() noexcept {
 }
 
 bool EpollBackend::has_pending_sources() const {
-  return external_sources_.load() > 0 || io_->waiters() > 0 || network_->lookups_waited() > 0;
+  return external_sources_.load() > 0 || io_->waiters() > 0 || network_->lookups_waited() > 0 ||
+         threads_->jobs_waited() > 0;
 }
 
 BackendStatistics EpollBackend::statistics() const {
   BackendStatistics stats;
-  stats.tasks_waiting_io = io_->waiters() + network_->lookups_waited();
+  stats.tasks_waiting_io = io_->waiters() + network_->lookups_waited() + threads_->jobs_waited();
   stats.pending_sources = external_sources_.load() + stats.tasks_waiting_io;
   return stats;
 }
@@ -114,6 +121,14 @@ IoFacet* EpollBackend::io() noexcept {
 
 NetworkFacet* EpollBackend::network() noexcept {
   return network_.get();
+}
+
+FileSystemFacet* EpollBackend::file_system() noexcept {
+  return file_system_.get();
+}
+
+ThreadFacet* EpollBackend::threads() noexcept {
+  return threads_.get();
 }
 
 }  // namespace trellis::posix

@@ -5,8 +5,10 @@
 // descriptors, see posix/internal/epoll_io.h for why edge-triggered and how wait_readable
 // keeps level-triggered meaning) and network() (PosixNetwork: nonblocking socket calls,
 // getaddrinfo on worker threads whose results return through a CompletionQueue drained in
-// wait_and_dispatch). When no task waits for I/O and no wake-up is pending, a zero-timeout
-// poll returns without a system call, which keeps a busy run loop cheap.
+// wait_and_dispatch), threads() (PosixThreads: a pool of reused worker threads for
+// to_thread, results through the same queue) and file_system() (PosixFileSystem: blocking
+// POSIX file calls on those workers). When no task waits for I/O and no wake-up is pending, a
+// zero-timeout poll returns without a system call, which keeps a busy run loop cheap.
 //
 //   trellis::posix::EpollBackend backend;
 //   trellis::run(main, {.backend = &backend});   // the default when RunOptions::backend is null
@@ -23,7 +25,9 @@ namespace trellis::posix {
 namespace internal {
 class CompletionQueue;
 class EpollIo;
+class PosixFileSystem;
 class PosixNetwork;
+class PosixThreads;
 }  // namespace internal
 
 class EpollBackend final : public Backend {
@@ -36,11 +40,14 @@ class EpollBackend final : public Backend {
   std::string_view name() const override { return "epoll"; }
   bool wait_and_dispatch(Duration timeout) override;
   void wake_from_any_thread() noexcept override;
-  // True while a task waits for I/O or for a name lookup, or a foreign thread is registered.
+  // True while a task waits for I/O, a name lookup or a worker thread's job, or a foreign
+  // thread is registered.
   bool has_pending_sources() const override;
   BackendStatistics statistics() const override;
   IoFacet* io() noexcept override;
   NetworkFacet* network() noexcept override;
+  FileSystemFacet* file_system() noexcept override;
+  ThreadFacet* threads() noexcept override;
 
   // A foreign thread that may call wake_from_any_thread() later (a RunToken holder, a worker
   // thread) registers itself, so an idle run waits for it instead of reporting a deadlock.
@@ -59,6 +66,8 @@ class EpollBackend final : public Backend {
   std::shared_ptr<internal::CompletionQueue> completions_;
   std::unique_ptr<internal::EpollIo> io_;
   std::unique_ptr<internal::PosixNetwork> network_;
+  std::unique_ptr<internal::PosixThreads> threads_;
+  std::unique_ptr<internal::PosixFileSystem> file_system_;
 };
 
 }  // namespace trellis::posix

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,6 +27,7 @@
 #include "trellis/core/instrument.h"
 #include "trellis/core/internal/deadline_heap.h"
 #include "trellis/core/internal/fiber.h"
+#include "trellis/core/internal/run_token_state.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/nursery.h"
 #include "trellis/core/run.h"
@@ -85,6 +87,16 @@ class Runner {
   void checkpoint_if_cancelled();
   void sleep_until(Time deadline);
   Time current_effective_deadline();
+
+  // Cross-thread plumbing (RunToken): shared with tokens and worker threads; closed when the
+  // run ends.
+  const std::shared_ptr<RunTokenState>& token_state() const noexcept { return token_state_; }
+  // Starts fn as a task in the system nursery (it inherits the caller's task-locals, or the
+  // loop thread's outside a task). Throws RunFinishedError once the system nursery is gone.
+  void spawn_system_task(std::function<void()> fn, std::string_view name);
+  // A per-run slot for layers above the core (the default thread limiter), keyed by the
+  // address of a static; destroyed with the Runner, after every task has exited.
+  std::shared_ptr<void>& run_local(const void* key) { return run_locals_[key]; }
 
   // Deadlines (CancelScope registers itself while active).
   DeadlineHeap& deadlines() noexcept { return deadlines_; }
@@ -154,6 +166,9 @@ class Runner {
   // Exit listeners by task, in registration order (the order they are told in).
   std::unordered_map<const lowlevel::Task*, std::vector<lowlevel::TaskExitListener*>>
       exit_listeners_;
+  std::shared_ptr<RunTokenState> token_state_;
+  // Keys are addresses of statics: lookups only, never iterated.
+  std::map<const void*, std::shared_ptr<void>> run_locals_;
 };
 
 }  // namespace trellis::internal

@@ -26,6 +26,7 @@
 #include "trellis/sim/internal/event_queue.h"
 #include "trellis/sim/internal/host_state.h"
 #include "trellis/sim/internal/sim_clock.h"
+#include "trellis/sim/internal/sim_threads.h"
 #include "trellis/sim/network_config.h"
 
 namespace trellis::sim {
@@ -61,6 +62,8 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   IoFacet* io() noexcept override { return this; }
   NetworkFacet* network() noexcept override { return this; }
   FileSystemFacet* file_system() noexcept override { return file_system_; }
+  // to_thread: tasks with a virtual latency (sim_threads.h).
+  ThreadFacet* threads() noexcept override { return &threads_; }
   // The world's simulated disks (owned by the world).
   void set_file_system(FileSystemFacet* file_system) noexcept { file_system_ = file_system; }
 
@@ -199,6 +202,7 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   WorldView world_;
   Trace* trace_;
   FileSystemFacet* file_system_ = nullptr;
+  SimThreads threads_{prng_};
   EventQueue events_;
   std::map<std::int64_t, std::unique_ptr<Socket>> sockets_;
   std::int64_t next_handle_ = 3;  // as fds: 0-2 are taken
