@@ -6,6 +6,10 @@
 // into the run and wait for the answer. Tokens are cheap to copy and may outlive the run:
 // after the run ended every call throws RunFinishedError, never crashes.
 //
+// A token does not keep a run alive: a task that waits only for a foreign thread's
+// run_sync_soon (no deadline, no I/O, no worker job) is a deadlock to the run loop. Wait with
+// a deadline, or register the thread with EpollBackend::add_external_source().
+//
 //   trellis::RunToken token = trellis::lowlevel::current_run_token();
 //   std::thread([token] { token.run_sync_soon([] { event.set(); }); }).detach();
 #pragma once
