@@ -40,6 +40,13 @@ struct Recorder {
   int clients_done = 0;  // clients that finished their operations and the liveness read
 };
 
+// "c<id>-<i>", built by appending (GCC 12 at -O3 reports a false -Wrestrict for "c" + ...).
+std::string value_name(std::uint32_t id, int i) {
+  std::string out = "c";
+  out.append(std::to_string(id)).append("-").append(std::to_string(i));
+  return out;
+}
+
 void client_main(Recorder& recorder, sim::World& world, std::uint32_t id, bool planted_bug,
                  const std::vector<std::string>& replicas) {
   KvClient client(
@@ -51,7 +58,7 @@ void client_main(Recorder& recorder, sim::World& world, std::uint32_t id, bool p
     op.invoked = ++recorder.events;
     if (world.prng().chance(2, 5)) {
       op.kind = RegisterOperation::Kind::kWrite;
-      op.value = "c" + std::to_string(id) + "-" + std::to_string(i);
+      op.value = value_name(id, i);
       CancelScope scope(current_time() + kOperationTimeout);
       scope.run([&] { client.write(key, op.value); });
       if (!scope.cancelled_caught()) op.completed = ++recorder.events;
