@@ -34,7 +34,10 @@
 // io/serve_listeners.h       serve_listeners: an accept loop per listener, a task per connection
 // io/unix_socket.h           open_unix_socket, open_unix_listener
 // io/udp_socket.h            UdpSocket: send_to / receive_from datagrams
+// io/pipe_stream.h          PipeSendStream, PipeReceiveStream, open_pipe
 // io/file.h                  open_file, AsyncFile, Path (files over the FileSystemFacet)
+// process/process.h         open_process, Process, run_process, CalledProcessError
+// signal/signal_receiver.h   open_signal_receiver, SignalReceiver (SIGINT: see RunOptions)
 // thread/to_thread.h         to_thread::run_sync, current_default_thread_limiter
 // thread/from_thread.h       from_thread::run, from_thread::run_sync (call into the run)
 // sync/parking_lot.h         lowlevel::ParkingLot: the FIFO wait queue under every primitive
@@ -60,6 +63,7 @@
 #include "trellis/core/network_facet.h"
 #include "trellis/core/nursery.h"
 #include "trellis/core/os_error.h"
+#include "trellis/core/process_facet.h"
 #include "trellis/core/run.h"
 #include "trellis/core/run_token.h"
 #include "trellis/core/schedule_policy.h"
@@ -71,6 +75,7 @@
 #include "trellis/io/close_forcefully.h"
 #include "trellis/io/conflict_detector.h"
 #include "trellis/io/file.h"
+#include "trellis/io/pipe_stream.h"
 #include "trellis/io/serve_listeners.h"
 #include "trellis/io/socket.h"
 #include "trellis/io/socket_stream.h"
@@ -81,6 +86,8 @@
 #include "trellis/io/unix_socket.h"
 #include "trellis/posix/epoll_backend.h"
 #include "trellis/posix/system_clock.h"
+#include "trellis/process/process.h"
+#include "trellis/signal/signal_receiver.h"
 #include "trellis/sync/capacity_limiter.h"
 #include "trellis/sync/condition.h"
 #include "trellis/sync/event.h"

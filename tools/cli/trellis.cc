@@ -8,6 +8,7 @@
 //   trellis shrink FILE [--out=FILE]
 //   trellis check-determinism SCENARIO --seeds=N
 //   trellis trace FILE [--format=chrome] [--out=trace.json]
+//   trellis serve SCENARIO [--options=k=v,...]     (the real program, until SIGINT)
 //                                  Chrome Trace Event JSON (Perfetto, chrome://tracing)
 //
 // Exit status: 0 all seeds passed (replay: the failure did not reproduce), 1 a seed failed
@@ -137,8 +138,41 @@ int command_list() {
     for (const auto& [key, help] : s.option_help) {
       std::printf("  --options=%s=...  %s\n", key.c_str(), help.c_str());
     }
+    if (s.serve) {
+      std::printf("  real mode: trellis serve %s", s.name.c_str());
+      const char* separator = " --options=";
+      for (const auto& [key, help] : s.serve_option_help) {
+        std::printf("%s%s=...", separator, key.c_str());
+        separator = ",";
+      }
+      std::printf("\n");
+    }
   }
   return kExitPassed;
+}
+
+// The scenario's production program for real, until SIGINT (exit 0).
+int command_serve(const std::string& name) {
+  const scenarios::Scenario* scenario = nullptr;
+  try {
+    scenario = &scenarios::find_scenario(name);
+  } catch (const std::invalid_argument& e) {
+    throw UsageFailure(e.what());
+  }
+  if (!scenario->serve) {
+    throw UsageFailure("scenario '" + name + "' has no real-mode server");
+  }
+  scenarios::Options options;
+  try {
+    options = scenarios::parse_options(absl::GetFlag(FLAGS_options));
+  } catch (const std::invalid_argument& e) {
+    throw UsageFailure(e.what());
+  }
+  try {
+    return scenario->serve(options, stdout);
+  } catch (const std::invalid_argument& e) {
+    throw UsageFailure(e.what());
+  }
 }
 
 int command_run(const std::string& name) {
@@ -508,7 +542,8 @@ int main(int argc, char** argv) {
       "  trellis replay FILE\n"
       "  trellis shrink FILE [--out=FILE]\n"
       "  trellis check-determinism SCENARIO --seeds=N\n"
-      "  trellis trace FILE [--format=chrome] [--out=trace.json]");
+      "  trellis trace FILE [--format=chrome] [--out=trace.json]\n"
+      "  trellis serve SCENARIO [--options=k=v,...]   (real mode, until Ctrl-C)");
   std::vector<std::string> normalized;
   try {
     normalized = normalize_flags(argc, argv);
@@ -538,8 +573,10 @@ int main(int argc, char** argv) {
     if (command == "shrink") return command_shrink(argument);
     if (command == "check-determinism") return command_check_determinism(argument);
     if (command == "trace") return command_trace(argument);
-    throw UsageFailure("unknown command '" + command +
-                       "' (commands: list, run, sweep, replay, shrink, check-determinism, trace)");
+    if (command == "serve") return command_serve(argument);
+    throw UsageFailure(
+        "unknown command '" + command +
+        "' (commands: list, run, sweep, replay, shrink, check-determinism, trace, serve)");
   } catch (const UsageFailure& e) {
     std::fprintf(stderr, "trellis: %s\n", e.what());
     return kExitUsage;

@@ -4,8 +4,8 @@
 // The loop calls wait_and_dispatch() once per iteration. Operating-system services arrive as
 // separate small facets (core/io_facet.h: readiness and closing of handles;
 // core/network_facet.h: sockets and names; core/file_system_facet.h: files and directories;
-// core/thread_facet.h: blocking work off the loop;
-// processes and signals to come), each asked
+// core/thread_facet.h: blocking work off the loop; core/process_facet.h: child processes
+// and pipes), each asked
 // for and absent (nullptr) when a backend does not offer it. Implementations: EpollBackend
 // (posix/), the simulator's backend.
 #pragma once
@@ -20,6 +20,7 @@ namespace trellis {
 class FileSystemFacet;
 class IoFacet;
 class NetworkFacet;
+class ProcessFacet;
 class ThreadFacet;
 
 struct BackendStatistics {
@@ -53,6 +54,8 @@ class Backend {
   virtual FileSystemFacet* file_system() noexcept { return nullptr; }
   // Blocking work off the loop (core/thread_facet.h).
   virtual ThreadFacet* threads() noexcept { return nullptr; }
+  // Child processes and pipes (core/process_facet.h).
+  virtual ProcessFacet* processes() noexcept { return nullptr; }
 };
 
 }  // namespace trellis

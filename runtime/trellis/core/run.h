@@ -39,6 +39,10 @@ struct RunOptions {
   std::optional<std::uint64_t> schedule_seed{};
   // Default usable stack size of every task, in bytes (0: 256 KiB). Pages are touched lazily.
   std::size_t stack_size = 0;
+  // SIGINT (Ctrl-C) cancels the main task and run() then throws KeyboardInterrupt, as Trio.
+  // Only on the process's main thread, and only while SIGINT is at its default action when
+  // the run starts (a program's own SIGINT handler is left alone).
+  bool keyboard_interrupt = true;
 };
 
 namespace internal {

@@ -3,6 +3,8 @@
 
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -84,6 +86,7 @@ Runner::Runner(const RunOptions& options, Clock& clock, Backend& backend, Schedu
       strict_exception_groups_(options.strict_exception_groups),
       stack_size_default_(normalize_stack_size(options.stack_size)),
       stack_pool_(StackPool::for_this_thread()),
+      catch_keyboard_interrupt_(options.keyboard_interrupt),
       token_state_(std::make_shared<RunTokenState>(backend)) {
   for (Instrument* instrument : options.instruments) {
     if (instrument == nullptr) throw std::invalid_argument("RunOptions::instruments: null");
@@ -162,17 +165,20 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
   }
   this_thread_runner = this;
   struct Restore {
-    RunTokenState& tokens;
+    Runner& runner;
     ~Restore() {
       // From here on every RunToken call (and every late worker result) is refused.
-      tokens.close();
+      runner.token_state_->close();
+      // Handlers go back to what they were (every receiver has closed with its task).
+      runner.signal_hub_.reset();
       this_thread_runner = nullptr;
     }
-  } restore{*token_state_};
+  } restore{*this};
   set_assert_task_name_hook(&current_task_name_for_assert);
   install_stack_overflow_handler(&Runner::guard_lookup);
 
   clock_.start();
+  if (catch_keyboard_interrupt_) install_keyboard_interrupt();
   call_instruments([](Instrument& i) { i.before_run(); });
 
   // The root task opens the system nursery and starts main in it. main's outcome is kept
@@ -181,7 +187,16 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
   auto root_body = [this, main, &main_type] {
     open_nursery([&](Nursery& system) {
       system_nursery_ = &system;
-      auto main_body = [main] { main(); };
+      // main runs inside a scope of its own: the one SIGINT cancels.
+      auto main_body = [this, main] {
+        CancelScope scope;
+        main_scope_ = &scope;
+        struct Forget {
+          CancelScope*& scope;
+          ~Forget() { scope = nullptr; }
+        } forget{main_scope_};
+        scope.run([&] { main(); });
+      };
       auto* task = new TaskWithBody<decltype(main_body)>(std::move(main_body));
       task->set_name_source(&main_type, nullptr);
       main_task_ = task;
@@ -199,6 +214,8 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
   }
   call_instruments([](Instrument& i) { i.after_run(); });
 
+  // As Trio: a SIGINT during the run wins over whatever main did.
+  if (keyboard_interrupt_pending_) throw KeyboardInterrupt();
   if (!deadlock_report_.empty()) throw DeadlockError(deadlock_report_);
   if (root_error_ != nullptr) {
     throw InternalError("a system task crashed: " + describe_exception(root_error_));
@@ -251,8 +268,10 @@ bool Runner::advance() {
   }
   // Closures from RunTokens are due now.
   if (!token_state_->empty()) timeout = Duration::zero();
+  // So are signals that arrived (they may be all that keeps the run from deadlock).
+  if (signal_hub_ != nullptr && signal_hub_->pending()) timeout = Duration::zero();
   if (runq_.empty() && idle == IdlePrimed::kNone && timeout == Duration::max() &&
-      !backend_.has_pending_sources()) {
+      !backend_.has_pending_sources() && (signal_hub_ == nullptr || !signal_hub_->has_waiters())) {
     handle_deadlock();
     return false;
   }
@@ -260,6 +279,7 @@ bool Runner::advance() {
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_io_wait(timeout); });
   bool got_events = backend_.wait_and_dispatch(timeout);
   if (token_state_->drain() > 0) got_events = true;
+  dispatch_signals();
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_io_wait(timeout); });
   if (expire_deadlines()) idle = IdlePrimed::kNone;
 
@@ -277,6 +297,33 @@ bool Runner::advance() {
     }
   }
   return true;
+}
+
+internal::SignalHub& Runner::signal_hub() {
+  if (signal_hub_ == nullptr) {
+    signal_hub_ = std::make_unique<SignalHub>(backend_, [this](int signo) {
+      if (signo == SIGINT) keyboard_interrupt();
+    });
+  }
+  return *signal_hub_;
+}
+
+void Runner::install_keyboard_interrupt() {
+  // Trio's rule: only the main thread, and never over a handler the program installed.
+  if (::gettid() != ::getpid()) return;
+  struct sigaction current {};
+  if (::sigaction(SIGINT, nullptr, &current) != 0) return;
+  if ((current.sa_flags & SA_SIGINFO) != 0 || current.sa_handler != SIG_DFL) return;
+  try {
+    signal_hub().route(SIGINT);
+  } catch (const UsageError&) {
+    // Another run on this process catches SIGINT: it keeps it.
+  }
+}
+
+void Runner::keyboard_interrupt() {
+  keyboard_interrupt_pending_ = true;
+  if (main_scope_ != nullptr) main_scope_->cancel_with(CancelSource::kKeyboardInterrupt);
 }
 
 bool Runner::expire_deadlines() {
@@ -481,6 +528,7 @@ lowlevel::Task* Runner::next_for_direct_switch() {
     if (runq_.empty()) return nullptr;
     try {
       backend_.wait_and_dispatch(Duration::zero());
+      dispatch_signals();
       expire_deadlines();
     } catch (...) {
       fail_run(std::current_exception());

@@ -14,6 +14,7 @@
 #include "trellis/posix/internal/epoll_io.h"
 #include "trellis/posix/internal/posix_file_system.h"
 #include "trellis/posix/internal/posix_network.h"
+#include "trellis/posix/internal/posix_processes.h"
 #include "trellis/posix/internal/posix_threads.h"
 
 namespace trellis::posix {
@@ -48,11 +49,13 @@ EpollBackend::EpollBackend() {
   network_ = std::make_unique<internal::PosixNetwork>(*io_, completions_);
   threads_ = std::make_unique<internal::PosixThreads>(completions_);
   file_system_ = std::make_unique<internal::PosixFileSystem>();
+  processes_ = std::make_unique<internal::PosixProcesses>(*io_, *threads_);
 }
 
 EpollBackend::~EpollBackend() {
   // First: no worker thread may wake (write the eventfd) or reach network_ from now on.
   completions_->close();
+  processes_.reset();  // kills and reaps children still held; needs io_
   file_system_.reset();
   threads_.reset();
   network_.reset();
@@ -129,6 +132,10 @@ FileSystemFacet* EpollBackend::file_system() noexcept {
 
 ThreadFacet* EpollBackend::threads() noexcept {
   return threads_.get();
+}
+
+ProcessFacet* EpollBackend::processes() noexcept {
+  return processes_.get();
 }
 
 }  // namespace trellis::posix

@@ -27,6 +27,7 @@ class CompletionQueue;
 class EpollIo;
 class PosixFileSystem;
 class PosixNetwork;
+class PosixProcesses;
 class PosixThreads;
 }  // namespace internal
 
@@ -48,6 +49,7 @@ class EpollBackend final : public Backend {
   NetworkFacet* network() noexcept override;
   FileSystemFacet* file_system() noexcept override;
   ThreadFacet* threads() noexcept override;
+  ProcessFacet* processes() noexcept override;
 
   // A foreign thread that may call wake_from_any_thread() later (a RunToken holder, a worker
   // thread) registers itself, so an idle run waits for it instead of reporting a deadlock.
@@ -68,6 +70,7 @@ class EpollBackend final : public Backend {
   std::unique_ptr<internal::PosixNetwork> network_;
   std::unique_ptr<internal::PosixThreads> threads_;
   std::unique_ptr<internal::PosixFileSystem> file_system_;
+  std::unique_ptr<internal::PosixProcesses> processes_;
 };
 
 }  // namespace trellis::posix

@@ -7,6 +7,7 @@
 // check fails. Options are strings ("planted_bug" -> "on"); each scenario documents its own.
 #pragma once
 
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -36,6 +37,11 @@ struct Scenario {
   std::function<void(sim::Config& config, const Options& options)> configure;
   // Runs one simulated run in world (set up hosts, world.run(driver), check invariants).
   std::function<void(sim::World& world, const Options& options)> simulate;
+  // The production program for real, if the scenario has one (`trellis serve NAME`): runs on
+  // the epoll backend with real sockets and files until SIGINT, then returns 0. Writes one
+  // line to `out` once it serves ("serving ... on HOST:PORT"). Its options are its own.
+  std::function<int(const Options& options, std::FILE* out)> serve{};
+  std::map<std::string, std::string> serve_option_help{};
 };
 
 // Every scenario, sorted by name.

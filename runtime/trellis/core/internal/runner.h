@@ -28,6 +28,7 @@
 #include "trellis/core/internal/deadline_heap.h"
 #include "trellis/core/internal/fiber.h"
 #include "trellis/core/internal/run_token_state.h"
+#include "trellis/core/internal/signal_hub.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/nursery.h"
 #include "trellis/core/run.h"
@@ -98,6 +99,9 @@ class Runner {
   // address of a static; destroyed with the Runner, after every task has exited.
   std::shared_ptr<void>& run_local(const void* key) { return run_locals_[key]; }
 
+  // The run's signal hub (signal/signal_receiver.h), created on first use.
+  SignalHub& signal_hub();
+
   // Deadlines (CancelScope registers itself while active).
   DeadlineHeap& deadlines() noexcept { return deadlines_; }
 
@@ -121,6 +125,12 @@ class Runner {
   lowlevel::Task* next_for_direct_switch();
   void fail_run(std::exception_ptr error) noexcept;
   void handle_deadlock();
+  // After every backend wait: hand out the signals that arrived.
+  void dispatch_signals() {
+    if (signal_hub_ != nullptr && signal_hub_->pending()) signal_hub_->dispatch();
+  }
+  void install_keyboard_interrupt();
+  void keyboard_interrupt();
   std::string deadlock_report() const;
   void dump_task(const lowlevel::Task& task, int depth, std::string& out) const;
   std::exception_ptr make_cancelled(lowlevel::Task& task) const;
@@ -145,6 +155,10 @@ class Runner {
   lowlevel::Task* main_task_ = nullptr;
   Nursery* system_nursery_ = nullptr;
   std::exception_ptr main_error_;
+  // The scope around main that SIGINT cancels (null once main exited).
+  CancelScope* main_scope_ = nullptr;
+  const bool catch_keyboard_interrupt_;
+  bool keyboard_interrupt_pending_ = false;
   std::exception_ptr root_error_;
   std::uint64_t next_task_id_ = 0;
 
@@ -167,6 +181,7 @@ class Runner {
   std::unordered_map<const lowlevel::Task*, std::vector<lowlevel::TaskExitListener*>>
       exit_listeners_;
   std::shared_ptr<RunTokenState> token_state_;
+  std::unique_ptr<SignalHub> signal_hub_;
   // Keys are addresses of statics: lookups only, never iterated.
   std::map<const void*, std::shared_ptr<void>> run_locals_;
 };

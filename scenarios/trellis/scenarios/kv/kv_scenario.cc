@@ -10,6 +10,7 @@
 #include "trellis/core/nursery.h"
 #include "trellis/scenarios/kv/kv_client.h"
 #include "trellis/scenarios/kv/kv_replica.h"
+#include "trellis/scenarios/kv/kv_server.h"
 #include "trellis/scenarios/kv/linearizability.h"
 #include "trellis/sim/liveness.h"
 
@@ -215,6 +216,8 @@ Scenario kv_scenario() {
   s.option_help = {{"planted_bug", "off: on = reads skip the quorum write-back"}};
   s.configure = [](sim::Config& config, const Options&) { config.disk.torn_write_ppm = 1'000'000; };
   s.simulate = simulate;
+  s.serve = kv::serve_replica;
+  s.serve_option_help = kv::serve_replica_option_help();
   return s;
 }
 
