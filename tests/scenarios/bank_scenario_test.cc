@@ -1,6 +1,6 @@
-// The bank scenario: Bank's own behaviour, the planted bug (funds checked before locking)
-// found within 1,000 seeds and replayed, 10,000 clean seeds with the bug off, and the same
-// production code under load on the real epoll backend.
+// The bank scenario: Bank's own behaviour, the planted bugs (funds checked before locking;
+// locks taken in argument order) found within 1,000 seeds and replayed, 10,000 clean seeds with the
+// bug off, and the same production code under load on the real epoll backend.
 #include "trellis/scenarios/bank/bank_scenario.h"
 
 #include <gtest/gtest.h>
@@ -73,7 +73,7 @@ TEST(Bank, OppositeTransfersDoNotDeadlock) {
 
 TEST(BankScenario, IsRegisteredWithItsOption) {
   const Scenario& bank = find_scenario("bank");
-  EXPECT_NO_THROW(check_options(bank, {{"planted_bug", "on"}}));
+  EXPECT_NO_THROW(check_options(bank, {{"planted_bug", "on"}, {"lock_order_bug", "on"}}));
   EXPECT_THROW(check_options(bank, {{"planted", "on"}}), std::invalid_argument);
 }
 
@@ -95,6 +95,23 @@ TEST(BankScenario, PlantedBugIsFoundWithin1000SeedsAndReplays) {
   EXPECT_TRUE(again.failed);
   EXPECT_EQ(again.failure, failing.failure);
   EXPECT_EQ(again.trace_hash, failing.trace_hash);
+}
+
+TEST(BankScenario, LockOrderBugIsFoundWithin1000SeedsAsADeadlock) {
+  const Scenario& bank = find_scenario("bank");
+  const Options options = {{"lock_order_bug", "on"}};
+  std::uint64_t found = 0;
+  sim::RunResult failing;
+  for (std::uint64_t seed = 1; seed <= 1000 && found == 0; ++seed) {
+    failing = run_seed(bank, options, seed);
+    if (failing.failed) found = seed;
+  }
+  ASSERT_NE(found, 0u);
+  // require_progress names the check and lists the tasks stuck in Lock::acquire.
+  EXPECT_NE(failing.failure.find("no deadlock"), std::string::npos) << failing.failure;
+  EXPECT_NE(failing.failure.find("Lock::acquire"), std::string::npos) << failing.failure;
+  const sim::RunResult again = run_seed(bank, options, found);
+  EXPECT_EQ(again.failure, failing.failure);
 }
 
 // 10,000 seeds in four shards (ctest runs them in parallel); sanitizer builds run 250 each.

@@ -37,8 +37,9 @@ bool Bank::transfer(std::size_t from, std::size_t to, std::int64_t amount) {
   Account& target = *accounts_[to];
   if (options_.check_funds_before_locking && source.balance < amount) return false;
   // Always in account order: two opposite transfers never hold one lock each.
-  std::lock_guard first(from < to ? source.lock : target.lock);
-  std::lock_guard second(from < to ? target.lock : source.lock);
+  const bool source_first = options_.lock_in_argument_order || from < to;
+  std::lock_guard first(source_first ? source.lock : target.lock);
+  std::lock_guard second(source_first ? target.lock : source.lock);
   if (!options_.check_funds_before_locking && source.balance < amount) return false;
   write_journal();
   // No checkpoint from here on: a transfer moves all of the money or none of it.
@@ -70,8 +71,10 @@ LoadReport run_transfer_load(Bank& bank, const LoadOptions& options) {
           const std::size_t to = (from + 1 + choices.below(bank.accounts() - 1)) % bank.accounts();
           const auto amount = static_cast<std::int64_t>(
               1 + choices.below(static_cast<std::uint64_t>(options.amount_max)));
-          const std::optional<bool> moved = move_on_after(
-              options.transfer_timeout, [&] { return bank.transfer(from, to, amount); });
+          const auto transfer = [&] { return bank.transfer(from, to, amount); };
+          const std::optional<bool> moved = options.transfer_timeout
+                                                ? move_on_after(*options.transfer_timeout, transfer)
+                                                : std::optional<bool>(transfer());
           if (!moved) {
             ++report.transfers_timed_out;
           } else if (*moved) {

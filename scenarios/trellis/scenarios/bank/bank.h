@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "trellis/core/time.h"
@@ -32,6 +33,10 @@ class Bank {
     // The planted bug: check the funds before taking the locks and not again after, so two
     // transfers from one account can both pass the check (an overdraft). Off by default.
     bool check_funds_before_locking = false;
+    // Another planted bug: take the two accounts' locks in argument order (from, then to),
+    // so two opposite transfers can each hold one lock and wait for the other forever — a
+    // lock-order inversion. Off by default.
+    bool lock_in_argument_order = false;
   };
 
   // Throws std::invalid_argument for no accounts or a negative balance.
@@ -72,7 +77,8 @@ struct LoadOptions {
   std::size_t transfers_per_client = 20;
   std::int64_t amount_max = 60;                              // each transfer moves 1..amount_max
   Duration think_time_max = std::chrono::microseconds(500);  // pause between transfers
-  Duration transfer_timeout = std::chrono::milliseconds(5);  // move_on_after per transfer
+  // move_on_after per transfer; nullopt: no timeout (a settlement batch that must finish).
+  std::optional<Duration> transfer_timeout = std::chrono::milliseconds(5);
   std::uint64_t seed = 1;  // the clients' choices of accounts and amounts
 };
 
@@ -83,7 +89,7 @@ struct LoadReport {
 };
 
 // Runs `clients` tasks, each making `transfers_per_client` transfers between random
-// accounts, each under its own timeout; returns when every client is done. Blocks: a
+// accounts, each under its own timeout (if any); returns when every client is done. Blocks: a
 // checkpoint; throws Cancelled (the clients are cancelled with it).
 LoadReport run_transfer_load(Bank& bank, const LoadOptions& options);
 
