@@ -50,6 +50,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tcp_bench.h"
 #include "trellis/base/prng.h"
 #include "trellis/fakes.h"
 #include "trellis/trellis.h"
@@ -566,6 +567,11 @@ BENCHMARK(BM_BoostFiber_BufferedChannelThroughput);
 int main(int argc, char** argv) {
   if (argc == 2 && std::string_view(argv[1]).starts_with(kChildFlag)) {
     return idle_memory_child(std::string_view(argv[1]).substr(kChildFlag.size()));
+  }
+  if (argc == 2 &&
+      std::string_view(argv[1]).starts_with(trellis_bench::kIdleConnectionsChildFlag)) {
+    return trellis_bench::idle_connections_child(
+        std::string_view(argv[1]).substr(trellis_bench::kIdleConnectionsChildFlag.size()));
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
