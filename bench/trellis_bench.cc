@@ -30,6 +30,7 @@
 //               ints through a 64-slot buffered channel to a consumer (one iteration = one
 //               message; every send() is a schedule point, as in Trio) vs Boost.Fiber's
 //               buffered_channel.
+//   TcpEcho, TcpIdle  in tcp_bench.cc: a Trellis TCP echo server vs a Boost.Asio one.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 #include <unistd.h>
