@@ -44,6 +44,7 @@
 #include <boost/asio.hpp>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -75,6 +76,9 @@ constexpr int kEchoConnectionsMax = 100;
 constexpr long kIdleConnectionsMax = 10'000;
 // Descriptors kept free for everything else when sizing the idle benchmark to the limit.
 constexpr long kDescriptorReserve = 64;
+// How long an idle-connections child waits for its connections before it reports an error
+// (the parent may have failed to open them all): the parent's pclose() never hangs.
+constexpr auto kIdleChildTimeout = std::chrono::seconds(60);
 
 [[noreturn]] void throw_errno(const char* operation) {
   throw std::system_error(errno, std::generic_category(), operation);
@@ -459,6 +463,7 @@ int idle_child_trellis(long count) {
   Footprint before;
   Footprint idle;
   long accepted = 0;
+  bool complete = false;
   trellis::posix::EpollBackend backend;
   trellis::run(
       [&] {
@@ -474,13 +479,20 @@ int idle_child_trellis(long count) {
               });
           before = Footprint::take();
           announce_port(listeners.at(0)->local_address().port());
-          while (accepted < count) trellis::sleep(1ms);
-          trellis::fakes::wait_all_tasks_blocked();  // every handler waits in receive_some
-          idle = Footprint::take();
+          trellis::move_on_after(kIdleChildTimeout, [&] {
+            while (accepted < count) trellis::sleep(1ms);
+            trellis::fakes::wait_all_tasks_blocked();  // every handler waits in receive_some
+            complete = true;
+          });
+          if (complete) idle = Footprint::take();
           nursery.cancel_scope().cancel();
         });
       },
       {.backend = &backend});
+  if (!complete) {
+    std::printf("error only %ld of %ld connections came\n", accepted, count);
+    return 1;
+  }
   print_growth(before, idle);
   return 0;
 }
@@ -489,17 +501,29 @@ int idle_child_asio(long count) {
   Footprint before;
   Footprint idle;
   long accepted = 0;
+  bool timed_out = false;
   asio::io_context io{1};
+  asio::steady_timer timeout(io, kIdleChildTimeout);
+  timeout.async_wait([&](boost::system::error_code error) {
+    if (error) return;  // cancelled: every connection came
+    timed_out = true;
+    io.stop();
+  });
   // Each session has started its read when on_accept runs.
   AsioEchoServer server(io, [&] {
     if (++accepted == count) {
       idle = Footprint::take();
+      timeout.cancel();
       io.stop();
     }
   });
   before = Footprint::take();
   announce_port(server.port());
   io.run();
+  if (timed_out) {
+    std::printf("error only %ld of %ld connections came\n", accepted, count);
+    return 1;
+  }
   print_growth(before, idle);
   return 0;
 }
