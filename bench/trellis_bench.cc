@@ -30,6 +30,7 @@
 //               ints through a 64-slot buffered channel to a consumer (one iteration = one
 //               message; every send() is a schedule point, as in Trio) vs Boost.Fiber's
 //               buffered_channel.
+//   TcpEcho, TcpIdle  in tcp_bench.cc: a Trellis TCP echo server vs a Boost.Asio one.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -50,6 +51,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tcp_bench.h"
 #include "trellis/base/prng.h"
 #include "trellis/fakes.h"
 #include "trellis/trellis.h"
@@ -566,6 +568,11 @@ BENCHMARK(BM_BoostFiber_BufferedChannelThroughput);
 int main(int argc, char** argv) {
   if (argc == 2 && std::string_view(argv[1]).starts_with(kChildFlag)) {
     return idle_memory_child(std::string_view(argv[1]).substr(kChildFlag.size()));
+  }
+  if (argc == 2 &&
+      std::string_view(argv[1]).starts_with(trellis_bench::kIdleConnectionsChildFlag)) {
+    return trellis_bench::idle_connections_child(
+        std::string_view(argv[1]).substr(trellis_bench::kIdleConnectionsChildFlag.size()));
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -96,4 +96,24 @@ for name, label in (("BM_Trellis_Sleepers/stack_kib:0", "Trellis, 1 sleep/task  
     v = counter(name, "per_timer", 1e9)
     print(f"  {label}  {fmt(v, 'ns')}  {verdict(v, 300)}  ({ratio(v, asio)} Asio)")
 print(f"  Asio steady_timer (all due)    {fmt(asio, 'ns')}")
+
+print("\nTCP echo on loopback, 64-byte messages (round trips per second of wall time; "
+      "target: Trellis >= 0.95x Asio)")
+for connections in (1, 100):
+    trellis = f"BM_Trellis_TcpEcho/connections:{connections}/real_time"
+    peer = f"BM_Asio_TcpEcho/connections:{connections}/real_time"
+    t, a = counter(trellis, "round_trips", 1e-3), counter(peer, "round_trips", 1e-3)
+    tc = counter(trellis, "server_cpu_per_round_trip", 1e6)
+    ac = counter(peer, "server_cpu_per_round_trip", 1e6)
+    met = "" if t is None or a is None else ("MEETS" if t >= 0.95 * a else "MISSES")
+    print(f"  {connections:>3} connection(s): Trellis {fmt(t, 'k/s')}, Asio {fmt(a, 'k/s')}: "
+          f"{ratio(t, a)}  {met}  (server CPU per round trip: Trellis {fmt(tc, 'us')}, "
+          f"Asio {fmt(ac, 'us')})")
+
+print("\nIdle TCP connections held by the server (resident memory growth per connection)")
+for name, label in (("BM_Trellis_TcpIdleConnections/iterations:1", "Trellis"),
+                    ("BM_Asio_TcpIdleConnections/iterations:1", "Asio   ")):
+    print(f"  {label}  {fmt(counter(name, 'KiB_per_connection'), 'KiB')} resident"
+          f"  (heap {fmt(counter(name, 'heap_B_per_connection'), 'B')},"
+          f" {counter(name, 'connections') or 0:.0f} connections)")
 EOF
