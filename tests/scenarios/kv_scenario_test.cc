@@ -154,11 +154,12 @@ TEST(KvScenario, PlantedBugIsFoundWithin1000Seeds) {
   EXPECT_NE(r.failure.find("is not linearizable"), std::string::npos) << r.failure;
 }
 
-// 10,000 seeds in four shards (ctest runs them in parallel); sanitizer builds run 250 each.
+// 10,000 seeds in ten shards (ctest runs them in parallel; one shard stays far below the
+// test timeout on a loaded 2-core machine); sanitizer builds run 100 each.
 #if defined(__SANITIZE_ADDRESS__)
-constexpr std::uint64_t kSeedsPerShard = 250;
+constexpr std::uint64_t kSeedsPerShard = 100;
 #else
-constexpr std::uint64_t kSeedsPerShard = 2500;
+constexpr std::uint64_t kSeedsPerShard = 1000;
 #endif
 
 class KvScenarioClean : public ::testing::TestWithParam<std::uint64_t> {};
@@ -172,7 +173,7 @@ TEST_P(KvScenarioClean, NoFailureWithoutTheBug) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shards, KvScenarioClean, ::testing::Values(0, 1, 2, 3));
+INSTANTIATE_TEST_SUITE_P(Shards, KvScenarioClean, ::testing::Range<std::uint64_t>(0, 10));
 
 }  // namespace
 }  // namespace trellis::scenarios
