@@ -4,6 +4,7 @@
 // sim/fifo_policy.h      FifoPolicy: wake-up order, no randomness
 // sim/random_policy.h    RandomPolicy: uniformly random choices from a seed
 // sim/pct_policy.h       PctPolicy: probabilistic concurrency testing (priorities, depth d)
+// sim/program.h          Program, ProgramIo: fake programs for open_process / run_process
 // sim/decision_policy.h  DecisionPolicy: choices from a vector (replay, RapidCheck, fuzzing)
 // sim/trace.h            Trace: events with a running hash (determinism self-check)
 // sim/world.h            World, Host, Config: the simulated cluster
@@ -29,6 +30,7 @@
 #include "trellis/sim/harness.h"
 #include "trellis/sim/liveness.h"
 #include "trellis/sim/pct_policy.h"
+#include "trellis/sim/program.h"
 #include "trellis/sim/random_policy.h"
 #include "trellis/sim/replay_file.h"
 #include "trellis/sim/step_policy.h"

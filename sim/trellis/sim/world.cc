@@ -96,6 +96,12 @@ void Host::host_loop() {
   loop_running_ = false;
 }
 
+void Host::install_program(std::string name, Program program) {
+  if (name.empty()) throw std::invalid_argument("install_program: the name is empty");
+  if (!program) throw std::invalid_argument("install_program: no program");
+  state_.programs[std::move(name)] = std::move(program);
+}
+
 void Host::crash() {
   if (!state_.alive) return;
   state_.alive = false;

@@ -95,6 +95,9 @@ class Host {
   // Sets the host's main (its init process) and starts it: now if the world is running,
   // else when run() begins. Run again by restart(). Throws UsageError if already started.
   void start(std::function<void()> main);
+  // Installs a fake program under `name` (argv[0] of open_process / run_process in this
+  // host's tasks; see program.h). Replaces one of the same name; survives crashes.
+  void install_program(std::string name, Program program);
   // Cancels every task of the host, drops its sockets (peers are not told), and makes its
   // network calls fail with ENETDOWN. Idempotent. Callable from any task, the host's own
   // included (it then unwinds at its next checkpoint).

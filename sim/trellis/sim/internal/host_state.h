@@ -2,7 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+
+#include "trellis/sim/program.h"
 
 namespace trellis::sim::internal {
 
@@ -16,6 +19,8 @@ struct HostState {
   bool alive = true;
   // Bumped by each crash: sockets and events of an earlier incarnation are void.
   std::uint64_t incarnation = 0;
+  // Fake programs installed on the host (Host::install_program), by name.
+  std::map<std::string, Program> programs;
 };
 
 }  // namespace trellis::sim::internal

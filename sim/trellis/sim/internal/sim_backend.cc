@@ -223,6 +223,10 @@ void SimBackend::poke(Socket& socket) {
 
 void SimBackend::wait(IoHandle handle, bool for_write) {
   const char* operation = for_write ? "wait_writable" : "wait_readable";
+  if (PipeEnd* end = find_pipe(handle.value)) {
+    pipe_wait(*end, for_write);
+    return;
+  }
   int error = 0;
   Socket* socket = lookup(handle, &error, operation);
   if (socket == nullptr) throw OSError(error, operation);
@@ -262,6 +266,13 @@ void SimBackend::wait_writable(IoHandle handle) {
 }
 
 void SimBackend::notify_closing(IoHandle handle) {
+  if (PipeEnd* end = find_pipe(handle.value)) {
+    Pipe& pipe = *end->pipe;
+    wake_pipe_waiter(end->write_end ? pipe.writer : pipe.reader,
+                     std::make_exception_ptr(ClosedResourceError(
+                         "another task closed this pipe while it was waited on")));
+    return;
+  }
   Socket* socket = find(handle.value);
   if (socket == nullptr || socket->closed_by_user) return;
   for (lowlevel::Task** slot : {&socket->reader, &socket->writer}) {
@@ -275,6 +286,20 @@ void SimBackend::notify_closing(IoHandle handle) {
 }
 
 int SimBackend::close(IoHandle handle) {
+  if (PipeEnd* end = find_pipe(handle.value)) {
+    notify_closing(handle);
+    const std::shared_ptr<Pipe> pipe = end->pipe;
+    if (end->write_end) {
+      pipe->write_open = false;
+      wake_pipe_waiter(pipe->reader);  // reads end of file now
+    } else {
+      pipe->read_open = false;
+      pipe->bytes.clear();
+      wake_pipe_waiter(pipe->writer);  // writes fail with EPIPE now
+    }
+    pipe_ends_.erase(handle.value);
+    return 0;
+  }
   int error = 0;
   Socket* socket = lookup(handle, &error, "close");
   if (socket == nullptr) return error;
@@ -300,11 +325,85 @@ int SimBackend::close(IoHandle handle) {
 }
 
 IoResult<std::size_t> SimBackend::read(IoHandle handle, void* buffer, std::size_t size) {
+  if (PipeEnd* end = find_pipe(handle.value)) {
+    if (end->write_end) return {0, EBADF};
+    Pipe& pipe = *end->pipe;
+    if (pipe.bytes.empty()) return {0, pipe.write_open ? EAGAIN : 0};
+    const std::size_t n = std::min(size, pipe.bytes.size());
+    std::copy_n(pipe.bytes.begin(), n, static_cast<std::byte*>(buffer));
+    pipe.bytes.erase(pipe.bytes.begin(), pipe.bytes.begin() + static_cast<std::ptrdiff_t>(n));
+    wake_pipe_waiter(pipe.writer);
+    return {n, 0};
+  }
   return recv(handle, buffer, size);
 }
 
 IoResult<std::size_t> SimBackend::write(IoHandle handle, const void* data, std::size_t size) {
+  if (PipeEnd* end = find_pipe(handle.value)) {
+    if (!end->write_end) return {0, EBADF};
+    Pipe& pipe = *end->pipe;
+    if (!pipe.read_open) return {0, EPIPE};
+    const std::size_t space = kPipeCapacity - pipe.bytes.size();
+    if (space == 0) return {0, EAGAIN};
+    const std::size_t n = std::min(size, space);
+    const auto* bytes = static_cast<const std::byte*>(data);
+    pipe.bytes.insert(pipe.bytes.end(), bytes, bytes + n);
+    wake_pipe_waiter(pipe.reader);
+    return {n, 0};
+  }
   return send(handle, data, size);
+}
+
+// ---- pipes ---------------------------------------------------------------------------------
+
+std::pair<IoHandle, IoHandle> SimBackend::make_pipe() {
+  auto pipe = std::make_shared<Pipe>();
+  const std::int64_t read_id = next_handle_++;
+  const std::int64_t write_id = next_handle_++;
+  pipe_ends_.emplace(read_id, PipeEnd{pipe, false});
+  pipe_ends_.emplace(write_id, PipeEnd{pipe, true});
+  return {IoHandle{read_id}, IoHandle{write_id}};
+}
+
+SimBackend::PipeEnd* SimBackend::find_pipe(std::int64_t id) {
+  if (pipe_ends_.empty()) return nullptr;
+  auto it = pipe_ends_.find(id);
+  return it == pipe_ends_.end() ? nullptr : &it->second;
+}
+
+void SimBackend::wake_pipe_waiter(lowlevel::Task*& slot, std::exception_ptr error) {
+  if (slot == nullptr) return;
+  lowlevel::Task* task = std::exchange(slot, nullptr);
+  --waiters_;
+  lowlevel::reschedule(*task, std::move(error));
+}
+
+void SimBackend::pipe_wait(PipeEnd& end, bool for_write) {
+  const std::shared_ptr<Pipe> pipe = end.pipe;
+  // Level-triggered: return at once if the call would not block now.
+  const bool ready = for_write ? (!pipe->read_open || pipe->bytes.size() < kPipeCapacity)
+                               : (!pipe->write_open || !pipe->bytes.empty());
+  if (ready && end.write_end == for_write) {
+    checkpoint_if_cancelled();
+    return;
+  }
+  lowlevel::Task*& slot = for_write ? pipe->writer : pipe->reader;
+  if (slot != nullptr) {
+    throw BusyResourceError(std::string("another task is already waiting for this pipe to be ") +
+                            (for_write ? "writable" : "readable"));
+  }
+  slot = &lowlevel::current_task();
+  ++waiters_;
+  lowlevel::wait_task_rescheduled(
+      [&](std::exception_ptr) {
+        lowlevel::Task*& waiter = for_write ? pipe->writer : pipe->reader;
+        if (waiter != nullptr) {
+          waiter = nullptr;
+          --waiters_;
+        }
+        return lowlevel::Abort::kSucceeded;
+      },
+      for_write ? "sim pipe writable" : "sim pipe readable");
 }
 
 // ---- NetworkFacet --------------------------------------------------------------------------
@@ -792,6 +891,7 @@ void SimBackend::erase(std::int64_t id) {
 // ---- faults ----------------------------------------------------------------------------------
 
 void SimBackend::host_crashed(HostState& host) {
+  processes_.host_crashed(host);
   std::vector<std::int64_t> doomed;
   for (auto& [id, socket] : sockets_) {
     if (socket->host == &host) doomed.push_back(id);

@@ -26,6 +26,7 @@
 #include "trellis/sim/internal/event_queue.h"
 #include "trellis/sim/internal/host_state.h"
 #include "trellis/sim/internal/sim_clock.h"
+#include "trellis/sim/internal/sim_processes.h"
 #include "trellis/sim/internal/sim_threads.h"
 #include "trellis/sim/network_config.h"
 
@@ -64,6 +65,8 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   FileSystemFacet* file_system() noexcept override { return file_system_; }
   // to_thread: tasks with a virtual latency (sim_threads.h).
   ThreadFacet* threads() noexcept override { return &threads_; }
+  // Fake programs and pipes (sim_processes.h).
+  ProcessFacet* processes() noexcept override { return &processes_; }
   // The world's simulated disks (owned by the world).
   void set_file_system(FileSystemFacet* file_system) noexcept { file_system_ = file_system; }
 
@@ -94,6 +97,11 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   IoResult<SocketAddress> peer_address(IoHandle socket) override;
   IoResult<std::vector<SocketAddress>> resolve(const std::string& host, std::uint16_t port,
                                                int family, int type) override;
+
+  // Pipes: {read end, write end}, 64 KiB of buffer, on the calling host; bytes move at once
+  // (no virtual latency). Errors as the kernel's: EPIPE writing with no reader, end of file
+  // reading with no writer.
+  std::pair<IoHandle, IoHandle> make_pipe();
 
   // World-facing.
   EventQueue& events() noexcept { return events_; }
@@ -158,6 +166,23 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
     lowlevel::Task* reader = nullptr;
     lowlevel::Task* writer = nullptr;
   };
+  struct Pipe {
+    std::deque<std::byte> bytes;
+    bool read_open = true;
+    bool write_open = true;
+    lowlevel::Task* reader = nullptr;
+    lowlevel::Task* writer = nullptr;
+  };
+  struct PipeEnd {
+    std::shared_ptr<Pipe> pipe;
+    bool write_end = false;
+  };
+  static constexpr std::size_t kPipeCapacity = 65536;
+  PipeEnd* find_pipe(std::int64_t id);
+  void pipe_wait(PipeEnd& end, bool for_write);
+  // Wakes the task waiting in that slot, if any (with error, if non-null).
+  void wake_pipe_waiter(lowlevel::Task*& slot, std::exception_ptr error = nullptr);
+
   struct Link {
     bool partitioned = false;
     Time clogged_until{};
@@ -210,9 +235,12 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   std::map<std::tuple<std::uint32_t, int, std::uint16_t>, std::int64_t> ports_;
   std::map<std::uint32_t, std::uint16_t> next_ephemeral_;
   std::map<std::pair<std::uint32_t, std::uint32_t>, Link> links_;
+  std::map<std::int64_t, PipeEnd> pipe_ends_;
   std::size_t waiters_ = 0;
   std::uint64_t messages_delivered_ = 0;
   std::uint64_t next_message_id_ = 1;
+  // Last: its programs' pipes live in pipe_ends_.
+  SimProcesses processes_{*this, world_.current_host};
 };
 
 }  // namespace trellis::sim::internal

@@ -1,0 +1,62 @@
+// trellis/sim/internal/sim_processes.h — the simulator's ProcessFacet: fake programs
+// (sim/program.h) run as tasks of the spawning host, connected by the backend's pipes.
+//
+// Deterministic: a spawn starts the program's task in the run's system nursery (it inherits
+// the spawner's host binding), ids come from a counter, and every record lives in an ordered
+// map. Waiting parks on the record; a signal cancels the program's scope.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "trellis/core/cancel_scope.h"
+#include "trellis/core/process_facet.h"
+#include "trellis/core/task.h"
+#include "trellis/sim/internal/host_state.h"
+
+namespace trellis::sim::internal {
+
+class SimBackend;
+
+class SimProcesses final : public ProcessFacet {
+ public:
+  SimProcesses(SimBackend& backend, std::function<HostState*()> current_host)
+      : backend_(backend), current_host_(std::move(current_host)) {}
+
+  // Throws UsageError outside a host's task.
+  IoResult<SpawnedProcess> spawn(const ProcessSpec& spec) override;
+  std::optional<int> poll(std::uint64_t id) override;
+  int wait(std::uint64_t id) override;
+  int send_signal(std::uint64_t id, int signo) override;
+  void release(std::uint64_t id) noexcept override;
+  IoResult<std::pair<IoHandle, IoHandle>> pipe() override;
+
+  // The host crashed: its running programs are killed (SIGKILL).
+  void host_crashed(const HostState& host);
+  std::size_t running() const noexcept;
+
+ private:
+  struct Record {
+    const HostState* host = nullptr;
+    int pid = 0;
+    std::optional<int> returncode;
+    CancelScope* scope = nullptr;  // the program's, while it runs
+    int killed_by = 0;             // the first signal that terminated it
+    lowlevel::Task* waiter = nullptr;
+    bool released = false;
+  };
+  Record& record(std::uint64_t id);
+  void terminate(Record& record, int signo);
+  void finished(std::uint64_t id, int returncode);
+
+  SimBackend& backend_;
+  std::function<HostState*()> current_host_;
+  std::uint64_t next_id_ = 1;
+  int next_pid_ = 1000;
+  std::map<std::uint64_t, Record> records_;
+};
+
+}  // namespace trellis::sim::internal
