@@ -34,6 +34,7 @@
 // io/serve_listeners.h       serve_listeners: an accept loop per listener, a task per connection
 // io/unix_socket.h           open_unix_socket, open_unix_listener
 // io/udp_socket.h            UdpSocket: send_to / receive_from datagrams
+// io/nonblocking_call.h     nonblocking_call: Trio's try / park on EAGAIN / retry protocol
 // io/pipe_stream.h          PipeSendStream, PipeReceiveStream, open_pipe
 // io/file.h                  open_file, AsyncFile, Path (files over the FileSystemFacet)
 // process/process.h         open_process, Process, run_process, CalledProcessError
@@ -75,6 +76,7 @@
 #include "trellis/io/close_forcefully.h"
 #include "trellis/io/conflict_detector.h"
 #include "trellis/io/file.h"
+#include "trellis/io/nonblocking_call.h"
 #include "trellis/io/pipe_stream.h"
 #include "trellis/io/serve_listeners.h"
 #include "trellis/io/socket.h"

@@ -12,6 +12,7 @@
 #include "trellis/core/os_error.h"
 #include "trellis/core/process_facet.h"
 #include "trellis/core/run.h"
+#include "trellis/io/nonblocking_call.h"
 
 namespace trellis {
 namespace {
@@ -48,26 +49,10 @@ void PipeEnd::close_handle() noexcept {
 
 IoResult<std::size_t> PipeEnd::transfer(bool for_write, std::span<const std::byte> out,
                                         std::span<std::byte> in) {
-  auto attempt = [&] {
+  return nonblocking_call(*io_, handle_, for_write, [&] {
     return for_write ? io_->write(handle_, out.data(), out.size())
                      : io_->read(handle_, in.data(), in.size());
-  };
-  checkpoint_if_cancelled();
-  IoResult<std::size_t> result = attempt();
-  if (result.error != EAGAIN) {
-    lowlevel::cancel_shielded_checkpoint();
-    return result;
-  }
-  for (;;) {
-    if (for_write) {
-      io_->wait_writable(handle_);
-    } else {
-      io_->wait_readable(handle_);
-    }
-    if (!handle_.valid()) return {0, EBADF};
-    result = attempt();
-    if (result.error != EAGAIN) return result;
-  }
+  });
 }
 
 void PipeSendStream::send_all(std::span<const std::byte> data) {

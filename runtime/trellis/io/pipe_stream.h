@@ -37,8 +37,7 @@ class PipeEnd {
  protected:
   // Wakes a task waiting on the handle (ClosedResourceError) and closes it. Idempotent.
   void close_handle() noexcept;
-  // Trio's nonblocking-call protocol: cancel point, try, park on EAGAIN, retry; a call that
-  // did not park ends with a cancel-shielded checkpoint.
+  // One read (write) through nonblocking_call (io/nonblocking_call.h).
   IoResult<std::size_t> transfer(bool for_write, std::span<const std::byte> out,
                                  std::span<std::byte> in);
 

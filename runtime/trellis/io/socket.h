@@ -24,6 +24,7 @@
 #include "trellis/core/network_facet.h"
 #include "trellis/core/run.h"
 #include "trellis/core/socket_address.h"
+#include "trellis/io/nonblocking_call.h"
 
 namespace trellis {
 
@@ -67,29 +68,10 @@ class Socket {
   // be unknown), as in Trio.
   void connect(const SocketAddress& address);
 
-  // Trio's nonblocking-call protocol, for the layers above: checkpoint_if_cancelled(), then
-  // attempt(); while it reports EAGAIN, park in wait_readable (wait_writable if for_write)
-  // and retry. If the first attempt completed, a cancel-shielded schedule point follows, so
-  // the whole call is always a checkpoint. Returns the first result that is not EAGAIN
-  // (errors are the caller's to translate). Throws Cancelled, ClosedResourceError (closed
-  // while waiting), BusyResourceError (another task waits in the same direction).
+  // nonblocking_call (io/nonblocking_call.h) on this socket's handle.
   template <class Attempt>
   auto io_call(bool for_write, Attempt attempt) -> decltype(attempt()) {
-    checkpoint_if_cancelled();
-    auto result = attempt();
-    if (result.error != EAGAIN) {
-      lowlevel::cancel_shielded_checkpoint();
-      return result;
-    }
-    for (;;) {
-      if (for_write) {
-        io_->wait_writable(handle_);
-      } else {
-        io_->wait_readable(handle_);
-      }
-      result = attempt();
-      if (result.error != EAGAIN) return result;
-    }
+    return nonblocking_call(*io_, handle_, for_write, attempt);
   }
 
   IoFacet& io() const noexcept { return *io_; }
