@@ -38,7 +38,7 @@ class LeaseNode {
     Duration request_timeout = std::chrono::milliseconds(50);  // connect, or one answer
     Duration reconnect_backoff = std::chrono::milliseconds(10);
     // The node's clock; empty: current_time.
-    std::function<Time()> clock;
+    std::function<Time()> clock{};
     // The planted bug of the lease scenario: the node trusts its clock, counting the full
     // lease from when the grant ARRIVED, with no margin for drift. Off by default.
     bool trust_local_clock = false;

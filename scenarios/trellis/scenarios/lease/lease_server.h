@@ -37,7 +37,7 @@ class LeaseServer {
     Duration lease = std::chrono::milliseconds(150);
     // The server's clock; empty: current_time. (Tests give a host a clock that runs fast or
     // slow.)
-    std::function<Time()> clock;
+    std::function<Time()> clock{};
   };
 
   struct Statistics {
