@@ -1,10 +1,12 @@
 // The chat scenario: its wire format, the checker, the planted bug (one send() per line)
 // found within 1,000 seeds and replayed, 10,000 clean seeds without it, and the same server
-// and clients on the real epoll backend over loopback.
+// and clients on the real epoll backend over loopback — in this process, and as the
+// `trellis serve chat` program stopped with SIGINT.
 #include "trellis/scenarios/chat/chat_scenario.h"
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +18,11 @@
 #include "trellis/scenarios/chat/chat_server.h"
 #include "trellis/scenarios/kv/kv_protocol.h"
 #include "trellis/sim.h"
+#include "trellis/trellis.h"
+
+#ifndef TRELLIS_CLI_PATH
+#error "TRELLIS_CLI_PATH names the trellis tool (set by tests/CMakeLists.txt)"
+#endif
 
 namespace trellis::scenarios {
 namespace {
@@ -185,6 +192,73 @@ TEST(ChatReal, ServerRelaysEveryMessageToEveryClientOnLoopback) {
   EXPECT_EQ(checker.messages_received(), kClients * kClients * kTexts);
   EXPECT_EQ(server_statistics.messages_relayed, kClients * kTexts);
   EXPECT_EQ(server_statistics.connections, static_cast<std::uint64_t>(kClients));
+}
+
+// The real program: `trellis serve chat` in a child process, two clients talking through it,
+// then SIGINT: it says so and exits 0.
+TEST(ChatServe, ServerProcessRelaysMessagesAndStopsOnSigint) {
+  constexpr std::uint64_t kTexts = 20;
+  ChatChecker checker;
+  std::string banner;
+  std::string rest;
+  int exit_status = -1;
+  trellis::run([&] {
+    Process server =
+        open_process({TRELLIS_CLI_PATH, "serve", "chat"}, {.stdout_mode = Stdio::kPipe});
+    kv::LineReader output(*server.stdout_stream());
+    fail_after(30s, [&] { banner = output.read_line().value_or(""); });
+    const std::string marker = "serving chat on ";
+    ASSERT_EQ(banner.rfind(marker, 0), 0u) << banner;
+    const auto port = static_cast<std::uint16_t>(std::stoi(banner.substr(banner.rfind(':') + 1)));
+    const std::vector<std::string> names = {"alice", "bob"};
+    std::vector<std::unique_ptr<ChatClient>> clients;
+    for (const std::string& name : names) {
+      clients.push_back(std::make_unique<ChatClient>(
+          ChatClient::Options{.server = "127.0.0.1", .port = port, .name = name}));
+    }
+    fail_after(30s, [&] {
+      open_nursery([&](Nursery& sessions) {
+        for (std::size_t c = 0; c < clients.size(); ++c) {
+          sessions.start_soon([&, c] {
+            clients[c]->run(
+                {.message = [&, c](const ChatMessage& m) { checker.received(names[c], m); },
+                 .malformed = [&, c](std::string_view l) { checker.malformed(names[c], l); }});
+          });
+        }
+        // A first text each, echoed: both are connected from then on.
+        for (std::size_t c = 0; c < clients.size(); ++c) {
+          checker.sent(names[c], "hello");
+          clients[c]->send("hello");
+        }
+        while (clients[0]->echoed_seq() < 1 || clients[1]->echoed_seq() < 1) sleep(1ms);
+        for (std::uint64_t i = 1; i <= kTexts; ++i) {
+          for (std::size_t c = 0; c < clients.size(); ++c) {
+            std::string text = names[c] + " " + std::to_string(i);
+            checker.sent(names[c], text);
+            clients[c]->send(std::move(text));
+          }
+        }
+        const auto all_through = [&] {
+          for (const std::string& receiver : names) {
+            for (const std::string& sender : names) {
+              if (checker.last_seq(receiver, sender) < 1 + kTexts) return false;
+            }
+          }
+          return true;
+        };
+        while (!all_through() && !checker.violation()) sleep(1ms);
+        sessions.cancel_scope().cancel();
+      });
+    });
+    server.send_signal(SIGINT);
+    fail_after(30s, [&] {
+      while (std::optional<std::string> line = output.read_line()) rest += *line + "\n";
+      exit_status = server.wait();
+    });
+  });
+  EXPECT_FALSE(checker.violation()) << *checker.violation();
+  EXPECT_EQ(exit_status, 0);
+  EXPECT_NE(rest.find("stopped by SIGINT"), std::string::npos) << rest;
 }
 
 }  // namespace

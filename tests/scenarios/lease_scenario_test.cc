@@ -1,19 +1,27 @@
 // The lease scenario: the server's grant rules, the checker, the planted bug (a node trusting
 // its clock for the full lease) found within 1,000 seeds and replayed, 10,000 clean seeds
-// without it, and the same server and nodes on the real epoll backend with a leader failover.
+// without it, and the same server and nodes on the real epoll backend with a leader failover —
+// in this process, and against the `trellis serve lease` program stopped with SIGINT.
 #include "trellis/scenarios/lease/lease_scenario.h"
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "trellis/core/run.h"
+#include "trellis/scenarios/kv/kv_protocol.h"
 #include "trellis/scenarios/lease/lease_checker.h"
 #include "trellis/scenarios/lease/lease_node.h"
 #include "trellis/scenarios/lease/lease_server.h"
 #include "trellis/sim.h"
+#include "trellis/trellis.h"
+
+#ifndef TRELLIS_CLI_PATH
+#error "TRELLIS_CLI_PATH names the trellis tool (set by tests/CMakeLists.txt)"
+#endif
 
 namespace trellis::scenarios {
 namespace {
@@ -197,6 +205,55 @@ TEST(LeaseReal, OneLeaderAtATimeAndAFailoverOnLoopback) {
   EXPECT_FALSE(first_leader.empty());
   EXPECT_NE(second_leader, first_leader);
   EXPECT_GE(checker.grants(), 3u);
+}
+
+// The real program: `trellis serve lease` in a child process, two nodes competing through it
+// (one leader at a time, on the real clock), then SIGINT: it says so and exits 0.
+TEST(LeaseServe, ServerProcessGrantsOneLeaseAtATimeAndStopsOnSigint) {
+  LeaseChecker checker;
+  std::string banner;
+  std::string rest;
+  int exit_status = -1;
+  std::uint64_t grants_seen = 0;
+  trellis::run([&] {
+    Process server = open_process({TRELLIS_CLI_PATH, "serve", "lease", "--options=lease_ms=100"},
+                                  {.stdout_mode = Stdio::kPipe});
+    kv::LineReader output(*server.stdout_stream());
+    fail_after(30s, [&] { banner = output.read_line().value_or(""); });
+    const std::string marker = "serving lease on ";
+    ASSERT_EQ(banner.rfind(marker, 0), 0u) << banner;
+    const std::string address =
+        banner.substr(marker.size(), banner.find(' ', marker.size()) - marker.size());
+    const auto port = static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+    std::vector<std::unique_ptr<LeaseNode>> nodes;
+    for (const char* name : {"n1", "n2"}) {
+      nodes.push_back(std::make_unique<LeaseNode>(
+          LeaseNode::Options{.server = "127.0.0.1", .port = port, .name = name, .lease = 100ms}));
+    }
+    fail_after(30s, [&] {
+      open_nursery([&](Nursery& running) {
+        for (std::size_t n = 0; n < nodes.size(); ++n) {
+          running.start_soon([&, n] {
+            const std::string name = "n" + std::to_string(n + 1);
+            nodes[n]->run([&](Time expiry) { checker.granted(name, current_time(), expiry); });
+          });
+        }
+        // The server's start-up grace (one lease), then a leader that keeps renewing.
+        while (checker.grants() < 5) sleep(1ms);
+        running.cancel_scope().cancel();
+      });
+    });
+    grants_seen = checker.grants();
+    server.send_signal(SIGINT);
+    fail_after(30s, [&] {
+      while (std::optional<std::string> line = output.read_line()) rest += *line + "\n";
+      exit_status = server.wait();
+    });
+  });
+  EXPECT_GE(grants_seen, 5u);
+  EXPECT_FALSE(checker.overlap()) << *checker.overlap();
+  EXPECT_EQ(exit_status, 0);
+  EXPECT_NE(rest.find("stopped by SIGINT"), std::string::npos) << rest;
 }
 
 }  // namespace

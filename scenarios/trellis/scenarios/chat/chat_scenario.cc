@@ -8,6 +8,7 @@
 #include "trellis/core/nursery.h"
 #include "trellis/scenarios/chat/chat_checker.h"
 #include "trellis/scenarios/chat/chat_client.h"
+#include "trellis/scenarios/chat/chat_serve.h"
 #include "trellis/scenarios/chat/chat_server.h"
 #include "trellis/sim/liveness.h"
 
@@ -178,6 +179,8 @@ Scenario chat_scenario() {
     config.network.tcp_window_bytes = kTcpWindowBytes;
   };
   s.simulate = simulate;
+  s.serve = chat::serve_chat;
+  s.serve_option_help = chat::serve_chat_option_help();
   return s;
 }
 

@@ -6,6 +6,7 @@
 
 #include "trellis/scenarios/lease/lease_checker.h"
 #include "trellis/scenarios/lease/lease_node.h"
+#include "trellis/scenarios/lease/lease_serve.h"
 #include "trellis/scenarios/lease/lease_server.h"
 #include "trellis/sim/liveness.h"
 
@@ -156,6 +157,8 @@ Scenario lease_scenario() {
   s.option_help = {
       {"planted_bug", "off: on = a node trusts its clock for the full lease from the grant"}};
   s.simulate = simulate;
+  s.serve = lease::serve_lease;
+  s.serve_option_help = lease::serve_lease_option_help();
   return s;
 }
 
