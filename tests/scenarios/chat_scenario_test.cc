@@ -131,6 +131,7 @@ INSTANTIATE_TEST_SUITE_P(Shards, ChatScenarioClean, ::testing::Range<std::uint64
 
 // Real mode: the same server and clients on the epoll backend, over loopback. Three clients
 // each send kTexts texts once all are connected; every client gets every message, in order.
+// (A generous echo timeout: on a loaded machine a client must not reconnect and miss some.)
 TEST(ChatReal, ServerRelaysEveryMessageToEveryClientOnLoopback) {
   constexpr int kClients = 3;
   constexpr std::uint64_t kTexts = 50;
@@ -148,8 +149,8 @@ TEST(ChatReal, ServerRelaysEveryMessageToEveryClientOnLoopback) {
       std::vector<std::string> names;
       for (int c = 1; c <= kClients; ++c) {
         names.push_back("client" + std::to_string(c));
-        clients.push_back(std::make_unique<ChatClient>(
-            ChatClient::Options{.server = "127.0.0.1", .port = port, .name = names.back()}));
+        clients.push_back(std::make_unique<ChatClient>(ChatClient::Options{
+            .server = "127.0.0.1", .port = port, .name = names.back(), .echo_timeout = 5s}));
       }
       fail_after(20s, [&] {
         open_nursery([&](Nursery& sessions) {
@@ -213,8 +214,8 @@ TEST(ChatServe, ServerProcessRelaysMessagesAndStopsOnSigint) {
     const std::vector<std::string> names = {"alice", "bob"};
     std::vector<std::unique_ptr<ChatClient>> clients;
     for (const std::string& name : names) {
-      clients.push_back(std::make_unique<ChatClient>(
-          ChatClient::Options{.server = "127.0.0.1", .port = port, .name = name}));
+      clients.push_back(std::make_unique<ChatClient>(ChatClient::Options{
+          .server = "127.0.0.1", .port = port, .name = name, .echo_timeout = 5s}));
     }
     fail_after(30s, [&] {
       open_nursery([&](Nursery& sessions) {
