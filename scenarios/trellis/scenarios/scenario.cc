@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "trellis/scenarios/bank/bank_scenario.h"
+#include "trellis/scenarios/chat/chat_scenario.h"
 #include "trellis/scenarios/kv/kv_scenario.h"
+#include "trellis/scenarios/lease/lease_scenario.h"
 #include "trellis/scenarios/pipeline/pipeline_scenario.h"
 #include "trellis/scenarios/wal/wal_scenario.h"
 
@@ -11,8 +13,8 @@ namespace trellis::scenarios {
 
 const std::vector<Scenario>& all_scenarios() {
   static const std::vector<Scenario> scenarios = [] {
-    std::vector<Scenario> list = {bank_scenario(), kv_scenario(), pipeline_scenario(),
-                                  wal_scenario()};
+    std::vector<Scenario> list = {bank_scenario(),  chat_scenario(),     kv_scenario(),
+                                  lease_scenario(), pipeline_scenario(), wal_scenario()};
     std::sort(list.begin(), list.end(),
               [](const Scenario& a, const Scenario& b) { return a.name < b.name; });
     return list;

@@ -1,0 +1,94 @@
+#include "trellis/scenarios/chat/chat_server.h"
+
+#include <utility>
+
+#include "trellis/core/errors.h"
+#include "trellis/io/tcp.h"
+#include "trellis/scenarios/chat/chat_protocol.h"
+#include "trellis/scenarios/kv/kv_protocol.h"
+
+namespace trellis::scenarios::chat {
+
+void ChatServer::serve(std::uint16_t port, std::string host,
+                       TaskStatus<std::vector<SocketListener*>>* task_status) {
+  serve_tcp([this](SocketStream& stream) { handle_connection(stream); }, port,
+            {.host = std::move(host), .task_status = task_status});
+}
+
+void ChatServer::broadcast(const Line& line) {
+  std::vector<std::uint64_t> slow;
+  for (auto& [id, client] : clients_) {
+    try {
+      client->outbox.send_nowait(line);
+    } catch (const WouldBlock&) {
+      slow.push_back(id);
+    } catch (const BrokenResourceError&) {
+      slow.push_back(id);  // its writer is gone: the connection is ending anyway
+    }
+  }
+  for (const std::uint64_t id : slow) {
+    clients_.at(id)->connection_scope->cancel();
+    clients_.erase(id);
+    ++statistics_.clients_dropped_slow;
+  }
+}
+
+void ChatServer::write_line(SocketStream& stream, const std::string& line) {
+  if (!options_.single_send_writes) {
+    kv::send_line(stream, line);
+    return;
+  }
+  // The planted bug: one send() and whatever did not fit is forgotten.
+  const std::string data = line + "\n";
+  Socket& socket = stream.socket();
+  const IoResult<std::size_t> sent = socket.io_call(
+      true, [&] { return socket.network().send(socket.handle(), data.data(), data.size()); });
+  if (!sent.ok())
+    throw BrokenResourceError("send failed (errno " + std::to_string(sent.error) + ")");
+}
+
+void ChatServer::handle_connection(SocketStream& stream) {
+  auto [outbox, inbox] = open_memory_channel<Line>(options_.outbox_lines_max);
+  const std::uint64_t id = next_connection_++;
+  ++statistics_.connections;
+  open_nursery([&](Nursery& nursery) {
+    Client client{std::move(outbox), &nursery.cancel_scope()};
+    clients_[id] = &client;
+    struct Unregister {
+      std::map<std::uint64_t, Client*>& clients;
+      std::uint64_t id;
+      ~Unregister() { clients.erase(id); }
+    } unregister{clients_, id};
+    nursery.start_soon([&] {
+      try {
+        for (;;) write_line(stream, *inbox.receive());
+      } catch (const BrokenResourceError&) {
+      } catch (const ClosedResourceError&) {
+      } catch (const EndOfChannel&) {
+      }
+      nursery.cancel_scope().cancel();
+    });
+    kv::LineReader reader(stream);
+    try {
+      while (std::optional<std::string> line = reader.read_line()) {
+        const ChatMessage message = parse_message(*line);
+        std::uint64_t& last = last_seq_[message.sender];
+        if (message.seq <= last) {
+          ++statistics_.stale_messages_dropped;
+          continue;
+        }
+        last = message.seq;
+        ++statistics_.messages_relayed;
+        broadcast(std::make_shared<const std::string>(std::move(*line)));
+      }
+    } catch (const BrokenResourceError&) {
+      // The client went away (or crashed).
+    } catch (const ClosedResourceError&) {
+    } catch (const kv::ProtocolError&) {
+      // A malformed or over-long line: drop the connection.
+    }
+    nursery.cancel_scope().cancel();
+  });
+}
+
+}  // namespace trellis::scenarios::chat

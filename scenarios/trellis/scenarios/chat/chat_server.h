@@ -1,0 +1,86 @@
+// trellis/scenarios/chat/chat_server.h — the Trio tutorial's echo server grown into a chat
+// server: every message a client sends is relayed to every connected client, the sender
+// included. Production code: only the runtime API (serve_tcp, memory channels, cancel scopes).
+//
+//   ChatServer server;
+//   server.serve(7100);   // runs until cancelled
+//
+// Each connection has a reader (the handler task) and a writer task fed by a bounded outbox
+// channel. A client whose outbox is full — it reads too slowly or its link is cut — is
+// dropped (its connection closed) rather than slowing everyone down; it reconnects and misses
+// what was relayed meanwhile. Per sender, the server relays only messages with a seq above
+// the last one it relayed from that sender: a message that a partition held back on an old
+// connection until after the sender reconnected is dropped, so every client sees each
+// sender's messages in order and at most once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "trellis/channel/memory_channel.h"
+#include "trellis/core/cancel_scope.h"
+#include "trellis/core/nursery.h"
+#include "trellis/io/socket_stream.h"
+
+namespace trellis::scenarios::chat {
+
+class ChatServer {
+ public:
+  struct Options {
+    // Lines waiting to be written to one client; a client further behind is dropped.
+    std::size_t outbox_lines_max = 32;
+    // The planted bug of the chat scenario: a line is written with a single send() call
+    // instead of send_all, so when the socket's buffer has room for only part of it the rest
+    // is silently lost. Off by default.
+    bool single_send_writes = false;
+  };
+
+  struct Statistics {
+    std::uint64_t connections = 0;
+    std::uint64_t messages_relayed = 0;
+    std::uint64_t stale_messages_dropped = 0;  // seq not above the sender's last relayed
+    std::uint64_t clients_dropped_slow = 0;
+  };
+
+  ChatServer() : ChatServer(Options{}) {}
+  explicit ChatServer(Options options) : options_(options) {}
+  ChatServer(const ChatServer&) = delete;
+  ChatServer& operator=(const ChatServer&) = delete;
+
+  // Serves on port (0: any; the bound port is reported through task_status) until
+  // cancelled. Blocks; a checkpoint; throws OSError when the port cannot be bound.
+  void serve(std::uint16_t port, std::string host = {},
+             TaskStatus<std::vector<SocketListener*>>* task_status = nullptr);
+
+  // Runs one client's connection until it ends (the peer closes or breaks it, sends a
+  // malformed line, or is dropped as slow). Blocks; a checkpoint; never throws but Cancelled.
+  void handle_connection(SocketStream& stream);
+
+  Statistics statistics() const noexcept { return statistics_; }
+
+ private:
+  using Line = std::shared_ptr<const std::string>;
+  struct Client {
+    MemorySendChannel<Line> outbox;
+    CancelScope* connection_scope;  // cancelled to drop the client
+  };
+
+  // Queues line on every connected client's outbox; drops the clients whose outbox is full.
+  // Not a checkpoint.
+  void broadcast(const Line& line);
+  void write_line(SocketStream& stream, const std::string& line);
+
+  Options options_;
+  // Connected clients by connection number. Invariant: an entry lives exactly while its
+  // connection's handler runs and it has not been dropped.
+  std::map<std::uint64_t, Client*> clients_;
+  // Invariant: the seqs relayed from each sender strictly increase.
+  std::map<std::string, std::uint64_t, std::less<>> last_seq_;
+  std::uint64_t next_connection_ = 1;
+  Statistics statistics_;
+};
+
+}  // namespace trellis::scenarios::chat

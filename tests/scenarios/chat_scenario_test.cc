@@ -1,0 +1,266 @@
+// The chat scenario: its wire format, the checker, the planted bug (one send() per line)
+// found within 1,000 seeds and replayed, 10,000 clean seeds without it, and the same server
+// and clients on the real epoll backend over loopback — in this process, and as the
+// `trellis serve chat` program stopped with SIGINT.
+#include "trellis/scenarios/chat/chat_scenario.h"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "trellis/core/run.h"
+#include "trellis/scenarios/chat/chat_checker.h"
+#include "trellis/scenarios/chat/chat_client.h"
+#include "trellis/scenarios/chat/chat_protocol.h"
+#include "trellis/scenarios/chat/chat_server.h"
+#include "trellis/scenarios/kv/kv_protocol.h"
+#include "trellis/sim.h"
+#include "trellis/trellis.h"
+
+#ifndef TRELLIS_CLI_PATH
+#error "TRELLIS_CLI_PATH names the trellis tool (set by tests/CMakeLists.txt)"
+#endif
+
+namespace trellis::scenarios {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace chat;
+
+sim::RunResult run_seed(const Scenario& scenario, const Options& options, std::uint64_t seed) {
+  return run_scenario(scenario, options, scenario_config(scenario, options, seed));
+}
+
+TEST(ChatProtocol, MessagesRoundTrip) {
+  for (const ChatMessage& m : {ChatMessage{"alice", 1, "hello world"}, ChatMessage{"b.2", 99, ""},
+                               ChatMessage{"c_3-x", 18446744073709551615u, "M x 1 y"}}) {
+    EXPECT_EQ(parse_message(encode_message(m)), m);
+  }
+  EXPECT_EQ(encode_message({"a", 7, "hi there"}), "M a 7 hi there");
+}
+
+TEST(ChatProtocol, MalformedLinesAreProtocolErrors) {
+  for (const char* line : {"", "M", "M a", "M a 1", "X a 1 t", "M a 0 t", "M a -1 t", "M a 1x t",
+                           "M a b 1 t", "M  1 t", "M a 99999999999999999999 t"}) {
+    EXPECT_THROW(parse_message(line), kv::ProtocolError) << line;
+  }
+  EXPECT_THROW(parse_message("M a 1 \x01"), kv::ProtocolError);
+  EXPECT_THROW(encode_message({"a b", 1, "t"}), std::invalid_argument);
+  EXPECT_THROW(encode_message({"a", 0, "t"}), std::invalid_argument);
+  EXPECT_THROW(encode_message({"a", 1, std::string(kTextBytesMax + 1, 't')}),
+               std::invalid_argument);
+  EXPECT_THROW(ChatClient({.server = "", .name = "a"}), std::invalid_argument);
+  EXPECT_THROW(ChatClient({.server = "s", .name = ""}), std::invalid_argument);
+}
+
+TEST(ChatChecker, FlagsInventedCorruptedDuplicatedAndReorderedMessages) {
+  const auto first_violation = [](const std::vector<ChatMessage>& received) {
+    ChatChecker checker;
+    checker.sent("a", "one");
+    checker.sent("a", "two");
+    checker.sent("b", "uno");
+    for (const ChatMessage& m : received) checker.received("r", m);
+    return checker.violation().value_or("");
+  };
+  EXPECT_EQ(first_violation({{"a", 1, "one"}, {"b", 1, "uno"}, {"a", 2, "two"}}), "");
+  EXPECT_EQ(first_violation({{"a", 2, "two"}}), "");  // a lost message is allowed
+  EXPECT_NE(first_violation({{"a", 3, "three"}}).find("never sent"), std::string::npos);
+  EXPECT_NE(first_violation({{"c", 1, "one"}}).find("never sent"), std::string::npos);
+  EXPECT_NE(first_violation({{"a", 1, "onM b"}}).find("corrupted"), std::string::npos);
+  EXPECT_NE(first_violation({{"a", 1, "one"}, {"a", 1, "one"}}).find("twice"), std::string::npos);
+  EXPECT_NE(first_violation({{"a", 2, "two"}, {"a", 1, "one"}}).find("out of order"),
+            std::string::npos);
+  ChatChecker checker;
+  checker.malformed("r", "M a 1 onM b 1 uno");
+  EXPECT_NE(checker.violation().value_or("").find("malformed"), std::string::npos);
+}
+
+TEST(ChatScenario, IsRegisteredWithItsOption) {
+  const Scenario& chat = find_scenario("chat");
+  EXPECT_NO_THROW(check_options(chat, {{"planted_bug", "on"}}));
+  EXPECT_THROW(check_options(chat, {{"planted", "on"}}), std::invalid_argument);
+}
+
+TEST(ChatScenario, PlantedBugIsFoundWithin1000SeedsAndReplays) {
+  const Scenario& chat = find_scenario("chat");
+  const Options bug = {{"planted_bug", "on"}};
+  std::uint64_t found = 0;
+  sim::RunResult first;
+  for (std::uint64_t seed = 1; seed <= 1000 && found == 0; ++seed) {
+    first = run_seed(chat, bug, seed);
+    if (first.failed) found = seed;
+  }
+  ASSERT_NE(found, 0u);
+  std::printf("chat planted bug: first failing seed %llu: %s\n",
+              static_cast<unsigned long long>(found), first.failure.c_str());
+  // The failing seed replays to the same failure, event for event.
+  const sim::RunResult again = run_seed(chat, bug, found);
+  EXPECT_TRUE(again.failed);
+  EXPECT_EQ(again.failure, first.failure);
+  EXPECT_EQ(again.trace_hash, first.trace_hash);
+  EXPECT_NE(first.failure.find("invariant violated"), std::string::npos) << first.failure;
+  // And from its replay file's config (the recorded decisions).
+  const sim::RunResult replayed =
+      run_scenario(chat, bug, sim::replay_config(first.replay("chat"), first.config));
+  EXPECT_EQ(replayed.failure, first.failure);
+}
+
+// 10,000 seeds in eight shards of about 10-20 s each (ctest runs them in parallel); sanitizer
+// builds run 125 each.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr std::uint64_t kSeedsPerShard = 125;
+#else
+constexpr std::uint64_t kSeedsPerShard = 1250;
+#endif
+
+class ChatScenarioClean : public ::testing::TestWithParam<std::uint64_t> {};
+
+TEST_P(ChatScenarioClean, NoFailureWithoutTheBug) {
+  const Scenario& chat = find_scenario("chat");
+  const std::uint64_t first = 1 + GetParam() * kSeedsPerShard;
+  for (std::uint64_t seed = first; seed < first + kSeedsPerShard; ++seed) {
+    const sim::RunResult r = run_seed(chat, {}, seed);
+    ASSERT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shards, ChatScenarioClean, ::testing::Range<std::uint64_t>(0, 8));
+
+// Real mode: the same server and clients on the epoll backend, over loopback. Three clients
+// each send kTexts texts once all are connected; every client gets every message, in order.
+// (A generous echo timeout: on a loaded machine a client must not reconnect and miss some.)
+TEST(ChatReal, ServerRelaysEveryMessageToEveryClientOnLoopback) {
+  constexpr int kClients = 3;
+  constexpr std::uint64_t kTexts = 50;
+  ChatChecker checker;
+  ChatServer::Statistics server_statistics;
+  trellis::run([&] {
+    ChatServer server;
+    open_nursery([&](Nursery& nursery) {
+      const auto listeners = nursery.start<std::vector<SocketListener*>>(
+          [&](TaskStatus<std::vector<SocketListener*>>& status) {
+            server.serve(0, "127.0.0.1", &status);
+          });
+      const std::uint16_t port = listeners.at(0)->local_address().port();
+      std::vector<std::unique_ptr<ChatClient>> clients;
+      std::vector<std::string> names;
+      for (int c = 1; c <= kClients; ++c) {
+        names.push_back("client" + std::to_string(c));
+        clients.push_back(std::make_unique<ChatClient>(ChatClient::Options{
+            .server = "127.0.0.1", .port = port, .name = names.back(), .echo_timeout = 5s}));
+      }
+      fail_after(20s, [&] {
+        open_nursery([&](Nursery& sessions) {
+          for (int c = 0; c < kClients; ++c) {
+            sessions.start_soon([&, c] {
+              clients[c]->run(
+                  {.message = [&, c](const ChatMessage& m) { checker.received(names[c], m); },
+                   .malformed = [&, c](std::string_view l) { checker.malformed(names[c], l); }});
+            });
+          }
+          while (server.statistics().connections < kClients) sleep(1ms);
+          open_nursery([&](Nursery& senders) {
+            for (int c = 0; c < kClients; ++c) {
+              senders.start_soon([&, c] {
+                for (std::uint64_t i = 1; i <= kTexts; ++i) {
+                  std::string text = names[c] + " says " + std::to_string(i);
+                  checker.sent(names[c], text);
+                  clients[c]->send(std::move(text));
+                }
+              });
+            }
+          });
+          const auto everyone_has_everything = [&] {
+            for (const std::string& receiver : names) {
+              for (const std::string& sender : names) {
+                if (checker.last_seq(receiver, sender) < kTexts) return false;
+              }
+            }
+            return true;
+          };
+          while (!everyone_has_everything() && !checker.violation()) sleep(1ms);
+          sessions.cancel_scope().cancel();
+        });
+      });
+      server_statistics = server.statistics();
+      nursery.cancel_scope().cancel();
+    });
+  });
+  EXPECT_FALSE(checker.violation()) << *checker.violation();
+  EXPECT_EQ(checker.messages_received(), kClients * kClients * kTexts);
+  EXPECT_EQ(server_statistics.messages_relayed, kClients * kTexts);
+  EXPECT_EQ(server_statistics.connections, static_cast<std::uint64_t>(kClients));
+}
+
+// The real program: `trellis serve chat` in a child process, two clients talking through it,
+// then SIGINT: it says so and exits 0.
+TEST(ChatServe, ServerProcessRelaysMessagesAndStopsOnSigint) {
+  constexpr std::uint64_t kTexts = 20;
+  ChatChecker checker;
+  std::string banner;
+  std::string rest;
+  int exit_status = -1;
+  trellis::run([&] {
+    Process server =
+        open_process({TRELLIS_CLI_PATH, "serve", "chat"}, {.stdout_mode = Stdio::kPipe});
+    kv::LineReader output(*server.stdout_stream());
+    fail_after(30s, [&] { banner = output.read_line().value_or(""); });
+    const std::string marker = "serving chat on ";
+    ASSERT_EQ(banner.rfind(marker, 0), 0u) << banner;
+    const auto port = static_cast<std::uint16_t>(std::stoi(banner.substr(banner.rfind(':') + 1)));
+    const std::vector<std::string> names = {"alice", "bob"};
+    std::vector<std::unique_ptr<ChatClient>> clients;
+    for (const std::string& name : names) {
+      clients.push_back(std::make_unique<ChatClient>(ChatClient::Options{
+          .server = "127.0.0.1", .port = port, .name = name, .echo_timeout = 5s}));
+    }
+    fail_after(30s, [&] {
+      open_nursery([&](Nursery& sessions) {
+        for (std::size_t c = 0; c < clients.size(); ++c) {
+          sessions.start_soon([&, c] {
+            clients[c]->run(
+                {.message = [&, c](const ChatMessage& m) { checker.received(names[c], m); },
+                 .malformed = [&, c](std::string_view l) { checker.malformed(names[c], l); }});
+          });
+        }
+        // A first text each, echoed: both are connected from then on.
+        for (std::size_t c = 0; c < clients.size(); ++c) {
+          checker.sent(names[c], "hello");
+          clients[c]->send("hello");
+        }
+        while (clients[0]->echoed_seq() < 1 || clients[1]->echoed_seq() < 1) sleep(1ms);
+        for (std::uint64_t i = 1; i <= kTexts; ++i) {
+          for (std::size_t c = 0; c < clients.size(); ++c) {
+            std::string text = names[c] + " " + std::to_string(i);
+            checker.sent(names[c], text);
+            clients[c]->send(std::move(text));
+          }
+        }
+        const auto all_through = [&] {
+          for (const std::string& receiver : names) {
+            for (const std::string& sender : names) {
+              if (checker.last_seq(receiver, sender) < 1 + kTexts) return false;
+            }
+          }
+          return true;
+        };
+        while (!all_through() && !checker.violation()) sleep(1ms);
+        sessions.cancel_scope().cancel();
+      });
+    });
+    server.send_signal(SIGINT);
+    fail_after(30s, [&] {
+      while (std::optional<std::string> line = output.read_line()) rest += *line + "\n";
+      exit_status = server.wait();
+    });
+  });
+  EXPECT_FALSE(checker.violation()) << *checker.violation();
+  EXPECT_EQ(exit_status, 0);
+  EXPECT_NE(rest.find("stopped by SIGINT"), std::string::npos) << rest;
+}
+
+}  // namespace
+}  // namespace trellis::scenarios
