@@ -406,6 +406,31 @@ TEST(SimWorld, RestartWhileUnwinding) {
   EXPECT_EQ(cleanups, 3);  // the last incarnation is cancelled when the driver ends
 }
 
+// restart() wakes the crashed host's loop; a crash before that loop runs again must leave it
+// waiting for the next restart (it used to trip an assertion: found by the chat scenario).
+TEST(SimWorld, CrashAgainBeforeTheRestartedHostRuns) {
+  World world(Config{.seed = 13});
+  Host& host = world.add_host("h", "10.0.0.1");
+  int starts = 0;
+  host.start([&] {
+    ++starts;
+    sleep_forever();
+  });
+  world.run([&] {
+    sleep(1ms);
+    host.crash();
+    sleep(1ms);
+    host.restart();
+    host.crash();  // in the same step: the loop has not run since restart()
+    sleep(1ms);
+    EXPECT_FALSE(host.alive());
+    host.restart();
+    sleep(1ms);
+    EXPECT_TRUE(host.alive());
+  });
+  EXPECT_EQ(starts, 2);
+}
+
 TEST(SimWorld, UdpLossAndDuplication) {
   auto count_received = [](NetworkConfig net, int sent) {
     World world(Config{.seed = 21, .network = net});

@@ -25,6 +25,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -317,6 +318,7 @@ int command_sweep(const std::string& name) {
   std::uint64_t done = 0;
   std::vector<std::uint64_t> failures;
   std::vector<SeedOutcome> outcomes;  // kept for --junit
+  std::set<std::uint64_t> reported;   // seeds whose outcome arrived
   const std::string junit = absl::GetFlag(FLAGS_junit);
   std::string pending;
   char buffer[4096];
@@ -345,6 +347,7 @@ int command_sweep(const std::string& name) {
       pending.erase(0, eol + 1);
       ++done;
       SeedOutcome outcome = parse_outcome(line);
+      reported.insert(outcome.seed);
       if (outcome.failed) {
         failures.push_back(outcome.seed);
         if (!keep_going) stop = true;
@@ -357,7 +360,29 @@ int command_sweep(const std::string& name) {
     for (pid_t pid : children) ::kill(pid, SIGTERM);
   }
   ::close(pipe_fds[0]);
-  for (pid_t pid : children) ::waitpid(pid, nullptr, 0);
+  // A worker that died (an assertion, a crash in the scenario) leaves seeds unreported: the
+  // first of them is where it died. Say so, and count it as a failure.
+  std::vector<std::uint64_t> died_at;
+  for (std::size_t w = 0; w < children.size(); ++w) {
+    int status = 0;
+    ::waitpid(children[w], &status, 0);
+    if (stop) continue;  // we stopped them
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
+    for (std::uint64_t seed : sim::shard_seeds(base, count, w, children.size())) {
+      if (reported.count(seed) != 0) continue;
+      const std::string how =
+          WIFSIGNALED(status) ? std::string("killed by signal ") + std::to_string(WTERMSIG(status))
+                              : "exit status " + std::to_string(WEXITSTATUS(status));
+      std::printf(
+          "\n  worker %zu died (%s) running seed %llu: rerun it with\n    trellis run %s "
+          "--seed=%llu%s\n",
+          w, how.c_str(), static_cast<unsigned long long>(seed), name.c_str(),
+          static_cast<unsigned long long>(seed),
+          job.options.empty() ? "" : (" --options=" + absl::GetFlag(FLAGS_options)).c_str());
+      died_at.push_back(seed);
+      break;
+    }
+  }
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress(true);
@@ -365,6 +390,7 @@ int command_sweep(const std::string& name) {
               static_cast<unsigned long long>(done), elapsed,
               elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0, failures.size());
   if (!junit.empty()) write_junit(junit, name, outcomes, elapsed);
+  if (!died_at.empty()) return kExitFailed;  // rerunning here would die the same way
   if (failures.empty()) return done == count ? kExitPassed : kExitFailed;
   std::sort(failures.begin(), failures.end());
   // Rerun the first failure here (deterministic: it fails again), shrink and report it.

@@ -61,8 +61,18 @@ void Host::launch() {
 
 void Host::host_loop() {
   for (;;) {
+    // Crashed and not restarted yet — or restarted and crashed again before this task ran:
+    // wait for restart().
+    while (!state_.alive) {
+      waiting_for_restart_ = &lowlevel::current_task();
+      lowlevel::wait_task_rescheduled(
+          [this](std::exception_ptr) {
+            waiting_for_restart_ = nullptr;
+            return lowlevel::Abort::kSucceeded;
+          },
+          "crashed host waiting for restart()");
+    }
     const std::uint64_t incarnation = state_.incarnation;
-    TRELLIS_ASSERT(state_.alive);
     // Tasks spawned from here on belong to this incarnation of the host.
     world_.current_host_.set(World::HostBinding{this, incarnation});
     CancelScope scope;
@@ -82,16 +92,6 @@ void Host::host_loop() {
     }
     scope_ = nullptr;
     if (state_.incarnation == incarnation) break;  // main returned: the host idles
-    if (!state_.alive) {
-      // Crashed and not restarted yet: wait for restart().
-      waiting_for_restart_ = &lowlevel::current_task();
-      lowlevel::wait_task_rescheduled(
-          [this](std::exception_ptr) {
-            waiting_for_restart_ = nullptr;
-            return lowlevel::Abort::kSucceeded;
-          },
-          "crashed host waiting for restart()");
-    }
   }
   loop_running_ = false;
 }
