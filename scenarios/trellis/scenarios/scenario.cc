@@ -76,4 +76,37 @@ sim::RunResult run_scenario(const Scenario& scenario, const Options& options,
   return sim::run_simulation([&](sim::World& world) { scenario.simulate(world, options); }, config);
 }
 
+void check_serve_options(const std::string& what, const Options& options,
+                         const std::map<std::string, std::string>& help) {
+  for (const auto& [key, value] : options) {
+    if (help.count(key) != 0) continue;
+    std::string known;
+    for (const auto& [name, text] : help) known += (known.empty() ? "" : ", ") + name;
+    throw std::invalid_argument(what + ": unknown option '" + key + "' (options: " + known + ")");
+  }
+}
+
+int integer_option(const std::string& what, const Options& options, const std::string& key,
+                   int fallback, int low, int high) {
+  const auto it = options.find(key);
+  if (it == options.end()) return fallback;
+  std::size_t used = 0;
+  int value = low;
+  try {
+    value = std::stoi(it->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != it->second.size() || value < low || value > high) {
+    throw std::invalid_argument(what + ": bad " + key + " '" + it->second + "'");
+  }
+  return value;
+}
+
+std::string string_option(const Options& options, const std::string& key,
+                          const std::string& fallback) {
+  const auto it = options.find(key);
+  return it == options.end() ? fallback : it->second;
+}
+
 }  // namespace trellis::scenarios

@@ -56,6 +56,18 @@ bool option_on(const Options& options, const std::string& key);
 // that is not key=value.
 Options parse_options(const std::string& text);
 
+// For Scenario::serve: throws std::invalid_argument ("<what>: unknown option 'x' (options:
+// a, b)") for an option not in help.
+void check_serve_options(const std::string& what, const Options& options,
+                         const std::map<std::string, std::string>& help);
+// A decimal integer option in [low, high]; `fallback` when absent. Throws
+// std::invalid_argument ("<what>: bad <key> '<value>'") otherwise.
+int integer_option(const std::string& what, const Options& options, const std::string& key,
+                   int fallback, int low, int high);
+// options[key], or fallback when absent.
+std::string string_option(const Options& options, const std::string& key,
+                          const std::string& fallback);
+
 // The config one seed of a scenario runs with: `base` with that seed, then the scenario's
 // configure(). What `trellis run`, sweeps, the fuzzer and the tests all use.
 sim::Config scenario_config(const Scenario& scenario, const Options& options, std::uint64_t seed,

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "trellis/scenarios/chat/chat_server.h"
+#include "trellis/scenarios/scenario.h"
 #include "trellis/trellis.h"
 
 namespace trellis::scenarios::chat {
@@ -14,28 +15,10 @@ std::map<std::string, std::string> serve_chat_option_help() {
 }
 
 int serve_chat(const std::map<std::string, std::string>& options, std::FILE* out) {
-  const std::map<std::string, std::string> help = serve_chat_option_help();
-  for (const auto& [key, value] : options) {
-    if (help.count(key) == 0) {
-      throw std::invalid_argument("chat serve: unknown option '" + key + "' (options: port, host)");
-    }
-  }
-  std::uint16_t port = 0;
-  if (const auto it = options.find("port"); it != options.end()) {
-    std::size_t used = 0;
-    int value = -1;
-    try {
-      value = std::stoi(it->second, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != it->second.size() || value < 0 || value > 65535) {
-      throw std::invalid_argument("chat serve: bad port '" + it->second + "'");
-    }
-    port = static_cast<std::uint16_t>(value);
-  }
-  const auto host_it = options.find("host");
-  const std::string host = host_it == options.end() ? "127.0.0.1" : host_it->second;
+  check_serve_options("chat serve", options, serve_chat_option_help());
+  const auto port =
+      static_cast<std::uint16_t>(integer_option("chat serve", options, "port", 0, 0, 65535));
+  const std::string host = string_option(options, "host", "127.0.0.1");
 
   try {
     trellis::run([&] {

@@ -4,30 +4,10 @@
 #include <vector>
 
 #include "trellis/scenarios/lease/lease_server.h"
+#include "trellis/scenarios/scenario.h"
 #include "trellis/trellis.h"
 
 namespace trellis::scenarios::lease {
-namespace {
-
-// A decimal integer option in [low, high], else std::invalid_argument naming it.
-int integer_option(const std::map<std::string, std::string>& options, const std::string& key,
-                   int fallback, int low, int high) {
-  const auto it = options.find(key);
-  if (it == options.end()) return fallback;
-  std::size_t used = 0;
-  int value = low - 1;
-  try {
-    value = std::stoi(it->second, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != it->second.size() || value < low || value > high) {
-    throw std::invalid_argument("lease serve: bad " + key + " '" + it->second + "'");
-  }
-  return value;
-}
-
-}  // namespace
 
 std::map<std::string, std::string> serve_lease_option_help() {
   return {{"port", "0: TCP port to listen on (0: any free port)"},
@@ -36,17 +16,11 @@ std::map<std::string, std::string> serve_lease_option_help() {
 }
 
 int serve_lease(const std::map<std::string, std::string>& options, std::FILE* out) {
-  const std::map<std::string, std::string> help = serve_lease_option_help();
-  for (const auto& [key, value] : options) {
-    if (help.count(key) == 0) {
-      throw std::invalid_argument("lease serve: unknown option '" + key +
-                                  "' (options: port, host, lease_ms)");
-    }
-  }
-  const auto port = static_cast<std::uint16_t>(integer_option(options, "port", 0, 0, 65535));
-  const int lease_ms = integer_option(options, "lease_ms", 150, 1, 3'600'000);
-  const auto host_it = options.find("host");
-  const std::string host = host_it == options.end() ? "127.0.0.1" : host_it->second;
+  check_serve_options("lease serve", options, serve_lease_option_help());
+  const auto port =
+      static_cast<std::uint16_t>(integer_option("lease serve", options, "port", 0, 0, 65535));
+  const int lease_ms = integer_option("lease serve", options, "lease_ms", 150, 1, 3'600'000);
+  const std::string host = string_option(options, "host", "127.0.0.1");
 
   try {
     trellis::run([&] {
