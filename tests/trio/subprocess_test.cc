@@ -361,6 +361,16 @@ TEST_P(Subprocess, DestroyingARunningProcessReapsIt) {
   EXPECT_TRUE(reaped(pid));
 }
 
+// A Process that outlives its run: a clear error, no crash, and the child was not left behind.
+TEST_P(Subprocess, ProcessOutlivingItsRunIsAClearError) {
+  Process survivor = run([] { return open_process({"sleep", "10"}); });
+  EXPECT_TRUE(reaped(survivor.pid()));  // the backend killed and reaped it at the run's end
+  EXPECT_THROW(survivor.returncode(), UsageError);
+  EXPECT_THROW(survivor.kill(), UsageError);
+  EXPECT_EQ(survivor.args(), (std::vector<std::string>{"sleep", "10"}));
+  // Its destructor runs here, outside any run: nothing to close, nothing touched.
+}
+
 // test_for_leaking_fds
 TEST_P(Subprocess, NoLeakedFds) {
   const std::size_t before = count_entries("/proc/self/fd");

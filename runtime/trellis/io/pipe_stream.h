@@ -33,6 +33,8 @@ class PipeEnd {
 
   IoHandle handle() const noexcept { return handle_; }
   bool is_open() const noexcept { return handle_.valid(); }
+  // Forgets the handle without closing it (its backend is gone: nothing can close it now).
+  void abandon() noexcept { handle_ = IoHandle{}; }
 
  protected:
   // Wakes a task waiting on the handle (ClosedResourceError) and closes it. Idempotent.

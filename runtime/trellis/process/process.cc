@@ -11,6 +11,7 @@
 
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/errors.h"
+#include "trellis/core/internal/runner.h"
 #include "trellis/core/internal/signal_hub.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/nursery.h"
@@ -63,6 +64,9 @@ ProcessFacet& current_processes(const char* operation) {
 }  // namespace
 
 struct Process::State {
+  // Closed when the run ends: the facet and the pipes' IoFacet are gone then (the backend
+  // killed and reaped the child on its way out).
+  std::shared_ptr<internal::RunTokenState> run;
   ProcessFacet* facet = nullptr;
   std::uint64_t id = 0;
   int pid = 0;
@@ -73,6 +77,15 @@ struct Process::State {
   Lock wait_lock;  // one task talks to the facet; the others queue behind it (Trio's)
 
   ~State() {
+    if (run->closed()) {
+      // Outlived its run: nothing to close or release any more.
+      for (PipeEnd* end : std::initializer_list<PipeEnd*>{stdin_pipe ? &*stdin_pipe : nullptr,
+                                                          stdout_pipe ? &*stdout_pipe : nullptr,
+                                                          stderr_pipe ? &*stderr_pipe : nullptr}) {
+        if (end != nullptr) end->abandon();
+      }
+      return;
+    }
     // Pipes first (their handles belong to the IoFacet), then the child: killed if running.
     stdin_pipe.reset();
     stdout_pipe.reset();
@@ -88,14 +101,21 @@ Process::~Process() = default;
 
 Process::State& Process::state() const {
   if (state_ == nullptr) throw UsageError("Process: used after being moved from");
+  if (state_->run->closed()) {
+    throw UsageError(
+        "Process " + std::to_string(state_->pid) +
+        ": the run that opened it has ended (a child still running then was killed and reaped)");
+  }
   return *state_;
 }
 
 int Process::pid() const {
-  return state().pid;
+  if (state_ == nullptr) throw UsageError("Process: used after being moved from");
+  return state_->pid;
 }
 const std::vector<std::string>& Process::args() const {
-  return state().args;
+  if (state_ == nullptr) throw UsageError("Process: used after being moved from");
+  return state_->args;
 }
 
 std::optional<int> Process::returncode() {
@@ -190,6 +210,7 @@ Process open_process(std::vector<std::string> argv, ProcessOptions options) {
     throw OSError(spawned.error, what);
   }
   auto state = std::make_unique<Process::State>();
+  state->run = internal::Runner::require("open_process").token_state();
   state->facet = &facet;
   state->id = spawned.value.id;
   state->pid = spawned.value.pid;

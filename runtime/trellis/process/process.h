@@ -17,8 +17,11 @@
 // runs kills (SIGKILL) and reaps it; a cancelled run_process terminates the child (SIGTERM,
 // then SIGKILL after a grace period) and waits for it before re-raising Cancelled.
 //
-// A Process must not outlive the run that opened it. Needs a backend with processes (the
-// epoll backend); elsewhere open_process throws UsageError.
+// A Process belongs to the run that opened it: when the run ends its child is killed and
+// reaped, and a Process that outlived the run throws UsageError from every call but pid()
+// and args(). Needs a
+// backend with processes (the epoll backend, the simulator's fake programs); elsewhere
+// open_process throws UsageError.
 #pragma once
 
 #include <signal.h>
