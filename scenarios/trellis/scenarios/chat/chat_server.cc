@@ -48,7 +48,10 @@ void ChatServer::write_line(SocketStream& stream, const std::string& line) {
 }
 
 void ChatServer::handle_connection(SocketStream& stream) {
-  auto [outbox, inbox] = open_memory_channel<Line>(options_.outbox_lines_max);
+  // (Not a structured binding: clang 14 cannot capture one in a lambda.)
+  auto channel = open_memory_channel<Line>(options_.outbox_lines_max);
+  auto& outbox = channel.first;
+  auto& inbox = channel.second;
   const std::uint64_t id = next_connection_++;
   ++statistics_.connections;
   open_nursery([&](Nursery& nursery) {

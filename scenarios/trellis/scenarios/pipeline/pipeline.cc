@@ -47,8 +47,13 @@ void Pipeline::worker(std::size_t index, MemoryReceiveChannel<std::uint64_t> ite
 PipelineReport Pipeline::run(std::uint64_t count, Time deadline) {
   if (std::exchange(ran_, true)) throw std::logic_error("Pipeline::run: called twice");
   PipelineReport report;
-  auto [items_tx, items_rx] = open_memory_channel<std::uint64_t>(options_.buffer_size);
-  auto [results_tx, results_rx] = open_memory_channel<PipelineResult>(options_.buffer_size);
+  // (Not structured bindings: clang 14 cannot capture those in a lambda.)
+  auto items = open_memory_channel<std::uint64_t>(options_.buffer_size);
+  auto results = open_memory_channel<PipelineResult>(options_.buffer_size);
+  auto& items_tx = items.first;
+  auto& items_rx = items.second;
+  auto& results_tx = results.first;
+  auto& results_rx = results.second;
   move_on_at(deadline, [&] {
     open_nursery([&](Nursery& nursery) {
       nursery.start_soon(SpawnOptions{.name = "pipeline producer"},
