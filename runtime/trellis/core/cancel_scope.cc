@@ -112,12 +112,12 @@ std::vector<lowlevel::Task*> CancelStatus::tasks_snapshot() {
 // ---- CancelScope --------------------------------------------------------------------------
 
 CancelScope::~CancelScope() {
+  // (Not registered: exit() unregistered the timer, and an unentered scope never had one.)
   TRELLIS_ASSERT(state_ != State::kActive);
-  TRELLIS_ASSERT(!timer_.registered());
 }
 
-void CancelScope::deadline_expired(internal::DeadlineTimer& timer) {
-  static_cast<CancelScope*>(timer.owner)->cancel_with(CancelSource::kDeadline);
+void CancelScope::deadline_expired(void* scope) {
+  static_cast<CancelScope*>(scope)->cancel_with(CancelSource::kDeadline);
 }
 
 void CancelScope::enter() {
@@ -200,7 +200,7 @@ void CancelScope::set_shield(bool on) {
 
 void CancelScope::update_deadline_registration() {
   const bool wanted = state_ == State::kActive && !cancel_called_ && deadline_ != kNoDeadline;
-  const bool registered = timer_.registered();
+  const bool registered = runner_ != nullptr && runner_->deadlines().contains(timer_);
   if (wanted && registered) {
     runner_->deadlines().update(timer_, deadline_);
   } else if (wanted) {
@@ -208,7 +208,7 @@ void CancelScope::update_deadline_registration() {
   } else if (registered) {
     runner_->deadlines().remove(timer_);
   }
-  TRELLIS_ASSERT(timer_.registered() == wanted);
+  TRELLIS_ASSERT(wanted == (runner_ != nullptr && runner_->deadlines().contains(timer_)));
 }
 
 }  // namespace trellis

@@ -150,7 +150,7 @@ class CancelScope {
   void cancel_with(CancelSource source);
   void update_deadline_registration();
   void check_deadline() const;  // cancel_called()'s deadline check
-  static void deadline_expired(internal::DeadlineTimer& timer);
+  static void deadline_expired(void* scope);
 
   Time deadline_ = kNoDeadline;
   bool shield_ = false;

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <absl/container/inlined_vector.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -28,10 +30,8 @@ struct CancelledFactory {
 
 namespace {
 
-thread_local Runner* this_thread_runner = nullptr;
-
 const char* current_task_name_for_assert() noexcept {
-  Runner* runner = this_thread_runner;
+  Runner* runner = Runner::current();
   if (runner == nullptr || runner->current_task() == nullptr) return nullptr;
   try {
     return runner->current_task()->name().c_str();
@@ -138,32 +138,21 @@ void Runner::forget_exit_listener(lowlevel::TaskExitListener& listener) noexcept
   }
 }
 
-Runner* Runner::current() noexcept {
-  return this_thread_runner;
+void Runner::not_in_run(const char* operation) {
+  throw UsageError(std::string(operation) + " must be called from inside trellis::run()");
 }
 
-Runner& Runner::require(const char* operation) {
-  Runner* runner = this_thread_runner;
-  if (runner == nullptr) {
-    throw UsageError(std::string(operation) + " must be called from inside trellis::run()");
-  }
-  return *runner;
-}
-
-lowlevel::Task& Runner::require_task(const char* operation) {
-  if (current_ == nullptr) {
-    throw UsageError(std::string(operation) +
-                     " must be called from a task (not from an "
-                     "instrument or the run loop)");
-  }
-  return *current_;
+void Runner::not_in_task(const char* operation) {
+  throw UsageError(std::string(operation) +
+                   " must be called from a task (not from an "
+                   "instrument or the run loop)");
 }
 
 void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
-  if (this_thread_runner != nullptr) {
+  if (this_thread_ != nullptr) {
     throw UsageError("Attempted to call run() from inside a run()");
   }
-  this_thread_runner = this;
+  this_thread_ = this;
   struct Restore {
     Runner& runner;
     ~Restore() {
@@ -171,7 +160,7 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
       runner.token_state_->close();
       // Handlers go back to what they were (every receiver has closed with its task).
       runner.signal_hub_.reset();
-      this_thread_runner = nullptr;
+      this_thread_ = nullptr;
     }
   } restore{*this};
   set_assert_task_name_hook(&current_task_name_for_assert);
@@ -331,8 +320,7 @@ bool Runner::expire_deadlines() {
   const Time now = clock_.now();
   bool expired = false;
   while (!deadlines_.empty() && deadlines_.top_deadline() <= now) {
-    DeadlineTimer& timer = deadlines_.pop();
-    timer.expire(timer);
+    deadlines_.pop_expiry()();
     expired = true;
   }
   return expired;
@@ -498,10 +486,12 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(*task); });
 }
 
-void Runner::suspend(lowlevel::Task& self) {
+// Forced inline, like switch_context(): see the note on switch_context() in fiber.h.
+[[gnu::always_inline]] inline void Runner::suspend(lowlevel::Task& self) {
   TRELLIS_ASSERT(current_ == &self);
   TRELLIS_ASSERT(self.state_ != lowlevel::Task::State::kRunning);
-  lowlevel::Task* next = instruments_.empty() ? next_for_direct_switch() : nullptr;
+  lowlevel::Task* next =
+      instruments_.empty() ? next_for_direct_switch() : next_for_instrumented_switch(self);
   if (next == &self) {
     // Our own turn again (a lone task checkpointing): no switch at all.
     self.state_ = lowlevel::Task::State::kRunning;
@@ -543,9 +533,28 @@ lowlevel::Task* Runner::next_for_direct_switch() {
   return next;
 }
 
-void Runner::yield_shielded() {
-  lowlevel::Task& task = require_task("cancel_shielded_checkpoint()");
-  if (in_instrument_) throw UsageError("an instrument hook must not checkpoint or block");
+lowlevel::Task* Runner::next_for_instrumented_switch(lowlevel::Task& self) {
+  // With instruments (a simulation's trace, always) a task still switches straight to the
+  // next task of its batch, calling the step hooks the loop would have called between the
+  // two steps, in the same order: after_task_step(self), before_task_step(next), each "as"
+  // its task. (The hooks then run on the task's stack rather than the loop's.) At the end
+  // of a batch it goes back to the loop, which calls the I/O-wait hooks around its wait.
+  if (batch_position_ == batch_.size()) return nullptr;
+  lowlevel::Task* next = batch_[batch_position_];
+  TRELLIS_ASSERT(next->state_ == lowlevel::Task::State::kRunnable);
+  if (next->stack_.empty()) return nullptr;
+  ++batch_position_;
+  call_instruments([&](Instrument& i) { i.after_task_step(self); });
+  current_ = next;
+  call_instruments([&](Instrument& i) { i.before_task_step(*next); });
+  current_ = &self;
+  return next;
+}
+
+[[gnu::always_inline]] inline void Runner::yield_task(lowlevel::Task& task) {
+  if (in_instrument_) [[unlikely]] {
+    throw UsageError("an instrument hook must not checkpoint or block");
+  }
   ++task.schedule_points_;
   task.state_ = lowlevel::Task::State::kRunnable;
   runq_.push_back(&task);
@@ -553,7 +562,16 @@ void Runner::yield_shielded() {
   suspend(task);
 }
 
+void Runner::yield_shielded() {
+  yield_task(require_task("cancel_shielded_checkpoint()"));
+}
+
 void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
+  park_task(abort, what);
+}
+
+[[gnu::always_inline]] inline void Runner::park_task(lowlevel::AbortFn abort,
+                                                     std::string_view what) {
   lowlevel::Task& task = require_task("wait_task_rescheduled()");
   if (in_instrument_) throw UsageError("an instrument hook must not checkpoint or block");
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
@@ -582,6 +600,9 @@ void Runner::reschedule(lowlevel::Task& task, std::exception_ptr error) {
   task.resume_error_ = std::move(error);
   task.state_ = lowlevel::Task::State::kRunnable;
   runq_.push_back(&task);
+  // Its saved registers, read when it is switched to: start loading them now (a parked
+  // task's stack is usually cold).
+  if (task.context_.fctx != nullptr) __builtin_prefetch(task.context_.fctx);
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
 }
 
@@ -628,8 +649,8 @@ void Runner::sleep_until(Time deadline) {
   }
   ++task.cancel_points_;
   DeadlineTimer timer{DeadlineTimer::kNotRegistered,
-                      [](DeadlineTimer& expired) {
-                        auto& sleeper = *static_cast<lowlevel::Task*>(expired.owner);
+                      [](void* owner) {
+                        auto& sleeper = *static_cast<lowlevel::Task*>(owner);
                         sleeper.runner_->reschedule(sleeper, nullptr);
                       },
                       &task};
@@ -641,12 +662,12 @@ void Runner::sleep_until(Time deadline) {
         return lowlevel::Abort::kSucceeded;
       },
       "sleep");
-  TRELLIS_ASSERT(!timer.registered());
+  TRELLIS_ASSERT(!deadlines_.contains(timer));
 }
 
 void Runner::checkpoint() {
   lowlevel::Task& task = require_task("checkpoint()");
-  yield_shielded();
+  yield_task(task);
   ++task.cancel_points_;
   if (task.cancel_status_ != nullptr && task.cancel_status_->effectively_cancelled()) {
     throw_cancelled(task);
@@ -773,8 +794,9 @@ lowlevel::RunStatistics Runner::statistics() const {
 
 template <class Hook>
 void Runner::call_instruments(Hook hook) {
-  // Copy: a hook may add or remove instruments.
-  const std::vector<Instrument*> instruments = instruments_;
+  // Copy: a hook may add or remove instruments. (Inline storage: hooks run several times
+  // per task step in a simulation, and a heap copy each time was a tenth of its cost.)
+  const absl::InlinedVector<Instrument*, 8> instruments(instruments_.begin(), instruments_.end());
   in_instrument_ = true;
   struct Leave {
     bool& flag;
@@ -822,7 +844,7 @@ void Runner::wait_all_tasks_blocked(Duration cushion) {
 }
 
 bool Runner::guard_lookup(const void* address, OverflowInfo* info) noexcept {
-  Runner* runner = this_thread_runner;
+  Runner* runner = Runner::current();
   if (runner == nullptr || runner->current_ == nullptr) return false;
   const lowlevel::Task& task = *runner->current_;
   const char* fault = static_cast<const char*>(address);
@@ -986,7 +1008,7 @@ Time current_effective_deadline() {
 namespace lowlevel {
 
 void wait_task_rescheduled(AbortFn abort, std::string_view what) {
-  internal::Runner::require("wait_task_rescheduled()").park(abort, what);
+  internal::Runner::require("wait_task_rescheduled()").park_task(abort, what);
 }
 
 void reschedule(Task& task, std::exception_ptr error) {
@@ -1008,7 +1030,8 @@ void forget_task_exit_listener(TaskExitListener& listener) noexcept {
 }
 
 void cancel_shielded_checkpoint() {
-  internal::Runner::require("cancel_shielded_checkpoint()").yield_shielded();
+  internal::Runner& runner = internal::Runner::require("cancel_shielded_checkpoint()");
+  runner.yield_task(runner.require_task("cancel_shielded_checkpoint()"));
 }
 
 Task& current_task() {

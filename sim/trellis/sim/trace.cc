@@ -72,7 +72,8 @@ void Trace::add(TraceEventKind kind, std::uint64_t task_id, std::uint64_t detail
   if (hash_text) hash_ = mix(hash_, text);
   const std::uint64_t index = count_++;
   if (ring_.size() < events_kept_max_) ring_.emplace_back();
-  TraceEvent& event = ring_[index % events_kept_max_];
+  TraceEvent& event = ring_[ring_next_];
+  if (++ring_next_ == events_kept_max_) ring_next_ = 0;
   event.index = index;
   event.kind = kind;
   event.task_id = task_id;

@@ -80,6 +80,8 @@ class Trace final : public Instrument {
   // The last events, a ring: slot (index % events_kept_max_) holds event `index`.
   // Invariant: ring_.size() == min(count_, events_kept_max_).
   std::vector<TraceEvent> ring_;
+  // The slot of the next event: count_ % events_kept_max_, kept without a division.
+  std::size_t ring_next_ = 0;
   std::map<std::uint64_t, std::string> task_names_;
   std::map<std::uint64_t, std::uint32_t> task_groups_;
   std::function<std::uint32_t()> group_;

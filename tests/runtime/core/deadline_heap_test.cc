@@ -1,5 +1,5 @@
 // DeadlineHeap against a model: under any sequence of push, remove, update and pop, pops come
-// out in (deadline, registration order), removed timers never come out, and registered()
+// out in (deadline, registration order), removed timers never come out, and contains()
 // tells the truth.
 #include "trellis/core/internal/deadline_heap.h"
 
@@ -16,7 +16,7 @@
 namespace trellis::internal {
 namespace {
 
-void no_expire(DeadlineTimer&) {}
+void no_expire(void*) {}
 
 Time at(std::int64_t ns) {
   return Time(Duration(ns));
@@ -35,7 +35,7 @@ TEST(DeadlineHeap, PopsInDeadlineThenRegistrationOrder) {
   while (!heap.empty()) order.push_back(&heap.pop());
   EXPECT_EQ(order, (std::vector<DeadlineTimer*>{&timers[1], &timers[4], &timers[3], &timers[0],
                                                 &timers[2]}));
-  for (auto& t : timers) EXPECT_FALSE(t.registered());
+  for (auto& t : timers) EXPECT_FALSE(heap.contains(t));
 }
 
 TEST(DeadlineHeap, DropsRemovedEntriesInBulkAndKeepsOrder) {
@@ -71,6 +71,7 @@ RC_GTEST_PROP(DeadlineHeap, BehavesLikeAnOrderedMap, ()) {
   for (std::size_t i = 0; i < kTimers; ++i) {
     timers.push_back(std::make_unique<DeadlineTimer>());
     timers.back()->expire = no_expire;
+    timers.back()->owner = timers.back().get();
   }
   DeadlineHeap heap;
   // The model: (deadline, sequence) -> timer index, and each registered timer's key.
@@ -83,25 +84,34 @@ RC_GTEST_PROP(DeadlineHeap, BehavesLikeAnOrderedMap, ()) {
     const auto i = *rc::gen::inRange<std::size_t>(0, kTimers);
     const auto deadline = *rc::gen::inRange<std::int64_t>(0, 20);  // many ties
     DeadlineTimer& timer = *timers[i];
-    RC_ASSERT(timer.registered() == key_of.contains(i));
-    if (op == 0 && !timer.registered()) {
+    RC_ASSERT(heap.contains(timer) == key_of.contains(i));
+    if (op == 0 && !heap.contains(timer)) {
       heap.push(timer, at(deadline));
       key_of[i] = {deadline, sequence++};
       model[key_of[i]] = i;
-    } else if (op == 1 && timer.registered()) {
+    } else if (op == 1 && heap.contains(timer)) {
       heap.remove(timer);
       model.erase(key_of[i]);
       key_of.erase(i);
-    } else if (op == 2 && timer.registered()) {
+    } else if (op == 2 && heap.contains(timer)) {
       heap.update(timer, at(deadline));
       model.erase(key_of[i]);
       key_of[i] = {deadline, sequence++};
       model[key_of[i]] = i;
     } else if (op == 3 && !model.empty()) {
       RC_ASSERT(heap.top_deadline() == at(model.begin()->first.first));
-      DeadlineTimer& popped = heap.pop();
-      RC_ASSERT(&popped == timers[model.begin()->second].get());
-      RC_ASSERT(!popped.registered());
+      DeadlineTimer& expected = *timers[model.begin()->second];
+      if (*rc::gen::arbitrary<bool>()) {
+        RC_ASSERT(&heap.pop() == &expected);
+      } else {
+        // The expiry comes from the heap's copy of the timer's callback and owner.
+        const DeadlineHeap::Expiry expiry = heap.pop_expiry();
+        const bool right_owner = expiry.owner == static_cast<void*>(&expected);
+        const bool right_callback = expiry.expire == &no_expire;
+        RC_ASSERT(right_owner);
+        RC_ASSERT(right_callback);
+      }
+      RC_ASSERT(!heap.contains(expected));
       key_of.erase(model.begin()->second);
       model.erase(model.begin());
     }

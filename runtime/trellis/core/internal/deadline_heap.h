@@ -24,13 +24,15 @@ namespace trellis::internal {
 
 struct DeadlineTimer {
   static constexpr std::uint32_t kNotRegistered = static_cast<std::uint32_t>(-1);
-  // Invariant: slot != kNotRegistered iff the timer is in a heap (the heap's slot table
-  // points back at it).
+  // The heap slot it was last given. It is registered iff that slot still points back at
+  // it (DeadlineHeap::contains): popping an expired timer leaves this field as it was, so
+  // expiry never touches the timer, which usually lives on a sleeping task's stack, cold
+  // memory (with 100k tasks asleep, a TLB miss even for a store).
   std::uint32_t slot = kNotRegistered;
-  // Called (on the run-loop thread) once the timer has been popped because it expired.
-  void (*expire)(DeadlineTimer& timer) = nullptr;
+  // Called (on the run-loop thread) with `owner` once the timer has been popped because it
+  // expired. The heap keeps copies of both, so expiring a timer never reads the timer.
+  void (*expire)(void* owner) = nullptr;
   void* owner = nullptr;
-  bool registered() const noexcept { return slot != kNotRegistered; }
 };
 
 class DeadlineHeap {
@@ -51,6 +53,10 @@ class DeadlineHeap {
   };
 
   bool empty() const noexcept { return live_ == 0; }
+  // Whether timer is registered here (pushed, and neither popped nor removed since).
+  bool contains(const DeadlineTimer& timer) const noexcept {
+    return timer.slot < slots_.size() && slots_[timer.slot].timer == &timer;
+  }
   // Live timers (removed ones still waiting to be dropped do not count).
   std::size_t size() const noexcept { return live_; }
   Time top_deadline() const noexcept {
@@ -59,7 +65,7 @@ class DeadlineHeap {
   }
 
   void push(DeadlineTimer& timer, Time deadline) {
-    TRELLIS_ASSERT(!timer.registered());
+    TRELLIS_ASSERT(!contains(timer));
     TRELLIS_ASSERT(timer.expire != nullptr);
     // Reserve first: nothing below can then throw, and remove()/pop() never allocate.
     if (free_slots_.empty()) {
@@ -74,7 +80,7 @@ class DeadlineHeap {
     const std::uint32_t slot = free_slots_.back();
     free_slots_.pop_back();
     const std::uint64_t sequence = next_sequence_++;
-    slots_[slot] = Slot{&timer, sequence};
+    slots_[slot] = Slot{&timer, sequence, timer.expire, timer.owner};
     timer.slot = slot;
     heap_.push_back(Entry{deadline, sequence, slot});
     sift_up(heap_.size() - 1);
@@ -83,9 +89,9 @@ class DeadlineHeap {
 
   // O(1) now (the entry is only forgotten); amortized O(log n) when it is dropped.
   void remove(DeadlineTimer& timer) noexcept {
-    TRELLIS_ASSERT(timer.registered());
-    TRELLIS_ASSERT(slots_[timer.slot].timer == &timer);
-    release(timer);
+    TRELLIS_ASSERT(contains(timer));
+    release_slot(timer.slot);
+    timer.slot = DeadlineTimer::kNotRegistered;
     ++stale_;
     drop_stale_top();
     if (stale_ >= kStaleCompactMin && stale_ > live_) compact();
@@ -102,26 +108,43 @@ class DeadlineHeap {
   DeadlineTimer& pop() noexcept {
     TRELLIS_ASSERT(!heap_.empty() && live(heap_.front()));
     DeadlineTimer& timer = *slots_[heap_.front().slot].timer;
-    release(timer);
+    pop_expiry();
+    return timer;
+  }
+
+  // What to call for a popped timer.
+  struct Expiry {
+    void (*expire)(void* owner);
+    void* owner;
+    void operator()() const { expire(owner); }
+  };
+  // Pops the top timer (now unregistered) and returns its expiry, without touching the
+  // timer object.
+  Expiry pop_expiry() noexcept {
+    TRELLIS_ASSERT(!heap_.empty() && live(heap_.front()));
+    const std::uint32_t slot = heap_.front().slot;
+    const Expiry expiry{slots_[slot].expire, slots_[slot].owner};
+    release_slot(slot);
     pop_top();
     drop_stale_top();
-    return timer;
+    return expiry;
   }
 
  private:
   struct Slot {
     DeadlineTimer* timer = nullptr;
-    std::uint64_t sequence = 0;  // of the registration that holds the slot
+    std::uint64_t sequence = 0;             // of the registration that holds the slot
+    void (*expire)(void* owner) = nullptr;  // copies of the timer's
+    void* owner = nullptr;
   };
 
   bool live(const Entry& entry) const noexcept {
     return slots_[entry.slot].timer != nullptr && slots_[entry.slot].sequence == entry.sequence;
   }
   // Unregisters the timer; its heap entry (if any is left) is stale from now on.
-  void release(DeadlineTimer& timer) noexcept {
-    slots_[timer.slot].timer = nullptr;
-    free_slots_.push_back(timer.slot);  // capacity reserved by push()
-    timer.slot = DeadlineTimer::kNotRegistered;
+  void release_slot(std::uint32_t slot) noexcept {
+    slots_[slot].timer = nullptr;
+    free_slots_.push_back(slot);  // capacity reserved by push()
     --live_;
   }
   // Invariant (after every public call): the heap is empty or its top entry is live.
@@ -182,7 +205,7 @@ class DeadlineHeap {
 
   std::vector<Entry> heap_;  // live and stale entries
   std::vector<Slot> slots_;
-  // Invariant: capacity() >= slots_.size(), so release() never allocates.
+  // Invariant: capacity() >= slots_.size(), so release_slot() never allocates.
   std::vector<std::uint32_t> free_slots_;
   std::size_t live_ = 0;
   std::size_t stale_ = 0;  // Invariant: live_ + stale_ == heap_.size()

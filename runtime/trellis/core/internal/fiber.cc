@@ -15,30 +15,6 @@
 
 #include "trellis/base/assert.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TRELLIS_HAVE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TRELLIS_HAVE_ASAN 1
-#endif
-#endif
-
-#if defined(__SANITIZE_THREAD__)
-#define TRELLIS_HAVE_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TRELLIS_HAVE_TSAN 1
-#endif
-#endif
-
-#if defined(TRELLIS_HAVE_ASAN)
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
-#if defined(TRELLIS_HAVE_TSAN)
-#include <sanitizer/tsan_interface.h>
-#endif
-
 // Linux >= 6.13 can install guard pages inside a mapping without splitting it into separate
 // VMAs (so 100k stacks do not exhaust vm.max_map_count). Older kernels reject the advice with
 // EINVAL and we fall back to mprotect.
@@ -50,13 +26,6 @@ namespace trellis::internal {
 namespace {
 
 namespace ctx = boost::context::detail;
-
-// Mirrors the layout of libsupc++'s __cxa_eh_globals (unwind-cxx.h) on every non-ARM-EH
-// target: the chain of exceptions currently caught, and the count of uncaught ones.
-struct EhGlobals {
-  void* caught_exceptions;
-  unsigned int uncaught_exceptions;
-};
 
 EhGlobals* eh_globals() noexcept {
   return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
@@ -78,46 +47,6 @@ void install_guard(char* mapping, std::size_t guard_size) {
     throw std::system_error(errno, std::generic_category(),
                             "trellis: mprotect of a stack guard page failed");
   }
-}
-
-struct SwitchRecord {
-  ExecutionContext* from;
-  ExecutionContext* to;
-};
-
-// Runs in `self` right after a switch into it completes.
-inline void arrive(ExecutionContext& self, ExecutionContext& from,
-                   ctx::fcontext_t from_fctx) noexcept {
-  from.fctx = from_fctx;
-#if defined(TRELLIS_HAVE_ASAN)
-  const void* bottom = nullptr;
-  std::size_t size = 0;
-  __sanitizer_finish_switch_fiber(self.asan_fake_stack, &bottom, &size);
-  if (from.stack_bottom == nullptr) {
-    from.stack_bottom = bottom;
-    from.stack_size = size;
-  }
-#endif
-  auto* globals = static_cast<EhGlobals*>(self.eh_globals);
-  globals->caught_exceptions = self.eh_caught_exceptions;
-  globals->uncaught_exceptions = self.eh_uncaught_exceptions;
-}
-
-// `finishing`: `from` will never run again (its fake stack may be freed).
-inline void depart(ExecutionContext& from, ExecutionContext& to, bool finishing) noexcept {
-  auto* globals = static_cast<EhGlobals*>(from.eh_globals);
-  from.eh_caught_exceptions = globals->caught_exceptions;
-  from.eh_uncaught_exceptions = globals->uncaught_exceptions;
-#if defined(TRELLIS_HAVE_ASAN)
-  __sanitizer_start_switch_fiber(finishing ? nullptr : &from.asan_fake_stack, to.stack_bottom,
-                                 to.stack_size);
-#else
-  (void)finishing;
-#endif
-#if defined(TRELLIS_HAVE_TSAN)
-  __tsan_switch_to_fiber(to.tsan_fiber, 0);
-#endif
-  (void)to;
 }
 
 void fiber_trampoline(ctx::transfer_t transfer) noexcept {
@@ -361,19 +290,6 @@ void make_thread_context(ExecutionContext& context) noexcept {
 #if defined(TRELLIS_HAVE_TSAN)
   context.tsan_fiber = __tsan_get_current_fiber();
 #endif
-}
-
-void switch_context(ExecutionContext& from, ExecutionContext& to) noexcept {
-  TRELLIS_ASSERT(&from != &to);
-  TRELLIS_ASSERT(to.fctx != nullptr);
-  TRELLIS_ASSERT(from.eh_globals == to.eh_globals);  // contexts never cross threads
-  depart(from, to, /*finishing=*/false);
-  SwitchRecord record{&from, &to};
-  const ctx::transfer_t transfer = ctx::jump_fcontext(to.fctx, &record);
-  // Back in `from`: whoever switched to us passed its own record.
-  auto* incoming = static_cast<SwitchRecord*>(transfer.data);
-  TRELLIS_ASSERT(incoming->to == &from);
-  arrive(from, *incoming->from, transfer.fctx);
 }
 
 void install_stack_overflow_handler(GuardLookup guard_lookup) {

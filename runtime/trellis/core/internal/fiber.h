@@ -16,6 +16,32 @@
 
 #include <boost/context/detail/fcontext.hpp>
 
+#include "trellis/base/assert.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TRELLIS_HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TRELLIS_HAVE_ASAN 1
+#endif
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define TRELLIS_HAVE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TRELLIS_HAVE_TSAN 1
+#endif
+#endif
+
+#if defined(TRELLIS_HAVE_ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(TRELLIS_HAVE_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace trellis::internal {
 
 // Default usable stack size of a task. Pages are touched lazily, so an idle task costs only
@@ -113,9 +139,74 @@ void destroy_fiber_context(ExecutionContext& context) noexcept;
 // Initializes the context object for the calling thread's own stack (the run loop).
 void make_thread_context(ExecutionContext& context) noexcept;
 
+// ---- switching (inline: see switch_context) ------------------------------------------------
+
+// Mirrors the layout of libsupc++'s __cxa_eh_globals (unwind-cxx.h) on every non-ARM-EH
+// target: the chain of exceptions currently caught, and the count of uncaught ones.
+struct EhGlobals {
+  void* caught_exceptions;
+  unsigned int uncaught_exceptions;
+};
+
+struct SwitchRecord {
+  ExecutionContext* from;
+  ExecutionContext* to;
+};
+
+// Runs in `self` right after a switch into it completes.
+inline void arrive(ExecutionContext& self, ExecutionContext& from,
+                   boost::context::detail::fcontext_t from_fctx) noexcept {
+  from.fctx = from_fctx;
+#if defined(TRELLIS_HAVE_ASAN)
+  const void* bottom = nullptr;
+  std::size_t size = 0;
+  __sanitizer_finish_switch_fiber(self.asan_fake_stack, &bottom, &size);
+  if (from.stack_bottom == nullptr) {
+    from.stack_bottom = bottom;
+    from.stack_size = size;
+  }
+#endif
+  auto* globals = static_cast<EhGlobals*>(self.eh_globals);
+  globals->caught_exceptions = self.eh_caught_exceptions;
+  globals->uncaught_exceptions = self.eh_uncaught_exceptions;
+}
+
+// `finishing`: `from` will never run again (its fake stack may be freed).
+inline void depart(ExecutionContext& from, ExecutionContext& to, bool finishing) noexcept {
+  auto* globals = static_cast<EhGlobals*>(from.eh_globals);
+  from.eh_caught_exceptions = globals->caught_exceptions;
+  from.eh_uncaught_exceptions = globals->uncaught_exceptions;
+#if defined(TRELLIS_HAVE_ASAN)
+  __sanitizer_start_switch_fiber(finishing ? nullptr : &from.asan_fake_stack, to.stack_bottom,
+                                 to.stack_size);
+#else
+  (void)finishing;
+#endif
+#if defined(TRELLIS_HAVE_TSAN)
+  __tsan_switch_to_fiber(to.tsan_fiber, 0);
+#endif
+  (void)to;
+}
+
 // Suspends `from` (the running context) and resumes `to`. Returns when something switches
-// back to `from`.
-void switch_context(ExecutionContext& from, ExecutionContext& to) noexcept;
+// back to `from`. Inline, with its callers in the run loop forced inline around it: after a
+// switch, every return between jump_fcontext and the resumed task's code mispredicts (the
+// return-stack buffer holds the other task's frames), so each call level here costs a
+// mispredicted return on every task switch.
+[[gnu::always_inline]] inline void switch_context(ExecutionContext& from,
+                                                  ExecutionContext& to) noexcept {
+  TRELLIS_ASSERT(&from != &to);
+  TRELLIS_ASSERT(to.fctx != nullptr);
+  TRELLIS_ASSERT(from.eh_globals == to.eh_globals);  // contexts never cross threads
+  depart(from, to, /*finishing=*/false);
+  SwitchRecord record{&from, &to};
+  const boost::context::detail::transfer_t transfer =
+      boost::context::detail::jump_fcontext(to.fctx, &record);
+  // Back in `from`: whoever switched to us passed its own record.
+  auto* incoming = static_cast<SwitchRecord*>(transfer.data);
+  TRELLIS_ASSERT(incoming->to == &from);
+  arrive(from, *incoming->from, transfer.fctx);
+}
 
 // Installs (once per thread) the alternate signal stack and the SIGSEGV handler that reports
 // a task's stack overflow by name. `guard_lookup` is asked, inside the signal handler, whether

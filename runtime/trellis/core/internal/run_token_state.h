@@ -5,6 +5,7 @@
 // it when the run ends; tokens (and worker threads) share it, so it outlives the run.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -30,6 +31,7 @@ class RunTokenState {
       return false;
     }
     pending_.push_back(std::move(fn));
+    queued_.store(true, std::memory_order_release);
     // Under the lock: close() cannot have let the backend go yet.
     backend_->wake_from_any_thread();
     return true;
@@ -38,10 +40,14 @@ class RunTokenState {
   // Loop thread. Runs the closures queued before the call, in order; returns how many ran.
   // An exception escapes (the run fails); the rest of that batch is destroyed unrun.
   std::size_t drain() {
+    // The loop calls this once per iteration; almost always nothing is queued, and then it
+    // costs one load (no lock, and no deque, whose constructor allocates).
+    if (!queued_.load(std::memory_order_acquire)) return 0;
     std::deque<std::function<void()>> batch;
     {
       std::lock_guard lock(mutex_);
       batch.swap(pending_);
+      queued_.store(false, std::memory_order_relaxed);
     }
     const std::size_t ran = batch.size();
     for (auto& fn : batch) {
@@ -51,10 +57,9 @@ class RunTokenState {
     return ran;
   }
 
-  bool empty() const {
-    std::lock_guard lock(mutex_);
-    return pending_.empty();
-  }
+  // Loop thread (a closure posted concurrently may or may not be seen; its post() wakes
+  // the backend either way).
+  bool empty() const noexcept { return !queued_.load(std::memory_order_acquire); }
 
   // Loop thread, when the run ends. From now on post() fails; queued closures are destroyed
   // unrun (outside the lock: their destructors may report RunFinishedError to a waiter).
@@ -65,6 +70,7 @@ class RunTokenState {
       closed_ = true;
       backend_ = nullptr;
       dropped.swap(pending_);
+      queued_.store(false, std::memory_order_relaxed);
     }
   }
 
@@ -80,6 +86,9 @@ class RunTokenState {
   bool closed_ = false;
   Backend* backend_;
   std::deque<std::function<void()>> pending_;
+  // Invariant (under mutex_): queued_ == !pending_.empty(). Read without the lock by the
+  // loop's fast paths.
+  std::atomic<bool> queued_{false};
 };
 
 }  // namespace trellis::internal

@@ -62,10 +62,20 @@ class Runner {
   void run(FunctionRef<void()> main, const std::type_info& main_type);
 
   // The runner of this thread's current run, or nullptr.
-  static Runner* current() noexcept;
+  static Runner* current() noexcept { return this_thread_; }
   // The running runner and task; throws UsageError naming `operation` outside a task.
-  static Runner& require(const char* operation);
-  lowlevel::Task& require_task(const char* operation);
+  // Inline: every checkpoint and channel operation starts here.
+  static Runner& require(const char* operation) {
+    Runner* runner = this_thread_;
+    if (runner == nullptr) [[unlikely]]
+      not_in_run(operation);
+    return *runner;
+  }
+  lowlevel::Task& require_task(const char* operation) {
+    if (current_ == nullptr) [[unlikely]]
+      not_in_task(operation);
+    return *current_;
+  }
 
   lowlevel::Task* current_task() const noexcept { return current_; }
   lowlevel::Task& root_task() const noexcept { return *root_; }
@@ -81,6 +91,10 @@ class Runner {
   void reschedule(lowlevel::Task& task, std::exception_ptr error);
   void park(lowlevel::AbortFn abort, std::string_view what);
   void yield_shielded();
+  // yield_shielded() for the running task `task`, and park(): defined (forced inline) in
+  // runner.cc, for the lowlevel:: entry points there.
+  inline void yield_task(lowlevel::Task& task);
+  inline void park_task(lowlevel::AbortFn abort, std::string_view what);
   void deliver_pending_cancel(lowlevel::Task& task);
   void activate_cancel_status(lowlevel::Task& task, CancelStatus* status);
   [[noreturn]] void throw_cancelled(lowlevel::Task& task);
@@ -121,8 +135,10 @@ class Runner {
   void run_batch();
   bool prepare_to_run(lowlevel::Task& task);
   void finish(lowlevel::Task& task);
-  void suspend(lowlevel::Task& self);
+  // Defined (forced inline) in runner.cc, for its own use only.
+  inline void suspend(lowlevel::Task& self);
   lowlevel::Task* next_for_direct_switch();
+  lowlevel::Task* next_for_instrumented_switch(lowlevel::Task& self);
   void fail_run(std::exception_ptr error) noexcept;
   void handle_deadlock();
   // After every backend wait: hand out the signals that arrived.
@@ -136,6 +152,10 @@ class Runner {
   std::exception_ptr make_cancelled(lowlevel::Task& task) const;
   template <class Hook>
   void call_instruments(Hook hook);
+  [[noreturn]] static void not_in_run(const char* operation);
+  [[noreturn]] static void not_in_task(const char* operation);
+  // This thread's current run (constant-initialized: no TLS wrapper on access).
+  static inline thread_local Runner* this_thread_ = nullptr;
   static ExecutionContext* task_main(void* task) noexcept;
   static bool guard_lookup(const void* address, OverflowInfo* info) noexcept;
 
