@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "scenario_sweep.h"
 #include "trellis/scenarios/bank/bank.h"
 #include "trellis/sim.h"
 
@@ -14,10 +15,6 @@ namespace trellis::scenarios {
 namespace {
 
 using namespace std::chrono_literals;
-
-sim::RunResult run_seed(const Scenario& scenario, const Options& options, std::uint64_t seed) {
-  return run_scenario(scenario, options, scenario_config(scenario, options, seed));
-}
 
 TEST(Bank, MovesMoneyOnlyWhenTheFundsAreThere) {
   sim::run_unit(
@@ -79,39 +76,23 @@ TEST(BankScenario, IsRegisteredWithItsOption) {
 
 TEST(BankScenario, PlantedBugIsFoundWithin1000SeedsAndReplays) {
   const Scenario& bank = find_scenario("bank");
-  const Options options = {{"planted_bug", "on"}};
-  std::uint64_t found = 0;
-  sim::RunResult failing;
-  for (std::uint64_t seed = 1; seed <= 1000 && found == 0; ++seed) {
-    failing = run_seed(bank, options, seed);
-    if (failing.failed) found = seed;
-  }
-  ASSERT_NE(found, 0u);
-  EXPECT_NE(failing.failure.find("overdrawn"), std::string::npos) << failing.failure;
+  const Options bug = {{"planted_bug", "on"}};
+  const std::optional<sim::RunResult> failing = first_failing_seed(bank, bug);
+  ASSERT_TRUE(failing) << "no failing seed in 1..1000";
+  EXPECT_NE(failing->failure.find("overdrawn"), std::string::npos) << failing->failure;
   // The replay file's config (seed and recorded decisions) reproduces the same failure.
-  const sim::ReplayFile replay = failing.replay("bank", options);
-  const sim::RunResult again = run_scenario(
-      bank, options, sim::replay_config(replay, scenario_config(bank, options, replay.seed)));
-  EXPECT_TRUE(again.failed);
-  EXPECT_EQ(again.failure, failing.failure);
-  EXPECT_EQ(again.trace_hash, failing.trace_hash);
+  expect_failure_reproduces(bank, bug, *failing);
 }
 
 TEST(BankScenario, LockOrderBugIsFoundWithin1000SeedsAsADeadlock) {
   const Scenario& bank = find_scenario("bank");
-  const Options options = {{"lock_order_bug", "on"}};
-  std::uint64_t found = 0;
-  sim::RunResult failing;
-  for (std::uint64_t seed = 1; seed <= 1000 && found == 0; ++seed) {
-    failing = run_seed(bank, options, seed);
-    if (failing.failed) found = seed;
-  }
-  ASSERT_NE(found, 0u);
+  const Options bug = {{"lock_order_bug", "on"}};
+  const std::optional<sim::RunResult> failing = first_failing_seed(bank, bug);
+  ASSERT_TRUE(failing) << "no failing seed in 1..1000";
   // require_progress names the check and lists the tasks stuck in Lock::acquire.
-  EXPECT_NE(failing.failure.find("no deadlock"), std::string::npos) << failing.failure;
-  EXPECT_NE(failing.failure.find("Lock::acquire"), std::string::npos) << failing.failure;
-  const sim::RunResult again = run_seed(bank, options, found);
-  EXPECT_EQ(again.failure, failing.failure);
+  EXPECT_NE(failing->failure.find("no deadlock"), std::string::npos) << failing->failure;
+  EXPECT_NE(failing->failure.find("Lock::acquire"), std::string::npos) << failing->failure;
+  expect_failure_reproduces(bank, bug, *failing);
 }
 
 // 10,000 seeds in four shards (ctest runs them in parallel); sanitizer builds run 250 each.
@@ -124,12 +105,7 @@ constexpr std::uint64_t kSeedsPerShard = 2500;
 class BankScenarioClean : public ::testing::TestWithParam<std::uint64_t> {};
 
 TEST_P(BankScenarioClean, NoFailureWithoutTheBug) {
-  const Scenario& bank = find_scenario("bank");
-  const std::uint64_t first = 1 + GetParam() * kSeedsPerShard;
-  for (std::uint64_t seed = first; seed < first + kSeedsPerShard; ++seed) {
-    const sim::RunResult r = run_seed(bank, {}, seed);
-    ASSERT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
-  }
+  expect_seeds_pass(find_scenario("bank"), {}, 1 + GetParam() * kSeedsPerShard, kSeedsPerShard);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shards, BankScenarioClean, ::testing::Values(0, 1, 2, 3));

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "scenario_sweep.h"
 #include "trellis/core/run.h"
 #include "trellis/scenarios/chat/chat_checker.h"
 #include "trellis/scenarios/chat/chat_client.h"
@@ -29,10 +30,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace chat;
-
-sim::RunResult run_seed(const Scenario& scenario, const Options& options, std::uint64_t seed) {
-  return run_scenario(scenario, options, scenario_config(scenario, options, seed));
-}
 
 TEST(ChatProtocol, MessagesRoundTrip) {
   for (const ChatMessage& m : {ChatMessage{"alice", 1, "hello world"}, ChatMessage{"b.2", 99, ""},
@@ -87,25 +84,11 @@ TEST(ChatScenario, IsRegisteredWithItsOption) {
 TEST(ChatScenario, PlantedBugIsFoundWithin1000SeedsAndReplays) {
   const Scenario& chat = find_scenario("chat");
   const Options bug = {{"planted_bug", "on"}};
-  std::uint64_t found = 0;
-  sim::RunResult first;
-  for (std::uint64_t seed = 1; seed <= 1000 && found == 0; ++seed) {
-    first = run_seed(chat, bug, seed);
-    if (first.failed) found = seed;
-  }
-  ASSERT_NE(found, 0u);
-  std::printf("chat planted bug: first failing seed %llu: %s\n",
-              static_cast<unsigned long long>(found), first.failure.c_str());
-  // The failing seed replays to the same failure, event for event.
-  const sim::RunResult again = run_seed(chat, bug, found);
-  EXPECT_TRUE(again.failed);
-  EXPECT_EQ(again.failure, first.failure);
-  EXPECT_EQ(again.trace_hash, first.trace_hash);
-  EXPECT_NE(first.failure.find("invariant violated"), std::string::npos) << first.failure;
-  // And from its replay file's config (the recorded decisions).
-  const sim::RunResult replayed =
-      run_scenario(chat, bug, sim::replay_config(first.replay("chat"), first.config));
-  EXPECT_EQ(replayed.failure, first.failure);
+  const std::optional<sim::RunResult> failing = first_failing_seed(chat, bug);
+  ASSERT_TRUE(failing) << "no failing seed in 1..1000";
+  EXPECT_NE(failing->failure.find("invariant violated"), std::string::npos) << failing->failure;
+  // The failing seed and its replay file reproduce the same failure, event for event.
+  expect_failure_reproduces(chat, bug, *failing);
 }
 
 // 10,000 seeds in eight shards of about 10-20 s each (ctest runs them in parallel); sanitizer
@@ -119,12 +102,7 @@ constexpr std::uint64_t kSeedsPerShard = 1250;
 class ChatScenarioClean : public ::testing::TestWithParam<std::uint64_t> {};
 
 TEST_P(ChatScenarioClean, NoFailureWithoutTheBug) {
-  const Scenario& chat = find_scenario("chat");
-  const std::uint64_t first = 1 + GetParam() * kSeedsPerShard;
-  for (std::uint64_t seed = first; seed < first + kSeedsPerShard; ++seed) {
-    const sim::RunResult r = run_seed(chat, {}, seed);
-    ASSERT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
-  }
+  expect_seeds_pass(find_scenario("chat"), {}, 1 + GetParam() * kSeedsPerShard, kSeedsPerShard);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shards, ChatScenarioClean, ::testing::Range<std::uint64_t>(0, 8));

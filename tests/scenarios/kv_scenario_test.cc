@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "scenario_sweep.h"
 #include "trellis/scenarios/kv/kv_client.h"
 #include "trellis/scenarios/kv/kv_protocol.h"
 #include "trellis/scenarios/kv/kv_replica.h"
@@ -20,10 +21,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace kv;
-
-sim::RunResult run_seed(const Scenario& scenario, const Options& options, std::uint64_t seed) {
-  return run_scenario(scenario, options, scenario_config(scenario, options, seed));
-}
 
 TEST(KvProtocol, RequestsAndVersionsRoundTrip) {
   const Versioned v{{42, 7}, "hello"};
@@ -145,13 +142,11 @@ TEST(KvScenario, IsRegisteredWithItsOption) {
 
 TEST(KvScenario, PlantedBugIsFoundWithin1000Seeds) {
   const Scenario& kv = find_scenario("kv");
-  std::uint64_t found = 0;
-  for (std::uint64_t seed = 1; seed <= 1000 && found == 0; ++seed) {
-    if (run_seed(kv, {{"planted_bug", "on"}}, seed).failed) found = seed;
-  }
-  ASSERT_NE(found, 0u);
-  const sim::RunResult r = run_seed(kv, {{"planted_bug", "on"}}, found);
-  EXPECT_NE(r.failure.find("is not linearizable"), std::string::npos) << r.failure;
+  const Options bug = {{"planted_bug", "on"}};
+  const std::optional<sim::RunResult> failing = first_failing_seed(kv, bug);
+  ASSERT_TRUE(failing) << "no failing seed in 1..1000";
+  EXPECT_NE(failing->failure.find("is not linearizable"), std::string::npos) << failing->failure;
+  expect_failure_reproduces(kv, bug, *failing);
 }
 
 // 10,000 seeds in ten shards (ctest runs them in parallel; one shard stays far below the
@@ -165,12 +160,7 @@ constexpr std::uint64_t kSeedsPerShard = 1000;
 class KvScenarioClean : public ::testing::TestWithParam<std::uint64_t> {};
 
 TEST_P(KvScenarioClean, NoFailureWithoutTheBug) {
-  const Scenario& kv = find_scenario("kv");
-  const std::uint64_t first = 1 + GetParam() * kSeedsPerShard;
-  for (std::uint64_t seed = first; seed < first + kSeedsPerShard; ++seed) {
-    const sim::RunResult r = run_seed(kv, {}, seed);
-    ASSERT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
-  }
+  expect_seeds_pass(find_scenario("kv"), {}, 1 + GetParam() * kSeedsPerShard, kSeedsPerShard);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shards, KvScenarioClean, ::testing::Range<std::uint64_t>(0, 10));

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "scenario_sweep.h"
 #include "trellis/core/run.h"
 #include "trellis/scenarios/kv/kv_protocol.h"
 #include "trellis/scenarios/lease/lease_checker.h"
@@ -28,10 +29,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace lease;
-
-sim::RunResult run_seed(const Scenario& scenario, const Options& options, std::uint64_t seed) {
-  return run_scenario(scenario, options, scenario_config(scenario, options, seed));
-}
 
 Time at_ms(int ms) {
   return Time(std::chrono::milliseconds(ms));
@@ -102,25 +99,13 @@ TEST(LeaseScenario, IsRegisteredWithItsOption) {
 TEST(LeaseScenario, PlantedBugIsFoundWithin1000SeedsAndReplays) {
   const Scenario& lease = find_scenario("lease");
   const Options bug = {{"planted_bug", "on"}};
-  std::uint64_t found = 0;
-  sim::RunResult first;
-  for (std::uint64_t seed = 1; seed <= 1000 && found == 0; ++seed) {
-    first = run_seed(lease, bug, seed);
-    if (first.failed) found = seed;
-  }
-  ASSERT_NE(found, 0u);
-  std::printf("lease planted bug: first failing seed %llu: %s\n",
-              static_cast<unsigned long long>(found), first.failure.c_str());
-  EXPECT_NE(first.failure.find("two leaders"), std::string::npos) << first.failure;
-  // The failing seed replays to the same failure, event for event.
-  const sim::RunResult again = run_seed(lease, bug, found);
-  EXPECT_EQ(again.failure, first.failure);
-  EXPECT_EQ(again.trace_hash, first.trace_hash);
-  const sim::RunResult replayed =
-      run_scenario(lease, bug, sim::replay_config(first.replay("lease"), first.config));
-  EXPECT_EQ(replayed.failure, first.failure);
+  const std::optional<sim::RunResult> failing = first_failing_seed(lease, bug);
+  ASSERT_TRUE(failing) << "no failing seed in 1..1000";
+  EXPECT_NE(failing->failure.find("two leaders"), std::string::npos) << failing->failure;
+  // The failing seed and its replay file reproduce the same failure, event for event.
+  expect_failure_reproduces(lease, bug, *failing);
   // Without the bug, the same seed passes.
-  EXPECT_FALSE(run_seed(lease, {}, found).failed);
+  EXPECT_FALSE(run_seed(lease, {}, failing->config.seed).failed);
 }
 
 // 10,000 seeds in eight shards of about 10-15 s each (ctest runs them in parallel); sanitizer
@@ -134,12 +119,7 @@ constexpr std::uint64_t kSeedsPerShard = 1250;
 class LeaseScenarioClean : public ::testing::TestWithParam<std::uint64_t> {};
 
 TEST_P(LeaseScenarioClean, NoFailureWithoutTheBug) {
-  const Scenario& lease = find_scenario("lease");
-  const std::uint64_t first = 1 + GetParam() * kSeedsPerShard;
-  for (std::uint64_t seed = first; seed < first + kSeedsPerShard; ++seed) {
-    const sim::RunResult r = run_seed(lease, {}, seed);
-    ASSERT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
-  }
+  expect_seeds_pass(find_scenario("lease"), {}, 1 + GetParam() * kSeedsPerShard, kSeedsPerShard);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shards, LeaseScenarioClean, ::testing::Range<std::uint64_t>(0, 8));

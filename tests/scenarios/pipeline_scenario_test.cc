@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "scenario_sweep.h"
 #include "trellis/scenarios/pipeline/pipeline.h"
 #include "trellis/sim.h"
 
@@ -16,10 +17,6 @@ namespace trellis::scenarios {
 namespace {
 
 using namespace std::chrono_literals;
-
-sim::RunResult run_seed(const Scenario& scenario, const Options& options, std::uint64_t seed) {
-  return run_scenario(scenario, options, scenario_config(scenario, options, seed));
-}
 
 void expect_closed(const MemoryChannelStatistics& s) {
   EXPECT_EQ(s.open_send_channels, 0u);
@@ -98,23 +95,12 @@ TEST(PipelineScenario, IsRegisteredWithItsOption) {
 
 TEST(PipelineScenario, PlantedBugIsFoundWithin1000SeedsAndReplays) {
   const Scenario& pipeline = find_scenario("pipeline");
-  const Options options = {{"planted_bug", "on"}};
-  std::uint64_t found = 0;
-  sim::RunResult failing;
-  for (std::uint64_t seed = 1; seed <= 1000 && found == 0; ++seed) {
-    failing = run_seed(pipeline, options, seed);
-    if (failing.failed) found = seed;
-  }
-  ASSERT_NE(found, 0u);
-  EXPECT_NE(failing.failure.find("was never collected (lost)"), std::string::npos)
-      << failing.failure;
-  const sim::ReplayFile replay = failing.replay("pipeline", options);
-  const sim::RunResult again =
-      run_scenario(pipeline, options,
-                   sim::replay_config(replay, scenario_config(pipeline, options, replay.seed)));
-  EXPECT_TRUE(again.failed);
-  EXPECT_EQ(again.failure, failing.failure);
-  EXPECT_EQ(again.trace_hash, failing.trace_hash);
+  const Options bug = {{"planted_bug", "on"}};
+  const std::optional<sim::RunResult> failing = first_failing_seed(pipeline, bug);
+  ASSERT_TRUE(failing) << "no failing seed in 1..1000";
+  EXPECT_NE(failing->failure.find("was never collected (lost)"), std::string::npos)
+      << failing->failure;
+  expect_failure_reproduces(pipeline, bug, *failing);
 }
 
 // 10,000 seeds in four shards (ctest runs them in parallel); sanitizer builds run 250 each.
@@ -127,12 +113,7 @@ constexpr std::uint64_t kSeedsPerShard = 2500;
 class PipelineScenarioClean : public ::testing::TestWithParam<std::uint64_t> {};
 
 TEST_P(PipelineScenarioClean, NoFailureWithoutTheBug) {
-  const Scenario& pipeline = find_scenario("pipeline");
-  const std::uint64_t first = 1 + GetParam() * kSeedsPerShard;
-  for (std::uint64_t seed = first; seed < first + kSeedsPerShard; ++seed) {
-    const sim::RunResult r = run_seed(pipeline, {}, seed);
-    ASSERT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
-  }
+  expect_seeds_pass(find_scenario("pipeline"), {}, 1 + GetParam() * kSeedsPerShard, kSeedsPerShard);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shards, PipelineScenarioClean, ::testing::Values(0, 1, 2, 3));

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "scenario_sweep.h"
 #include "trellis/scenarios/scenario.h"
 #include "trellis/scenarios/wal/write_ahead_log.h"
 #include "trellis/sim.h"
@@ -13,10 +14,6 @@ namespace trellis::scenarios {
 namespace {
 
 using namespace std::chrono_literals;
-
-sim::RunResult run_seed(const Scenario& scenario, const Options& options, std::uint64_t seed) {
-  return run_scenario(scenario, options, scenario_config(scenario, options, seed));
-}
 
 TEST(WalScenario, Crc32KnownAnswer) {
   EXPECT_EQ(crc32("123456789"), 0xCBF43926u);  // the standard check value
@@ -51,21 +48,16 @@ TEST(WalScenario, RecoversRecordsAndCutsATornTail) {
 
 TEST(WalScenario, PlantedBugIsFoundWithin1000Seeds) {
   const Scenario& wal = find_scenario("wal");
-  std::uint64_t found = 0;
-  for (std::uint64_t seed = 1; seed <= 1000 && found == 0; ++seed) {
-    if (run_seed(wal, {{"planted_bug", "on"}}, seed).failed) found = seed;
-  }
-  ASSERT_NE(found, 0u);
-  const sim::RunResult r = run_seed(wal, {{"planted_bug", "on"}}, found);
-  EXPECT_NE(r.failure.find("acknowledged as durable"), std::string::npos) << r.failure;
+  const Options bug = {{"planted_bug", "on"}};
+  const std::optional<sim::RunResult> failing = first_failing_seed(wal, bug);
+  ASSERT_TRUE(failing) << "no failing seed in 1..1000";
+  EXPECT_NE(failing->failure.find("acknowledged as durable"), std::string::npos)
+      << failing->failure;
+  expect_failure_reproduces(wal, bug, *failing);
 }
 
 TEST(WalScenario, NoFailureIn10000SeedsWithoutTheBug) {
-  const Scenario& wal = find_scenario("wal");
-  for (std::uint64_t seed = 1; seed <= 10'000; ++seed) {
-    const sim::RunResult r = run_seed(wal, {}, seed);
-    ASSERT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
-  }
+  expect_seeds_pass(find_scenario("wal"), {}, 1, 10'000);
 }
 
 TEST(WalScenario, RegistryRejectsUnknownNamesAndOptions) {

@@ -10,6 +10,7 @@
 #include "trellis/scenarios/chat/chat_client.h"
 #include "trellis/scenarios/chat/chat_serve.h"
 #include "trellis/scenarios/chat/chat_server.h"
+#include "trellis/scenarios/nemesis.h"
 #include "trellis/sim/liveness.h"
 
 namespace trellis::scenarios {
@@ -82,63 +83,20 @@ void client_main(Recorder& recorder, sim::World& world, const sim::Host& host, i
 // Crashes, partitions, slow links and clogs between the server and one client at a time;
 // only the kinds this seed's swarm allows.
 void nemesis(sim::World& world, sim::Host& server, const std::vector<sim::Host*>& clients) {
-  enum Action { kCrashServer, kCrashClient, kPartitionClient, kSlowClient, kClog };
-  std::vector<Action> menu;  // weighted
-  if (world.fault_enabled(sim::FaultKind::kCrash))
-    menu.insert(menu.end(), {kCrashServer, kCrashClient});
-  if (world.fault_enabled(sim::FaultKind::kPartition)) {
-    menu.insert(menu.end(), {kPartitionClient, kPartitionClient});
-  }
-  if (world.fault_enabled(sim::FaultKind::kSlowLink)) menu.push_back(kSlowClient);
-  if (world.fault_enabled(sim::FaultKind::kClog)) menu.push_back(kClog);
-  if (menu.empty()) return;
-  for (int round = 0; round < kFaultRounds; ++round) {
-    // At least 1 ms: a host restarted by the last round must get to run before the next
-    // crash (crash() right after restart() trips an assertion in sim::Host::host_loop).
-    sleep(std::chrono::microseconds(1'000 + world.prng().below(30'000)));
-    sim::Host& client = *clients[world.prng().below(clients.size())];
-    const Duration fault_duration = std::chrono::microseconds(5'000 + world.prng().below(80'000));
-    switch (menu[world.prng().below(menu.size())]) {
-      case kCrashServer:
-        server.crash();
-        sleep(fault_duration);
-        server.restart();
-        break;
-      case kCrashClient:
-        client.crash();
-        sleep(fault_duration);
-        client.restart();
-        break;
-      case kPartitionClient: {
-        const bool one_way = world.prng().chance(1, 2);
-        if (world.prng().chance(1, 2)) {
-          world.partition(server, client, one_way);
-        } else {
-          world.partition(client, server, one_way);
-        }
-        sleep(fault_duration);
-        world.heal_all();
-        break;
-      }
-      case kSlowClient: {
-        const Duration slow = std::chrono::microseconds(5'000 + world.prng().below(30'000));
-        world.set_link_latency(server, client, slow, 2 * slow);
-        world.set_link_latency(client, server, slow, 2 * slow);
-        sleep(3 * fault_duration);
-        world.reset_link_latency(server, client);
-        world.reset_link_latency(client, server);
-        break;
-      }
-      case kClog:
-        if (world.prng().chance(1, 2)) {
-          world.clog(server, client, fault_duration);
-        } else {
-          world.clog(client, server, fault_duration);
-        }
-        sleep(fault_duration);
-        break;
-    }
-  }
+  // At least 1 ms between rounds: a host restarted by the last round must get to run before
+  // the next crash (crash() right after restart() trips an assertion in sim::Host::host_loop).
+  run_nemesis(world,
+              {.rounds = kFaultRounds,
+               .wait_min = 1ms,
+               .wait_max = 31ms,
+               .duration_min = 5ms,
+               .duration_max = 85ms},
+              clients,
+              hub_and_spoke_faults(world, server,
+                                   {.partition_weight = 2,
+                                    .slow_latency_min = 5ms,
+                                    .slow_latency_max = 35ms,
+                                    .slow_duration_factor = 3}));
 }
 
 void simulate(sim::World& world, const Options& options) {

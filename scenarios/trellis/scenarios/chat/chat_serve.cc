@@ -1,11 +1,10 @@
 #include "trellis/scenarios/chat/chat_serve.h"
 
 #include <stdexcept>
-#include <vector>
 
 #include "trellis/scenarios/chat/chat_server.h"
 #include "trellis/scenarios/scenario.h"
-#include "trellis/trellis.h"
+#include "trellis/scenarios/serve_until_sigint.h"
 
 namespace trellis::scenarios::chat {
 
@@ -20,23 +19,11 @@ int serve_chat(const std::map<std::string, std::string>& options, std::FILE* out
       static_cast<std::uint16_t>(integer_option("chat serve", options, "port", 0, 0, 65535));
   const std::string host = string_option(options, "host", "127.0.0.1");
 
-  try {
-    trellis::run([&] {
-      ChatServer server;
-      open_nursery([&](Nursery& nursery) {
-        using Listeners = std::vector<SocketListener*>;
-        const Listeners listeners = nursery.start<Listeners>(
-            [&](TaskStatus<Listeners>& status) { server.serve(port, host, &status); });
-        std::fprintf(out, "serving chat on %s\n",
-                     listeners.front()->local_address().to_string().c_str());
-        std::fflush(out);
+  return serve_until_sigint(
+      out, port, host, [] { return ChatServer(); },
+      [](const ChatServer&, const SocketAddress& address) {
+        return "serving chat on " + address.to_string();
       });
-    });
-  } catch (const KeyboardInterrupt&) {
-    std::fprintf(out, "stopped by SIGINT\n");
-    std::fflush(out);
-  }
-  return 0;
 }
 
 }  // namespace trellis::scenarios::chat

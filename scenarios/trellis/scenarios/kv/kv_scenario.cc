@@ -12,6 +12,7 @@
 #include "trellis/scenarios/kv/kv_replica.h"
 #include "trellis/scenarios/kv/kv_server.h"
 #include "trellis/scenarios/kv/linearizability.h"
+#include "trellis/scenarios/nemesis.h"
 #include "trellis/sim/liveness.h"
 
 namespace trellis::scenarios {
@@ -98,73 +99,65 @@ void client_main(Recorder& recorder, sim::World& world, std::uint32_t id, bool p
 
 // Crashes, partitions, slow links and clogs, one at a time so that a majority of replicas
 // can always make progress once the fault ends; only the kinds this seed's swarm allows.
+// Each round's target is a replica (the victim).
 void nemesis(sim::World& world, const std::vector<sim::Host*>& replicas,
              const std::vector<sim::Host*>& clients, const std::vector<sim::Host*>& everyone) {
-  enum Action { kCrash, kPartitionReplica, kSlowClient, kIsolateClient, kClog };
-  std::vector<Action> menu;  // weighted
-  if (world.fault_enabled(sim::FaultKind::kCrash)) menu.push_back(kCrash);
-  if (world.fault_enabled(sim::FaultKind::kPartition)) {
-    menu.insert(menu.end(), {kPartitionReplica, kPartitionReplica, kIsolateClient});
-  }
-  if (world.fault_enabled(sim::FaultKind::kSlowLink)) menu.push_back(kSlowClient);
-  if (world.fault_enabled(sim::FaultKind::kClog)) menu.push_back(kClog);
-  if (menu.empty()) return;
-  for (int round = 0; round < kFaultRounds; ++round) {
-    sleep(std::chrono::microseconds(world.prng().below(30'000)));
-    sim::Host& victim = *replicas[world.prng().below(replicas.size())];
-    const Duration fault_duration = std::chrono::microseconds(5'000 + world.prng().below(80'000));
-    switch (menu[world.prng().below(menu.size())]) {
-      case kCrash:
-        victim.crash();
-        sleep(fault_duration);
-        victim.restart();
-        break;
-      case kPartitionReplica: {
-        const bool one_way = world.prng().chance(1, 2);
-        for (sim::Host* other : everyone) {
-          if (other != &victim) world.partition(victim, *other, one_way);
-        }
-        sleep(fault_duration);
-        world.heal_all();
-        break;
-      }
-      case kSlowClient: {
-        // A client far from all replicas but one (a WAN link): its stores reach that one
-        // long before the others.
-        sim::Host& client = *clients[world.prng().below(clients.size())];
-        const Duration slow = std::chrono::microseconds(5'000 + world.prng().below(30'000));
-        for (sim::Host* replica : replicas) {
-          if (replica == &victim) continue;
-          world.set_link_latency(client, *replica, slow, 2 * slow);
-          world.set_link_latency(*replica, client, slow, 2 * slow);
-        }
-        sleep(3 * fault_duration);
-        for (sim::Host* replica : replicas) {
-          world.reset_link_latency(client, *replica);
-          world.reset_link_latency(*replica, client);
-        }
-        break;
-      }
-      case kIsolateClient: {
-        // A client on the minority side: it reaches only one replica.
-        sim::Host& client = *clients[world.prng().below(clients.size())];
-        for (sim::Host* replica : replicas) {
-          if (replica != &victim) world.partition(client, *replica);
-        }
-        sleep(3 * fault_duration);
-        world.heal_all();
-        break;
-      }
-      case kClog:
-        for (sim::Host* other : everyone) {
-          if (other != &victim && world.prng().chance(1, 2)) {
-            world.clog(*other, victim, fault_duration);
-          }
-        }
-        sleep(fault_duration);
-        break;
+  auto crash = [](sim::Host& victim, Duration duration) {
+    victim.crash();
+    sleep(duration);
+    victim.restart();
+  };
+  auto partition_replica = [&](sim::Host& victim, Duration duration) {
+    const bool one_way = world.prng().chance(1, 2);
+    for (sim::Host* other : everyone) {
+      if (other != &victim) world.partition(victim, *other, one_way);
     }
-  }
+    sleep(duration);
+    world.heal_all();
+  };
+  auto isolate_client = [&](sim::Host& victim, Duration duration) {
+    // A client on the minority side: it reaches only one replica.
+    sim::Host& client = *clients[world.prng().below(clients.size())];
+    for (sim::Host* replica : replicas) {
+      if (replica != &victim) world.partition(client, *replica);
+    }
+    sleep(3 * duration);
+    world.heal_all();
+  };
+  auto slow_client = [&](sim::Host& victim, Duration duration) {
+    // A client far from all replicas but one (a WAN link): its stores reach that one long
+    // before the others.
+    sim::Host& client = *clients[world.prng().below(clients.size())];
+    const Duration slow = std::chrono::microseconds(5'000 + world.prng().below(30'000));
+    for (sim::Host* replica : replicas) {
+      if (replica == &victim) continue;
+      world.set_link_latency(client, *replica, slow, 2 * slow);
+      world.set_link_latency(*replica, client, slow, 2 * slow);
+    }
+    sleep(3 * duration);
+    for (sim::Host* replica : replicas) {
+      world.reset_link_latency(client, *replica);
+      world.reset_link_latency(*replica, client);
+    }
+  };
+  auto clog = [&](sim::Host& victim, Duration duration) {
+    for (sim::Host* other : everyone) {
+      if (other != &victim && world.prng().chance(1, 2)) world.clog(*other, victim, duration);
+    }
+    sleep(duration);
+  };
+  run_nemesis(world,
+              {.rounds = kFaultRounds,
+               .wait_min = 0ms,
+               .wait_max = 30ms,
+               .duration_min = 5ms,
+               .duration_max = 85ms},
+              replicas,
+              {{.kind = sim::FaultKind::kCrash, .inject = crash},
+               {.kind = sim::FaultKind::kPartition, .weight = 2, .inject = partition_replica},
+               {.kind = sim::FaultKind::kPartition, .inject = isolate_client},
+               {.kind = sim::FaultKind::kSlowLink, .inject = slow_client},
+               {.kind = sim::FaultKind::kClog, .inject = clog}});
 }
 
 void simulate(sim::World& world, const Options& options) {

@@ -3,11 +3,10 @@
 #include "trellis/scenarios/kv/kv_server.h"
 
 #include <stdexcept>
-#include <vector>
 
 #include "trellis/scenarios/kv/kv_replica.h"
 #include "trellis/scenarios/scenario.h"
-#include "trellis/trellis.h"
+#include "trellis/scenarios/serve_until_sigint.h"
 
 namespace trellis::scenarios::kv {
 
@@ -27,26 +26,12 @@ int serve_replica(const std::map<std::string, std::string>& options, std::FILE* 
       static_cast<std::uint16_t>(integer_option("kv serve", options, "port", 0, 0, 65535));
   const std::string host = string_option(options, "host", "127.0.0.1");
 
-  try {
-    trellis::run([&] {
-      KvReplica replica = KvReplica::open({.directory = directory_path});
-      open_nursery([&](Nursery& nursery) {
-        using Listeners = std::vector<SocketListener*>;
-        const Listeners listeners = nursery.start<Listeners>(
-            [&](TaskStatus<Listeners>& status) { replica.serve(port, host, &status); });
-        const SocketAddress address = listeners.front()->local_address();
-        std::fprintf(out, "serving kv replica on %s (directory %s, %zu stores recovered)\n",
-                     address.to_string().c_str(), directory_path.c_str(),
-                     replica.recovered_stores());
-        std::fflush(out);
+  return serve_until_sigint(
+      out, port, host, [&] { return KvReplica::open({.directory = directory_path}); },
+      [&](const KvReplica& replica, const SocketAddress& address) {
+        return "serving kv replica on " + address.to_string() + " (directory " + directory_path +
+               ", " + std::to_string(replica.recovered_stores()) + " stores recovered)";
       });
-    });
-  } catch (const KeyboardInterrupt&) {
-    std::fprintf(out, "stopped by SIGINT\n");
-    std::fflush(out);
-    return 0;
-  }
-  return 0;
 }
 
 }  // namespace trellis::scenarios::kv

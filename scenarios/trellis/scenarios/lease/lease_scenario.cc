@@ -8,6 +8,7 @@
 #include "trellis/scenarios/lease/lease_node.h"
 #include "trellis/scenarios/lease/lease_serve.h"
 #include "trellis/scenarios/lease/lease_server.h"
+#include "trellis/scenarios/nemesis.h"
 #include "trellis/sim/liveness.h"
 
 namespace trellis::scenarios {
@@ -43,66 +44,29 @@ DriftClock random_clock(Prng& prng) {
   return {static_cast<std::int64_t>(prng.below(2 * kClockDriftPpmMax + 1)) - kClockDriftPpmMax};
 }
 
+// Crashes, partitions, slow links and clogs between the lease server and one node at a time;
+// only the kinds this seed's swarm allows. A crashed node stops being leader (the checker
+// is told).
 void nemesis(sim::World& world, sim::Host& server, const std::vector<sim::Host*>& nodes,
              LeaseChecker& checker) {
-  enum Action { kCrashServer, kCrashNode, kPartitionNode, kSlowNode, kClog };
-  std::vector<Action> menu;  // weighted
-  if (world.fault_enabled(sim::FaultKind::kCrash))
-    menu.insert(menu.end(), {kCrashServer, kCrashNode});
-  if (world.fault_enabled(sim::FaultKind::kPartition)) {
-    menu.insert(menu.end(), {kPartitionNode, kPartitionNode, kPartitionNode});
-  }
-  if (world.fault_enabled(sim::FaultKind::kSlowLink)) menu.push_back(kSlowNode);
-  if (world.fault_enabled(sim::FaultKind::kClog)) menu.push_back(kClog);
-  if (menu.empty()) return;
-  for (int round = 0; round < kFaultRounds; ++round) {
-    // At least 1 ms: a host restarted by the last round must get to run before the next
-    // crash (crash() right after restart() trips an assertion in sim::Host::host_loop).
-    sleep(std::chrono::microseconds(1'000 + world.prng().below(100'000)));
-    sim::Host& node = *nodes[world.prng().below(nodes.size())];
-    const Duration fault_duration = std::chrono::microseconds(20'000 + world.prng().below(280'000));
-    switch (menu[world.prng().below(menu.size())]) {
-      case kCrashServer:
-        server.crash();
-        sleep(fault_duration);
-        server.restart();
-        break;
-      case kCrashNode:
-        node.crash();
-        checker.stopped(node.name(), current_time());
-        sleep(fault_duration);
-        node.restart();
-        break;
-      case kPartitionNode: {
-        const bool one_way = world.prng().chance(1, 2);
-        if (world.prng().chance(1, 2)) {
-          world.partition(node, server, one_way);
-        } else {
-          world.partition(server, node, one_way);
-        }
-        sleep(fault_duration);
-        world.heal_all();
-        break;
-      }
-      case kSlowNode: {
-        const Duration slow = std::chrono::microseconds(5'000 + world.prng().below(40'000));
-        world.set_link_latency(server, node, slow, 2 * slow);
-        world.set_link_latency(node, server, slow, 2 * slow);
-        sleep(fault_duration);
-        world.reset_link_latency(server, node);
-        world.reset_link_latency(node, server);
-        break;
-      }
-      case kClog:
-        if (world.prng().chance(1, 2)) {
-          world.clog(server, node, fault_duration);
-        } else {
-          world.clog(node, server, fault_duration);
-        }
-        sleep(fault_duration);
-        break;
-    }
-  }
+  // At least 1 ms between rounds: a host restarted by the last round must get to run before
+  // the next crash (crash() right after restart() trips an assertion in sim::Host::host_loop).
+  run_nemesis(world,
+              {.rounds = kFaultRounds,
+               .wait_min = 1ms,
+               .wait_max = 101ms,
+               .duration_min = 20ms,
+               .duration_max = 300ms},
+              nodes,
+              hub_and_spoke_faults(world, server,
+                                   {.partition_weight = 3,
+                                    .partition_spoke_side_on_heads = true,
+                                    .slow_latency_min = 5ms,
+                                    .slow_latency_max = 45ms,
+                                    .slow_duration_factor = 1,
+                                    .spoke_crashed = [&](sim::Host& node) {
+                                      checker.stopped(node.name(), current_time());
+                                    }}));
 }
 
 void simulate(sim::World& world, const Options& options) {

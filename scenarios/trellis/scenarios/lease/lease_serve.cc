@@ -1,11 +1,12 @@
 #include "trellis/scenarios/lease/lease_serve.h"
 
+#include <chrono>
 #include <stdexcept>
-#include <vector>
+#include <string>
 
 #include "trellis/scenarios/lease/lease_server.h"
 #include "trellis/scenarios/scenario.h"
-#include "trellis/trellis.h"
+#include "trellis/scenarios/serve_until_sigint.h"
 
 namespace trellis::scenarios::lease {
 
@@ -22,23 +23,12 @@ int serve_lease(const std::map<std::string, std::string>& options, std::FILE* ou
   const int lease_ms = integer_option("lease serve", options, "lease_ms", 150, 1, 3'600'000);
   const std::string host = string_option(options, "host", "127.0.0.1");
 
-  try {
-    trellis::run([&] {
-      LeaseServer server({.lease = std::chrono::milliseconds(lease_ms)});
-      open_nursery([&](Nursery& nursery) {
-        using Listeners = std::vector<SocketListener*>;
-        const Listeners listeners = nursery.start<Listeners>(
-            [&](TaskStatus<Listeners>& status) { server.serve(port, host, &status); });
-        std::fprintf(out, "serving lease on %s (lease %d ms)\n",
-                     listeners.front()->local_address().to_string().c_str(), lease_ms);
-        std::fflush(out);
+  return serve_until_sigint(
+      out, port, host, [&] { return LeaseServer({.lease = std::chrono::milliseconds(lease_ms)}); },
+      [&](const LeaseServer&, const SocketAddress& address) {
+        return "serving lease on " + address.to_string() + " (lease " + std::to_string(lease_ms) +
+               " ms)";
       });
-    });
-  } catch (const KeyboardInterrupt&) {
-    std::fprintf(out, "stopped by SIGINT\n");
-    std::fflush(out);
-  }
-  return 0;
 }
 
 }  // namespace trellis::scenarios::lease
