@@ -585,6 +585,117 @@ void BM_BoostFiber_BufferedChannelThroughput(benchmark::State& state) {
 }
 BENCHMARK(BM_BoostFiber_BufferedChannelThroughput);
 
+// ---- Fan-in and a contended lock -----------------------------------------------------------
+
+constexpr int kFanInProducers = 8;
+constexpr int kFanInMessages = 1'000'000;
+
+void BM_Trellis_FanIn(benchmark::State& state) {
+  // One iteration: 8 producer tasks, each on its own clone of the send channel, send 125k
+  // ints each into one 64-slot channel; the main task receives all 1M until EndOfChannel.
+  for (auto _ : state) {
+    trellis::run(
+        [] {
+          auto channel = trellis::open_memory_channel<int>(kChannelBuffer);
+          trellis::MemorySendChannel<int>& send = channel.first;
+          trellis::MemoryReceiveChannel<int>& receive = channel.second;
+          long sum = 0;
+          trellis::open_nursery([&send, &receive, &sum](trellis::Nursery& nursery) {
+            for (int p = 0; p < kFanInProducers; ++p) {
+              nursery.start_soon(
+                  [](trellis::MemorySendChannel<int> out) {
+                    for (int i = 0; i < kFanInMessages / kFanInProducers; ++i) out.send(i);
+                  },
+                  send.clone());
+            }
+            send.close();
+            for (int value : receive) sum += value;
+          });
+          benchmark::DoNotOptimize(sum);
+        },
+        {.schedule_seed = kSeed});
+  }
+  state.counters["messages_per_second"] =
+      benchmark::Counter(kFanInMessages, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Trellis_FanIn)->Unit(benchmark::kMillisecond);
+
+void BM_BoostFiber_FanIn(benchmark::State& state) {
+  // The same over boost::fibers::buffered_channel<int>(64), 8 producer fibers.
+  for (auto _ : state) {
+    boost::fibers::buffered_channel<int> channel(kChannelBuffer);
+    std::vector<boost::fibers::fiber> producers;
+    for (int p = 0; p < kFanInProducers; ++p) {
+      producers.emplace_back([&channel] {
+        for (int i = 0; i < kFanInMessages / kFanInProducers; ++i) channel.push(i);
+      });
+    }
+    long sum = 0;
+    for (int i = 0; i < kFanInMessages; ++i) sum += channel.value_pop();
+    for (auto& producer : producers) producer.join();
+    benchmark::DoNotOptimize(sum);
+  }
+  state.counters["messages_per_second"] =
+      benchmark::Counter(kFanInMessages, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_BoostFiber_FanIn)->Unit(benchmark::kMillisecond);
+
+constexpr int kLockTasks = 100;
+constexpr int kLockRounds = 10'000;
+
+void BM_Trellis_ContendedLock(benchmark::State& state) {
+  // One iteration: 100 tasks each take and release one trellis::Lock 10k times (1M
+  // acquisitions). acquire() is a schedule point even when the lock is free (as in Trio), so
+  // the holder yields while holding it, the others queue, and every release hands the lock
+  // to the longest waiter: handoffs_per_second counts acquisitions.
+  for (auto _ : state) {
+    long counter = 0;
+    trellis::run(
+        [&counter] {
+          trellis::Lock lock;
+          trellis::open_nursery([&lock, &counter](trellis::Nursery& nursery) {
+            for (int t = 0; t < kLockTasks; ++t) {
+              nursery.start_soon([&lock, &counter] {
+                for (int k = 0; k < kLockRounds; ++k) {
+                  std::lock_guard guard(lock);
+                  ++counter;
+                }
+              });
+            }
+          });
+        },
+        {.schedule_seed = kSeed});
+    if (counter != static_cast<long>(kLockTasks) * kLockRounds) state.SkipWithError("lost");
+  }
+  state.counters["handoffs_per_second"] = benchmark::Counter(
+      static_cast<double>(kLockTasks) * kLockRounds, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Trellis_ContendedLock)->Unit(benchmark::kMillisecond);
+
+void BM_BoostFiber_ContendedMutex(benchmark::State& state) {
+  // The same with boost::fibers::mutex and 100 fibers; each yields while holding the mutex
+  // (Boost.Fiber's lock() is no schedule point), so the others queue as above.
+  for (auto _ : state) {
+    boost::fibers::mutex mutex;
+    long counter = 0;
+    std::vector<boost::fibers::fiber> fibers;
+    for (int t = 0; t < kLockTasks; ++t) {
+      fibers.emplace_back([&mutex, &counter] {
+        for (int k = 0; k < kLockRounds; ++k) {
+          std::lock_guard guard(mutex);
+          boost::this_fiber::yield();
+          ++counter;
+        }
+      });
+    }
+    for (auto& fiber : fibers) fiber.join();
+    if (counter != static_cast<long>(kLockTasks) * kLockRounds) state.SkipWithError("lost");
+  }
+  state.counters["handoffs_per_second"] = benchmark::Counter(
+      static_cast<double>(kLockTasks) * kLockRounds, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_BoostFiber_ContendedMutex)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 int main(int argc, char** argv) {

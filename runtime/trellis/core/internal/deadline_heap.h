@@ -112,6 +112,12 @@ class DeadlineHeap {
     return timer;
   }
 
+  // The owner of the top timer (for prefetching: the next timer to expire).
+  void* top_owner() const noexcept {
+    TRELLIS_ASSERT(!heap_.empty() && live(heap_.front()));
+    return slots_[heap_.front().slot].owner;
+  }
+
   // What to call for a popped timer.
   struct Expiry {
     void (*expire)(void* owner);
