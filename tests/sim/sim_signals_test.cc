@@ -153,6 +153,36 @@ TEST(SimSignals, DefaultActionCrashesTheHostAndRestartWorks) {
   EXPECT_EQ(count_events(world, "host crash"), 2u);
 }
 
+// The default action is a crash: what was not fsynced is gone after the restart.
+TEST(SimSignals, DefaultActionLosesUnsyncedDataLikeACrash) {
+  World world(Config{.seed = 15});
+  Host& host = world.add_host("db", "10.0.0.1");
+  int runs = 0;
+  bool written = false;
+  bool checked = false;
+  host.start([&] {
+    if (runs++ == 0) {
+      Path("/durable.txt").write_text("kept");
+      open_file("/durable.txt", "r+").fsync();
+      Path("/").fsync_directory();
+      Path("/volatile.txt").write_text("lost");
+      written = true;
+      sleep_forever();
+    }
+    EXPECT_EQ(Path("/durable.txt").read_text(), "kept");
+    EXPECT_FALSE(Path("/volatile.txt").exists());
+    checked = true;
+  });
+  world.run([&] {
+    wait_until([&] { return written; });
+    host.send_signal(SIGINT);  // no receiver: the process dies
+    EXPECT_FALSE(host.alive());
+    host.restart();
+    wait_until([&] { return checked; });
+  });
+  EXPECT_EQ(runs, 2);
+}
+
 TEST(SimSignals, IgnoredSignalsAreIgnored) {
   World world(Config{.seed = 4});
   Host& host = world.add_host("h", "10.0.0.1");

@@ -11,6 +11,7 @@
 //   signals (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) are ignored too, since stopping a host is
 //   not simulated; every other signal terminates the host's process, which the world models
 //   as a crash of the host (Host::crash: unsynced disk data is lost, a conservative fault).
+//   SIGINT too: a host's main is not a trellis::run, so there is no KeyboardInterrupt.
 // A crash closes every receiver of the host; their pending signals are lost with the
 // process. Every outcome is a trace event, so the trace hash covers it. A receiver's task
 // waiting for a signal is not a pending source of the run: a run in which only the world
