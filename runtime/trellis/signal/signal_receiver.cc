@@ -186,8 +186,9 @@ int SignalReceiver::receive() {
   if (pending_.empty()) {
     waiter_ = &lowlevel::current_task();
     facet_->waiter_added();
-    // Woken by add() (a signal is pending), by abort, or by close() with UsageError; the
-    // last two clear receiving_ themselves (after close() this object may be gone).
+    // Woken by add() (a signal is pending), by abort, or by close() / abandon() with
+    // UsageError; the last ones clear receiving_ themselves (after close() this object may
+    // be gone).
     lowlevel::wait_task_rescheduled(
         [this](std::exception_ptr) {
           waiter_ = nullptr;
@@ -222,7 +223,7 @@ void SignalReceiver::close() noexcept {
     // on_unclaimed only cancels scopes; nothing here throws in practice.
   }
   for (int signo : signals_) facet.remove_receiver(signo, *this);
-  wake_waiter_closed();
+  finish_closing("the open_signal_receiver block exited");
   // Not received: raise again under whatever handles the signal now.
   std::deque<int> remaining;
   remaining.swap(pending_);
@@ -231,11 +232,11 @@ void SignalReceiver::close() noexcept {
 
 void SignalReceiver::abandon() noexcept {
   if (facet_ == nullptr) return;
-  wake_waiter_closed();
+  finish_closing("its simulated host crashed");
   pending_.clear();  // died with the process
 }
 
-void SignalReceiver::wake_waiter_closed() noexcept {
+void SignalReceiver::finish_closing(const char* why) noexcept {
   if (waiter_ != nullptr) {
     // A task (spawned elsewhere) still waits on this receiver: it cannot get a signal now.
     lowlevel::Task* task = waiter_;
@@ -243,8 +244,7 @@ void SignalReceiver::wake_waiter_closed() noexcept {
     receiving_ = false;
     facet_->waiter_removed();
     lowlevel::reschedule(
-        *task, std::make_exception_ptr(
-                   UsageError("SignalReceiver::receive: the open_signal_receiver block exited")));
+        *task, std::make_exception_ptr(UsageError(std::string("SignalReceiver::receive: ") + why)));
   }
   facet_ = nullptr;
   closed_ = true;

@@ -88,8 +88,8 @@ class SignalReceiver {
   void add(int signo);
   // The facet dropped this receiver (its simulated host crashed): see SignalFacet::abandon.
   void abandon() noexcept;
-  // Wakes a task still in receive() with UsageError; the receiver is closed from now on.
-  void wake_waiter_closed() noexcept;
+  // Wakes a task still in receive() with UsageError(why); closed from now on.
+  void finish_closing(const char* why) noexcept;
 
   std::vector<int> signals_;
   // Invariant: non-null from the constructor's end until close() or abandon().
