@@ -1,13 +1,19 @@
 // Signals delivered by the simulated world: Host::send_signal reaches the host's unchanged
 // open_signal_receiver code (innermost block wins, coalesced, re-raised at exit), or takes
 // the default action (ignored, or the host crashes); a crash closes the host's receivers;
-// other hosts and the real process's signal dispositions are untouched; deterministic.
+// other hosts and the real process's signal dispositions are untouched; deterministic (the
+// same seed gives the same trace hash, in this process and in another one).
 #include <signal.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <array>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -491,15 +497,53 @@ std::uint64_t signal_workload(std::uint64_t seed, std::size_t* delivered) {
 }
 
 TEST(SimSignals, SameSeedSameTraceHash) {
-  std::size_t delivered1 = 0;
-  std::size_t delivered2 = 0;
-  const std::uint64_t first = signal_workload(99, &delivered1);
-  const std::uint64_t second = signal_workload(99, &delivered2);
-  EXPECT_EQ(first, second);
-  EXPECT_EQ(delivered1, delivered2);
-  EXPECT_GT(delivered1, 10u);
-  std::size_t delivered_other = 0;
-  EXPECT_NE(signal_workload(100, &delivered_other), first);
+  std::set<std::uint64_t> hashes;
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    std::size_t delivered1 = 0;
+    std::size_t delivered2 = 0;
+    const std::uint64_t first = signal_workload(seed, &delivered1);
+    ASSERT_EQ(signal_workload(seed, &delivered2), first) << "seed " << seed;
+    ASSERT_EQ(delivered1, delivered2) << "seed " << seed;
+    ASSERT_GT(delivered1, 5u) << "seed " << seed;
+    hashes.insert(first);
+  }
+  EXPECT_EQ(hashes.size(), 50u);  // and the seeds explore different runs
+}
+
+// The child half of the cross-process check: prints "seed hash" lines when asked to.
+TEST(SimSignals, ChildPrintsHashes) {
+  const char* seeds = std::getenv("TRELLIS_SIM_SIGNALS_CHILD_SEEDS");
+  if (seeds == nullptr) GTEST_SKIP() << "runs only as the child of SameHashInAnotherProcess";
+  const std::uint64_t count = std::strtoull(seeds, nullptr, 10);
+  std::size_t delivered = 0;
+  for (std::uint64_t seed = 1; seed <= count; ++seed) {
+    std::printf("hash %llu %llu\n", static_cast<unsigned long long>(seed),
+                static_cast<unsigned long long>(signal_workload(seed, &delivered)));
+  }
+}
+
+TEST(SimSignals, SameHashInAnotherProcess) {
+  constexpr std::uint64_t kChildSeeds = 20;
+  ASSERT_EQ(::setenv("TRELLIS_SIM_SIGNALS_CHILD_SEEDS", std::to_string(kChildSeeds).c_str(), 1), 0);
+  const std::string command = "/proc/" + std::to_string(::getpid()) +
+                              "/exe --gtest_filter=SimSignals.ChildPrintsHashes --gtest_color=no "
+                              "2>&1";
+  FILE* child = ::popen(command.c_str(), "r");
+  ::unsetenv("TRELLIS_SIM_SIGNALS_CHILD_SEEDS");
+  ASSERT_NE(child, nullptr);
+  std::map<std::uint64_t, std::uint64_t> theirs;
+  std::array<char, 512> line{};
+  while (std::fgets(line.data(), line.size(), child) != nullptr) {
+    unsigned long long seed = 0;
+    unsigned long long hash = 0;
+    if (std::sscanf(line.data(), "hash %llu %llu", &seed, &hash) == 2) theirs[seed] = hash;
+  }
+  ASSERT_EQ(::pclose(child), 0);
+  ASSERT_EQ(theirs.size(), kChildSeeds);
+  std::size_t delivered = 0;
+  for (const auto& [seed, hash] : theirs) {
+    EXPECT_EQ(signal_workload(seed, &delivered), hash) << "seed " << seed;
+  }
 }
 
 }  // namespace
