@@ -5,7 +5,7 @@
 // separate small facets (core/io_facet.h: readiness and closing of handles;
 // core/network_facet.h: sockets and names; core/file_system_facet.h: files and directories;
 // core/thread_facet.h: blocking work off the loop; core/process_facet.h: child processes
-// and pipes), each asked
+// and pipes; core/signal_facet.h: signals), each asked
 // for and absent (nullptr) when a backend does not offer it. Implementations: EpollBackend
 // (posix/), the simulator's backend.
 #pragma once
@@ -21,6 +21,7 @@ class FileSystemFacet;
 class IoFacet;
 class NetworkFacet;
 class ProcessFacet;
+class SignalFacet;
 class ThreadFacet;
 
 struct BackendStatistics {
@@ -56,6 +57,10 @@ class Backend {
   virtual ThreadFacet* threads() noexcept { return nullptr; }
   // Child processes and pipes (core/process_facet.h).
   virtual ProcessFacet* processes() noexcept { return nullptr; }
+  // Signals for open_signal_receiver (core/signal_facet.h), offered by a backend that
+  // simulates them (the simulator's). Absent (the real backend), the run catches the
+  // process's real signals itself (core/internal/signal_hub.h).
+  virtual SignalFacet* signals() noexcept { return nullptr; }
 };
 
 }  // namespace trellis

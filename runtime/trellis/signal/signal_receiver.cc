@@ -117,6 +117,10 @@ void SignalHub::remove_receiver(int signo, SignalReceiver& receiver) noexcept {
   unroute(signo);
 }
 
+void SignalHub::raise(int signo) noexcept {
+  ::raise(signo);
+}
+
 void SignalHub::note(int signo) noexcept {
   counts_[signo].fetch_add(1, std::memory_order_relaxed);
   arrived_.store(true, std::memory_order_release);
@@ -129,7 +133,7 @@ void SignalHub::dispatch() {
     if (counts_[signo].load(std::memory_order_relaxed) == 0) continue;
     counts_[signo].exchange(0, std::memory_order_acq_rel);
     if (!receivers_[signo].empty()) {
-      receivers_[signo].back()->add(signo);
+      deliver(*receivers_[signo].back(), signo);
     } else if (on_unclaimed_) {
       on_unclaimed_(signo);
     }
@@ -148,15 +152,17 @@ SignalReceiver::SignalReceiver(std::initializer_list<int> signals) {
       signals_.push_back(signo);
     }
   }
-  internal::SignalHub& hub = runner.signal_hub();
+  // The backend's signals (the simulator's), else the real process's through the run's hub.
+  SignalFacet* facet = runner.backend().signals();
+  if (facet == nullptr) facet = &runner.signal_hub();
   std::size_t added = 0;
   try {
-    for (; added < signals_.size(); ++added) hub.add_receiver(signals_[added], *this);
+    for (; added < signals_.size(); ++added) facet->add_receiver(signals_[added], *this);
   } catch (...) {
-    while (added > 0) hub.remove_receiver(signals_[--added], *this);
+    while (added > 0) facet->remove_receiver(signals_[--added], *this);
     throw;
   }
-  hub_ = &hub;
+  facet_ = facet;
 }
 
 void SignalReceiver::add(int signo) {
@@ -166,7 +172,7 @@ void SignalReceiver::add(int signo) {
   if (waiter_ != nullptr) {
     lowlevel::Task* task = waiter_;
     waiter_ = nullptr;
-    hub_->waiter_removed();
+    facet_->waiter_removed();
     lowlevel::reschedule(*task);
   }
 }
@@ -179,14 +185,15 @@ int SignalReceiver::receive() {
   receiving_ = true;
   if (pending_.empty()) {
     waiter_ = &lowlevel::current_task();
-    hub_->waiter_added();
-    // Woken by add() (a signal is pending), by abort, or by close() with UsageError; the
-    // last two clear receiving_ themselves (after close() this object may be gone).
+    facet_->waiter_added();
+    // Woken by add() (a signal is pending), by abort, or by close() / abandon() with
+    // UsageError; the last ones clear receiving_ themselves (after close() this object may
+    // be gone).
     lowlevel::wait_task_rescheduled(
         [this](std::exception_ptr) {
           waiter_ = nullptr;
           receiving_ = false;
-          hub_->waiter_removed();
+          facet_->waiter_removed();
           return lowlevel::Abort::kSucceeded;
         },
         "signal");
@@ -206,31 +213,49 @@ int SignalReceiver::receive() {
 }
 
 void SignalReceiver::close() noexcept {
-  if (hub_ == nullptr) return;
+  if (facet_ == nullptr) return;
+  SignalFacet& facet = *facet_;
   // Signals that arrived but were not dispatched yet belong to this block (or to an outer
   // one): hand them out first, so none is lost in the switch-over.
   try {
-    hub_->dispatch();
+    facet.flush();
   } catch (...) {
     // on_unclaimed only cancels scopes; nothing here throws in practice.
   }
-  for (int signo : signals_) hub_->remove_receiver(signo, *this);
+  for (int signo : signals_) facet.remove_receiver(signo, *this);
+  finish_closing("the open_signal_receiver block exited");
+  // Not received: raise again under whatever handles the signal now.
+  std::deque<int> remaining;
+  remaining.swap(pending_);
+  for (int signo : remaining) facet.raise(signo);
+}
+
+void SignalReceiver::abandon() noexcept {
+  if (facet_ == nullptr) return;
+  finish_closing("its simulated host crashed");
+  pending_.clear();  // died with the process
+}
+
+void SignalReceiver::finish_closing(const char* why) noexcept {
   if (waiter_ != nullptr) {
     // A task (spawned elsewhere) still waits on this receiver: it cannot get a signal now.
     lowlevel::Task* task = waiter_;
     waiter_ = nullptr;
     receiving_ = false;
-    hub_->waiter_removed();
+    facet_->waiter_removed();
     lowlevel::reschedule(
-        *task, std::make_exception_ptr(
-                   UsageError("SignalReceiver::receive: the open_signal_receiver block exited")));
+        *task, std::make_exception_ptr(UsageError(std::string("SignalReceiver::receive: ") + why)));
   }
-  hub_ = nullptr;
+  facet_ = nullptr;
   closed_ = true;
-  // Not received: raise again under whatever handles the signal now.
-  std::deque<int> remaining;
-  remaining.swap(pending_);
-  for (int signo : remaining) ::raise(signo);
+}
+
+void SignalFacet::deliver(SignalReceiver& receiver, int signo) {
+  receiver.add(signo);
+}
+
+void SignalFacet::abandon(SignalReceiver& receiver) noexcept {
+  receiver.abandon();
 }
 
 }  // namespace trellis

@@ -16,6 +16,15 @@
 // nest: the innermost one listening for a signal gets it. A signal is caught by one run at a
 // time: another run's block for the same signal throws UsageError.
 //
+// Where signals come from is the run backend's SignalFacet (core/signal_facet.h). On the
+// real backend: the real process's signals, as above. In a simulated World (sim/world.h)
+// the block catches the signals the world sends to the host its task runs on
+// (Host::send_signal) with the same semantics, and no process-wide handler is installed:
+// without a receiver a simulated signal takes its default action on the host (ignored for
+// SIGCHLD, SIGURG, SIGWINCH, SIGCONT; the host crashes for the rest), and a crash of the
+// host closes its blocks (their pending signals die with it). A World's driver, which runs
+// on no host, cannot open a block (UsageError).
+//
 // A task receiving from the block's receiver must finish before the block exits (start it
 // in a nursery inside the block).
 //
@@ -34,9 +43,7 @@
 
 namespace trellis {
 
-namespace internal {
-class SignalHub;
-}
+class SignalFacet;
 
 class SignalReceiver {
  public:
@@ -73,15 +80,20 @@ class SignalReceiver {
  private:
   template <class F>
   friend decltype(auto) open_signal_receiver(std::initializer_list<int> signals, F&& body);
-  friend class internal::SignalHub;
+  friend class SignalFacet;
 
   explicit SignalReceiver(std::initializer_list<int> signals);
   void close() noexcept;
-  // A signal arrived (the hub, on the loop thread).
+  // A signal arrived (the facet, on the loop thread).
   void add(int signo);
+  // The facet dropped this receiver (its simulated host crashed): see SignalFacet::abandon.
+  void abandon() noexcept;
+  // Wakes a task still in receive() with UsageError(why); closed from now on.
+  void finish_closing(const char* why) noexcept;
 
   std::vector<int> signals_;
-  internal::SignalHub* hub_ = nullptr;
+  // Invariant: non-null from the constructor's end until close() or abandon().
+  SignalFacet* facet_ = nullptr;
   std::deque<int> pending_;
   lowlevel::Task* waiter_ = nullptr;
   bool receiving_ = false;
@@ -90,8 +102,8 @@ class SignalReceiver {
 
 // Catches `signals` while body(SignalReceiver&) runs; returns what body returns. Throws
 // std::invalid_argument for an empty list or a signal that cannot be caught (SIGKILL,
-// SIGSTOP, a number out of range), UsageError outside a task or if another run catches one
-// of the signals. Not a checkpoint by itself.
+// SIGSTOP, a number out of range), UsageError outside a task, if another run catches one
+// of the signals, or in a simulated World's driver (no host). Not a checkpoint by itself.
 template <class F>
 decltype(auto) open_signal_receiver(std::initializer_list<int> signals, F&& body) {
   SignalReceiver receiver(signals);

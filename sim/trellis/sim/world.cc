@@ -1,12 +1,16 @@
 #include "trellis/sim/world.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/run.h"
+#include "trellis/core/signal_facet.h"
 #include "trellis/core/socket_address.h"
 #include "trellis/sim/buggify.h"
 #include "trellis/sim/decision_policy.h"
@@ -125,6 +129,19 @@ void Host::restart() {
   // Otherwise the crashed incarnation is still unwinding; its loop starts the next one.
 }
 
+void Host::send_signal(int signo) {
+  if (signo <= 0 || signo >= SignalFacet::kSignalLimit || signo >= NSIG) {
+    throw std::invalid_argument("Host::send_signal: " + std::to_string(signo) +
+                                " is not a signal number (1..64)");
+  }
+  if (World::current() != &world_ || world_.nursery_ == nullptr) {
+    throw UsageError("Host::send_signal: call it from a task while the world runs");
+  }
+  world_.trace_.record("signal sent",
+                       std::uint64_t{state_.index} * 65536 + static_cast<std::uint64_t>(signo));
+  world_.backend_->sim_signals().send(state_, signo);
+}
+
 // ---- World ---------------------------------------------------------------------------------
 
 World::World(Config config)
@@ -154,6 +171,7 @@ World::World(Config config)
     if (it == by_name_.end()) return {};
     return {it->second->address()};
   };
+  view.crash_host = [this](internal::HostState& host) { hosts_.at(host.index)->crash(); };
   backend_ = std::make_unique<internal::SimBackend>(clock_, *policy_, prng_, config_.network,
                                                     std::move(view), &trace_);
   if (config_.disk.latency_min > config_.disk.latency_max || config_.disk.sector_bytes == 0) {

@@ -23,7 +23,8 @@
 // (current_host()); a host's network calls use its address. crash() cancels all its tasks
 // and drops its sockets without a FIN; every network call of a crashed host fails with
 // ENETDOWN until restart() runs its main again; its disk keeps only what was durable
-// (disk_config.h). The driver runs outside every host: it
+// (disk_config.h). send_signal() delivers a signal to the host's open_signal_receiver blocks
+// (or its default action). The driver runs outside every host: it
 // injects faults and checks invariants; it does not use the network itself.
 #pragma once
 
@@ -105,6 +106,15 @@ class Host {
   // Runs main again (once the crashed incarnation's tasks have unwound). Throws UsageError
   // if the host is alive or was never started.
   void restart();
+  // Sends signo to the host's process, as kill(2) would (sim/internal/sim_signals.h): the
+  // innermost open_signal_receiver block of the host listening for it gets it; with none,
+  // SIGCHLD, SIGURG, SIGWINCH, SIGCONT (and the stop signals, not simulated) are ignored and
+  // every other signal crashes the host (as crash(): unsynced disk data is lost). Dropped
+  // if the host is down. Delivered at once, recorded in the trace. Callable from any task of
+  // the running world (the driver, a fault-injecting task, a host's own task). Not a
+  // checkpoint. Throws std::invalid_argument unless 1 <= signo <= 64 (0, kill's existence
+  // probe, has nothing to probe here: ask alive()), UsageError outside the world's run.
+  void send_signal(int signo);
 
  private:
   friend class World;

@@ -1,10 +1,11 @@
 // trellis/core/internal/signal_hub.h — how POSIX signals reach a run. Internal.
 //
-// A run that handles a signal (SIGINT for KeyboardInterrupt, or any signal an
-// open_signal_receiver block listens for) routes it to its SignalHub: the process-wide
-// handler then only counts the signal in the hub and wakes the run's backend, both
-// async-signal-safe. The run loop drains the hub after each wait and hands every signal
-// that arrived to the innermost receiver listening for it, else to the KeyboardInterrupt
+// The run's SignalFacet (core/signal_facet.h) when its backend offers none, as the real
+// backend: real signals of the real process. A run that handles a signal (SIGINT for
+// KeyboardInterrupt, or any signal an open_signal_receiver block listens for) routes it to its
+// SignalHub: the process-wide handler then only counts the signal in the hub and wakes the run's
+// backend, both async-signal-safe. The run loop drains the hub after each wait and hands every
+// signal that arrived to the innermost receiver listening for it, else to the KeyboardInterrupt
 // logic. A signal is routed to at most one run at a time; nested receivers in one run
 // stack (the innermost gets the signal).
 #pragma once
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "trellis/core/backend.h"
+#include "trellis/core/signal_facet.h"
 
 namespace trellis {
 class SignalReceiver;
@@ -26,17 +28,15 @@ class SignalReceiver;
 
 namespace trellis::internal {
 
-class SignalHub {
+class SignalHub final : public SignalFacet {
  public:
-  static constexpr int kSignalLimit = 65;  // signal numbers are 1..64 on Linux
-
   // `on_unclaimed(signo)` is told, on the loop thread, of a signal that arrived while no
   // receiver listened for it (SIGINT: KeyboardInterrupt).
   SignalHub(Backend& backend, std::function<void(int)> on_unclaimed);
   SignalHub(const SignalHub&) = delete;
   SignalHub& operator=(const SignalHub&) = delete;
   // Restores every handler still installed; waits for handlers in flight on other threads.
-  ~SignalHub();
+  ~SignalHub() override;
 
   // Installs the process-wide handler for signo, routed here (counted: the previous action
   // comes back when the last route goes). Throws UsageError if another run routes signo,
@@ -45,12 +45,16 @@ class SignalHub {
   void unroute(int signo) noexcept;
   bool routed(int signo) const noexcept { return routes_[signo] > 0; }
 
-  // Receivers, innermost last per signal.
-  void add_receiver(int signo, SignalReceiver& receiver);
-  void remove_receiver(int signo, SignalReceiver& receiver) noexcept;
+  // SignalFacet. Receivers, innermost last per signal; add_receiver routes the signal.
+  void add_receiver(int signo, SignalReceiver& receiver) override;
+  void remove_receiver(int signo, SignalReceiver& receiver) noexcept override;
+  void flush() override { dispatch(); }
+  // ::raise(signo): the handler now installed (an outer receiver's route, or the one that
+  // was there before) gets it.
+  void raise(int signo) noexcept override;
   // A receiver's task is parked waiting for a signal (a pending source of the run).
-  void waiter_added() noexcept { ++waiters_; }
-  void waiter_removed() noexcept { --waiters_; }
+  void waiter_added() noexcept override { ++waiters_; }
+  void waiter_removed() noexcept override { --waiters_; }
   bool has_waiters() const noexcept { return waiters_ > 0; }
 
   // True if a signal arrived since the last dispatch. Cheap: one relaxed load.

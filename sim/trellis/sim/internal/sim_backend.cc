@@ -891,6 +891,7 @@ void SimBackend::erase(std::int64_t id) {
 // ---- faults ----------------------------------------------------------------------------------
 
 void SimBackend::host_crashed(HostState& host) {
+  signals_.host_crashed(host);
   processes_.host_crashed(host);
   std::vector<std::int64_t> doomed;
   for (auto& [id, socket] : sockets_) {

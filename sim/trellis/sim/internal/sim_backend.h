@@ -27,6 +27,7 @@
 #include "trellis/sim/internal/host_state.h"
 #include "trellis/sim/internal/sim_clock.h"
 #include "trellis/sim/internal/sim_processes.h"
+#include "trellis/sim/internal/sim_signals.h"
 #include "trellis/sim/internal/sim_threads.h"
 #include "trellis/sim/network_config.h"
 
@@ -46,6 +47,8 @@ struct WorldView {
   std::function<HostState*(const std::string& address)> host_by_address;
   // Addresses a name resolves to (empty: unknown name).
   std::function<std::vector<std::string>(const std::string& name)> resolve_name;
+  // Crashes a host (Host::crash): a terminating signal's default action.
+  std::function<void(HostState&)> crash_host;
 };
 
 class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
@@ -67,6 +70,8 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   ThreadFacet* threads() noexcept override { return &threads_; }
   // Fake programs and pipes (sim_processes.h).
   ProcessFacet* processes() noexcept override { return &processes_; }
+  // Signals the world sends to hosts (sim_signals.h); never the process's real ones.
+  SignalFacet* signals() noexcept override { return &signals_; }
   // The world's simulated disks (owned by the world).
   void set_file_system(FileSystemFacet* file_system) noexcept { file_system_ = file_system; }
 
@@ -107,8 +112,11 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   EventQueue& events() noexcept { return events_; }
   // Schedules fn at virtual time t (the world's timers, fault plans).
   std::uint64_t at(Time t, std::function<void()> fn) { return events_.schedule(t, std::move(fn)); }
-  // The host's sockets vanish (no FIN); its waiters must already have been cancelled.
+  // The host's sockets vanish (no FIN), its programs are killed, its signal receivers
+  // close; its waiters must already have been cancelled.
   void host_crashed(HostState& host);
+  // Host::send_signal's delivery.
+  SimSignals& sim_signals() noexcept { return signals_; }
   // Link faults between two hosts (by index); one_way: only from -> to.
   void set_partitioned(std::uint32_t from, std::uint32_t to, bool partitioned);
   void clog(std::uint32_t from, std::uint32_t to, Time until);
@@ -241,6 +249,8 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   std::uint64_t next_message_id_ = 1;
   // Last: its programs' pipes live in pipe_ends_.
   SimProcesses processes_{*this, world_.current_host};
+  SimSignals signals_{
+      SimSignals::Hooks{world_.current_host, world_.caller_is_stale, world_.crash_host}, trace_};
 };
 
 }  // namespace trellis::sim::internal
