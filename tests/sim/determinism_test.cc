@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include "child_hashes.h"
 #include "trellis/sim.h"
 
 namespace trellis::sim {
@@ -88,34 +89,19 @@ TEST(Determinism, DifferentSeedsExploreDifferentRuns) {
   EXPECT_GT(hashes.size(), 190u);
 }
 
-// The child half of the cross-process check: prints "seed hash" lines when asked to.
+// The child half of the cross-process check (child_hashes.h).
 TEST(Determinism, ChildPrintsHashes) {
-  const char* seeds = std::getenv("TRELLIS_DETERMINISM_CHILD_SEEDS");
-  if (seeds == nullptr) GTEST_SKIP() << "runs only as the child of SameHashInAnotherProcess";
-  const std::uint64_t count = std::strtoull(seeds, nullptr, 10);
-  for (std::uint64_t seed = 1; seed <= count; ++seed) {
-    std::printf("hash %llu %llu\n", static_cast<unsigned long long>(seed),
-                static_cast<unsigned long long>(workload_hash(seed)));
+  const std::uint64_t seeds = testing::child_seed_count("TRELLIS_DETERMINISM_CHILD_SEEDS");
+  if (seeds == 0) GTEST_SKIP() << "runs only as the child of SameHashInAnotherProcess";
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+    testing::print_seed_hash(seed, workload_hash(seed));
   }
 }
 
 TEST(Determinism, SameHashInAnotherProcess) {
   constexpr std::uint64_t kChildSeeds = 100;
-  ASSERT_EQ(::setenv("TRELLIS_DETERMINISM_CHILD_SEEDS", std::to_string(kChildSeeds).c_str(), 1), 0);
-  const std::string command =
-      "/proc/" + std::to_string(::getpid()) +
-      "/exe --gtest_filter=Determinism.ChildPrintsHashes --gtest_color=no 2>&1";
-  FILE* child = ::popen(command.c_str(), "r");
-  ::unsetenv("TRELLIS_DETERMINISM_CHILD_SEEDS");
-  ASSERT_NE(child, nullptr);
-  std::map<std::uint64_t, std::uint64_t> theirs;
-  std::array<char, 512> line{};
-  while (std::fgets(line.data(), line.size(), child) != nullptr) {
-    unsigned long long seed = 0;
-    unsigned long long hash = 0;
-    if (std::sscanf(line.data(), "hash %llu %llu", &seed, &hash) == 2) theirs[seed] = hash;
-  }
-  ASSERT_EQ(::pclose(child), 0);
+  const std::map<std::uint64_t, std::uint64_t> theirs = testing::hashes_from_child(
+      "Determinism.ChildPrintsHashes", "TRELLIS_DETERMINISM_CHILD_SEEDS", kChildSeeds);
   ASSERT_EQ(theirs.size(), kChildSeeds);
   for (const auto& [seed, hash] : theirs) {
     EXPECT_EQ(workload_hash(seed), hash) << "seed " << seed << " differs across processes";

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "child_hashes.h"
 #include "trellis/sim.h"
 #include "trellis/trellis.h"
 
@@ -510,35 +511,20 @@ TEST(SimSignals, SameSeedSameTraceHash) {
   EXPECT_EQ(hashes.size(), 50u);  // and the seeds explore different runs
 }
 
-// The child half of the cross-process check: prints "seed hash" lines when asked to.
+// The child half of the cross-process check (child_hashes.h).
 TEST(SimSignals, ChildPrintsHashes) {
-  const char* seeds = std::getenv("TRELLIS_SIM_SIGNALS_CHILD_SEEDS");
-  if (seeds == nullptr) GTEST_SKIP() << "runs only as the child of SameHashInAnotherProcess";
-  const std::uint64_t count = std::strtoull(seeds, nullptr, 10);
+  const std::uint64_t seeds = testing::child_seed_count("TRELLIS_SIM_SIGNALS_CHILD_SEEDS");
+  if (seeds == 0) GTEST_SKIP() << "runs only as the child of SameHashInAnotherProcess";
   std::size_t delivered = 0;
-  for (std::uint64_t seed = 1; seed <= count; ++seed) {
-    std::printf("hash %llu %llu\n", static_cast<unsigned long long>(seed),
-                static_cast<unsigned long long>(signal_workload(seed, &delivered)));
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+    testing::print_seed_hash(seed, signal_workload(seed, &delivered));
   }
 }
 
 TEST(SimSignals, SameHashInAnotherProcess) {
   constexpr std::uint64_t kChildSeeds = 20;
-  ASSERT_EQ(::setenv("TRELLIS_SIM_SIGNALS_CHILD_SEEDS", std::to_string(kChildSeeds).c_str(), 1), 0);
-  const std::string command = "/proc/" + std::to_string(::getpid()) +
-                              "/exe --gtest_filter=SimSignals.ChildPrintsHashes --gtest_color=no "
-                              "2>&1";
-  FILE* child = ::popen(command.c_str(), "r");
-  ::unsetenv("TRELLIS_SIM_SIGNALS_CHILD_SEEDS");
-  ASSERT_NE(child, nullptr);
-  std::map<std::uint64_t, std::uint64_t> theirs;
-  std::array<char, 512> line{};
-  while (std::fgets(line.data(), line.size(), child) != nullptr) {
-    unsigned long long seed = 0;
-    unsigned long long hash = 0;
-    if (std::sscanf(line.data(), "hash %llu %llu", &seed, &hash) == 2) theirs[seed] = hash;
-  }
-  ASSERT_EQ(::pclose(child), 0);
+  const std::map<std::uint64_t, std::uint64_t> theirs = testing::hashes_from_child(
+      "SimSignals.ChildPrintsHashes", "TRELLIS_SIM_SIGNALS_CHILD_SEEDS", kChildSeeds);
   ASSERT_EQ(theirs.size(), kChildSeeds);
   std::size_t delivered = 0;
   for (const auto& [seed, hash] : theirs) {
