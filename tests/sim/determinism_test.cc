@@ -15,7 +15,7 @@
 
 #include <unistd.h>
 
-#include "child_hashes.h"
+#include "child_process.h"
 #include "trellis/sim.h"
 
 namespace trellis::sim {
@@ -89,7 +89,7 @@ TEST(Determinism, DifferentSeedsExploreDifferentRuns) {
   EXPECT_GT(hashes.size(), 190u);
 }
 
-// The child half of the cross-process check (child_hashes.h).
+// The child half of the cross-process check (child_process.h).
 TEST(Determinism, ChildPrintsHashes) {
   const std::uint64_t seeds = testing::child_seed_count("TRELLIS_DETERMINISM_CHILD_SEEDS");
   if (seeds == 0) GTEST_SKIP() << "runs only as the child of SameHashInAnotherProcess";

@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "child_hashes.h"
+#include "child_process.h"
 #include "trellis/sim.h"
 #include "trellis/trellis.h"
 
@@ -511,7 +511,7 @@ TEST(SimSignals, SameSeedSameTraceHash) {
   EXPECT_EQ(hashes.size(), 50u);  // and the seeds explore different runs
 }
 
-// The child half of the cross-process check (child_hashes.h).
+// The child half of the cross-process check (child_process.h).
 TEST(SimSignals, ChildPrintsHashes) {
   const std::uint64_t seeds = testing::child_seed_count("TRELLIS_SIM_SIGNALS_CHILD_SEEDS");
   if (seeds == 0) GTEST_SKIP() << "runs only as the child of SameHashInAnotherProcess";

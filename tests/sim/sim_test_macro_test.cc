@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "child_process.h"
 #include "trellis/sim.h"
 #include "trellis/sim/gtest.h"
 
@@ -18,6 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 using trellis::sim::Host;
 using trellis::sim::World;
+using trellis::sim::testing::run_child;
 
 // A correct counter: increments under no race (no checkpoint between read and write).
 TRELLIS_SIM_TEST(SimMacro, CorrectProgramPasses) {
@@ -85,20 +87,6 @@ TRELLIS_ASYNC_TEST(AsyncMacroCanary, LostUpdateIsFound) {
     }
   });
   EXPECT_EQ(counter, 2) << "lost update";
-}
-
-std::string run_child(const std::string& environment, const std::string& filter, int* status) {
-  char exe[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  exe[n > 0 ? n : 0] = '\0';
-  const std::string command =
-      environment + " " + exe + " --gtest_filter=" + filter + " --gtest_color=no 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) out += buffer.data();
-  *status = ::pclose(pipe);
-  return out;
 }
 
 TEST(SimMacro, CanaryFailsShrinksAndReplays) {

@@ -1,4 +1,5 @@
-// tests/sim/child_hashes.h — the two halves of a cross-process determinism check.
+// tests/sim/child_process.h — running this test binary again as a child process, and the
+// two halves of a cross-process determinism check built on it.
 //
 // A test runs its own binary again as a child (only the child test selected, the seed count
 // in an environment variable) and compares the trace hashes the child prints with its own:
@@ -41,33 +42,48 @@ inline void print_seed_hash(std::uint64_t seed, std::uint64_t hash) {
               static_cast<unsigned long long>(hash));
 }
 
-// In the parent: runs `child_test` (a gtest filter) in a new process of this binary with
-// env_var=seeds and returns the seed -> hash lines it printed. A child that cannot start or
-// fails is a test failure (and an empty or short map).
+// Runs this test binary again with only `filter` selected, `environment` ("NAME=value ...")
+// set for it, and returns what it printed (stdout and stderr); *status is pclose's (-1 if
+// the child could not be started).
+inline std::string run_child(const std::string& environment, const std::string& filter,
+                             int* status) {
+  const std::string command = environment + " /proc/" + std::to_string(::getpid()) +
+                              "/exe --gtest_filter=" + filter + " --gtest_color=no 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    *status = -1;
+    return {};
+  }
+  std::string out;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) out += buffer.data();
+  *status = ::pclose(pipe);
+  return out;
+}
+
+// In the parent: runs `child_test` (a gtest filter) as a child with env_var=seeds and returns
+// the seed -> hash lines it printed. A child that cannot start or fails is a test failure
+// (and an empty or short map).
 inline std::map<std::uint64_t, std::uint64_t> hashes_from_child(const char* child_test,
                                                                 const char* env_var,
                                                                 std::uint64_t seeds) {
+  int status = 0;
+  const std::string out =
+      run_child(std::string(env_var) + "=" + std::to_string(seeds), child_test, &status);
+  EXPECT_EQ(status, 0) << "the child (" << child_test << ") failed:\n" << out;
   std::map<std::uint64_t, std::uint64_t> hashes;
-  if (::setenv(env_var, std::to_string(seeds).c_str(), 1) != 0) {
-    ADD_FAILURE() << "setenv " << env_var << " failed";
-    return hashes;
-  }
-  const std::string command = "/proc/" + std::to_string(::getpid()) +
-                              "/exe --gtest_filter=" + child_test + " --gtest_color=no 2>&1";
-  FILE* child = ::popen(command.c_str(), "r");
-  ::unsetenv(env_var);
-  if (child == nullptr) {
-    ADD_FAILURE() << "could not start " << command;
-    return hashes;
-  }
-  std::array<char, 512> line{};
-  while (std::fgets(line.data(), line.size(), child) != nullptr) {
+  std::size_t line_start = 0;
+  while (line_start < out.size()) {
+    std::size_t line_end = out.find('\n', line_start);
+    if (line_end == std::string::npos) line_end = out.size();
     unsigned long long seed = 0;
     unsigned long long hash = 0;
-    if (std::sscanf(line.data(), "hash %llu %llu", &seed, &hash) == 2) hashes[seed] = hash;
+    if (std::sscanf(out.substr(line_start, line_end - line_start).c_str(), "hash %llu %llu", &seed,
+                    &hash) == 2) {
+      hashes[seed] = hash;
+    }
+    line_start = line_end + 1;
   }
-  const int status = ::pclose(child);
-  EXPECT_EQ(status, 0) << "the child (" << command << ") failed";
   return hashes;
 }
 
