@@ -33,6 +33,7 @@
 //   TcpEcho, TcpIdle  in tcp_bench.cc: a Trellis TCP echo server vs a Boost.Asio one.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -328,6 +329,65 @@ void BM_BoostContext_RoundTrip(benchmark::State& state) {
 }
 BENCHMARK(BM_BoostContext_RoundTrip);
 
+void BM_BoostContext_ColdResume(benchmark::State& state) {
+  // The floor under a timer's wake-up: N suspended Boost.Context fibers (256 KiB stacks, the
+  // Trellis default, carved from one mapping, each touched once before timing), resumed one
+  // after another in a random order (a fresh permutation per round), each switching straight
+  // back. One iteration: one round, N resumes. With N = 100k, like the sleepers of
+  // BM_Trellis_TimerMarginal, every resume lands on a stack that left the caches and the TLB
+  // since its last turn; what that costs is there with any run loop on top.
+  namespace ctx = boost::context;
+  struct SliceAllocator {
+    char* base;
+    std::size_t size;
+    ctx::stack_context allocate() const {
+      ctx::stack_context stack;
+      stack.size = size;
+      stack.sp = base + size;
+      return stack;
+    }
+    void deallocate(ctx::stack_context&) const noexcept {}
+  };
+  constexpr std::size_t kStackBytes = 256 * 1024;
+  constexpr int kRounds = 10;
+  const auto fibers_count = static_cast<std::size_t>(state.range(0));
+  const std::size_t region_bytes = fibers_count * kStackBytes;
+  void* region = ::mmap(nullptr, region_bytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (region == MAP_FAILED) {
+    state.SkipWithError("mmap failed");
+    return;
+  }
+  std::vector<ctx::fiber> fibers;
+  fibers.reserve(fibers_count);
+  for (std::size_t i = 0; i < fibers_count; ++i) {
+    const SliceAllocator slice{static_cast<char*>(region) + i * kStackBytes, kStackBytes};
+    const ctx::stack_context stack = slice.allocate();
+    fibers.emplace_back(std::allocator_arg, ctx::preallocated(stack.sp, stack.size, stack), slice,
+                        [](ctx::fiber&& caller) {
+                          for (;;) caller = std::move(caller).resume();
+                          return std::move(caller);
+                        });
+    fibers.back() = std::move(fibers.back()).resume();  // first touch, outside the timing
+  }
+  std::vector<std::vector<std::uint32_t>> orders(kRounds);
+  trellis::Prng prng(kSeed);
+  for (auto& order : orders) {
+    order.resize(fibers_count);
+    for (std::size_t i = 0; i < fibers_count; ++i) order[i] = static_cast<std::uint32_t>(i);
+    for (std::size_t i = fibers_count; i > 1; --i) std::swap(order[i - 1], order[prng.below(i)]);
+  }
+  std::size_t round = 0;
+  for (auto _ : state) {
+    for (const std::uint32_t i : orders[round]) fibers[i] = std::move(fibers[i]).resume();
+    round = (round + 1) % kRounds;
+  }
+  state.counters["per_resume"] = per(static_cast<double>(fibers_count));
+  fibers.clear();  // unwinds each fiber (a forced unwind through its stack)
+  ::munmap(region, region_bytes);
+}
+BENCHMARK(BM_BoostContext_ColdResume)->ArgName("fibers")->Arg(1'000)->Arg(10'000)->Arg(kTasks);
+
 void BM_BoostFiber_Yield(benchmark::State& state) {
   // The thread's main fiber alone.
   for (auto _ : state) boost::this_fiber::yield();
@@ -419,15 +479,15 @@ BENCHMARK(BM_Trellis_Sleepers)
     ->Arg(0)
     ->Arg(16);
 
-// One run of kTasks tasks, each sleeping `sleeps` random durations in [1 us, 1 s] (its own
-// seeded sequence) under an autojumping MockClock: up to kTasks timers pending at once.
-void run_sleepers(int sleeps) {
+// One run of `tasks` tasks, each sleeping `sleeps` random durations in [1 us, 1 s] (its own
+// seeded sequence) under an autojumping MockClock: up to `tasks` timers pending at once.
+void run_sleepers(int tasks, int sleeps) {
   trellis::fakes::MockClock clock;
   clock.set_autojump_threshold(trellis::Duration::zero());
   trellis::run(
-      [sleeps] {
-        trellis::open_nursery([sleeps](trellis::Nursery& nursery) {
-          for (int i = 0; i < kTasks; ++i) {
+      [tasks, sleeps] {
+        trellis::open_nursery([tasks, sleeps](trellis::Nursery& nursery) {
+          for (int i = 0; i < tasks; ++i) {
             nursery.start_soon([i, sleeps] {
               trellis::Prng prng(kSeed + static_cast<std::uint64_t>(i));
               for (int k = 0; k < sleeps; ++k) {
@@ -443,28 +503,36 @@ void run_sleepers(int sleeps) {
 void BM_Trellis_SleepersTenEach(benchmark::State& state) {
   // As above with 10 random sleeps per task (1M timers, 100k pending at any time), so the
   // spawn cost is spread over 10 timers.
-  for (auto _ : state) run_sleepers(kSleepsPerTask);
+  for (auto _ : state) run_sleepers(kTasks, kSleepsPerTask);
   state.counters["per_timer"] = per(static_cast<double>(kTasks) * kSleepsPerTask);
 }
 BENCHMARK(BM_Trellis_SleepersTenEach)->Unit(benchmark::kMillisecond);
 
 void BM_Trellis_TimerMarginal(benchmark::State& state) {
-  // The run loop's cost per timer once its task exists: one iteration times a run of 100k
-  // tasks sleeping once each, then one where they sleep 10 times each, and counts only the
-  // difference (900k timers, with 100k pending throughout). Spawning, first-touching 100k
-  // stacks and joining cost the same in both runs and cancel out.
+  // The run loop's cost per timer once its task exists: one iteration times a run of N tasks
+  // (the argument; 100k is the target's case) sleeping once each, then one where they sleep
+  // 10 times each, and counts only the difference (9N timers, with N pending throughout).
+  // Spawning, first-touching N stacks and joining cost the same in both runs and cancel
+  // out. The smaller N show the same work with every task's memory warm in the caches.
+  const int tasks = static_cast<int>(state.range(0));
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
-    run_sleepers(1);
+    run_sleepers(tasks, 1);
     const auto middle = std::chrono::steady_clock::now();
-    run_sleepers(kSleepsPerTask);
+    run_sleepers(tasks, kSleepsPerTask);
     const auto end = std::chrono::steady_clock::now();
     state.SetIterationTime(
         std::chrono::duration<double>((end - middle) - (middle - start)).count());
   }
-  state.counters["per_timer"] = per(static_cast<double>(kTasks) * (kSleepsPerTask - 1));
+  state.counters["per_timer"] = per(static_cast<double>(tasks) * (kSleepsPerTask - 1));
 }
-BENCHMARK(BM_Trellis_TimerMarginal)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Trellis_TimerMarginal)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->ArgName("tasks")
+    ->Arg(1'000)
+    ->Arg(10'000)
+    ->Arg(kTasks);
 
 void BM_Asio_SteadyTimers(benchmark::State& state) {
   // One iteration: 100k steady_timers in one io_context, each with a handler, run to

@@ -331,6 +331,10 @@ bool Runner::expire_deadlines() {
     __builtin_prefetch(owner + 64);
     __builtin_prefetch(owner + 128);
     __builtin_prefetch(owner + 192);
+    // And the timer: a sleeper's timer sits in its sleep_until() frame, on the stack page
+    // its wake-up resumes (192 bytes above the registers it saved). Touching it now starts
+    // that page's walk, with 100k sleepers the costlier half of the miss.
+    __builtin_prefetch(deadlines_.top_timer());
   }
   return expired;
 }
@@ -883,6 +887,9 @@ constexpr bool kRecycleTaskMemory = false;
 constexpr bool kRecycleTaskMemory = true;
 #endif
 constexpr std::size_t kTaskSizeClassBytes = 64;
+// Tasks start on a cache line: the fields a wake-up touches fill its first lines (task.h),
+// which expire_deadlines() prefetches for the next sleeper due.
+constexpr std::align_val_t kTaskAlignment{64};
 constexpr std::size_t kTaskSizeClassCount = 32;  // recycles tasks up to 2 KiB
 // Bounds the memory a thread keeps for reuse: enough for ~100k small tasks of a burst.
 constexpr std::size_t kTaskCacheBytesMax = std::size_t{48} << 20;
@@ -896,7 +903,7 @@ struct TaskMemoryCache {
   std::size_t bytes = 0;
   ~TaskMemoryCache() {
     for (FreeBlock*& head : heads) {
-      while (head != nullptr) ::operator delete(std::exchange(head, head->next));
+      while (head != nullptr) ::operator delete(std::exchange(head, head->next), kTaskAlignment);
     }
   }
 };
@@ -911,25 +918,27 @@ std::size_t task_size_class(std::size_t size) noexcept {
 
 void* lowlevel::Task::operator new(std::size_t size) {
   const std::size_t size_class = task_size_class(size);
-  if (!kRecycleTaskMemory || size_class >= kTaskSizeClassCount) return ::operator new(size);
+  if (!kRecycleTaskMemory || size_class >= kTaskSizeClassCount) {
+    return ::operator new(size, kTaskAlignment);
+  }
   TaskMemoryCache& cache = task_memory_cache;
   if (FreeBlock* block = cache.heads[size_class]) {
     cache.heads[size_class] = block->next;
     cache.bytes -= size_class * kTaskSizeClassBytes;
     return block;
   }
-  return ::operator new(size_class* kTaskSizeClassBytes);
+  return ::operator new(size_class* kTaskSizeClassBytes, kTaskAlignment);
 }
 
 void lowlevel::Task::operator delete(void* memory, std::size_t size) noexcept {
   const std::size_t size_class = task_size_class(size);
   if (!kRecycleTaskMemory || size_class >= kTaskSizeClassCount) {
-    ::operator delete(memory);
+    ::operator delete(memory, kTaskAlignment);
     return;
   }
   TaskMemoryCache& cache = task_memory_cache;
   if (cache.bytes + size_class * kTaskSizeClassBytes > kTaskCacheBytesMax) {
-    ::operator delete(memory);
+    ::operator delete(memory, kTaskAlignment);
     return;
   }
   cache.heads[size_class] = new (memory) FreeBlock{cache.heads[size_class]};

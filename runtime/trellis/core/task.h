@@ -82,10 +82,6 @@ class Task {
   // Runs the spawned function once (on the task's own stack), then destroys it.
   virtual void invoke() = 0;
 
-  // Where the default name comes from, when no SpawnOptions::name was given.
-  const std::type_info* name_type_ = nullptr;
-  const void* name_function_ = nullptr;
-
  private:
   friend class internal::Runner;
   friend class internal::CancelStatus;
@@ -96,28 +92,32 @@ class Task {
 
   enum class State { kNew, kRunnable, kRunning, kParked, kFinished };
 
+  // Field order: what a wake-up, a switch and a checkpoint touch comes first, so it fills
+  // the task's first three cache lines (tasks are 64-byte aligned; expire_deadlines()
+  // prefetches them for the next sleeper due).
+  //
   // Invariant: state_ == kRunnable iff the task is in the run queue (exactly once);
   // state_ == kParked iff it waits in wait_task_rescheduled() with abort_fn_ set until the
   // abort function is called (then abort_fn_ is null while it stays parked).
   State state_ = State::kNew;
-  std::uint64_t id_ = 0;
-  mutable std::string name_;
-  std::size_t stack_size_ = 0;
   internal::Runner* runner_ = nullptr;
-
-  // Fiber.
-  internal::Stack stack_;
-  internal::ExecutionContext context_;
-
   // Parking: see wait_task_rescheduled().
   AbortFn* abort_fn_ = nullptr;
-  std::string_view waiting_on_;
-  std::exception_ptr resume_error_;    // delivered when the task resumes
-  Time sleep_deadline_ = kNoDeadline;  // while parked in sleep: when it wakes (for reports)
-
+  std::exception_ptr resume_error_;  // delivered when the task resumes
   // Cancellation. Invariant: while alive, cancel_status_ is non-null and this task is on
   // cancel_status_->tasks_ through cancel_status_hook_.
   internal::CancelStatus* cancel_status_ = nullptr;
+  std::uint64_t cancel_points_ = 0;
+  std::uint64_t schedule_points_ = 0;
+  // Fiber.
+  internal::ExecutionContext context_;
+  internal::Stack stack_;
+  Time sleep_deadline_ = kNoDeadline;  // while parked in sleep: when it wakes (for reports)
+  std::string_view waiting_on_;
+
+  std::uint64_t id_ = 0;
+  mutable std::string name_;
+  std::size_t stack_size_ = 0;
   internal::IntrusiveListHook cancel_status_hook_;
 
   // Tree. Invariant: while alive, the task is on parent_nursery_->children_ through
@@ -132,8 +132,11 @@ class Task {
   std::shared_ptr<const internal::TaskLocalContext> locals_;
 
   std::exception_ptr error_;  // what the task's function threw, once finished
-  std::uint64_t cancel_points_ = 0;
-  std::uint64_t schedule_points_ = 0;
+
+ protected:
+  // Where the default name comes from, when no SpawnOptions::name was given.
+  const std::type_info* name_type_ = nullptr;
+  const void* name_function_ = nullptr;
 };
 
 }  // namespace lowlevel

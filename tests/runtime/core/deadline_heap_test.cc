@@ -8,6 +8,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <memory>
 #include <utility>
@@ -65,6 +66,53 @@ TEST(DeadlineHeap, DropsRemovedEntriesInBulkAndKeepsOrder) {
   EXPECT_EQ(popped, static_cast<std::size_t>(kTimers / 10));
 }
 
+TEST(DeadlineHeap, TiesKeepRegistrationOrderAcrossTheSequenceWrap) {
+  // Registrations are numbered in 32 bits; at the wrap the live entries are renumbered in
+  // order. Equal deadlines registered on both sides of it still pop in registration order,
+  // and removed entries on either side never come out.
+  constexpr int kTimers = 600;
+  std::vector<DeadlineTimer> timers(kTimers);
+  DeadlineHeap heap(0xFFFF'FFFFu - 250);
+  for (int i = 0; i < kTimers; ++i) {
+    timers[i].expire = no_expire;
+    heap.push(timers[i], at(i % 3));
+  }
+  for (int i = 0; i < kTimers; i += 7) heap.remove(timers[i]);
+  std::vector<DeadlineTimer*> expected;
+  for (int deadline = 0; deadline < 3; ++deadline) {
+    for (int i = deadline; i < kTimers; i += 3) {
+      if (i % 7 != 0) expected.push_back(&timers[i]);
+    }
+  }
+  std::vector<DeadlineTimer*> order;
+  while (!heap.empty()) order.push_back(&heap.pop());
+  EXPECT_EQ(order, expected);
+}
+
+TEST(DeadlineHeap, ManyTimersPopSortedWithExtremeDeadlines) {
+  // Enough timers for several levels of sibling groups; deadlines span the whole signed
+  // range (the key maps signed order onto unsigned order).
+  constexpr int kTimers = 20'000;
+  std::vector<DeadlineTimer> timers(kTimers);
+  std::multimap<std::int64_t, int> model;
+  DeadlineHeap heap;
+  std::uint64_t state = 12345;
+  for (int i = 0; i < kTimers; ++i) {
+    state = state * 6364136223846793005u + 1442695040888963407u;
+    std::int64_t deadline = static_cast<std::int64_t>(state);
+    if (i % 1000 == 0) deadline = std::numeric_limits<std::int64_t>::min();
+    if (i % 1000 == 1) deadline = std::numeric_limits<std::int64_t>::max();
+    timers[i].expire = no_expire;
+    heap.push(timers[i], at(deadline));
+    model.emplace(deadline, i);
+  }
+  for (const auto& [deadline, index] : model) {
+    ASSERT_EQ(heap.top_deadline(), at(deadline));
+    ASSERT_EQ(&heap.pop(), &timers[index]);
+  }
+  EXPECT_TRUE(heap.empty());
+}
+
 RC_GTEST_PROP(DeadlineHeap, BehavesLikeAnOrderedMap, ()) {
   constexpr std::size_t kTimers = 64;
   std::vector<std::unique_ptr<DeadlineTimer>> timers;
@@ -73,7 +121,11 @@ RC_GTEST_PROP(DeadlineHeap, BehavesLikeAnOrderedMap, ()) {
     timers.back()->expire = no_expire;
     timers.back()->owner = timers.back().get();
   }
-  DeadlineHeap heap;
+  // Sometimes start numbering registrations just short of the 32-bit wrap, so the run
+  // crosses the renumbering.
+  const std::uint32_t first_sequence =
+      *rc::gen::element<std::uint32_t>(0, 0xFFFF'FFFFu - 30, 0xFFFF'FFFFu - 200);
+  DeadlineHeap heap(first_sequence);
   // The model: (deadline, sequence) -> timer index, and each registered timer's key.
   std::map<std::pair<std::int64_t, std::uint64_t>, std::size_t> model;
   std::map<std::size_t, std::pair<std::int64_t, std::uint64_t>> key_of;

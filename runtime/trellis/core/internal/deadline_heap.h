@@ -5,16 +5,23 @@
 // deadlines break by registration order, never by address, so the order in which
 // simultaneous deadlines fire is deterministic. Removal is lazy: the timer's slot forgets it
 // at once and its entry, now stale, is dropped when it reaches the top or when stale entries
-// outnumber live ones (one O(n) pass). So sifting moves only the compact entries, with no
-// position table to keep up to date — under 100k timers that bookkeeping's scattered writes
-// were most of a pop's cost. Two kinds of timers live here: a cancel
-// scope's deadline (expiry cancels the scope) and a sleeping task's wake-up (expiry simply
+// outnumber live ones (one O(n log n) pass). So sifting moves only the compact entries, with
+// no position table to keep up to date. Two kinds of timers live here: a cancel scope's
+// deadline (expiry cancels the scope) and a sleeping task's wake-up (expiry simply
 // reschedules the task — no exception is thrown for an ordinary sleep).
+//
+// Layout, for 100k+ pending timers whose lower heap levels are cold: an entry is one 16-byte
+// integer (deadline, sequence, slot) compared with a single 128-bit `<`; a node's four
+// children fill exactly one 64-byte cache line (the array is offset so each sibling group is
+// line-aligned); a pop walks the hole down to a leaf picking the least child without
+// branching and prefetches the grandchildren's line while it compares (Floyd's bottom-up
+// pop: the last entry, usually a late deadline, then sifts up from the leaf a step or none).
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "trellis/base/assert.h"
@@ -37,20 +44,18 @@ struct DeadlineTimer {
 
 class DeadlineHeap {
  public:
-  // A 4-ary heap: half the levels of a binary heap, and a node's four children share one
-  // or two cache lines, which is what bounds a pop among 1e6 pending deadlines.
   static constexpr std::size_t kArity = 4;
-  // Removed entries are dropped in one O(n) pass once they outnumber the live ones (and
-  // there are at least this many), so they never cost more than the live entries do.
+  // Removed entries are dropped in one pass once they outnumber the live ones (and there
+  // are at least this many), so they never cost more than the live entries do.
   static constexpr std::size_t kStaleCompactMin = 1024;
 
-  struct Entry {
-    Time deadline;
-    // Registration order (ties between equal deadlines) and identity: an entry is live iff
-    // its slot still holds this sequence.
-    std::uint64_t sequence;
-    std::uint32_t slot;
-  };
+  // first_sequence: where registration numbering starts (tests start near the 32-bit wrap;
+  // see renumber()).
+  explicit DeadlineHeap(std::uint32_t first_sequence = 0) noexcept
+      : next_sequence_(first_sequence) {}
+  DeadlineHeap(const DeadlineHeap&) = delete;
+  DeadlineHeap& operator=(const DeadlineHeap&) = delete;
+  ~DeadlineHeap() { release_storage(); }
 
   bool empty() const noexcept { return live_ == 0; }
   // Whether timer is registered here (pushed, and neither popped nor removed since).
@@ -60,8 +65,8 @@ class DeadlineHeap {
   // Live timers (removed ones still waiting to be dropped do not count).
   std::size_t size() const noexcept { return live_; }
   Time top_deadline() const noexcept {
-    TRELLIS_ASSERT(!heap_.empty() && live(heap_.front()));
-    return heap_.front().deadline;
+    TRELLIS_ASSERT(size_ > 0 && live(at(0)));
+    return deadline_of(at(0));
   }
 
   void push(DeadlineTimer& timer, Time deadline) {
@@ -74,16 +79,15 @@ class DeadlineHeap {
       free_slots_.push_back(static_cast<std::uint32_t>(slots_.size() - 1));
     }
     // Room for this entry and one more: update() (remove + push) then never allocates.
-    if (heap_.capacity() < heap_.size() + 2) {
-      heap_.reserve(std::max<std::size_t>(64, 2 * heap_.size() + 2));
-    }
+    if (capacity_ < size_ + 2) grow(std::max<std::size_t>(64, 2 * size_ + 2));
+    if (next_sequence_ == kSequenceLimit) renumber();
     const std::uint32_t slot = free_slots_.back();
     free_slots_.pop_back();
-    const std::uint64_t sequence = next_sequence_++;
+    const auto sequence = static_cast<std::uint32_t>(next_sequence_++);
     slots_[slot] = Slot{&timer, sequence, timer.expire, timer.owner};
     timer.slot = slot;
-    heap_.push_back(Entry{deadline, sequence, slot});
-    sift_up(heap_.size() - 1);
+    ++size_;
+    sift_up(size_ - 1, make_entry(deadline, sequence, slot));
     ++live_;
   }
 
@@ -100,22 +104,29 @@ class DeadlineHeap {
   // The timer's deadline changed; it counts as registered anew for tie-breaking.
   void update(DeadlineTimer& timer, Time deadline) noexcept {
     remove(timer);
-    // Cannot allocate: the slot just freed is reused, and push() always leaves room for
-    // one more entry.
+    // Cannot allocate: the slot just freed is reused, push() always leaves room for one
+    // more entry, and renumbering at the sequence wrap allocates nothing.
     push(timer, deadline);
   }
 
   DeadlineTimer& pop() noexcept {
-    TRELLIS_ASSERT(!heap_.empty() && live(heap_.front()));
-    DeadlineTimer& timer = *slots_[heap_.front().slot].timer;
+    TRELLIS_ASSERT(size_ > 0 && live(at(0)));
+    DeadlineTimer& timer = *slots_[slot_of(at(0))].timer;
     pop_expiry();
     return timer;
   }
 
   // The owner of the top timer (for prefetching: the next timer to expire).
   void* top_owner() const noexcept {
-    TRELLIS_ASSERT(!heap_.empty() && live(heap_.front()));
-    return slots_[heap_.front().slot].owner;
+    TRELLIS_ASSERT(size_ > 0 && live(at(0)));
+    return slots_[slot_of(at(0))].owner;
+  }
+
+  // The top timer itself (for prefetching: a sleeper's timer lives on its stack, beside the
+  // registers its wake-up will restore).
+  const void* top_timer() const noexcept {
+    TRELLIS_ASSERT(size_ > 0 && live(at(0)));
+    return slots_[slot_of(at(0))].timer;
   }
 
   // What to call for a popped timer.
@@ -127,25 +138,60 @@ class DeadlineHeap {
   // Pops the top timer (now unregistered) and returns its expiry, without touching the
   // timer object.
   Expiry pop_expiry() noexcept {
-    TRELLIS_ASSERT(!heap_.empty() && live(heap_.front()));
-    const std::uint32_t slot = heap_.front().slot;
+    TRELLIS_ASSERT(size_ > 0 && live(at(0)));
+    const std::uint32_t slot = slot_of(at(0));
     const Expiry expiry{slots_[slot].expire, slots_[slot].owner};
     release_slot(slot);
+    // The next top is the least of the root's children: start loading its slot (read by
+    // the liveness check below, and by the next pop) while the hole walks down.
+    if (size_ > 1) {
+      const Entry* least = std::min_element(&at(1), &at(std::min<std::size_t>(size_, 1 + kArity)));
+      __builtin_prefetch(&slots_[slot_of(*least)]);
+    }
     pop_top();
     drop_stale_top();
     return expiry;
   }
 
  private:
+  // (deadline, sequence, slot) packed so that unsigned comparison orders by deadline, then
+  // sequence; the slot never decides (sequences of entries in the heap are distinct).
+  using Entry = unsigned __int128;
+  static constexpr std::uint64_t kSequenceLimit = std::uint64_t{1} << 32;
+  // Entry i is stored at storage_[i + kOffset]: the children of i, 4i+1..4i+4, then sit at
+  // 4(i+1)..4(i+1)+3, one 64-byte line of a 64-byte-aligned array.
+  static constexpr std::size_t kOffset = kArity - 1;
+  static constexpr std::size_t kLine = 64;
+  static_assert(sizeof(Entry) * kArity == kLine);
+
+  static Entry make_entry(Time deadline, std::uint32_t sequence, std::uint32_t slot) noexcept {
+    // Flipping the sign bit maps signed order onto unsigned order.
+    const std::uint64_t key =
+        static_cast<std::uint64_t>(deadline.time_since_epoch().count()) ^ (std::uint64_t{1} << 63);
+    return (static_cast<Entry>(key) << 64) | (static_cast<Entry>(sequence) << 32) | slot;
+  }
+  static Time deadline_of(Entry entry) noexcept {
+    const std::uint64_t key = static_cast<std::uint64_t>(entry >> 64) ^ (std::uint64_t{1} << 63);
+    return Time(Duration(static_cast<Duration::rep>(key)));
+  }
+  static std::uint32_t sequence_of(Entry entry) noexcept {
+    return static_cast<std::uint32_t>(entry >> 32);
+  }
+  static std::uint32_t slot_of(Entry entry) noexcept { return static_cast<std::uint32_t>(entry); }
+
   struct Slot {
     DeadlineTimer* timer = nullptr;
-    std::uint64_t sequence = 0;             // of the registration that holds the slot
+    std::uint32_t sequence = 0;             // of the registration that holds the slot
     void (*expire)(void* owner) = nullptr;  // copies of the timer's
     void* owner = nullptr;
   };
 
-  bool live(const Entry& entry) const noexcept {
-    return slots_[entry.slot].timer != nullptr && slots_[entry.slot].sequence == entry.sequence;
+  Entry& at(std::size_t index) noexcept { return storage_[index + kOffset]; }
+  const Entry& at(std::size_t index) const noexcept { return storage_[index + kOffset]; }
+
+  bool live(Entry entry) const noexcept {
+    const Slot& slot = slots_[slot_of(entry)];
+    return slot.timer != nullptr && slot.sequence == sequence_of(entry);
   }
   // Unregisters the timer; its heap entry (if any is left) is stale from now on.
   void release_slot(std::uint32_t slot) noexcept {
@@ -155,66 +201,105 @@ class DeadlineHeap {
   }
   // Invariant (after every public call): the heap is empty or its top entry is live.
   void drop_stale_top() noexcept {
-    while (!heap_.empty() && !live(heap_.front())) {
+    while (size_ > 0 && !live(at(0))) {
       pop_top();
       --stale_;
     }
   }
-  void pop_top() noexcept {
-    const Entry last = heap_.back();
-    heap_.pop_back();
-    if (!heap_.empty()) sift_down(0, last);
-  }
   void compact() noexcept {
     std::size_t kept = 0;
-    for (const Entry& entry : heap_) {
-      if (live(entry)) heap_[kept++] = entry;
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (live(at(i))) at(kept++) = at(i);
     }
-    heap_.resize(kept);
+    size_ = kept;
     stale_ = 0;
-    for (std::size_t i = heap_.size() / kArity + 1; i-- > 0;) {
-      if (i < heap_.size()) sift_down(i, heap_[i]);
+    // A sorted array is a heap.
+    std::sort(&at(0), &at(0) + size_);
+    TRELLIS_ASSERT(size_ == live_);
+  }
+  // The 32-bit sequence is about to wrap (after 4e9 registrations): number the live
+  // entries afresh from 0, in their order, so ties keep breaking by registration order.
+  void renumber() noexcept {
+    if (stale_ > 0) compact();
+    std::sort(&at(0), &at(0) + size_);
+    for (std::size_t i = 0; i < size_; ++i) {
+      const auto sequence = static_cast<std::uint32_t>(i);
+      const std::uint32_t slot = slot_of(at(i));
+      slots_[slot].sequence = sequence;
+      at(i) = make_entry(deadline_of(at(i)), sequence, slot);
     }
-    TRELLIS_ASSERT(heap_.size() == live_);
+    next_sequence_ = size_;
   }
 
-  static bool less(const Entry& a, const Entry& b) noexcept {
-    return a.deadline < b.deadline || (a.deadline == b.deadline && a.sequence < b.sequence);
-  }
-  void sift_up(std::size_t index) noexcept {
-    const Entry entry = heap_[index];
+  void sift_up(std::size_t index, const Entry entry) noexcept {
     while (index > 0) {
       const std::size_t parent = (index - 1) / kArity;
-      if (!less(entry, heap_[parent])) break;
-      heap_[index] = heap_[parent];
+      if (!(entry < at(parent))) break;
+      at(index) = at(parent);
       index = parent;
     }
-    heap_[index] = entry;
+    at(index) = entry;
   }
-  // Places entry at index or below (index's own entry is overwritten).
-  void sift_down(std::size_t index, const Entry entry) noexcept {
-    const std::size_t size = heap_.size();
+  // Removes the top entry: moves the hole at the root down to a leaf along least children,
+  // then fills it with the last entry.
+  void pop_top() noexcept {
+    const Entry last = at(size_ - 1);
+    --size_;
+    if (size_ == 0) return;
+    std::size_t hole = 0;
     while (true) {
-      const std::size_t first_child = kArity * index + 1;
-      if (first_child >= size) break;
-      const std::size_t end = first_child + kArity < size ? first_child + kArity : size;
-      std::size_t best = first_child;
-      for (std::size_t child = first_child + 1; child < end; ++child) {
-        if (less(heap_[child], heap_[best])) best = child;
+      const std::size_t first = kArity * hole + 1;
+      if (first + kArity <= size_) {
+        // The four children's own children: the line the next step reads.
+        const std::size_t grandchildren = kArity * first + 1;
+        for (std::size_t c = 0; c < kArity && grandchildren + kArity * c < size_; ++c) {
+          __builtin_prefetch(&at(grandchildren + kArity * c));
+        }
+        // The least of four without a branch (which child wins is a coin toss: a branch
+        // would mispredict about once per level).
+        const Entry* group = &at(first);
+        const std::size_t ab = static_cast<std::size_t>(group[1] < group[0]);
+        const std::size_t cd = 2 + static_cast<std::size_t>(group[3] < group[2]);
+        const std::size_t mask = -static_cast<std::size_t>(group[cd] < group[ab]);
+        const std::size_t best = first + (ab ^ ((ab ^ cd) & mask));
+        at(hole) = at(best);
+        hole = best;
+      } else {
+        if (first < size_) {
+          std::size_t best = first;
+          for (std::size_t child = first + 1; child < size_; ++child) {
+            if (at(child) < at(best)) best = child;
+          }
+          at(hole) = at(best);
+          hole = best;
+        }
+        break;
       }
-      if (!less(heap_[best], entry)) break;
-      heap_[index] = heap_[best];
-      index = best;
     }
-    heap_[index] = entry;
+    sift_up(hole, last);
   }
 
-  std::vector<Entry> heap_;  // live and stale entries
+  void grow(std::size_t capacity) {
+    auto* storage = static_cast<Entry*>(
+        ::operator new ((capacity + kOffset) * sizeof(Entry), std::align_val_t{kLine}));
+    if (size_ > 0) std::copy(&at(0), &at(0) + size_, storage + kOffset);
+    release_storage();
+    storage_ = storage;
+    capacity_ = capacity;
+  }
+  void release_storage() noexcept {
+    if (storage_ != nullptr) ::operator delete (storage_, std::align_val_t{kLine});
+    storage_ = nullptr;
+  }
+
+  Entry* storage_ = nullptr;  // live and stale entries, from storage_[kOffset]
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
   std::vector<Slot> slots_;
   // Invariant: capacity() >= slots_.size(), so release_slot() never allocates.
   std::vector<std::uint32_t> free_slots_;
   std::size_t live_ = 0;
-  std::size_t stale_ = 0;  // Invariant: live_ + stale_ == heap_.size()
+  std::size_t stale_ = 0;  // Invariant: live_ + stale_ == size_
   std::uint64_t next_sequence_ = 0;
 };
 
