@@ -595,7 +595,9 @@ void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
   task.state_ = lowlevel::Task::State::kParked;
   // Blocking inside an already-cancelled scope aborts at once (Trio does this right after
   // the task yields; doing it before the switch is equivalent and saves a pass).
-  deliver_pending_cancel(task);
+  if (task.cancel_status_ != nullptr && task.cancel_status_->effectively_cancelled()) [[unlikely]] {
+    deliver_pending_cancel(task);
+  }
   suspend(task);
   TRELLIS_ASSERT(task.abort_fn_ == nullptr);
   task.waiting_on_ = {};

@@ -30,7 +30,17 @@ std::size_t TrioPolicy::choose(std::size_t n, ChoiceKind kind) {
 
 void TrioPolicy::order_batch(std::span<lowlevel::Task*> batch) {
   if (batch.size() < 2) return;
-  if (choose(2, ChoiceKind::kBatchReverse) == 1) std::reverse(batch.begin(), batch.end());
+  const bool reverse = choose(2, ChoiceKind::kBatchReverse) == 1;
+  if (batch.size() == 2) {
+    // The common batch of two tasks handing work back and forth: a coin-flip branch would
+    // mispredict half the time, so select instead.
+    lowlevel::Task* const first = batch[0];
+    lowlevel::Task* const second = batch[1];
+    batch[0] = reverse ? second : first;
+    batch[1] = reverse ? first : second;
+    return;
+  }
+  if (reverse) std::reverse(batch.begin(), batch.end());
 }
 
 }  // namespace trellis
