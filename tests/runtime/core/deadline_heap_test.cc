@@ -90,9 +90,10 @@ TEST(DeadlineHeap, TiesKeepRegistrationOrderAcrossTheSequenceWrap) {
 }
 
 TEST(DeadlineHeap, ManyTimersPopSortedWithExtremeDeadlines) {
-  // Enough timers for several levels of sibling groups; deadlines span the whole signed
-  // range (the key maps signed order onto unsigned order).
-  constexpr int kTimers = 20'000;
+  // Enough timers for several levels of sibling groups and for tables past 2 MiB (the
+  // huge-page mappings); deadlines span the whole signed range (the key maps signed order
+  // onto unsigned order).
+  constexpr int kTimers = 150'000;
   std::vector<DeadlineTimer> timers(kTimers);
   std::multimap<std::int64_t, int> model;
   DeadlineHeap heap;
@@ -111,6 +112,19 @@ TEST(DeadlineHeap, ManyTimersPopSortedWithExtremeDeadlines) {
     ASSERT_EQ(&heap.pop(), &timers[index]);
   }
   EXPECT_TRUE(heap.empty());
+}
+
+TEST(TableMemory, SmallBlocksAreLineAlignedLargeOnesHugePageAligned) {
+  for (const std::size_t bytes : {std::size_t{16}, std::size_t{4096}, kHugePageBytes - 1,
+                                  kHugePageBytes, kHugePageBytes + 1, 3 * kHugePageBytes}) {
+    auto* block = static_cast<unsigned char*>(allocate_table(bytes));
+    const auto address = reinterpret_cast<std::uintptr_t>(block);
+    EXPECT_EQ(address % (bytes < kHugePageBytes ? kCacheLineBytes : kHugePageBytes), 0u) << bytes;
+    block[0] = 1;  // the whole block is writable
+    block[bytes - 1] = 2;
+    EXPECT_EQ(block[0] + block[bytes - 1], 3);
+    free_table(block, bytes);
+  }
 }
 
 RC_GTEST_PROP(DeadlineHeap, BehavesLikeAnOrderedMap, ()) {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "trellis/base/assert.h"
+#include "trellis/core/internal/huge_page_memory.h"
 #include "trellis/core/time.h"
 
 namespace trellis::internal {
@@ -280,22 +281,21 @@ class DeadlineHeap {
   }
 
   void grow(std::size_t capacity) {
-    auto* storage = static_cast<Entry*>(
-        ::operator new ((capacity + kOffset) * sizeof(Entry), std::align_val_t{kLine}));
+    auto* storage = static_cast<Entry*>(allocate_table((capacity + kOffset) * sizeof(Entry)));
     if (size_ > 0) std::copy(&at(0), &at(0) + size_, storage + kOffset);
     release_storage();
     storage_ = storage;
     capacity_ = capacity;
   }
   void release_storage() noexcept {
-    if (storage_ != nullptr) ::operator delete (storage_, std::align_val_t{kLine});
+    if (storage_ != nullptr) free_table(storage_, (capacity_ + kOffset) * sizeof(Entry));
     storage_ = nullptr;
   }
 
   Entry* storage_ = nullptr;  // live and stale entries, from storage_[kOffset]
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;
-  std::vector<Slot> slots_;
+  std::vector<Slot, TableAllocator<Slot>> slots_;
   // Invariant: capacity() >= slots_.size(), so release_slot() never allocates.
   std::vector<std::uint32_t> free_slots_;
   std::size_t live_ = 0;
