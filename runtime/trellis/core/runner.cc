@@ -595,7 +595,7 @@ void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
   task.state_ = lowlevel::Task::State::kParked;
   // Blocking inside an already-cancelled scope aborts at once (Trio does this right after
   // the task yields; doing it before the switch is equivalent and saves a pass).
-  if (task.cancel_status_ != nullptr && task.cancel_status_->effectively_cancelled()) [[unlikely]] {
+  if (effectively_cancelled(task)) [[unlikely]] {
     deliver_pending_cancel(task);
   }
   suspend(task);
@@ -639,7 +639,7 @@ void Runner::throw_cancelled(lowlevel::Task& task) {
 
 void Runner::deliver_pending_cancel(lowlevel::Task& task) {
   if (task.state_ != lowlevel::Task::State::kParked || task.abort_fn_ == nullptr) return;
-  if (task.cancel_status_ == nullptr || !task.cancel_status_->effectively_cancelled()) return;
+  if (!effectively_cancelled(task)) return;
   lowlevel::AbortFn* abort = std::exchange(task.abort_fn_, nullptr);
   std::exception_ptr cancelled = make_cancelled(task);
   if ((*abort)(cancelled) == lowlevel::Abort::kSucceeded) reschedule(task, std::move(cancelled));
@@ -684,14 +684,14 @@ void Runner::checkpoint() {
   lowlevel::Task& task = require_task("checkpoint()");
   yield_task(task);
   ++task.cancel_points_;
-  if (task.cancel_status_ != nullptr && task.cancel_status_->effectively_cancelled()) {
+  if (effectively_cancelled(task)) {
     throw_cancelled(task);
   }
 }
 
 void Runner::checkpoint_if_cancelled() {
   lowlevel::Task& task = require_task("checkpoint_if_cancelled()");
-  if (task.cancel_status_ != nullptr && task.cancel_status_->effectively_cancelled()) {
+  if (effectively_cancelled(task)) {
     checkpoint();
     TRELLIS_ASSERT(false && "checkpoint() in a cancelled scope returned");
   }

@@ -21,7 +21,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <new>
 #include <vector>
 
 #include "trellis/base/assert.h"
@@ -143,12 +142,6 @@ class DeadlineHeap {
     const std::uint32_t slot = slot_of(at(0));
     const Expiry expiry{slots_[slot].expire, slots_[slot].owner};
     release_slot(slot);
-    // The next top is the least of the root's children: start loading its slot (read by
-    // the liveness check below, and by the next pop) while the hole walks down.
-    if (size_ > 1) {
-      const Entry* least = std::min_element(&at(1), &at(std::min<std::size_t>(size_, 1 + kArity)));
-      __builtin_prefetch(&slots_[slot_of(*least)]);
-    }
     pop_top();
     drop_stale_top();
     return expiry;
@@ -162,8 +155,7 @@ class DeadlineHeap {
   // Entry i is stored at storage_[i + kOffset]: the children of i, 4i+1..4i+4, then sit at
   // 4(i+1)..4(i+1)+3, one 64-byte line of a 64-byte-aligned array.
   static constexpr std::size_t kOffset = kArity - 1;
-  static constexpr std::size_t kLine = 64;
-  static_assert(sizeof(Entry) * kArity == kLine);
+  static_assert(sizeof(Entry) * kArity == kCacheLineBytes);
 
   static Entry make_entry(Time deadline, std::uint32_t sequence, std::uint32_t slot) noexcept {
     // Flipping the sign bit maps signed order onto unsigned order.
@@ -263,6 +255,9 @@ class DeadlineHeap {
         const std::size_t cd = 2 + static_cast<std::size_t>(group[3] < group[2]);
         const std::size_t mask = -static_cast<std::size_t>(group[cd] < group[ab]);
         const std::size_t best = first + (ab ^ ((ab ^ cd) & mask));
+        // best is the new top: start loading its slot (the liveness check after a pop and
+        // the next pop read it) while the hole walks on down.
+        if (hole == 0) __builtin_prefetch(&slots_[slot_of(at(best))]);
         at(hole) = at(best);
         hole = best;
       } else {

@@ -140,6 +140,10 @@ class Runner {
   lowlevel::Task* next_for_direct_switch();
   lowlevel::Task* next_for_instrumented_switch(lowlevel::Task& self);
   void fail_run(std::exception_ptr error) noexcept;
+  // Whether a cancellation is due at the task's next cancel point.
+  static bool effectively_cancelled(const lowlevel::Task& task) noexcept {
+    return task.cancel_status_ != nullptr && task.cancel_status_->effectively_cancelled();
+  }
   void handle_deadlock();
   // After every backend wait: hand out the signals that arrived.
   void dispatch_signals() {
