@@ -54,6 +54,7 @@
 
 #include "tcp_bench.h"
 #include "trellis/base/prng.h"
+#include "trellis/core/internal/deadline_heap.h"
 #include "trellis/fakes.h"
 #include "trellis/trellis.h"
 
@@ -533,6 +534,32 @@ BENCHMARK(BM_Trellis_TimerMarginal)
     ->Arg(1'000)
     ->Arg(10'000)
     ->Arg(kTasks);
+
+void BM_Trellis_DeadlineHeap(benchmark::State& state) {
+  // The run loop's timer structure alone, no tasks: N timers pending (the argument); one
+  // iteration pops the earliest and registers it again at a random later deadline, as a
+  // sleeper waking and sleeping again does. The part of BM_Trellis_TimerMarginal that is
+  // the heap's.
+  namespace internal = trellis::internal;
+  const auto count = static_cast<std::size_t>(state.range(0));
+  std::vector<internal::DeadlineTimer> timers(count);
+  internal::DeadlineHeap heap;
+  trellis::Prng prng(kSeed);
+  const auto random_delay = [&] {
+    return trellis::Duration(std::chrono::microseconds(1 + prng.below(1'000'000)));
+  };
+  for (internal::DeadlineTimer& timer : timers) {
+    timer.expire = [](void*) {};
+    timer.owner = &timer;
+    heap.push(timer, trellis::Time(random_delay()));
+  }
+  for (auto _ : state) {
+    const trellis::Time now = heap.top_deadline();
+    auto& timer = *static_cast<internal::DeadlineTimer*>(heap.pop_expiry().owner);
+    heap.push(timer, now + random_delay());
+  }
+}
+BENCHMARK(BM_Trellis_DeadlineHeap)->ArgName("timers")->Arg(1'000)->Arg(10'000)->Arg(kTasks);
 
 void BM_Asio_SteadyTimers(benchmark::State& state) {
   // One iteration: 100k steady_timers in one io_context, each with a handler, run to

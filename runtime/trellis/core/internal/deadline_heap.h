@@ -65,7 +65,8 @@ class DeadlineHeap {
   // Live timers (removed ones still waiting to be dropped do not count).
   std::size_t size() const noexcept { return live_; }
   Time top_deadline() const noexcept {
-    TRELLIS_ASSERT(size_ > 0 && live(at(0)));
+    TRELLIS_ASSERT(size_ > 0);
+    TRELLIS_ASSERT_SLOW(live(at(0)));  // drop_stale_top() keeps the top live
     return deadline_of(at(0));
   }
 
@@ -110,7 +111,8 @@ class DeadlineHeap {
   }
 
   DeadlineTimer& pop() noexcept {
-    TRELLIS_ASSERT(size_ > 0 && live(at(0)));
+    TRELLIS_ASSERT(size_ > 0);
+    TRELLIS_ASSERT_SLOW(live(at(0)));  // drop_stale_top() keeps the top live
     DeadlineTimer& timer = *slots_[slot_of(at(0))].timer;
     pop_expiry();
     return timer;
@@ -118,14 +120,16 @@ class DeadlineHeap {
 
   // The owner of the top timer (for prefetching: the next timer to expire).
   void* top_owner() const noexcept {
-    TRELLIS_ASSERT(size_ > 0 && live(at(0)));
+    TRELLIS_ASSERT(size_ > 0);
+    TRELLIS_ASSERT_SLOW(live(at(0)));  // drop_stale_top() keeps the top live
     return slots_[slot_of(at(0))].owner;
   }
 
   // The top timer itself (for prefetching: a sleeper's timer lives on its stack, beside the
   // registers its wake-up will restore).
   const void* top_timer() const noexcept {
-    TRELLIS_ASSERT(size_ > 0 && live(at(0)));
+    TRELLIS_ASSERT(size_ > 0);
+    TRELLIS_ASSERT_SLOW(live(at(0)));  // drop_stale_top() keeps the top live
     return slots_[slot_of(at(0))].timer;
   }
 
@@ -138,12 +142,22 @@ class DeadlineHeap {
   // Pops the top timer (now unregistered) and returns its expiry, without touching the
   // timer object.
   Expiry pop_expiry() noexcept {
-    TRELLIS_ASSERT(size_ > 0 && live(at(0)));
+    TRELLIS_ASSERT(size_ > 0);
+    TRELLIS_ASSERT_SLOW(live(at(0)));  // drop_stale_top() keeps the top live
     const std::uint32_t slot = slot_of(at(0));
     const Expiry expiry{slots_[slot].expire, slots_[slot].owner};
     release_slot(slot);
     pop_top();
     drop_stale_top();
+    // The next pop reads the new top's slot (its first step prefetched it) and then the
+    // slot of the least of the top's children, the top after that: start loading that one
+    // now, a whole expiry ahead (with 100k timers the slot table is cold).
+    if (size_ > kArity) {
+      const Entry* group = &at(1);
+      const Entry left = std::min(group[0], group[1]);
+      const Entry right = std::min(group[2], group[3]);
+      __builtin_prefetch(&slots_[slot_of(std::min(left, right))]);
+    }
     return expiry;
   }
 
@@ -243,22 +257,31 @@ class DeadlineHeap {
     while (true) {
       const std::size_t first = kArity * hole + 1;
       if (first + kArity <= size_) {
-        // The four children's own children: the line the next step reads.
-        const std::size_t grandchildren = kArity * first + 1;
-        for (std::size_t c = 0; c < kArity && grandchildren + kArity * c < size_; ++c) {
-          __builtin_prefetch(&at(grandchildren + kArity * c));
+        // The four children's own children: the lines the next step reads (a prefetch
+        // past the end is harmless; the address is computed as an integer).
+        const std::uintptr_t grandchildren = reinterpret_cast<std::uintptr_t>(storage_) +
+                                             (kArity * first + 1 + kOffset) * sizeof(Entry);
+        for (std::size_t c = 0; c < kArity; ++c) {
+          __builtin_prefetch(reinterpret_cast<const void*>(grandchildren + c * kCacheLineBytes));
         }
-        // The least of four without a branch (which child wins is a coin toss: a branch
-        // would mispredict about once per level).
+        // The least of four, selected by value without a branch (which child wins is a
+        // coin toss: a branch would mispredict about once per level; reloading the winner
+        // would add a load to the path each level waits on).
         const Entry* group = &at(first);
-        const std::size_t ab = static_cast<std::size_t>(group[1] < group[0]);
-        const std::size_t cd = 2 + static_cast<std::size_t>(group[3] < group[2]);
-        const std::size_t mask = -static_cast<std::size_t>(group[cd] < group[ab]);
-        const std::size_t best = first + (ab ^ ((ab ^ cd) & mask));
+        const Entry e0 = group[0], e1 = group[1], e2 = group[2], e3 = group[3];
+        std::size_t ab = static_cast<std::size_t>(e1 < e0);
+        std::size_t cd = static_cast<std::size_t>(e3 < e2);
+        // (Opaque to the optimizer, so that it selects rather than branches.)
+        asm("" : "+r"(ab), "+r"(cd));
+        const Entry left = ab != 0 ? e1 : e0;
+        const Entry right = cd != 0 ? e3 : e2;
+        const std::size_t mask = -static_cast<std::size_t>(right < left);
+        const Entry least = left ^ ((left ^ right) & ((static_cast<Entry>(mask) << 64) | mask));
+        const std::size_t best = first + (ab ^ ((ab ^ (2 + cd)) & mask));
         // best is the new top: start loading its slot (the liveness check after a pop and
         // the next pop read it) while the hole walks on down.
-        if (hole == 0) __builtin_prefetch(&slots_[slot_of(at(best))]);
-        at(hole) = at(best);
+        if (hole == 0) __builtin_prefetch(&slots_[slot_of(least)]);
+        at(hole) = least;
         hole = best;
       } else {
         if (first < size_) {
