@@ -109,11 +109,19 @@ TEST(KvRealMode, LinearizableOnLoopbackAcrossReplicaRestarts) {
           });
         }
         // Restart each replica in turn while the clients work: one down at a time, so a
-        // majority always answers.
+        // majority always answers. Each restart is awaited (its incarnation returns and the
+        // next one begins) before the next replica goes down: the clients may finish about
+        // when the last cancel lands, and the run then stops every replica, so without the
+        // wait the last restart would be a race against the shutdown.
         work.start_soon([&] {
           for (RealReplica& r : replicas) {
             sleep(20ms);
-            if (r.scope != nullptr) r.scope->cancel();
+            ASSERT_NE(r.scope, nullptr) << r.directory << " is not running";
+            const int restarts = r.restarts;
+            r.scope->cancel();
+            fail_after(5s, [&] {
+              while (r.restarts == restarts) sleep(1ms);
+            });
           }
         });
       });
