@@ -224,7 +224,8 @@ void Runner::loop() {
       fail_run(std::current_exception());
     }
     if (abandoned_) return;
-    if (!ready) continue;
+    // (An iteration that only moved the clock, as an autojump does, has no batch to run.)
+    if (!ready || runq_.empty()) continue;
     form_batch();
     run_batch();
     if (abandoned_) return;
@@ -267,7 +268,8 @@ bool Runner::advance() {
 
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_io_wait(timeout); });
   bool got_events = backend_.wait_and_dispatch(timeout);
-  if (token_state_->drain() > 0) got_events = true;
+  // (drain() is out of line; most iterations find nothing queued.)
+  if (!token_state_->empty() && token_state_->drain() > 0) got_events = true;
   dispatch_signals();
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_io_wait(timeout); });
   if (expire_deadlines()) idle = IdlePrimed::kNone;
