@@ -403,6 +403,33 @@ TEST(TrioThreads, RunSyncSoonFromForeignThread) {
   });
 }
 
+// A run_sync_soon closure runs soon even when tasks never block: they checkpoint in a loop
+// (alone, or switching straight to each other), waiting for the flag it sets. (Trio runs the
+// closures from its I/O poll, which every iteration does.)
+TEST(TrioThreads, RunSyncSoonReachesTasksThatNeverBlock) {
+  for (const int spinners : {1, 2}) {
+    SCOPED_TRACE(std::to_string(spinners) + " spinning task(s)");
+    bool flag = false;
+    std::thread foreign;
+    // (A deadline, so that a closure that never runs fails the test instead of hanging it.)
+    EXPECT_NO_THROW(run([&] {
+      RunToken token = lowlevel::current_run_token();
+      foreign = std::thread([&flag, token] { token.run_sync_soon([&] { flag = true; }); });
+      fail_after(10s, [&] {
+        open_nursery([&](Nursery& nursery) {
+          for (int i = 0; i < spinners; ++i) {
+            nursery.start_soon([&] {
+              while (!flag) checkpoint();
+            });
+          }
+        });
+      });
+    }));
+    foreign.join();
+    EXPECT_TRUE(flag);
+  }
+}
+
 // test_from_thread_run_during_shutdown and RunFinishedError after run(): every call through
 // a token of a finished run is a clear error.
 TEST(TrioThreads, CallsAfterRunEnded) {

@@ -536,9 +536,11 @@ lowlevel::Task* Runner::next_for_direct_switch() {
   // stopping task switches straight to the next task of the batch. When the batch is done
   // and the run queue is not empty, the loop's next iteration cannot block, idle or find a
   // deadlock (its timeout is zero), so the stopping task runs that iteration itself. The
-  // loop still starts new tasks (stack allocation can fail) and finishes exited ones.
+  // loop still starts new tasks (stack allocation can fail) and finishes exited ones, and
+  // runs the closures queued through RunTokens (outside every task): with any queued, the
+  // stopping task goes back to it, or tasks that never block would starve them.
   if (batch_position_ == batch_.size()) {
-    if (runq_.empty()) return nullptr;
+    if (runq_.empty() || !token_state_->empty()) return nullptr;
     try {
       backend_.wait_and_dispatch(Duration::zero());
       dispatch_signals();
