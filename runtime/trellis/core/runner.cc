@@ -268,8 +268,7 @@ bool Runner::advance() {
 
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_io_wait(timeout); });
   bool got_events = backend_.wait_and_dispatch(timeout);
-  // (drain() is out of line; most iterations find nothing queued.)
-  if (!token_state_->empty() && token_state_->drain() > 0) got_events = true;
+  if (token_state_->drain() > 0) got_events = true;
   dispatch_signals();
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_io_wait(timeout); });
   if (expire_deadlines()) idle = IdlePrimed::kNone;
