@@ -8,6 +8,7 @@
 #include "trellis/core/errors.h"
 #include "trellis/core/file_system_facet.h"
 #include "trellis/core/internal/runner.h"
+#include "trellis/core/internal/runner_inline.h"
 #include "trellis/core/io_facet.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/network_facet.h"

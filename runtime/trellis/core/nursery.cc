@@ -3,6 +3,7 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/exception_group.h"
 #include "trellis/core/internal/runner.h"
+#include "trellis/core/internal/runner_inline.h"
 
 namespace trellis {
 

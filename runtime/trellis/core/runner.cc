@@ -3,6 +3,7 @@
 // names), lowlevel.cc (the public entry points that forward here), and posix/default_run.cc
 // (run()'s real clock and backend).
 #include "trellis/core/internal/runner.h"
+#include "trellis/core/internal/runner_inline.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -47,6 +48,7 @@ Runner::Runner(const RunOptions& options, Clock& clock, Backend& backend, Schedu
     : clock_(clock),
       backend_(backend),
       policy_(policy),
+      policy_holds_steps_(policy.holds_steps()),
       strict_exception_groups_(options.strict_exception_groups),
       stack_size_default_(normalize_stack_size(options.stack_size)),
       stack_pool_(StackPool::for_this_thread()),
@@ -196,7 +198,8 @@ void Runner::loop() {
   }
 }
 
-Runner::PollResult Runner::poll(Duration timeout, PollSite site) {
+// Forced inline into its two callers: the direct switch runs it at the end of every batch.
+[[gnu::always_inline]] inline Runner::PollResult Runner::poll(Duration timeout, PollSite site) {
   // Closures from RunTokens run outside every task, on the loop's own stack (a closure is
   // user code: it gets the loop's stack and a run with no current task). A task's stack
   // hands the step back to the loop while any are queued, or tasks that never block would
@@ -472,28 +475,6 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(*task); });
 }
 
-// Forced inline, like switch_context(): see the note on switch_context() in fiber.h.
-[[gnu::always_inline]] inline void Runner::suspend(lowlevel::Task& self) {
-  TRELLIS_ASSERT(current_ == &self);
-  TRELLIS_ASSERT(self.state_ != lowlevel::Task::State::kRunning);
-  lowlevel::Task* next =
-      instruments_.empty() ? next_for_direct_switch(self) : next_for_instrumented_switch(self);
-  if (next == &self) {
-    // Our own turn again (a lone task checkpointing): no switch at all.
-    self.state_ = lowlevel::Task::State::kRunning;
-    return;
-  }
-  if (next != nullptr) {
-    next->state_ = lowlevel::Task::State::kRunning;
-    current_ = next;
-    switch_context(self.context_, next->context_);
-  } else {
-    switch_context(self.context_, loop_context_);
-  }
-  TRELLIS_ASSERT(current_ == &self);
-  TRELLIS_ASSERT(self.state_ == lowlevel::Task::State::kRunning);
-}
-
 lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
   // The fast path: instead of switching to the loop and from there to the next task, the
   // stopping task switches straight to the next task of the batch. When the batch is done
@@ -539,43 +520,6 @@ lowlevel::Task* Runner::next_for_instrumented_switch(lowlevel::Task& self) {
   call_instruments([&](Instrument& i) { i.before_task_step(*next); });
   current_ = &self;
   return next;
-}
-
-void Runner::yield() {
-  lowlevel::Task& task = require_task("cancel_shielded_checkpoint()");
-  if (in_instrument_) [[unlikely]] {
-    throw UsageError("an instrument hook must not checkpoint or block");
-  }
-  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
-  ++task.schedule_points_;
-  task.state_ = lowlevel::Task::State::kRunnable;
-  runq_.push_back(&task);
-  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
-  suspend(task);
-}
-
-void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
-  lowlevel::Task& task = require_task("wait_task_rescheduled()");
-  if (in_instrument_) throw UsageError("an instrument hook must not checkpoint or block");
-  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
-  TRELLIS_ASSERT(task.abort_fn_ == nullptr);
-  ++task.schedule_points_;
-  task.abort_fn_ = &abort;
-  task.waiting_on_ = what;
-  task.state_ = lowlevel::Task::State::kParked;
-  // Blocking inside an already-cancelled scope aborts at once (Trio does this right after
-  // the task yields; doing it before the switch is equivalent and saves a pass).
-  if (effectively_cancelled(task)) [[unlikely]] {
-    deliver_pending_cancel(task);
-  }
-  suspend(task);
-  TRELLIS_ASSERT(task.abort_fn_ == nullptr);
-  task.waiting_on_ = {};
-  if (task.resume_error_ != nullptr) {
-    std::exception_ptr error = std::move(task.resume_error_);
-    task.resume_error_ = nullptr;
-    std::rethrow_exception(error);
-  }
 }
 
 void Runner::reschedule(lowlevel::Task& task, std::exception_ptr error) {
@@ -653,15 +597,6 @@ void Runner::sleep_until(Time deadline) {
   wakeup_prefetch_.learn(&timer, task.context_.fctx);
 }
 
-void Runner::checkpoint() {
-  lowlevel::Task& task = require_task("checkpoint()");
-  yield();
-  ++task.cancel_points_;
-  if (effectively_cancelled(task)) {
-    throw_cancelled(task);
-  }
-}
-
 void Runner::checkpoint_if_cancelled() {
   lowlevel::Task& task = require_task("checkpoint_if_cancelled()");
   if (effectively_cancelled(task)) {
@@ -674,6 +609,27 @@ void Runner::checkpoint_if_cancelled() {
 Time Runner::current_effective_deadline() {
   lowlevel::Task& task = require_task("current_effective_deadline()");
   return task.cancel_status_ == nullptr ? kNoDeadline : task.cancel_status_->effective_deadline();
+}
+
+bool Runner::hold_step(lowlevel::Task& task) {
+  TRELLIS_ASSERT(policy_holds_steps_);
+  TRELLIS_ASSERT(&task == current_ && task.state_ == lowlevel::Task::State::kRunning);
+  const Duration hold = policy_.hold_step(task);
+  if (hold <= Duration::zero()) return false;
+  const Time until = saturating_add(clock_.now(), hold);
+  DeadlineTimer timer{DeadlineTimer::kNotRegistered,
+                      [](void* owner) {
+                        auto& held = *static_cast<lowlevel::Task*>(owner);
+                        held.runner_->reschedule(held, nullptr);
+                      },
+                      &task};
+  deadlines_.push(timer, until);
+  task.sleep_deadline_ = until;
+  // Not abortable: the step's CPU time is spent whatever happens meanwhile; a cancellation
+  // reaches the task at its checkpoint, right after.
+  park([](std::exception_ptr) { return lowlevel::Abort::kFailed; }, "CPU time");
+  TRELLIS_ASSERT(!deadlines_.contains(timer));
+  return true;
 }
 
 // ---- deadlock -----------------------------------------------------------------------------
@@ -778,28 +734,6 @@ lowlevel::RunStatistics Runner::statistics() const {
   if (!deadlines_.empty())
     stats.time_to_next_deadline = saturating_sub(deadlines_.top_deadline(), clock_.now());
   return stats;
-}
-
-template <class Hook>
-void Runner::call_instruments(Hook hook) {
-  // Copy: a hook may add or remove instruments. (Inline storage: hooks run several times
-  // per task step in a simulation, and a heap copy each time was a tenth of its cost.)
-  const absl::InlinedVector<Instrument*, 8> instruments(instruments_.begin(), instruments_.end());
-  in_instrument_ = true;
-  struct Leave {
-    bool& flag;
-    ~Leave() { flag = false; }
-  } leave{in_instrument_};
-  for (Instrument* instrument : instruments) {
-    try {
-      hook(*instrument);
-    } catch (...) {
-      std::fprintf(stderr, "trellis: instrument raised (%s); removing it from the run\n",
-                   describe_exception(std::current_exception()).c_str());
-      instruments_.erase(std::remove(instruments_.begin(), instruments_.end(), instrument),
-                         instruments_.end());
-    }
-  }
 }
 
 void Runner::add_instrument(Instrument& instrument) {

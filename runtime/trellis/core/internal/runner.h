@@ -91,16 +91,20 @@ class Runner {
              Nursery* eventual_parent);
   void reschedule(lowlevel::Task& task, std::exception_ptr error);
   // The running task waits until rescheduled (lowlevel::wait_task_rescheduled's protocol).
-  void park(lowlevel::AbortFn abort, std::string_view what);
+  // (park, yield and checkpoint: forced inline, in runner_inline.h.)
+  inline void park(lowlevel::AbortFn abort, std::string_view what);
   // The running task goes to the back of the run queue: a schedule point, never a cancel
   // point (lowlevel::cancel_shielded_checkpoint).
-  void yield();
+  inline void yield();
   void deliver_pending_cancel(lowlevel::Task& task);
   void activate_cancel_status(lowlevel::Task& task, CancelStatus* status);
   [[noreturn]] void throw_cancelled(lowlevel::Task& task);
-  void checkpoint();
+  inline void checkpoint();
   void checkpoint_if_cancelled();
   void sleep_until(Time deadline);
+  // yield()'s step hold (SchedulePolicy::hold_step): parks the running task for the hold the
+  // policy asks for, if any; true if it did (the task then counts its schedule point there).
+  bool hold_step(lowlevel::Task& task);
   Time current_effective_deadline();
 
   // Cross-thread plumbing (RunToken): shared with tokens and worker threads; closed when the
@@ -145,13 +149,13 @@ class Runner {
   bool advance();
   // The poll step every iteration runs, wherever it runs: wait for I/O up to `timeout` and
   // dispatch it, run the RunToken closures, hand out signals, expire deadlines.
-  PollResult poll(Duration timeout, PollSite site);
+  inline PollResult poll(Duration timeout, PollSite site);
   bool expire_deadlines();
   void form_batch();
   void run_batch();
   bool prepare_to_run(lowlevel::Task& task);
   void finish(lowlevel::Task& task);
-  // Defined (forced inline) in runner.cc, for its own use only.
+  // Forced inline, in runner_inline.h.
   inline void suspend(lowlevel::Task& self);
   lowlevel::Task* next_for_direct_switch(lowlevel::Task& self);
   lowlevel::Task* next_for_instrumented_switch(lowlevel::Task& self);
@@ -182,6 +186,7 @@ class Runner {
   Clock& clock_;
   Backend& backend_;
   SchedulePolicy& policy_;
+  const bool policy_holds_steps_;  // SchedulePolicy::holds_steps(), asked once
   const bool strict_exception_groups_;
   const std::size_t stack_size_default_;
   std::vector<Instrument*> instruments_;
