@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -81,6 +82,17 @@ SchedulePolicy& current_policy();
 // The run's thread facet (core/thread_facet.h). Throws UsageError outside a run or if the
 // backend lacks it.
 ThreadFacet& current_threads();
+
+// The run's signals (core/signal_facet.h): the backend's own where it has them (the
+// simulator's), else the process's real signals through a per-run hub created on first use.
+// Throws UsageError outside a run.
+SignalFacet& current_signals();
+
+// A per-run slot for layers above the core (the default thread limiter), keyed by the address
+// of a static the caller owns; empty until first set, destroyed with the run after every task
+// has exited. Run-loop thread only. Throws UsageError outside a run, std::invalid_argument for
+// a null key.
+std::shared_ptr<void>& run_local(const void* key);
 
 // A token for this run that other threads may use (core/run_token.h). Every call returns an
 // equal token. Throws UsageError outside a run. Not a checkpoint.

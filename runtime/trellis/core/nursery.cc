@@ -3,6 +3,7 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/exception_group.h"
 #include "trellis/core/internal/runner.h"
+#include "trellis/core/internal/runner_inline.h"
 
 namespace trellis {
 
@@ -76,7 +77,7 @@ std::exception_ptr Nursery::close_after_body(std::exception_ptr body_error) noex
                   "nursery exit (waiting for children)");
   } else {
     // Nothing to wait for: still a schedule point, but never a cancel point.
-    runner_->yield_shielded();
+    runner_->yield();
   }
   TRELLIS_ASSERT(closed_);
   TRELLIS_ASSERT(!parent_task_->child_nurseries_.empty());

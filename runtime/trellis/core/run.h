@@ -46,9 +46,14 @@ struct RunOptions {
 };
 
 namespace internal {
-// Runs `main` as the main task of a new run (named after `main_type`). Rethrows main's
+// Runs `main` as the main task of a new run (named after `main_type`), with the options'
+// clock, backend and policy or the real defaults (posix/default_run.cc). Rethrows main's
 // exception.
 void run_main(FunctionRef<void()> main, const RunOptions& options, const std::type_info& main_type);
+// The same with every interface chosen (options.clock/backend/policy are ignored): the core's
+// run loop (core/runner.cc).
+void run_with(FunctionRef<void()> main, const RunOptions& options, Clock& clock, Backend& backend,
+              SchedulePolicy& policy, const std::type_info& main_type);
 }  // namespace internal
 
 template <class F>

@@ -1,8 +1,10 @@
+// The run loop (core/internal/runner.h): the Runner's tasks, batches, parking, deadlines and
+// deadlock handling. Its neighbours: task_allocator.cc (task memory), task_name.cc (task
+// names), lowlevel.cc (the public entry points that forward here), and posix/default_run.cc
+// (run()'s real clock and backend).
 #include "trellis/core/internal/runner.h"
-#include "trellis/core/task_local.h"
+#include "trellis/core/internal/runner_inline.h"
 
-#include <cxxabi.h>
-#include <dlfcn.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,15 +12,13 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
 
 #include "trellis/base/assert.h"
-#include "trellis/base/prng.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/exception_group.h"
-#include "trellis/posix/epoll_backend.h"
-#include "trellis/posix/system_clock.h"
+#include "trellis/core/internal/wakeup_prefetch.h"
+#include "trellis/core/task_local.h"
 
 namespace trellis {
 
@@ -40,41 +40,6 @@ const char* current_task_name_for_assert() noexcept {
   }
 }
 
-std::string demangle(const char* mangled) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> demangled(
-      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), &std::free);
-  return status == 0 && demangled != nullptr ? std::string(demangled.get()) : std::string(mangled);
-}
-
-// Shortens a demangled lambda type: "f()::{lambda()#1}::operator()() const::{lambda()#2}"
-// becomes "f()::{lambda()#1}::{lambda()#2}" (the call operators add nothing to a name).
-std::string shorten_lambda_name(std::string name) {
-  static constexpr std::string_view kCallOperator = "::operator()(";
-  std::size_t at = 0;
-  while ((at = name.find(kCallOperator, at)) != std::string::npos) {
-    std::size_t end = at + kCallOperator.size();
-    int depth = 1;
-    while (end < name.size() && depth > 0) {
-      if (name[end] == '(') ++depth;
-      if (name[end] == ')') --depth;
-      ++end;
-    }
-    static constexpr std::string_view kConst = " const";
-    if (name.compare(end, kConst.size(), kConst) == 0) end += kConst.size();
-    name.erase(at, end - at);
-  }
-  return name;
-}
-
-std::uint64_t fresh_schedule_seed() {
-  // Trio seeds its batch order differently in every run; so do we, from the real clock (the
-  // only place outside posix/ allowed to read it is through SystemClock).
-  static std::uint64_t counter = 0;
-  std::uint64_t x = posix::SystemClock::entropy() + ++counter;
-  return Prng::split_mix64(x);
-}
-
 }  // namespace
 
 // ---- construction and the loop ------------------------------------------------------------
@@ -83,6 +48,7 @@ Runner::Runner(const RunOptions& options, Clock& clock, Backend& backend, Schedu
     : clock_(clock),
       backend_(backend),
       policy_(policy),
+      policy_holds_steps_(policy.holds_steps()),
       strict_exception_groups_(options.strict_exception_groups),
       stack_size_default_(normalize_stack_size(options.stack_size)),
       stack_pool_(StackPool::for_this_thread()),
@@ -214,8 +180,8 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
 
 void Runner::loop() {
   // This while loop *is* the event loop (Trio's unrolled_run): one iteration per batch.
-  // (Tasks also run iterations themselves, in next_for_direct_switch(), when the run queue
-  // is non-empty; then they never come back here.)
+  // (A task that stops at the end of a batch runs the next iteration's poll step itself,
+  // in next_for_direct_switch(), when the run queue is non-empty: see poll().)
   while (root_ != nullptr) {
     bool ready = false;
     try {
@@ -230,6 +196,26 @@ void Runner::loop() {
     run_batch();
     if (abandoned_) return;
   }
+}
+
+// Forced inline into its two callers: the direct switch runs it at the end of every batch.
+[[gnu::always_inline]] inline Runner::PollResult Runner::poll(Duration timeout, PollSite site) {
+  // Closures from RunTokens run outside every task, on the loop's own stack (a closure is
+  // user code: it gets the loop's stack and a run with no current task). A task's stack
+  // hands the step back to the loop while any are queued, or tasks that never block would
+  // starve them.
+  if (site == PollSite::kTaskStack) {
+    TRELLIS_ASSERT(timeout == Duration::zero());  // a runnable task is waiting
+    if (!token_state_->empty()) return PollResult::kNeedsLoop;
+  }
+  TRELLIS_ASSERT(timeout >= Duration::zero());
+  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_io_wait(timeout); });
+  bool woke = backend_.wait_and_dispatch(timeout);
+  if (token_state_->drain() > 0) woke = true;
+  dispatch_signals();
+  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_io_wait(timeout); });
+  if (expire_deadlines()) return PollResult::kDeadlinesExpired;
+  return woke ? PollResult::kWoke : PollResult::kNothing;
 }
 
 bool Runner::advance() {
@@ -256,7 +242,7 @@ bool Runner::advance() {
     timeout = threshold;
     idle = IdlePrimed::kAutojump;
   }
-  // Closures from RunTokens are due now.
+  // Closures from RunTokens are due now (poll() runs them).
   if (!token_state_->empty()) timeout = Duration::zero();
   // So are signals that arrived (they may be all that keeps the run from deadlock).
   if (signal_hub_ != nullptr && signal_hub_->pending()) timeout = Duration::zero();
@@ -266,14 +252,11 @@ bool Runner::advance() {
     return false;
   }
 
-  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_io_wait(timeout); });
-  bool got_events = backend_.wait_and_dispatch(timeout);
-  if (token_state_->drain() > 0) got_events = true;
-  dispatch_signals();
-  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_io_wait(timeout); });
-  if (expire_deadlines()) idle = IdlePrimed::kNone;
+  const PollResult polled = poll(timeout, PollSite::kLoop);
+  TRELLIS_ASSERT(polled != PollResult::kNeedsLoop);
+  if (polled == PollResult::kDeadlinesExpired) idle = IdlePrimed::kNone;
 
-  if (idle != IdlePrimed::kNone && runq_.empty() && !got_events) {
+  if (idle != IdlePrimed::kNone && runq_.empty() && polled == PollResult::kNothing) {
     if (idle == IdlePrimed::kWaitingForIdle) {
       const Duration cushion = waiting_for_idle_.begin()->first.first;
       while (!waiting_for_idle_.empty() && waiting_for_idle_.begin()->first.first == cushion) {
@@ -324,26 +307,10 @@ bool Runner::expire_deadlines() {
     deadlines_.pop_expiry()();
     expired = true;
   }
-  // Start loading what the next expiry will touch (its owner: a sleeping task, or a cancel
-  // scope), while the tasks woken now run: with many sleepers it is cold memory.
+  // Start loading what the next expiry will touch while the tasks woken now run: with many
+  // sleepers it is cold memory.
   if (expired && !deadlines_.empty()) {
-    const char* owner = static_cast<const char*>(deadlines_.top_owner());
-    __builtin_prefetch(owner);
-    __builtin_prefetch(owner + 64);
-    __builtin_prefetch(owner + 128);
-    __builtin_prefetch(owner + 192);
-    // And the sleeper's stack: its timer sits in its sleep_until() frame, 256 bytes below
-    // the stack's top and 192 above the registers it saved, so the lines from 192 below to
-    // 192 above the timer hold every frame its wake-up returns through. The timer's own
-    // line goes first: it starts the page walk (with 100k sleepers, the costlier half of
-    // the miss) that the other lines then share. (A cancel scope's timer gets a few
-    // useless prefetches; they cannot fault.)
-    const auto timer = reinterpret_cast<std::uintptr_t>(deadlines_.top_timer());
-    __builtin_prefetch(reinterpret_cast<const void*>(timer));
-    for (const std::intptr_t offset : {-192, -128, -64, 64, 128, 192}) {
-      __builtin_prefetch(
-          reinterpret_cast<const void*>(timer + static_cast<std::uintptr_t>(offset)));
-    }
+    wakeup_prefetch_.prefetch_next(deadlines_.top_owner(), deadlines_.top_timer());
   }
   return expired;
 }
@@ -508,46 +475,26 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(*task); });
 }
 
-// Forced inline, like switch_context(): see the note on switch_context() in fiber.h.
-[[gnu::always_inline]] inline void Runner::suspend(lowlevel::Task& self) {
-  TRELLIS_ASSERT(current_ == &self);
-  TRELLIS_ASSERT(self.state_ != lowlevel::Task::State::kRunning);
-  lowlevel::Task* next =
-      instruments_.empty() ? next_for_direct_switch() : next_for_instrumented_switch(self);
-  if (next == &self) {
-    // Our own turn again (a lone task checkpointing): no switch at all.
-    self.state_ = lowlevel::Task::State::kRunning;
-    return;
-  }
-  if (next != nullptr) {
-    next->state_ = lowlevel::Task::State::kRunning;
-    current_ = next;
-    switch_context(self.context_, next->context_);
-  } else {
-    switch_context(self.context_, loop_context_);
-  }
-  TRELLIS_ASSERT(current_ == &self);
-  TRELLIS_ASSERT(self.state_ == lowlevel::Task::State::kRunning);
-}
-
-lowlevel::Task* Runner::next_for_direct_switch() {
+lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
   // The fast path: instead of switching to the loop and from there to the next task, the
   // stopping task switches straight to the next task of the batch. When the batch is done
   // and the run queue is not empty, the loop's next iteration cannot block, idle or find a
-  // deadlock (its timeout is zero), so the stopping task runs that iteration itself. The
-  // loop still starts new tasks (stack allocation can fail) and finishes exited ones, and
-  // runs the closures queued through RunTokens (outside every task): with any queued, the
-  // stopping task goes back to it, or tasks that never block would starve them.
+  // deadlock (its timeout is zero), so the stopping task runs that iteration's poll step
+  // itself: the same poll() the loop runs, outside every task (no current task while it
+  // fires deadlines and signals). The loop still starts new tasks (stack allocation can
+  // fail) and finishes exited ones.
   if (batch_position_ == batch_.size()) {
-    if (runq_.empty() || !token_state_->empty()) return nullptr;
+    if (runq_.empty()) return nullptr;
+    current_ = nullptr;
+    PollResult polled = PollResult::kNeedsLoop;
     try {
-      backend_.wait_and_dispatch(Duration::zero());
-      dispatch_signals();
-      expire_deadlines();
+      polled = poll(Duration::zero(), PollSite::kTaskStack);
     } catch (...) {
       fail_run(std::current_exception());
-      return nullptr;
     }
+    current_ = &self;
+    if (polled == PollResult::kNeedsLoop) return nullptr;
+    TRELLIS_ASSERT(!runq_.empty());
     form_batch();
   }
   lowlevel::Task* next = batch_[batch_position_];
@@ -573,50 +520,6 @@ lowlevel::Task* Runner::next_for_instrumented_switch(lowlevel::Task& self) {
   call_instruments([&](Instrument& i) { i.before_task_step(*next); });
   current_ = &self;
   return next;
-}
-
-[[gnu::always_inline]] inline void Runner::yield_task(lowlevel::Task& task) {
-  if (in_instrument_) [[unlikely]] {
-    throw UsageError("an instrument hook must not checkpoint or block");
-  }
-  ++task.schedule_points_;
-  task.state_ = lowlevel::Task::State::kRunnable;
-  runq_.push_back(&task);
-  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
-  suspend(task);
-}
-
-void Runner::yield_shielded() {
-  yield_task(require_task("cancel_shielded_checkpoint()"));
-}
-
-void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
-  park_task(abort, what);
-}
-
-[[gnu::always_inline]] inline void Runner::park_task(lowlevel::AbortFn abort,
-                                                     std::string_view what) {
-  lowlevel::Task& task = require_task("wait_task_rescheduled()");
-  if (in_instrument_) throw UsageError("an instrument hook must not checkpoint or block");
-  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
-  TRELLIS_ASSERT(task.abort_fn_ == nullptr);
-  ++task.schedule_points_;
-  task.abort_fn_ = &abort;
-  task.waiting_on_ = what;
-  task.state_ = lowlevel::Task::State::kParked;
-  // Blocking inside an already-cancelled scope aborts at once (Trio does this right after
-  // the task yields; doing it before the switch is equivalent and saves a pass).
-  if (effectively_cancelled(task)) [[unlikely]] {
-    deliver_pending_cancel(task);
-  }
-  suspend(task);
-  TRELLIS_ASSERT(task.abort_fn_ == nullptr);
-  task.waiting_on_ = {};
-  if (task.resume_error_ != nullptr) {
-    std::exception_ptr error = std::move(task.resume_error_);
-    task.resume_error_ = nullptr;
-    std::rethrow_exception(error);
-  }
 }
 
 void Runner::reschedule(lowlevel::Task& task, std::exception_ptr error) {
@@ -689,15 +592,9 @@ void Runner::sleep_until(Time deadline) {
       },
       "sleep");
   TRELLIS_ASSERT(!deadlines_.contains(timer));
-}
-
-void Runner::checkpoint() {
-  lowlevel::Task& task = require_task("checkpoint()");
-  yield_task(task);
-  ++task.cancel_points_;
-  if (effectively_cancelled(task)) {
-    throw_cancelled(task);
-  }
+  // Where this wake-up found the timer, relative to the registers the task saved when it
+  // switched out (still in its context): the next expiry's prefetch aims by it.
+  wakeup_prefetch_.learn(&timer, task.context_.fctx);
 }
 
 void Runner::checkpoint_if_cancelled() {
@@ -712,6 +609,27 @@ void Runner::checkpoint_if_cancelled() {
 Time Runner::current_effective_deadline() {
   lowlevel::Task& task = require_task("current_effective_deadline()");
   return task.cancel_status_ == nullptr ? kNoDeadline : task.cancel_status_->effective_deadline();
+}
+
+bool Runner::hold_step(lowlevel::Task& task) {
+  TRELLIS_ASSERT(policy_holds_steps_);
+  TRELLIS_ASSERT(&task == current_ && task.state_ == lowlevel::Task::State::kRunning);
+  const Duration hold = policy_.hold_step(task);
+  if (hold <= Duration::zero()) return false;
+  const Time until = saturating_add(clock_.now(), hold);
+  DeadlineTimer timer{DeadlineTimer::kNotRegistered,
+                      [](void* owner) {
+                        auto& held = *static_cast<lowlevel::Task*>(owner);
+                        held.runner_->reschedule(held, nullptr);
+                      },
+                      &task};
+  deadlines_.push(timer, until);
+  task.sleep_deadline_ = until;
+  // Not abortable: the step's CPU time is spent whatever happens meanwhile; a cancellation
+  // reaches the task at its checkpoint, right after.
+  park([](std::exception_ptr) { return lowlevel::Abort::kFailed; }, "CPU time");
+  TRELLIS_ASSERT(!deadlines_.contains(timer));
+  return true;
 }
 
 // ---- deadlock -----------------------------------------------------------------------------
@@ -818,28 +736,6 @@ lowlevel::RunStatistics Runner::statistics() const {
   return stats;
 }
 
-template <class Hook>
-void Runner::call_instruments(Hook hook) {
-  // Copy: a hook may add or remove instruments. (Inline storage: hooks run several times
-  // per task step in a simulation, and a heap copy each time was a tenth of its cost.)
-  const absl::InlinedVector<Instrument*, 8> instruments(instruments_.begin(), instruments_.end());
-  in_instrument_ = true;
-  struct Leave {
-    bool& flag;
-    ~Leave() { flag = false; }
-  } leave{in_instrument_};
-  for (Instrument* instrument : instruments) {
-    try {
-      hook(*instrument);
-    } catch (...) {
-      std::fprintf(stderr, "trellis: instrument raised (%s); removing it from the run\n",
-                   describe_exception(std::current_exception()).c_str());
-      instruments_.erase(std::remove(instruments_.begin(), instruments_.end(), instrument),
-                         instruments_.end());
-    }
-  }
-}
-
 void Runner::add_instrument(Instrument& instrument) {
   if (std::find(instruments_.begin(), instruments_.end(), &instrument) == instruments_.end()) {
     instruments_.push_back(&instrument);
@@ -886,224 +782,12 @@ bool Runner::guard_lookup(const void* address, OverflowInfo* info) noexcept {
   return true;
 }
 
-}  // namespace internal
-
-// ---- lowlevel::Task -----------------------------------------------------------------------
-
-namespace {
-
-// Per-thread free lists of task memory by 64-byte size class. Sanitizer builds use plain
-// new/delete so that use-after-free of a task stays detectable.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kRecycleTaskMemory = false;
-#else
-constexpr bool kRecycleTaskMemory = true;
-#endif
-constexpr std::size_t kTaskSizeClassBytes = 64;
-// Tasks start on a cache line: the fields a wake-up touches fill its first lines (task.h),
-// which expire_deadlines() prefetches for the next sleeper due.
-constexpr std::align_val_t kTaskAlignment{64};
-constexpr std::size_t kTaskSizeClassCount = 32;  // recycles tasks up to 2 KiB
-// Bounds the memory a thread keeps for reuse: enough for ~100k small tasks of a burst.
-constexpr std::size_t kTaskCacheBytesMax = std::size_t{48} << 20;
-
-struct FreeBlock {
-  FreeBlock* next;
-};
-
-struct TaskMemoryCache {
-  FreeBlock* heads[kTaskSizeClassCount] = {};
-  std::size_t bytes = 0;
-  ~TaskMemoryCache() {
-    for (FreeBlock*& head : heads) {
-      while (head != nullptr) ::operator delete(std::exchange(head, head->next), kTaskAlignment);
-    }
-  }
-};
-
-thread_local TaskMemoryCache task_memory_cache;
-
-std::size_t task_size_class(std::size_t size) noexcept {
-  return (size + kTaskSizeClassBytes - 1) / kTaskSizeClassBytes;
-}
-
-}  // namespace
-
-void* lowlevel::Task::operator new(std::size_t size) {
-  const std::size_t size_class = task_size_class(size);
-  if (!kRecycleTaskMemory || size_class >= kTaskSizeClassCount) {
-    return ::operator new(size, kTaskAlignment);
-  }
-  TaskMemoryCache& cache = task_memory_cache;
-  if (FreeBlock* block = cache.heads[size_class]) {
-    cache.heads[size_class] = block->next;
-    cache.bytes -= size_class * kTaskSizeClassBytes;
-    return block;
-  }
-  return ::operator new(size_class* kTaskSizeClassBytes, kTaskAlignment);
-}
-
-void lowlevel::Task::operator delete(void* memory, std::size_t size) noexcept {
-  const std::size_t size_class = task_size_class(size);
-  if (!kRecycleTaskMemory || size_class >= kTaskSizeClassCount) {
-    ::operator delete(memory, kTaskAlignment);
-    return;
-  }
-  TaskMemoryCache& cache = task_memory_cache;
-  if (cache.bytes + size_class * kTaskSizeClassBytes > kTaskCacheBytesMax) {
-    ::operator delete(memory, kTaskAlignment);
-    return;
-  }
-  cache.heads[size_class] = new (memory) FreeBlock{cache.heads[size_class]};
-  cache.bytes += size_class * kTaskSizeClassBytes;
-}
-
-const std::string& lowlevel::Task::name() const {
-  if (name_.empty()) {
-    if (name_function_ != nullptr) {
-      Dl_info info{};
-      if (::dladdr(name_function_, &info) != 0 && info.dli_sname != nullptr) {
-        name_ = internal::demangle(info.dli_sname);
-      }
-    }
-    if (name_.empty() && name_type_ != nullptr) {
-      name_ = internal::shorten_lambda_name(internal::demangle(name_type_->name()));
-    }
-    if (name_.empty()) name_ = "task";
-  }
-  return name_;
-}
-
-// ---- public free functions ----------------------------------------------------------------
-
-namespace internal {
-
-void run_main(FunctionRef<void()> main, const RunOptions& options, const std::type_info& type) {
+void run_with(FunctionRef<void()> main, const RunOptions& options, Clock& clock, Backend& backend,
+              SchedulePolicy& policy, const std::type_info& main_type) {
   if (Runner::current() != nullptr) throw UsageError("Attempted to call run() from inside a run()");
-  std::unique_ptr<posix::SystemClock> own_clock;
-  std::unique_ptr<posix::EpollBackend> own_backend;
-  std::unique_ptr<TrioPolicy> own_policy;
-  Clock* clock = options.clock;
-  if (clock == nullptr) clock = (own_clock = std::make_unique<posix::SystemClock>()).get();
-  Backend* backend = options.backend;
-  if (backend == nullptr) backend = (own_backend = std::make_unique<posix::EpollBackend>()).get();
-  SchedulePolicy* policy = options.policy;
-  if (policy == nullptr) {
-    own_policy = std::make_unique<TrioPolicy>(
-        options.schedule_seed.has_value() ? *options.schedule_seed : fresh_schedule_seed());
-    policy = own_policy.get();
-  }
-  Runner runner(options, *clock, *backend, *policy);
-  runner.run(main, type);
+  Runner runner(options, clock, backend, policy);
+  runner.run(main, main_type);
 }
 
 }  // namespace internal
-
-Time current_time() {
-  return internal::Runner::require("current_time()").now();
-}
-
-void checkpoint() {
-  internal::Runner::require("checkpoint()").checkpoint();
-}
-
-void checkpoint_if_cancelled() {
-  internal::Runner::require("checkpoint_if_cancelled()").checkpoint_if_cancelled();
-}
-
-[[noreturn]] void sleep_forever() {
-  internal::Runner& runner = internal::Runner::require("sleep_forever()");
-  runner.park([](std::exception_ptr) { return lowlevel::Abort::kSucceeded; }, "sleep");
-  throw UsageError(
-      "sleep_forever(): the task was rescheduled without being cancelled (only "
-      "a cancellation may end sleep_forever)");
-}
-
-void sleep_until(Time deadline) {
-  internal::Runner::require("sleep_until()").sleep_until(deadline);
-}
-
-void sleep(Duration d) {
-  if (d < Duration::zero()) throw std::invalid_argument("sleep: duration must be non-negative");
-  if (d == Duration::zero()) {
-    checkpoint();
-    return;
-  }
-  sleep_until(saturating_add(current_time(), d));
-}
-
-Time current_effective_deadline() {
-  return internal::Runner::require("current_effective_deadline()").current_effective_deadline();
-}
-
-namespace lowlevel {
-
-void wait_task_rescheduled(AbortFn abort, std::string_view what) {
-  internal::Runner::require("wait_task_rescheduled()").park_task(abort, what);
-}
-
-void reschedule(Task& task, std::exception_ptr error) {
-  internal::Runner::require("reschedule()").reschedule(task, std::move(error));
-}
-
-void add_task_exit_listener(Task& task, TaskExitListener& listener) {
-  internal::Runner::require("add_task_exit_listener()").add_exit_listener(task, listener);
-}
-
-void remove_task_exit_listener(Task& task, TaskExitListener& listener) {
-  internal::Runner::require("remove_task_exit_listener()").remove_exit_listener(task, listener);
-}
-
-void forget_task_exit_listener(TaskExitListener& listener) noexcept {
-  if (internal::Runner* runner = internal::Runner::current()) {
-    runner->forget_exit_listener(listener);
-  }
-}
-
-void cancel_shielded_checkpoint() {
-  internal::Runner& runner = internal::Runner::require("cancel_shielded_checkpoint()");
-  runner.yield_task(runner.require_task("cancel_shielded_checkpoint()"));
-}
-
-Task& current_task() {
-  return internal::Runner::require("current_task()").require_task("current_task()");
-}
-
-Task& current_root_task() {
-  return internal::Runner::require("current_root_task()").root_task();
-}
-
-bool in_run() noexcept {
-  return internal::Runner::current() != nullptr;
-}
-
-Clock& current_clock() {
-  return internal::Runner::require("current_clock()").clock();
-}
-
-SchedulePolicy& current_policy() {
-  return internal::Runner::require("current_policy()").policy();
-}
-
-RunStatistics current_statistics() {
-  return internal::Runner::require("current_statistics()").statistics();
-}
-
-void add_instrument(Instrument& instrument) {
-  internal::Runner::require("add_instrument()").add_instrument(instrument);
-}
-
-void remove_instrument(Instrument& instrument) {
-  internal::Runner::require("remove_instrument()").remove_instrument(instrument);
-}
-
-std::string dump_task_tree() {
-  return internal::Runner::require("dump_task_tree()").dump_task_tree();
-}
-
-void wait_all_tasks_blocked(Duration cushion) {
-  internal::Runner::require("wait_all_tasks_blocked()").wait_all_tasks_blocked(cushion);
-}
-
-}  // namespace lowlevel
 }  // namespace trellis

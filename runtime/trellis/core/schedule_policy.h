@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <span>
 
+#include "trellis/core/time.h"
+
 namespace trellis {
 
 namespace lowlevel {
@@ -48,6 +50,22 @@ class SchedulePolicy {
   // Default: hold nothing back, no choice made.
   virtual std::size_t select_batch(std::span<lowlevel::Task*> runnable) {
     return runnable.size();
+  }
+
+  // Holding a step back in time (virtual CPU time). Asked once, when a run starts: true if
+  // hold_step() may return a positive duration. Default: false, and hold_step() is never
+  // called (a real run pays nothing).
+  virtual bool holds_steps() const noexcept { return false; }
+  // Called at a schedule point where `task` (the running task) stays runnable: checkpoint(),
+  // cancel_shielded_checkpoint(). A positive duration keeps the task off the run queue for
+  // that long on the run's clock, as if the step it just ran had taken that much CPU time:
+  // the clock may advance and other tasks and events run meanwhile. The hold is neither a
+  // cancel point nor abortable (the task's checkpoint delivers a cancellation after it).
+  // The simulator uses it so that a host's requests arriving close together interleave as
+  // on a real server. Must be deterministic, as choose() is.
+  virtual Duration hold_step(const lowlevel::Task& task) {
+    (void)task;
+    return Duration::zero();
   }
 };
 

@@ -11,7 +11,6 @@
 
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/errors.h"
-#include "trellis/core/internal/runner.h"
 #include "trellis/core/internal/signal_hub.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/nursery.h"
@@ -66,7 +65,7 @@ ProcessFacet& current_processes(const char* operation) {
 struct Process::State {
   // Closed when the run ends: the facet and the pipes' IoFacet are gone then (the backend
   // killed and reaped the child on its way out).
-  std::shared_ptr<internal::RunTokenState> run;
+  RunToken run;
   ProcessFacet* facet = nullptr;
   std::uint64_t id = 0;
   int pid = 0;
@@ -77,7 +76,7 @@ struct Process::State {
   Lock wait_lock;  // one task talks to the facet; the others queue behind it (Trio's)
 
   ~State() {
-    if (run->closed()) {
+    if (!run.run_active()) {
       // Outlived its run: nothing to close or release any more.
       for (PipeEnd* end : std::initializer_list<PipeEnd*>{stdin_pipe ? &*stdin_pipe : nullptr,
                                                           stdout_pipe ? &*stdout_pipe : nullptr,
@@ -101,7 +100,7 @@ Process::~Process() = default;
 
 Process::State& Process::state() const {
   if (state_ == nullptr) throw UsageError("Process: used after being moved from");
-  if (state_->run->closed()) {
+  if (!state_->run.run_active()) {
     throw UsageError(
         "Process " + std::to_string(state_->pid) +
         ": the run that opened it has ended (a child still running then was killed and reaped)");
@@ -210,7 +209,7 @@ Process open_process(std::vector<std::string> argv, ProcessOptions options) {
     throw OSError(spawned.error, what);
   }
   auto state = std::make_unique<Process::State>();
-  state->run = internal::Runner::require("open_process").token_state();
+  state->run = lowlevel::current_run_token();
   state->facet = &facet;
   state->id = spawned.value.id;
   state->pid = spawned.value.pid;

@@ -15,10 +15,10 @@
 
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
-#include "trellis/core/internal/runner.h"
 #include "trellis/core/internal/signal_hub.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/os_error.h"
+#include "trellis/core/run.h"
 
 namespace trellis {
 namespace internal {
@@ -143,8 +143,7 @@ void SignalHub::dispatch() {
 }  // namespace internal
 
 SignalReceiver::SignalReceiver(std::initializer_list<int> signals) {
-  internal::Runner& runner = internal::Runner::require("open_signal_receiver");
-  runner.require_task("open_signal_receiver");
+  lowlevel::current_task();  // a task of a run, or UsageError
   if (signals.size() == 0) throw std::invalid_argument("open_signal_receiver: no signals given");
   for (int signo : signals) {
     internal::check_catchable(signo);
@@ -152,9 +151,7 @@ SignalReceiver::SignalReceiver(std::initializer_list<int> signals) {
       signals_.push_back(signo);
     }
   }
-  // The backend's signals (the simulator's), else the real process's through the run's hub.
-  SignalFacet* facet = runner.backend().signals();
-  if (facet == nullptr) facet = &runner.signal_hub();
+  SignalFacet* facet = &lowlevel::current_signals();
   std::size_t added = 0;
   try {
     for (; added < signals_.size(); ++added) facet->add_receiver(signals_[added], *this);

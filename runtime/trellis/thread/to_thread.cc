@@ -8,7 +8,6 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/errors.h"
-#include "trellis/core/internal/runner.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/run.h"
 #include "trellis/core/task_local.h"
@@ -82,14 +81,13 @@ class HandoffGuard {
 }  // namespace
 
 WorkerContext* current_worker_context() noexcept {
-  if (Runner::current() == nullptr) return worker_thread_context;
+  if (!lowlevel::in_run()) return worker_thread_context;
   return worker_task_context.get();
 }
 
 void run_thread_call(std::shared_ptr<ThreadCall> call, CapacityLimiter* limiter,
                      bool abandon_on_cancel) {
-  Runner& runner = Runner::require("to_thread::run_sync");
-  lowlevel::Task& task = runner.require_task("to_thread::run_sync");
+  lowlevel::Task& task = lowlevel::current_task();
   ThreadFacet& threads = lowlevel::current_threads();
   checkpoint_if_cancelled();
   CapacityLimiter& tokens =
@@ -97,15 +95,15 @@ void run_thread_call(std::shared_ptr<ThreadCall> call, CapacityLimiter* limiter,
   tokens.acquire_on_behalf_of(call.get());
 
   auto job = std::make_shared<Job>();
-  job->context.token = RunToken(runner.token_state());
+  job->context.token = lowlevel::current_run_token();
   job->call = call;
   job->limiter = &tokens;
-  std::shared_ptr<RunTokenState> run = runner.token_state();
+  const RunToken run = job->context.token;
   ThreadFacet::JobId id = 0;
   try {
     id = threads.start_job(
         [job] {
-          if (Runner::current() == nullptr) {
+          if (!lowlevel::in_run()) {
             worker_thread_context = &job->context;
             job->call->invoke();
             worker_thread_context = nullptr;
@@ -116,7 +114,7 @@ void run_thread_call(std::shared_ptr<ThreadCall> call, CapacityLimiter* limiter,
         },
         [job, run] {
           // A late result of an earlier run on the same backend: its limiter is gone.
-          if (run->closed()) return;
+          if (!run.run_active()) return;
           TRELLIS_ASSERT(!job->finished);
           job->finished = true;
           job->limiter->release_on_behalf_of(job->call.get());
@@ -153,7 +151,7 @@ void run_thread_call(std::shared_ptr<ThreadCall> call, CapacityLimiter* limiter,
 void call_from_thread(const RunToken* token, std::function<void()> fn, bool as_task,
                       const char* operation) {
   WorkerContext* context = current_worker_context();
-  if (Runner::current() != nullptr) {
+  if (lowlevel::in_run()) {
     // A simulated worker is a task on the loop thread: the call is already where it must run.
     if (context != nullptr && (token == nullptr || *token == context->token)) {
       fn();
@@ -213,8 +211,7 @@ namespace to_thread {
 
 CapacityLimiter& current_default_thread_limiter() {
   static const char key = 0;
-  std::shared_ptr<void>& slot =
-      internal::Runner::require("to_thread::current_default_thread_limiter()").run_local(&key);
+  std::shared_ptr<void>& slot = lowlevel::run_local(&key);
   if (slot == nullptr) slot = std::make_shared<CapacityLimiter>(internal::kDefaultThreadLimit);
   return *static_cast<CapacityLimiter*>(slot.get());
 }

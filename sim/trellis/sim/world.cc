@@ -157,7 +157,11 @@ World::World(Config config)
   const std::uint64_t policy_seed = Prng::split_mix64(x);
   prng_ = Prng(Prng::split_mix64(x));
   Prng faults(Prng::split_mix64(x));
+  const std::uint64_t cpu_seed = Prng::split_mix64(x);
   policy_ = make_policy(config_, policy_seed);
+  cpu_policy_ = std::make_unique<internal::HostCpuPolicy>(
+      *policy_, config_.cpu, cpu_seed,
+      [this] { return current_host_state() != nullptr && !current_task_is_stale(); });
   apply_fault_choices(faults);
   internal::WorldView view;
   view.current_host = [this] { return current_host_state(); };
@@ -362,7 +366,7 @@ void World::run_erased(const std::function<void()>& driver) {
   RunOptions options;
   options.clock = &clock_;
   options.backend = backend_.get();
-  options.policy = policy_.get();
+  options.policy = cpu_policy_.get();
   options.instruments = {&trace_};
   if (cancel_faults_ != nullptr) options.instruments.push_back(cancel_faults_.get());
   // The driver's own exception comes out of run() as it is (not wrapped in the nursery's

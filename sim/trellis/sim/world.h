@@ -44,10 +44,12 @@
 #include "trellis/core/nursery.h"
 #include "trellis/core/schedule_policy.h"
 #include "trellis/core/task_local.h"
+#include "trellis/sim/cpu_config.h"
 #include "trellis/sim/disk_config.h"
 #include "trellis/sim/fault_config.h"
 #include "trellis/sim/fault_plan.h"
 #include "trellis/sim/internal/cancel_fault_injector.h"
+#include "trellis/sim/internal/host_cpu_policy.h"
 #include "trellis/sim/internal/host_state.h"
 #include "trellis/sim/internal/sim_backend.h"
 #include "trellis/sim/internal/sim_clock.h"
@@ -70,6 +72,8 @@ struct Config {
   std::vector<std::uint32_t> decisions{};  // kDecisions
   NetworkConfig network{};
   DiskConfig disk{};
+  // Virtual CPU time of hosts' steps (cpu_config.h): on by default.
+  CpuConfig cpu{};
   // Fault points (buggify.h): each point is enabled in a seed with this chance, and an
   // enabled point fires with this chance per evaluation (parts per million). 0 disables.
   unsigned buggify_enable_ppm = 250'000;
@@ -186,6 +190,8 @@ class World {
   // Cancel scopes the simulator cancelled as faults so far.
   std::uint64_t cancel_faults_injected() const noexcept;
   SchedulePolicy& policy() noexcept { return *policy_; }
+  // Steps of hosts' tasks held back as virtual CPU time so far (cpu_config.h).
+  std::uint64_t steps_held() const noexcept { return cpu_policy_->steps_held(); }
   Trace& trace() noexcept { return trace_; }
   // Host names in add_host order (host index i is group i + 1 in the trace).
   std::vector<std::string> host_names() const;
@@ -226,6 +232,8 @@ class World {
   Config config_;
   Prng prng_;
   std::unique_ptr<SchedulePolicy> policy_;
+  // What the run loop asks: policy_'s choices, plus hosts' virtual CPU time.
+  std::unique_ptr<internal::HostCpuPolicy> cpu_policy_;
   std::uint32_t swarm_mask_ = 0;
   // Present iff this seed cancels scopes as faults.
   std::unique_ptr<internal::CancelFaultInjector> cancel_faults_;

@@ -29,6 +29,7 @@
 #include "trellis/core/internal/fiber.h"
 #include "trellis/core/internal/run_token_state.h"
 #include "trellis/core/internal/signal_hub.h"
+#include "trellis/core/internal/wakeup_prefetch.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/nursery.h"
 #include "trellis/core/run.h"
@@ -89,18 +90,21 @@ class Runner {
   void spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& options,
              Nursery* eventual_parent);
   void reschedule(lowlevel::Task& task, std::exception_ptr error);
-  void park(lowlevel::AbortFn abort, std::string_view what);
-  void yield_shielded();
-  // yield_shielded() for the running task `task`, and park(): defined (forced inline) in
-  // runner.cc, for the lowlevel:: entry points there.
-  inline void yield_task(lowlevel::Task& task);
-  inline void park_task(lowlevel::AbortFn abort, std::string_view what);
+  // The running task waits until rescheduled (lowlevel::wait_task_rescheduled's protocol).
+  // (park, yield and checkpoint: forced inline, in runner_inline.h.)
+  inline void park(lowlevel::AbortFn abort, std::string_view what);
+  // The running task goes to the back of the run queue: a schedule point, never a cancel
+  // point (lowlevel::cancel_shielded_checkpoint).
+  inline void yield();
   void deliver_pending_cancel(lowlevel::Task& task);
   void activate_cancel_status(lowlevel::Task& task, CancelStatus* status);
   [[noreturn]] void throw_cancelled(lowlevel::Task& task);
-  void checkpoint();
+  inline void checkpoint();
   void checkpoint_if_cancelled();
   void sleep_until(Time deadline);
+  // yield()'s step hold (SchedulePolicy::hold_step): parks the running task for the hold the
+  // policy asks for, if any; true if it did (the task then counts its schedule point there).
+  bool hold_step(lowlevel::Task& task);
   Time current_effective_deadline();
 
   // Cross-thread plumbing (RunToken): shared with tokens and worker threads; closed when the
@@ -118,6 +122,8 @@ class Runner {
 
   // Deadlines (CancelScope registers itself while active).
   DeadlineHeap& deadlines() noexcept { return deadlines_; }
+  // What the next expiry's prefetch aims by (tests check the frame-layout assumption).
+  const WakeupPrefetch& wakeup_prefetch() const noexcept { return wakeup_prefetch_; }
 
   void wait_all_tasks_blocked(Duration cushion);
   void add_instrument(Instrument& instrument);
@@ -127,17 +133,31 @@ class Runner {
 
  private:
   enum class IdlePrimed { kNone, kWaitingForIdle, kAutojump };
+  // Where poll() runs: in loop(), or on the stack of a task that stopped at the end of a
+  // batch (next_for_direct_switch()).
+  enum class PollSite { kLoop, kTaskStack };
+  enum class PollResult {
+    kNothing,           // no I/O, closure, signal or deadline woke anything
+    kWoke,              // I/O readiness or a closure from another thread
+    kDeadlinesExpired,  // at least one deadline fired
+    kNeedsLoop,         // (kTaskStack only) closures are queued: run the step in loop()
+  };
 
   void loop();
+  // One iteration up to its batch: compute the timeout, detect deadlock, poll(), then
+  // autojump or wake the wait_all_tasks_blocked waiters. False if there is no batch to run.
   bool advance();
+  // The poll step every iteration runs, wherever it runs: wait for I/O up to `timeout` and
+  // dispatch it, run the RunToken closures, hand out signals, expire deadlines.
+  inline PollResult poll(Duration timeout, PollSite site);
   bool expire_deadlines();
   void form_batch();
   void run_batch();
   bool prepare_to_run(lowlevel::Task& task);
   void finish(lowlevel::Task& task);
-  // Defined (forced inline) in runner.cc, for its own use only.
+  // Forced inline, in runner_inline.h.
   inline void suspend(lowlevel::Task& self);
-  lowlevel::Task* next_for_direct_switch();
+  lowlevel::Task* next_for_direct_switch(lowlevel::Task& self);
   lowlevel::Task* next_for_instrumented_switch(lowlevel::Task& self);
   void fail_run(std::exception_ptr error) noexcept;
   // Whether a cancellation is due at the task's next cancel point.
@@ -166,6 +186,7 @@ class Runner {
   Clock& clock_;
   Backend& backend_;
   SchedulePolicy& policy_;
+  const bool policy_holds_steps_;  // SchedulePolicy::holds_steps(), asked once
   const bool strict_exception_groups_;
   const std::size_t stack_size_default_;
   std::vector<Instrument*> instruments_;
@@ -192,6 +213,7 @@ class Runner {
   std::vector<lowlevel::Task*> batch_;
   std::size_t batch_position_ = 0;
   DeadlineHeap deadlines_;
+  WakeupPrefetch wakeup_prefetch_;
   // wait_all_tasks_blocked waiters, ordered by (cushion, task id): deterministic.
   std::map<std::pair<Duration, std::uint64_t>, lowlevel::Task*> waiting_for_idle_;
   mutable IntrusiveList<lowlevel::Task, &lowlevel::Task::all_tasks_hook_> all_tasks_;

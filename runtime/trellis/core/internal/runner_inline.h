@@ -1,0 +1,117 @@
+// trellis/core/internal/runner_inline.h — the Runner's hot path: parking, yielding and the
+// switch to the next task, forced inline into every caller (the run loop, the lowlevel entry
+// points, nurseries).
+//
+// Internal. Forced inline for the reason switch_context() is (fiber.h): a checkpoint is a
+// handful of stores around one context switch, and a call frame or two more is a measurable
+// share of it (bench: BM_Trellis_Checkpoint, BM_Trellis_CheckpointPingPong).
+#pragma once
+
+#include <absl/container/inlined_vector.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <string_view>
+#include <utility>
+
+#include "trellis/base/assert.h"
+#include "trellis/core/errors.h"
+#include "trellis/core/exception_group.h"
+#include "trellis/core/internal/runner.h"
+
+namespace trellis::internal {
+
+template <class Hook>
+void Runner::call_instruments(Hook hook) {
+  // Copy: a hook may add or remove instruments. (Inline storage: hooks run several times
+  // per task step in a simulation, and a heap copy each time was a tenth of its cost.)
+  const absl::InlinedVector<Instrument*, 8> instruments(instruments_.begin(), instruments_.end());
+  in_instrument_ = true;
+  struct Leave {
+    bool& flag;
+    ~Leave() { flag = false; }
+  } leave{in_instrument_};
+  for (Instrument* instrument : instruments) {
+    try {
+      hook(*instrument);
+    } catch (...) {
+      std::fprintf(stderr, "trellis: instrument raised (%s); removing it from the run\n",
+                   describe_exception(std::current_exception()).c_str());
+      instruments_.erase(std::remove(instruments_.begin(), instruments_.end(), instrument),
+                         instruments_.end());
+    }
+  }
+}
+
+[[gnu::always_inline]] inline void Runner::suspend(lowlevel::Task& self) {
+  TRELLIS_ASSERT(current_ == &self);
+  TRELLIS_ASSERT(self.state_ != lowlevel::Task::State::kRunning);
+  lowlevel::Task* next =
+      instruments_.empty() ? next_for_direct_switch(self) : next_for_instrumented_switch(self);
+  if (next == &self) {
+    // Our own turn again (a lone task checkpointing): no switch at all.
+    self.state_ = lowlevel::Task::State::kRunning;
+    return;
+  }
+  if (next != nullptr) {
+    next->state_ = lowlevel::Task::State::kRunning;
+    current_ = next;
+    switch_context(self.context_, next->context_);
+  } else {
+    switch_context(self.context_, loop_context_);
+  }
+  TRELLIS_ASSERT(current_ == &self);
+  TRELLIS_ASSERT(self.state_ == lowlevel::Task::State::kRunning);
+}
+
+[[gnu::always_inline]] inline void Runner::yield() {
+  lowlevel::Task& task = require_task("cancel_shielded_checkpoint()");
+  if (in_instrument_) [[unlikely]] {
+    throw UsageError("an instrument hook must not checkpoint or block");
+  }
+  if (policy_holds_steps_) [[unlikely]] {
+    if (hold_step(task)) return;
+  }
+  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
+  ++task.schedule_points_;
+  task.state_ = lowlevel::Task::State::kRunnable;
+  runq_.push_back(&task);
+  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
+  suspend(task);
+}
+
+[[gnu::always_inline]] inline void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
+  lowlevel::Task& task = require_task("wait_task_rescheduled()");
+  if (in_instrument_) throw UsageError("an instrument hook must not checkpoint or block");
+  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
+  TRELLIS_ASSERT(task.abort_fn_ == nullptr);
+  ++task.schedule_points_;
+  task.abort_fn_ = &abort;
+  task.waiting_on_ = what;
+  task.state_ = lowlevel::Task::State::kParked;
+  // Blocking inside an already-cancelled scope aborts at once (Trio does this right after
+  // the task yields; doing it before the switch is equivalent and saves a pass).
+  if (effectively_cancelled(task)) [[unlikely]] {
+    deliver_pending_cancel(task);
+  }
+  suspend(task);
+  TRELLIS_ASSERT(task.abort_fn_ == nullptr);
+  task.waiting_on_ = {};
+  if (task.resume_error_ != nullptr) {
+    std::exception_ptr error = std::move(task.resume_error_);
+    task.resume_error_ = nullptr;
+    std::rethrow_exception(error);
+  }
+}
+
+[[gnu::always_inline]] inline void Runner::checkpoint() {
+  lowlevel::Task& task = require_task("checkpoint()");
+  yield();
+  ++task.cancel_points_;
+  if (effectively_cancelled(task)) {
+    throw_cancelled(task);
+  }
+}
+
+}  // namespace trellis::internal
