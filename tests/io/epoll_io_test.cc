@@ -1,13 +1,12 @@
 // The epoll backend's facets below the streams: readiness waits (edge-triggered with
 // level-triggered meaning), notify_closing, one waiter per direction, cancellation, waits
-// counted as pending sources, name resolution on worker threads, and the completion queue.
+// counted as pending sources, and name resolution on worker threads.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <string>
@@ -16,7 +15,6 @@
 
 #include "net_test_util.h"
 #include "trellis/fakes/wait_all_tasks_blocked.h"
-#include "trellis/posix/internal/completion_queue.h"
 #include "trellis/trellis.h"
 
 namespace trellis {
@@ -252,26 +250,6 @@ TEST(EpollNetwork, ACancelledLookupIsAbandonedAndTheRunEnds) {
   for (std::size_t i = 0; i < deadline_polls && testing::thread_count() > 1; ++i) {
     std::this_thread::sleep_for(2ms);
   }
-}
-
-TEST(CompletionQueue, RunsClosuresPostedFromOtherThreadsInOrderAndDropsThemAfterClose) {
-  std::atomic<int> wakes{0};
-  auto queue = std::make_shared<posix::internal::CompletionQueue>([&] { ++wakes; });
-  std::vector<int> ran;
-  std::thread poster([&] {
-    for (int i = 0; i < 100; ++i) EXPECT_TRUE(queue->post([&ran, i] { ran.push_back(i); }));
-  });
-  poster.join();
-  EXPECT_EQ(wakes.load(), 100);
-  EXPECT_EQ(queue->drain(), 100u);
-  ASSERT_EQ(ran.size(), 100u);
-  for (int i = 0; i < 100; ++i) EXPECT_EQ(ran[static_cast<std::size_t>(i)], i);
-  EXPECT_TRUE(queue->post([&] { ran.push_back(-1); }));
-  queue->close();
-  EXPECT_FALSE(queue->post([&] { ran.push_back(-2); }));
-  EXPECT_EQ(queue->drain(), 0u);
-  EXPECT_EQ(ran.size(), 100u);
-  EXPECT_EQ(wakes.load(), 101);
 }
 
 }  // namespace

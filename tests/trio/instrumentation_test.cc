@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "autojump_fixture.h"
 #include "trellis/fakes.h"
 #include "trellis/trellis.h"
 
@@ -23,15 +24,6 @@ namespace trellis {
 namespace {
 
 using namespace std::chrono_literals;
-
-class FifoPolicy final : public SchedulePolicy {
- public:
-  std::size_t choose(std::size_t n, ChoiceKind kind) override {
-    (void)n;
-    (void)kind;
-    return 0;
-  }
-};
 
 using Event = std::pair<std::string, const lowlevel::Task*>;
 using Events = std::vector<Event>;
@@ -79,7 +71,7 @@ class TaskRecorder : public Instrument {
 TEST(TrioInstrumentation, HookSequenceOfACheckpointingChild) {
   TaskRecorder r1;
   const lowlevel::Task* task = nullptr;
-  FifoPolicy fifo;
+  WakeOrderPolicy wake_order;
   run(
       [&] {
         open_nursery([&](Nursery& n) {
@@ -89,7 +81,7 @@ TEST(TrioInstrumentation, HookSequenceOfACheckpointingChild) {
           });
         });
       },
-      {.policy = &fifo, .instruments = {&r1}});
+      {.policy = &wake_order, .instruments = {&r1}});
   ASSERT_NE(task, nullptr);
   // Five checkpoints make six steps. A checkpoint reschedules the task before its
   // after_task_step fires.
@@ -144,7 +136,7 @@ TEST(TrioInstrumentation, RemovingAnAbsentInstrumentIsAnError) {
 // Ports test_instrumentation.py::test_instruments_interleave
 TEST(TrioInstrumentation, TwoTasksInterleaveBatchByBatch) {
   TaskRecorder r;
-  FifoPolicy fifo;
+  WakeOrderPolicy wake_order;
   const lowlevel::Task* t1 = nullptr;
   const lowlevel::Task* t2 = nullptr;
   run(
@@ -160,7 +152,7 @@ TEST(TrioInstrumentation, TwoTasksInterleaveBatchByBatch) {
           });
         });
       },
-      {.policy = &fifo, .instruments = {&r}});
+      {.policy = &wake_order, .instruments = {&r}});
   const Events expected = {
       {"before_run", nullptr},
       {"schedule", t1},

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "autojump_fixture.h"
 #include "trellis/fakes.h"
 #include "trellis/trellis.h"
 
@@ -20,15 +21,6 @@ namespace trellis {
 namespace {
 
 using namespace std::chrono_literals;
-
-class FifoPolicy final : public SchedulePolicy {
- public:
-  std::size_t choose(std::size_t n, ChoiceKind kind) override {
-    (void)n;
-    (void)kind;
-    return 0;
-  }
-};
 
 Time at(Duration d) {
   return Time(d);
@@ -296,7 +288,7 @@ TEST(TrioAutojump, WaitAllTasksBlockedWithACushionWinsOverAutojumpZero) {
 TEST(TrioAutojump, SmallestCushionWakesFirstAndEqualCushionsTogether) {
   fakes::MockClock clock;
   clock.set_autojump_threshold(Duration::zero());
-  FifoPolicy fifo;
+  WakeOrderPolicy wake_order;
   std::vector<std::string> record;
   run(
       [&] {
@@ -315,7 +307,7 @@ TEST(TrioAutojump, SmallestCushionWakesFirstAndEqualCushionsTogether) {
           });
         });
       },
-      {.clock = &clock, .policy = &fifo});
+      {.clock = &clock, .policy = &wake_order});
   ASSERT_EQ(record.size(), 3u);
   EXPECT_EQ(record[2], "20ms");
 }

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "autojump_fixture.h"
 #include "trellis/fakes.h"
 #include "trellis/trellis.h"
 
@@ -31,29 +32,6 @@ namespace trellis {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Trio runs each batch in wake-up order or its reverse; this policy always keeps wake-up
-// order, so a test can assert one exact interleaving.
-class FifoPolicy final : public SchedulePolicy {
- public:
-  std::size_t choose(std::size_t n, ChoiceKind kind) override {
-    (void)n;
-    (void)kind;
-    return 0;
-  }
-};
-
-// Trio's autojump_clock fixture: virtual time starts at 0 and jumps straight to the next
-// deadline as soon as every task is blocked.
-template <class F>
-decltype(auto) run_autojump(F&& main, RunOptions options = {}) {
-  fakes::MockClock clock;
-  clock.set_autojump_threshold(Duration::zero());
-  FifoPolicy fifo;
-  options.clock = &clock;
-  if (options.policy == nullptr && !options.schedule_seed.has_value()) options.policy = &fifo;
-  return run(std::forward<F>(main), std::move(options));
-}
 
 // A point in virtual time (a MockClock starts at 0).
 Time at(Duration d) {

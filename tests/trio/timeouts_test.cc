@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "autojump_fixture.h"
 #include "trellis/fakes.h"
 #include "trellis/trellis.h"
 
@@ -21,24 +22,6 @@ namespace trellis {
 namespace {
 
 using namespace std::chrono_literals;
-
-class FifoPolicy final : public SchedulePolicy {
- public:
-  std::size_t choose(std::size_t n, ChoiceKind kind) override {
-    (void)n;
-    (void)kind;
-    return 0;
-  }
-};
-
-// Trio's autojump_clock fixture, with a FIFO batch order.
-template <class F>
-decltype(auto) run_autojump(F&& main) {
-  fakes::MockClock clock;
-  clock.set_autojump_threshold(Duration::zero());
-  FifoPolicy fifo;
-  return run(std::forward<F>(main), {.clock = &clock, .policy = &fifo});
-}
 
 Time at(Duration d) {
   return Time(d);

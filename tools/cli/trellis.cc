@@ -288,88 +288,104 @@ void write_junit(const std::string& path, const std::string& scenario,
   std::printf("JUnit report: %s\n", path.c_str());
 }
 
-int command_sweep(const std::string& name) {
-  const Job job = make_job(name);
-  const std::uint64_t count = absl::GetFlag(FLAGS_seeds);
-  const std::uint64_t base = absl::GetFlag(FLAGS_base_seed);
-  const int workers = std::clamp(absl::GetFlag(FLAGS_j), 1, 256);
-  const bool keep_going = absl::GetFlag(FLAGS_keep_going);
-  std::printf("sweep %s: seeds %llu..%llu, %d workers, policy %s%s\n", name.c_str(),
-              static_cast<unsigned long long>(base),
-              static_cast<unsigned long long>(base + count - 1), workers,
-              absl::GetFlag(FLAGS_policy).c_str(),
-              job.options.empty() ? "" : (", options " + absl::GetFlag(FLAGS_options)).c_str());
-  std::fflush(stdout);
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+// What a sweep has heard from its workers so far.
+struct SweepTally {
+  std::uint64_t done = 0;
+  std::vector<std::uint64_t> failures;
+  std::vector<SeedOutcome> outcomes;  // kept for --junit
+  std::set<std::uint64_t> reported;   // seeds whose outcome arrived
+  bool stopped = false;               // a failure without --keep_going: workers are stopped
+};
+
+// Forks `workers` processes that run the sweep's shards and write one outcome line per seed
+// to `write_fd`.
+std::vector<pid_t> start_sweep_workers(const Job& job, std::uint64_t base, std::uint64_t count,
+                                       int workers, int read_fd, int write_fd) {
   std::vector<pid_t> children;
   for (int w = 0; w < workers; ++w) {
     const pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
-      ::close(pipe_fds[0]);
+      ::close(read_fd);
       sweep_worker(job, base, count, static_cast<std::uint64_t>(w),
-                   static_cast<std::uint64_t>(workers), pipe_fds[1]);
+                   static_cast<std::uint64_t>(workers), write_fd);
     }
     children.push_back(pid);
   }
-  ::close(pipe_fds[1]);
-  const auto start = std::chrono::steady_clock::now();
-  std::uint64_t done = 0;
-  std::vector<std::uint64_t> failures;
-  std::vector<SeedOutcome> outcomes;  // kept for --junit
-  std::set<std::uint64_t> reported;   // seeds whose outcome arrived
-  const std::string junit = absl::GetFlag(FLAGS_junit);
+  return children;
+}
+
+// The sweep's progress line, redrawn at most every 200 ms unless forced. Times the host
+// process (the tidy test allows tools/ to read the steady clock), never a run.
+class SweepProgress {
+ public:
+  explicit SweepProgress(std::uint64_t count) : count_(count) {}
+
+  void show(const SweepTally& tally, bool force) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    const double elapsed = seconds();
+    const double rate = elapsed > 0 ? static_cast<double>(tally.done) / elapsed : 0;
+    const double eta = rate > 0 ? static_cast<double>(count_ - tally.done) / rate : 0;
+    std::printf("\r  %llu/%llu seeds  %.0f seeds/s  %zu failed  ETA %s   ",
+                static_cast<unsigned long long>(tally.done),
+                static_cast<unsigned long long>(count_), rate, tally.failures.size(),
+                format_duration(eta).c_str());
+    std::fflush(stdout);
+  }
+
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  const std::uint64_t count_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_ = start_ - std::chrono::seconds(1);
+};
+
+// Reads outcome lines from the workers until they all close the pipe, or until the first
+// failure unless keep_going.
+void collect_outcomes(int read_fd, bool keep_going, bool keep_outcomes, SweepTally& tally,
+                      SweepProgress& progress) {
   std::string pending;
   char buffer[4096];
-  auto last_progress = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-  auto progress = [&](bool force) {
-    const auto now = std::chrono::steady_clock::now();
-    if (!force && now - last_progress < std::chrono::milliseconds(200)) return;
-    last_progress = now;
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
-    const double eta = rate > 0 ? static_cast<double>(count - done) / rate : 0;
-    std::printf("\r  %llu/%llu seeds  %.0f seeds/s  %zu failed  ETA %s   ",
-                static_cast<unsigned long long>(done), static_cast<unsigned long long>(count), rate,
-                failures.size(), format_duration(eta).c_str());
-    std::fflush(stdout);
-  };
-  bool stop = false;
-  while (!stop) {
-    const ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
+  while (!tally.stopped) {
+    const ssize_t n = ::read(read_fd, buffer, sizeof buffer);
     if (n <= 0) break;
     pending.append(buffer, static_cast<std::size_t>(n));
     std::size_t eol;
     while ((eol = pending.find('\n')) != std::string::npos) {
       const std::string line = pending.substr(0, eol);
       pending.erase(0, eol + 1);
-      ++done;
+      ++tally.done;
       SeedOutcome outcome = parse_outcome(line);
-      reported.insert(outcome.seed);
+      tally.reported.insert(outcome.seed);
       if (outcome.failed) {
-        failures.push_back(outcome.seed);
-        if (!keep_going) stop = true;
+        tally.failures.push_back(outcome.seed);
+        if (!keep_going) tally.stopped = true;
       }
-      if (!junit.empty()) outcomes.push_back(std::move(outcome));
+      if (keep_outcomes) tally.outcomes.push_back(std::move(outcome));
     }
-    progress(false);
+    progress.show(tally, false);
   }
-  if (stop) {
-    for (pid_t pid : children) ::kill(pid, SIGTERM);
-  }
-  ::close(pipe_fds[0]);
-  // A worker that died (an assertion, a crash in the scenario) leaves seeds unreported: the
-  // first of them is where it died. Say so, and count it as a failure.
+}
+
+// Waits for every worker. A worker that died (an assertion, a crash in the scenario) leaves
+// seeds unreported: the first of them is where it died. Says so; returns those seeds.
+std::vector<std::uint64_t> reap_sweep_workers(const Job& job, const std::string& name,
+                                              const std::vector<pid_t>& children,
+                                              std::uint64_t base, std::uint64_t count,
+                                              const SweepTally& tally) {
   std::vector<std::uint64_t> died_at;
   for (std::size_t w = 0; w < children.size(); ++w) {
     int status = 0;
     ::waitpid(children[w], &status, 0);
-    if (stop) continue;  // we stopped them
+    if (tally.stopped) continue;  // we stopped them
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
     for (std::uint64_t seed : sim::shard_seeds(base, count, w, children.size())) {
-      if (reported.count(seed) != 0) continue;
+      if (tally.reported.count(seed) != 0) continue;
       const std::string how =
           WIFSIGNALED(status) ? std::string("killed by signal ") + std::to_string(WTERMSIG(status))
                               : "exit status " + std::to_string(WEXITSTATUS(status));
@@ -383,17 +399,12 @@ int command_sweep(const std::string& name) {
       break;
     }
   }
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  progress(true);
-  std::printf("\n%llu seeds in %.1f s (%.0f seeds/s): %zu failed\n",
-              static_cast<unsigned long long>(done), elapsed,
-              elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0, failures.size());
-  if (!junit.empty()) write_junit(junit, name, outcomes, elapsed);
-  if (!died_at.empty()) return kExitFailed;  // rerunning here would die the same way
-  if (failures.empty()) return done == count ? kExitPassed : kExitFailed;
+  return died_at;
+}
+
+// Reruns the first failing seed here (deterministic: it fails again), shrinks and reports it.
+int rerun_first_failure(const Job& job, std::vector<std::uint64_t> failures) {
   std::sort(failures.begin(), failures.end());
-  // Rerun the first failure here (deterministic: it fails again), shrink and report it.
   const sim::RunResult again = sim::run_simulation(body_of(job), config_for(job, failures.front()));
   if (!again.failed) {
     std::printf("seed %llu failed in its worker but passed when rerun: nondeterminism!\n",
@@ -402,6 +413,43 @@ int command_sweep(const std::string& name) {
   }
   report_failure(job, again, absl::GetFlag(FLAGS_replay_dir));
   return kExitFailed;
+}
+
+int command_sweep(const std::string& name) {
+  const Job job = make_job(name);
+  const std::uint64_t count = absl::GetFlag(FLAGS_seeds);
+  const std::uint64_t base = absl::GetFlag(FLAGS_base_seed);
+  const int workers = std::clamp(absl::GetFlag(FLAGS_j), 1, 256);
+  const std::string junit = absl::GetFlag(FLAGS_junit);
+  std::printf("sweep %s: seeds %llu..%llu, %d workers, policy %s%s\n", name.c_str(),
+              static_cast<unsigned long long>(base),
+              static_cast<unsigned long long>(base + count - 1), workers,
+              absl::GetFlag(FLAGS_policy).c_str(),
+              job.options.empty() ? "" : (", options " + absl::GetFlag(FLAGS_options)).c_str());
+  std::fflush(stdout);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+  const std::vector<pid_t> children =
+      start_sweep_workers(job, base, count, workers, pipe_fds[0], pipe_fds[1]);
+  ::close(pipe_fds[1]);
+  SweepProgress progress(count);
+  SweepTally tally;
+  collect_outcomes(pipe_fds[0], absl::GetFlag(FLAGS_keep_going), !junit.empty(), tally, progress);
+  if (tally.stopped) {
+    for (pid_t pid : children) ::kill(pid, SIGTERM);
+  }
+  ::close(pipe_fds[0]);
+  const std::vector<std::uint64_t> died_at =
+      reap_sweep_workers(job, name, children, base, count, tally);
+  const double elapsed = progress.seconds();
+  progress.show(tally, true);
+  std::printf("\n%llu seeds in %.1f s (%.0f seeds/s): %zu failed\n",
+              static_cast<unsigned long long>(tally.done), elapsed,
+              elapsed > 0 ? static_cast<double>(tally.done) / elapsed : 0.0, tally.failures.size());
+  if (!junit.empty()) write_junit(junit, name, tally.outcomes, elapsed);
+  if (!died_at.empty()) return kExitFailed;  // rerunning here would die the same way
+  if (tally.failures.empty()) return tally.done == count ? kExitPassed : kExitFailed;
+  return rerun_first_failure(job, tally.failures);
 }
 
 sim::ReplayFile load_replay(const std::string& path) {

@@ -44,6 +44,7 @@
 #include <optional>
 #include <utility>
 
+#include "trellis/channel/internal/memory_channel_handle.h"
 #include "trellis/channel/internal/memory_channel_state.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
@@ -69,20 +70,9 @@ std::pair<MemorySendChannel<T>, MemoryReceiveChannel<T>> open_memory_channel(
 template <class T>
 class MemorySendChannel {
  public:
-  MemorySendChannel(MemorySendChannel&& other) noexcept
-      : state_(std::exchange(other.state_, nullptr)),
-        handle_(other.handle_),
-        closed_(other.closed_) {}
-  MemorySendChannel& operator=(MemorySendChannel&& other) noexcept {
-    if (this != &other) {
-      reset();
-      state_ = std::exchange(other.state_, nullptr);
-      handle_ = other.handle_;
-      closed_ = other.closed_;
-    }
-    return *this;
-  }
-  ~MemorySendChannel() { reset(); }
+  MemorySendChannel(MemorySendChannel&&) noexcept = default;
+  MemorySendChannel& operator=(MemorySendChannel&&) noexcept = default;
+  ~MemorySendChannel() = default;  // closes the handle
 
   // Sends `value`: hands it to the longest-waiting receiver, else buffers it, else blocks
   // until a receiver takes it. A checkpoint (cancel point first, then a schedule point even
@@ -91,84 +81,48 @@ class MemorySendChannel {
   // blocked), Cancelled; after any throw the value was not delivered.
   void send(T value) {
     checkpoint_if_cancelled();
-    internal::MemoryChannelState<T>& state = open_state();
+    internal::MemoryChannelState<T>& state = handle_.open_state();
     if (state.try_send(value)) {
       lowlevel::cancel_shielded_checkpoint();
       return;
     }
-    state.send_blocking(value, handle_);
+    state.send_blocking(value, handle_.id());
   }
 
   // Like send() but never blocks and is not a checkpoint: throws WouldBlock if the buffer is
   // full and no receiver waits (the value is then dropped with the argument).
   void send_nowait(T value) {
-    if (!open_state().try_send(value)) throw WouldBlock("memory channel buffer is full");
+    if (!handle_.open_state().try_send(value)) throw WouldBlock("memory channel buffer is full");
   }
 
   // Another send handle on the same channel; receivers see EndOfChannel only after every
   // clone is closed too. Throws ClosedResourceError if this handle is closed. Not a
   // checkpoint.
-  MemorySendChannel clone() const { return MemorySendChannel(&open_state()); }
+  MemorySendChannel clone() const { return MemorySendChannel(handle_.open_state()); }
 
   // Closes this handle (idempotent; not a checkpoint; never throws). Tasks blocked in send()
   // through this handle get ClosedResourceError; if it was the last open send handle, tasks
   // blocked in receive() get EndOfChannel.
-  void close() noexcept {
-    if (state_ == nullptr || closed_) return;
-    closed_ = true;
-    state_->close_send_handle(handle_);
-  }
+  void close() noexcept { handle_.close(); }
 
   // The channel's statistics (works on a closed handle; ClosedResourceError if moved from).
-  MemoryChannelStatistics statistics() const {
-    if (state_ == nullptr) throw ClosedResourceError("moved-from memory channel handle");
-    return state_->statistics();
-  }
+  MemoryChannelStatistics statistics() const { return handle_.statistics(); }
 
  private:
   friend std::pair<MemorySendChannel<T>, MemoryReceiveChannel<T>> open_memory_channel<T>(
       std::size_t);
 
-  explicit MemorySendChannel(internal::MemoryChannelState<T>* state) noexcept
-      : state_(state), handle_(state->open_send_handle()) {}
+  explicit MemorySendChannel(internal::MemoryChannelState<T>& state) noexcept : handle_(state) {}
 
-  internal::MemoryChannelState<T>& open_state() const {
-    if (state_ == nullptr || closed_) {
-      throw ClosedResourceError("this memory send channel was closed");
-    }
-    return *state_;
-  }
-
-  void reset() noexcept {
-    if (state_ == nullptr) return;
-    close();
-    std::exchange(state_, nullptr)->release();
-  }
-
-  // Invariant: state_ == nullptr iff moved from; otherwise this handle holds one reference,
-  // and is counted in open_send_channels unless closed_.
-  internal::MemoryChannelState<T>* state_ = nullptr;
-  std::uint64_t handle_ = 0;
-  bool closed_ = false;
+  internal::MemoryChannelHandle<T, internal::ChannelSide::kSend> handle_;
 };
 
 template <class T>
 class MemoryReceiveChannel {
  public:
-  MemoryReceiveChannel(MemoryReceiveChannel&& other) noexcept
-      : state_(std::exchange(other.state_, nullptr)),
-        handle_(other.handle_),
-        closed_(other.closed_) {}
-  MemoryReceiveChannel& operator=(MemoryReceiveChannel&& other) noexcept {
-    if (this != &other) {
-      reset();
-      state_ = std::exchange(other.state_, nullptr);
-      handle_ = other.handle_;
-      closed_ = other.closed_;
-    }
-    return *this;
-  }
-  ~MemoryReceiveChannel() { reset(); }
+  MemoryReceiveChannel(MemoryReceiveChannel&&) noexcept = default;
+  MemoryReceiveChannel& operator=(MemoryReceiveChannel&&) noexcept = default;
+  ~MemoryReceiveChannel() = default;  // closes the handle
 
   // Receives the oldest value (buffered, or taken from the longest-blocked sender), blocking
   // until one is sent. A checkpoint (cancel point first, then a schedule point even when it
@@ -177,19 +131,19 @@ class MemoryReceiveChannel {
   // (nothing was taken).
   T receive() {
     checkpoint_if_cancelled();
-    internal::MemoryChannelState<T>& state = open_state();
+    internal::MemoryChannelState<T>& state = handle_.open_state();
     if (state.can_take()) {
       T value = state.take();
       lowlevel::cancel_shielded_checkpoint();
       return value;
     }
-    return state.receive_blocking(handle_);
+    return state.receive_blocking(handle_.id());
   }
 
   // Like receive() but never blocks and is not a checkpoint: throws WouldBlock if nothing is
   // buffered, no sender waits and some send handle is open.
   T receive_nowait() {
-    internal::MemoryChannelState<T>& state = open_state();
+    internal::MemoryChannelState<T>& state = handle_.open_state();
     if (!state.can_take()) throw WouldBlock("memory channel is empty");
     return state.take();
   }
@@ -197,22 +151,15 @@ class MemoryReceiveChannel {
   // Another receive handle on the same channel (each value still goes to one receiver);
   // senders see BrokenResourceError only after every clone is closed too. Throws
   // ClosedResourceError if this handle is closed. Not a checkpoint.
-  MemoryReceiveChannel clone() const { return MemoryReceiveChannel(&open_state()); }
+  MemoryReceiveChannel clone() const { return MemoryReceiveChannel(handle_.open_state()); }
 
   // Closes this handle (idempotent; not a checkpoint; never throws). Tasks blocked in
   // receive() through this handle get ClosedResourceError; if it was the last open receive
   // handle, tasks blocked in send() get BrokenResourceError and buffered values are dropped.
-  void close() noexcept {
-    if (state_ == nullptr || closed_) return;
-    closed_ = true;
-    state_->close_receive_handle(handle_);
-  }
+  void close() noexcept { handle_.close(); }
 
   // The channel's statistics (works on a closed handle; ClosedResourceError if moved from).
-  MemoryChannelStatistics statistics() const {
-    if (state_ == nullptr) throw ClosedResourceError("moved-from memory channel handle");
-    return state_->statistics();
-  }
+  MemoryChannelStatistics statistics() const { return handle_.statistics(); }
 
   // Range-for support: `for (T& value : receive_channel)` calls receive() for each value and
   // stops at EndOfChannel; any other error (Cancelled, ClosedResourceError) propagates.
@@ -256,34 +203,16 @@ class MemoryReceiveChannel {
   friend std::pair<MemorySendChannel<T>, MemoryReceiveChannel<T>> open_memory_channel<T>(
       std::size_t);
 
-  explicit MemoryReceiveChannel(internal::MemoryChannelState<T>* state) noexcept
-      : state_(state), handle_(state->open_receive_handle()) {}
+  explicit MemoryReceiveChannel(internal::MemoryChannelState<T>& state) noexcept : handle_(state) {}
 
-  internal::MemoryChannelState<T>& open_state() const {
-    if (state_ == nullptr || closed_) {
-      throw ClosedResourceError("this memory receive channel was closed");
-    }
-    return *state_;
-  }
-
-  void reset() noexcept {
-    if (state_ == nullptr) return;
-    close();
-    std::exchange(state_, nullptr)->release();
-  }
-
-  // Invariant: state_ == nullptr iff moved from; otherwise this handle holds one reference,
-  // and is counted in open_receive_channels unless closed_.
-  internal::MemoryChannelState<T>* state_ = nullptr;
-  std::uint64_t handle_ = 0;
-  bool closed_ = false;
+  internal::MemoryChannelHandle<T, internal::ChannelSide::kReceive> handle_;
 };
 
 template <class T>
 std::pair<MemorySendChannel<T>, MemoryReceiveChannel<T>> open_memory_channel(
     std::size_t max_buffer_size) {
   auto* state = new internal::MemoryChannelState<T>(max_buffer_size);
-  return {MemorySendChannel<T>(state), MemoryReceiveChannel<T>(state)};
+  return {MemorySendChannel<T>(*state), MemoryReceiveChannel<T>(*state)};
 }
 
 }  // namespace trellis

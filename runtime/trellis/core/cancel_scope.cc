@@ -128,11 +128,10 @@ void CancelScope::enter() {
   lowlevel::Task& task = runner.require_task("CancelScope::run()");
   runner_ = &runner;
   owner_ = &task;
+  // Before the scope is active: cancelling it now only marks it (its status opens below,
+  // already cancelled).
+  cancel_if_deadline_passed();
   state_ = State::kActive;
-  if (!cancel_called_ && deadline_ != kNoDeadline && runner.now() >= deadline_) {
-    cancel_called_ = true;
-    cancel_source_ = CancelSource::kDeadline;
-  }
   status_.open(this, task.cancel_status_);
   runner.activate_cancel_status(task, &status_);
   update_deadline_registration();
@@ -175,20 +174,25 @@ void CancelScope::cancel_with(CancelSource source) {
   }
 }
 
-void CancelScope::check_deadline() const {
-  if (cancel_called_ || state_ == State::kExited || deadline_ == kNoDeadline) return;
-  internal::Runner* runner = runner_ != nullptr ? runner_ : internal::Runner::current();
-  if (runner == nullptr) return;
-  if (runner->now() >= deadline_)
-    const_cast<CancelScope*>(this)->cancel_with(CancelSource::kDeadline);
+bool CancelScope::deadline_passed() const {
+  if (state_ == State::kExited || deadline_ == kNoDeadline) return false;
+  const internal::Runner* runner = runner_ != nullptr ? runner_ : internal::Runner::current();
+  return runner != nullptr && runner->now() >= deadline_;
+}
+
+void CancelScope::cancel_if_deadline_passed() {
+  if (!cancel_called_ && deadline_passed()) cancel_with(CancelSource::kDeadline);
+  TRELLIS_ASSERT(cancel_called_ || !deadline_passed());
 }
 
 bool CancelScope::cancel_called() const {
-  check_deadline();
-  return cancel_called_;
+  // Trio's cancel_called also reports a deadline that passed before anything looked; the
+  // deadline heap (active scope) or enter()/set_deadline() (unentered) makes it stick.
+  return cancel_called_ || deadline_passed();
 }
 
 void CancelScope::set_deadline(Time deadline) {
+  cancel_if_deadline_passed();
   deadline_ = deadline;
   if (state_ == State::kActive) update_deadline_registration();
 }

@@ -114,7 +114,8 @@ class CancelScope {
   // run(). Not a checkpoint.
   void cancel();
   // True once cancelled (explicitly, or because the deadline passed while the scope is
-  // unentered or active).
+  // unentered or active). A pure query: it never cancels anything itself (an active scope
+  // whose deadline passed is cancelled by the run loop's next deadline check).
   bool cancel_called() const;
   // True iff this scope absorbed a Cancelled when its body exited.
   bool cancelled_caught() const noexcept { return cancelled_caught_; }
@@ -131,7 +132,6 @@ class CancelScope {
   template <class F, class Result>
   std::exception_ptr run_body(F& body, Result& result, bool& cancelled) noexcept;
 
- public:
  private:
   friend class internal::CancelStatus;
   friend class internal::Runner;
@@ -148,15 +148,21 @@ class CancelScope {
   // must propagate. `is_cancelled`: the caller already knows `error` is a bare Cancelled.
   std::exception_ptr exit(std::exception_ptr error, bool is_cancelled = false);
   void cancel_with(CancelSource source);
+  // The mutation that cancel_called() only reports: cancels the scope (source kDeadline) if
+  // deadline_passed(). Called where a passed deadline must stick: on entry, and before the
+  // deadline moves (so a later deadline never un-cancels the scope).
+  void cancel_if_deadline_passed();
+  // True if the scope is unentered or active, has a deadline, and the run's clock has
+  // reached it. False outside a run (no clock to read) and once the scope has exited.
+  bool deadline_passed() const;
   void update_deadline_registration();
-  void check_deadline() const;  // cancel_called()'s deadline check
   static void deadline_expired(void* scope);
 
   Time deadline_ = kNoDeadline;
   bool shield_ = false;
-  mutable bool cancel_called_ = false;
+  bool cancel_called_ = false;
   bool cancelled_caught_ = false;
-  mutable CancelSource cancel_source_ = CancelSource::kExplicit;
+  CancelSource cancel_source_ = CancelSource::kExplicit;
   State state_ = State::kUnentered;
   lowlevel::Task* owner_ = nullptr;
   internal::Runner* runner_ = nullptr;
@@ -197,8 +203,8 @@ auto CancelScope::run(F&& body) {
   return result;
 }
 
-// Runs body with a deadline `d` from now; the result has CancelScope::run's shape. d < 0 is
-// a UsageError... (std::invalid_argument). Not itself a checkpoint.
+// Runs body inside a CancelScope with the absolute `deadline`; returns what CancelScope::run
+// returns (for a void body, true iff it completed). Not itself a checkpoint.
 template <class F>
 auto move_on_at(Time deadline, F&& body) {
   CancelScope scope(deadline);
@@ -207,6 +213,8 @@ auto move_on_at(Time deadline, F&& body) {
 
 Time current_time();
 
+// Like move_on_at, with the deadline `d` from now (saturating). Throws std::invalid_argument
+// if d < 0.
 template <class F>
 auto move_on_after(Duration d, F&& body) {
   if (d < Duration::zero()) throw std::invalid_argument("move_on_after: duration must be >= 0");
@@ -229,6 +237,8 @@ decltype(auto) fail_at(Time deadline, F&& body) {
   }
 }
 
+// Like fail_at, with the deadline `d` from now (saturating). Throws std::invalid_argument if
+// d < 0.
 template <class F>
 decltype(auto) fail_after(Duration d, F&& body) {
   if (d < Duration::zero()) throw std::invalid_argument("fail_after: duration must be >= 0");

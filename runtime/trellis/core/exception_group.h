@@ -67,6 +67,7 @@ namespace internal {
 // subgroups disappear; loose groups left with one member collapse to that member.
 std::exception_ptr strip_cancelled(const std::exception_ptr& error, bool* matched);
 
+// True iff `error` holds a Cancelled itself (not a group holding one). False for nullptr.
 bool is_cancelled(const std::exception_ptr& error) noexcept;
 
 }  // namespace internal

@@ -51,10 +51,10 @@ void Nursery::child_finished(lowlevel::Task& task, std::exception_ptr error) {
   TRELLIS_ASSERT(task.parent_nursery_ == this);
   children_.remove(task);
   if (error != nullptr) add_error(std::move(error), CancelSource::kNursery);
-  check_closed();
+  close_if_finished();
 }
 
-void Nursery::check_closed() {
+void Nursery::close_if_finished() {
   if (nested_child_running_ || !children_.empty() || pending_starts_ > 0) return;
   closed_ = true;
   if (parent_waiting_in_exit_) {
@@ -68,7 +68,7 @@ std::exception_ptr Nursery::close_after_body(std::exception_ptr body_error) noex
   TRELLIS_ASSERT(nested_child_running_);
   if (body_error != nullptr) add_error(std::move(body_error), CancelSource::kNursery);
   nested_child_running_ = false;
-  check_closed();
+  close_if_finished();
   if (!closed_) {
     // Wait for the children, uncancellably: a cancellation here reaches the children too
     // (they are inside this nursery's scope), and we exit once they have.
@@ -128,7 +128,7 @@ void TaskStatusState::mark_started() {
   for (CancelStatus* status : statuses) status->set_parent(&new_status);
   for (lowlevel::Task* task : tasks) runner.activate_cancel_status(*task, &new_status);
   TRELLIS_ASSERT(old_nursery.children_.empty());
-  old_nursery.check_closed();
+  old_nursery.close_if_finished();
 }
 
 void run_start(Nursery& target, TaskStatusState& state, FunctionRef<void(Nursery&)> spawn) {
@@ -137,7 +137,7 @@ void run_start(Nursery& target, TaskStatusState& state, FunctionRef<void(Nursery
     Nursery& target;
     ~Pending() {
       --target.pending_starts_;
-      target.check_closed();
+      target.close_if_finished();
     }
   } pending{target};
   try {

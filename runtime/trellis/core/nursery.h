@@ -150,7 +150,10 @@ class Nursery {
   void spawn(const SpawnOptions& options, lowlevel::Task* task, Nursery* eventual_parent);
   void add_error(std::exception_ptr error, CancelSource source);
   void child_finished(lowlevel::Task& task, std::exception_ptr error);
-  void check_closed();
+  // Closes the nursery if its body, every child and every pending start() have finished
+  // (Trio's _check_nursery_closed), waking the parent waiting in close_after_body(); else
+  // does nothing. Idempotent.
+  void close_if_finished();
 
   internal::Runner* runner_;
   lowlevel::Task* parent_task_;

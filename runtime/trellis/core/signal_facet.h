@@ -19,6 +19,13 @@ namespace trellis {
 
 class SignalReceiver;
 
+// The name of a signal ("SIGINT"), or "unknown signal". The buffer it returns is the calling
+// thread's, valid until its next call.
+const char* signal_name(int signo) noexcept;
+// Throws std::invalid_argument unless signo is a signal a receiver can catch: 1 ..
+// SignalFacet::kSignalLimit - 1, and neither SIGKILL nor SIGSTOP.
+void check_signal_catchable(int signo);
+
 class SignalFacet {
  public:
   // Signal numbers are 1 .. kSignalLimit - 1 (1..64 on Linux).

@@ -10,7 +10,7 @@
 #include <system_error>
 
 #include "trellis/base/assert.h"
-#include "trellis/posix/internal/completion_queue.h"
+#include "trellis/base/closure_queue.h"
 #include "trellis/posix/internal/epoll_io.h"
 #include "trellis/posix/internal/posix_file_system.h"
 #include "trellis/posix/internal/posix_network.h"
@@ -44,7 +44,7 @@ EpollBackend::EpollBackend() {
     ::close(epoll_fd_);
     throw std::system_error(error, std::generic_category(), "epoll_ctl(eventfd)");
   }
-  completions_ = std::make_shared<internal::CompletionQueue>([this] { wake_from_any_thread(); });
+  completions_ = std::make_shared<ClosureQueue>([this] { wake_from_any_thread(); });
   io_ = std::make_unique<internal::EpollIo>(epoll_fd_);
   network_ = std::make_unique<internal::PosixNetwork>(*io_, completions_);
   threads_ = std::make_unique<internal::PosixThreads>(completions_);

@@ -4,7 +4,7 @@
 // through the eventfd. Its facets: io() (EpollIo: edge-triggered readiness waits on file
 // descriptors, see posix/internal/epoll_io.h for why edge-triggered and how wait_readable
 // keeps level-triggered meaning) and network() (PosixNetwork: nonblocking socket calls,
-// getaddrinfo on worker threads whose results return through a CompletionQueue drained in
+// getaddrinfo on worker threads whose results return through a ClosureQueue drained in
 // wait_and_dispatch), threads() (PosixThreads: a pool of reused worker threads for
 // to_thread, results through the same queue) and file_system() (PosixFileSystem: blocking
 // POSIX file calls on those workers). When no task waits for I/O and no wake-up is pending, a
@@ -20,10 +20,13 @@
 
 #include "trellis/core/backend.h"
 
+namespace trellis {
+class ClosureQueue;
+}
+
 namespace trellis::posix {
 
 namespace internal {
-class CompletionQueue;
 class EpollIo;
 class PosixFileSystem;
 class PosixNetwork;
@@ -65,7 +68,7 @@ class EpollBackend final : public Backend {
   std::atomic<std::size_t> external_sources_{0};
   // Work finished on other threads (name lookups), run on the loop thread after a wake-up.
   // Shared with the worker threads, which may outlive this backend; closed in the destructor.
-  std::shared_ptr<internal::CompletionQueue> completions_;
+  std::shared_ptr<ClosureQueue> completions_;
   std::unique_ptr<internal::EpollIo> io_;
   std::unique_ptr<internal::PosixNetwork> network_;
   std::unique_ptr<internal::PosixThreads> threads_;

@@ -11,11 +11,11 @@
 
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/errors.h"
-#include "trellis/core/internal/signal_hub.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/nursery.h"
 #include "trellis/core/os_error.h"
 #include "trellis/core/run.h"
+#include "trellis/core/signal_facet.h"
 #include "trellis/sync/lock.h"
 
 namespace trellis {
@@ -45,7 +45,7 @@ std::string quote_command(const std::vector<std::string>& args) {
 
 std::string describe_returncode(int returncode) {
   if (returncode < 0) {
-    return std::string("died with ") + internal::signal_name(-returncode);
+    return std::string("died with ") + signal_name(-returncode);
   }
   return "returned non-zero exit status " + std::to_string(returncode);
 }
@@ -141,8 +141,8 @@ int Process::wait() {
 void Process::send_signal(int signo) {
   State& s = state();
   if (const int error = s.facet->send_signal(s.id, signo)) {
-    throw OSError(error, std::string("kill pid ") + std::to_string(s.pid) + " with " +
-                             internal::signal_name(signo));
+    throw OSError(error,
+                  std::string("kill pid ") + std::to_string(s.pid) + " with " + signal_name(signo));
   }
 }
 
@@ -229,7 +229,10 @@ CalledProcessError::CalledProcessError(CompletedProcess completed)
                          describe_returncode(completed.returncode)),
       completed_(std::move(completed)) {}
 
-CompletedProcess run_process(std::vector<std::string> argv, RunProcessOptions options) {
+namespace {
+
+// run_process's checks of its options, and the options of the open_process under it.
+ProcessOptions process_options_for_run(RunProcessOptions& options) {
   if (options.input.has_value() ? false : options.stdin_mode == Stdio::kPipe) {
     throw std::invalid_argument(
         "run_process: stdin_mode kPipe has no one to write it; pass `input` instead");
@@ -244,36 +247,46 @@ CompletedProcess run_process(std::vector<std::string> argv, RunProcessOptions op
   process_options.stdin_mode = options.input.has_value() ? Stdio::kPipe : options.stdin_mode;
   process_options.stdout_mode = options.capture_stdout ? Stdio::kPipe : options.stdout_mode;
   process_options.stderr_mode = options.capture_stderr ? Stdio::kPipe : options.stderr_mode;
+  return process_options;
+}
 
+// Trio's default deliver_cancel: SIGTERM, then SIGKILL after `grace`.
+std::function<void(Process&)> terminate_then_kill(Duration grace) {
+  return [grace](Process& child) {
+    try {
+      child.terminate();
+      sleep(grace);
+      child.kill();
+    } catch (const OSError&) {
+      // The child is gone or unreachable: run_process's wait() ends either way.
+    }
+  };
+}
+
+// Reads `stream` to its end into `into`, then closes it.
+void read_all(PipeReceiveStream& stream, std::string& into) {
+  std::array<std::byte, 65536> buffer;
+  for (;;) {
+    const std::size_t got = stream.receive_some(buffer);
+    if (got == 0) break;
+    into.append(reinterpret_cast<const char*>(buffer.data()), got);
+  }
+  stream.close();
+}
+
+}  // namespace
+
+CompletedProcess run_process(std::vector<std::string> argv, RunProcessOptions options) {
+  ProcessOptions process_options = process_options_for_run(options);
   checkpoint_if_cancelled();
   Process process = open_process(std::move(argv), std::move(process_options));
   CompletedProcess completed;
-  const Duration grace = options.terminate_grace;
-  std::function<void(Process&)> deliver_cancel = std::move(options.deliver_cancel);
-  if (!deliver_cancel) {
-    deliver_cancel = [grace](Process& child) {
-      try {
-        child.terminate();
-        sleep(grace);
-        child.kill();
-      } catch (const OSError&) {
-        // The child is gone or unreachable: wait() below ends either way.
-      }
-    };
-  }
+  std::function<void(Process&)> deliver_cancel = options.deliver_cancel
+                                                     ? std::move(options.deliver_cancel)
+                                                     : terminate_then_kill(options.terminate_grace);
   // Shielded: it must run while everything around it is being cancelled. It outlives the
   // nursery below, where its task runs.
   CancelScope killer_scope(kNoDeadline, true);
-
-  auto read_all = [](PipeReceiveStream& stream, std::string& into) {
-    std::array<std::byte, 65536> buffer;
-    for (;;) {
-      const std::size_t got = stream.receive_some(buffer);
-      if (got == 0) break;
-      into.append(reinterpret_cast<const char*>(buffer.data()), got);
-    }
-    stream.close();
-  };
 
   open_nursery([&](Nursery& nursery) {
     try {

@@ -8,6 +8,7 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/errors.h"
+#include "trellis/core/exception_group.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/run.h"
 #include "trellis/core/task_local.h"
@@ -34,17 +35,6 @@ struct Job {
   lowlevel::Task* waiter = nullptr;
   bool finished = false;  // done ran
 };
-
-bool is_cancelled(const std::exception_ptr& error) {
-  if (error == nullptr) return false;
-  try {
-    std::rethrow_exception(error);
-  } catch (const Cancelled&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
 
 // The answer a from_thread caller waits for.
 struct Handoff {

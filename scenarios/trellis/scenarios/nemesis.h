@@ -5,7 +5,7 @@
 // kinds this seed's swarm enables (World::fault_enabled), and injects it: the fault's code
 // breaks something, sleeps while it lasts, and mends it. No enabled kind: no rounds at all.
 //
-//   run_nemesis(world, {.rounds = 6, .wait_min = 1ms, .wait_max = 31ms,
+//   run_nemesis(world, {.rounds = 6, .wait_min = 0ms, .wait_max = 31ms,
 //                       .duration_min = 5ms, .duration_max = 85ms},
 //               clients,  // each round targets one of them
 //               hub_and_spoke_faults(world, server, {.partition_weight = 2,

@@ -77,7 +77,4 @@ class SignalHub final : public SignalFacet {
   std::size_t waiters_ = 0;
 };
 
-// The name of a signal ("SIGINT"), or "signal N".
-const char* signal_name(int signo) noexcept;
-
 }  // namespace trellis::internal

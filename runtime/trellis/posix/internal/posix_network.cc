@@ -59,7 +59,7 @@ IoResult<std::vector<SocketAddress>> blocking_lookup(const std::string& host, st
 
 }  // namespace
 
-PosixNetwork::PosixNetwork(EpollIo& io, std::shared_ptr<CompletionQueue> completions)
+PosixNetwork::PosixNetwork(EpollIo& io, std::shared_ptr<ClosureQueue> completions)
     : io_(io), completions_(std::move(completions)) {}
 
 PosixNetwork::~PosixNetwork() {

@@ -6,7 +6,7 @@
 //
 // resolve(): a numeric host is answered at once; a name is looked up by getaddrinfo on a
 // worker thread (at most kLookupThreadsMax at a time, further lookups queue in FIFO order),
-// whose result comes back through the backend's CompletionQueue. A cancelled lookup is
+// whose result comes back through the backend's ClosureQueue. A cancelled lookup is
 // abandoned: the caller gets Cancelled at once, the thread finishes on its own and its
 // result is dropped. Threads that finished are joined on the loop thread; at destruction the
 // ones still inside getaddrinfo are detached — they own everything they touch (their inputs
@@ -22,9 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "trellis/base/closure_queue.h"
 #include "trellis/core/network_facet.h"
 #include "trellis/core/task.h"
-#include "trellis/posix/internal/completion_queue.h"
 #include "trellis/posix/internal/epoll_io.h"
 
 namespace trellis::posix::internal {
@@ -33,7 +33,7 @@ class PosixNetwork final : public NetworkFacet {
  public:
   static constexpr std::size_t kLookupThreadsMax = 16;
 
-  PosixNetwork(EpollIo& io, std::shared_ptr<CompletionQueue> completions);
+  PosixNetwork(EpollIo& io, std::shared_ptr<ClosureQueue> completions);
   // The completion queue must already be closed (no closure may still reach this object).
   ~PosixNetwork() override;
   PosixNetwork(const PosixNetwork&) = delete;
@@ -84,7 +84,7 @@ class PosixNetwork final : public NetworkFacet {
   void start_queued();
 
   EpollIo& io_;
-  std::shared_ptr<CompletionQueue> completions_;
+  std::shared_ptr<ClosureQueue> completions_;
   std::uint64_t next_lookup_id_ = 0;
   // Every lookup not yet completed (queued or running), by id (ids increase: FIFO).
   std::map<std::uint64_t, std::unique_ptr<Lookup>> lookups_;

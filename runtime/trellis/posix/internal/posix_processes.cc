@@ -88,6 +88,71 @@ struct SpawnSetup {
   }
 };
 
+using StdioModes = std::array<Stdio, 3>;  // stdin, stdout, stderr
+using StdioFds = std::array<OwnedFd, 3>;
+
+// Makes a pipe for every stream whose mode is kPipe: the parent's end (nonblocking) and the
+// child's end. Returns 0 or an errno; the ends made so far close with the arrays.
+int open_pipes(const StdioModes& modes, StdioFds& parent_end, StdioFds& child_end) {
+  for (int stream = 0; stream < 3; ++stream) {
+    if (modes[stream] != Stdio::kPipe) continue;
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return errno;
+    // stdin: the child reads fds[0]; stdout/stderr: the child writes fds[1].
+    const bool child_reads = stream == 0;
+    parent_end[stream].reset(child_reads ? fds[1] : fds[0]);
+    child_end[stream].reset(child_reads ? fds[0] : fds[1]);
+    if (const int error = set_nonblocking(parent_end[stream].get())) return error;
+  }
+  return 0;
+}
+
+// Adds the actions that give the child its stdin, stdout and stderr. Returns 0 or an errno.
+int add_stdio_actions(posix_spawn_file_actions_t& actions, const StdioModes& modes,
+                      const StdioFds& child_end) {
+  for (int stream = 0; stream < 3; ++stream) {
+    int error = 0;
+    switch (modes[stream]) {
+      case Stdio::kInherit:
+        break;
+      case Stdio::kPipe:
+        // dup2 clears FD_CLOEXEC on the copy; the original closes at exec.
+        error = posix_spawn_file_actions_adddup2(&actions, child_end[stream].get(), stream);
+        break;
+      case Stdio::kDevNull:
+        error = posix_spawn_file_actions_addopen(&actions, stream, "/dev/null",
+                                                 stream == 0 ? O_RDONLY : O_WRONLY, 0);
+        break;
+      case Stdio::kStdout:
+        error = posix_spawn_file_actions_adddup2(&actions, 1, 2);
+        break;
+    }
+    if (error != 0) return error;
+  }
+  return 0;
+}
+
+// The child starts with no signal blocked and every signal at its default action: the
+// handlers and mask of the run are not the program's business.
+void reset_signals_in_child(posix_spawnattr_t& attributes) {
+  sigset_t all;
+  sigset_t none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attributes, &all);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+}
+
+// `strings` as the null-terminated array of C strings that exec takes (pointing into them).
+std::vector<char*> c_string_array(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (const std::string& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
 }  // namespace
 
 PosixProcesses::PosixProcesses(EpollIo& io, ThreadFacet& threads)
@@ -110,63 +175,23 @@ IoResult<SpawnedProcess> PosixProcesses::spawn(const ProcessSpec& spec) {
   }
   SpawnSetup setup;
   // Parent ends (returned) and child ends (closed after the spawn), per stream.
-  std::array<OwnedFd, 3> parent_end;
-  std::array<OwnedFd, 3> child_end;
-  const std::array<Stdio, 3> modes = {spec.stdin_mode, spec.stdout_mode, spec.stderr_mode};
-  for (int stream = 0; stream < 3; ++stream) {
-    if (modes[stream] != Stdio::kPipe) continue;
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return {{}, errno};
-    // stdin: the child reads fds[0]; stdout/stderr: the child writes fds[1].
-    const bool child_reads = stream == 0;
-    parent_end[stream].reset(child_reads ? fds[1] : fds[0]);
-    child_end[stream].reset(child_reads ? fds[0] : fds[1]);
-    if (const int error = set_nonblocking(parent_end[stream].get())) return {{}, error};
-  }
-  for (int stream = 0; stream < 3; ++stream) {
-    int error = 0;
-    switch (modes[stream]) {
-      case Stdio::kInherit:
-        break;
-      case Stdio::kPipe:
-        // dup2 clears FD_CLOEXEC on the copy; the original closes at exec.
-        error = posix_spawn_file_actions_adddup2(&setup.actions, child_end[stream].get(), stream);
-        break;
-      case Stdio::kDevNull:
-        error = posix_spawn_file_actions_addopen(&setup.actions, stream, "/dev/null",
-                                                 stream == 0 ? O_RDONLY : O_WRONLY, 0);
-        break;
-      case Stdio::kStdout:
-        error = posix_spawn_file_actions_adddup2(&setup.actions, 1, 2);
-        break;
-    }
-    if (error != 0) return {{}, error};
-  }
+  StdioFds parent_end;
+  StdioFds child_end;
+  const StdioModes modes = {spec.stdin_mode, spec.stdout_mode, spec.stderr_mode};
+  if (const int error = open_pipes(modes, parent_end, child_end)) return {{}, error};
+  if (const int error = add_stdio_actions(setup.actions, modes, child_end)) return {{}, error};
   if (spec.cwd.has_value()) {
     if (const int error = posix_spawn_file_actions_addchdir_np(&setup.actions, spec.cwd->c_str())) {
       return {{}, error};
     }
   }
-  // The child starts with no signal blocked and every signal at its default action: the
-  // handlers and mask of the run are not the program's business.
-  sigset_t all;
-  sigset_t none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&setup.attributes, &all);
-  posix_spawnattr_setsigmask(&setup.attributes, &none);
-  posix_spawnattr_setflags(&setup.attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  reset_signals_in_child(setup.attributes);
 
-  std::vector<char*> argv;
-  argv.reserve(spec.argv.size() + 1);
-  for (const std::string& arg : spec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
+  std::vector<char*> argv = c_string_array(spec.argv);
   std::vector<char*> envp;
   char** env = environ;
   if (spec.env.has_value()) {
-    envp.reserve(spec.env->size() + 1);
-    for (const std::string& entry : *spec.env) envp.push_back(const_cast<char*>(entry.c_str()));
-    envp.push_back(nullptr);
+    envp = c_string_array(*spec.env);
     env = envp.data();
   }
   pid_t pid = 0;

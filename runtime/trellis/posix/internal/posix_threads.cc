@@ -30,7 +30,7 @@ struct PosixThreads::Shared {
     std::function<void()> work;
     std::function<void()> finished;  // posted to the loop after work
   };
-  std::shared_ptr<CompletionQueue> completions;
+  std::shared_ptr<ClosureQueue> completions;
   std::deque<Item> queue;  // jobs not yet taken
   std::size_t idle = 0;    // workers waiting on work_ready
   // Every worker not yet joined or detached, by number; one that exited on its own (idle
@@ -40,7 +40,7 @@ struct PosixThreads::Shared {
   std::uint64_t next_worker = 0;
 };
 
-PosixThreads::PosixThreads(std::shared_ptr<CompletionQueue> completions)
+PosixThreads::PosixThreads(std::shared_ptr<ClosureQueue> completions)
     : completions_(std::move(completions)), shared_(std::make_shared<Shared>()) {
   shared_->completions = completions_;
 }

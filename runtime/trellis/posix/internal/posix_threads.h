@@ -4,7 +4,7 @@
 // A job goes to an idle worker if there is one, else to a new thread while fewer than
 // kThreadsMax exist, else waits in FIFO order for a worker to come free. A worker that has
 // been idle for kIdleTimeout exits. `done` closures go back through the backend's
-// CompletionQueue. The pool's shared state outlives the backend, so a worker still running an
+// ClosureQueue. The pool's shared state outlives the backend, so a worker still running an
 // abandoned job when the backend goes away finishes safely: its `done` is dropped by the
 // closed queue. Every accepted job runs, even abandoned ones still queued when the backend
 // goes. The destructor stops the idle workers and joins them (so a run leaves no thread
@@ -18,8 +18,8 @@
 #include <map>
 #include <memory>
 
+#include "trellis/base/closure_queue.h"
 #include "trellis/core/thread_facet.h"
-#include "trellis/posix/internal/completion_queue.h"
 
 namespace trellis::posix::internal {
 
@@ -28,7 +28,7 @@ class PosixThreads final : public ThreadFacet {
   static constexpr std::size_t kThreadsMax = 256;
   static constexpr std::chrono::seconds kIdleTimeout{10};  // Trio's thread cache: 10 s
 
-  explicit PosixThreads(std::shared_ptr<CompletionQueue> completions);
+  explicit PosixThreads(std::shared_ptr<ClosureQueue> completions);
   // The completion queue must already be closed.
   ~PosixThreads() override;
   PosixThreads(const PosixThreads&) = delete;
@@ -45,7 +45,7 @@ class PosixThreads final : public ThreadFacet {
   struct Shared;
   static void worker_main(std::shared_ptr<Shared> shared, std::uint64_t self);
 
-  std::shared_ptr<CompletionQueue> completions_;
+  std::shared_ptr<ClosureQueue> completions_;
   std::shared_ptr<Shared> shared_;
   JobId next_job_ = 1;
   // Loop thread only. Job -> still waited for. Invariant: waited_ == the number of true

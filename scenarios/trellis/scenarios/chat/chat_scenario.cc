@@ -83,11 +83,9 @@ void client_main(Recorder& recorder, sim::World& world, const sim::Host& host, i
 // Crashes, partitions, slow links and clogs between the server and one client at a time;
 // only the kinds this seed's swarm allows.
 void nemesis(sim::World& world, sim::Host& server, const std::vector<sim::Host*>& clients) {
-  // At least 1 ms between rounds: a host restarted by the last round must get to run before
-  // the next crash (crash() right after restart() trips an assertion in sim::Host::host_loop).
   run_nemesis(world,
               {.rounds = kFaultRounds,
-               .wait_min = 1ms,
+               .wait_min = 0ms,
                .wait_max = 31ms,
                .duration_min = 5ms,
                .duration_max = 85ms},

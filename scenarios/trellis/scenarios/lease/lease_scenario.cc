@@ -49,11 +49,9 @@ DriftClock random_clock(Prng& prng) {
 // is told).
 void nemesis(sim::World& world, sim::Host& server, const std::vector<sim::Host*>& nodes,
              LeaseChecker& checker) {
-  // At least 1 ms between rounds: a host restarted by the last round must get to run before
-  // the next crash (crash() right after restart() trips an assertion in sim::Host::host_loop).
   run_nemesis(world,
               {.rounds = kFaultRounds,
-               .wait_min = 1ms,
+               .wait_min = 0ms,
                .wait_max = 101ms,
                .duration_min = 20ms,
                .duration_max = 300ms},
