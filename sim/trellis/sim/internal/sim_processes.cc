@@ -43,9 +43,9 @@ struct ProgramState {
 }  // namespace
 
 IoResult<std::pair<IoHandle, IoHandle>> SimProcesses::pipe() {
-  if (current_host_() == nullptr) {
-    throw UsageError("pipes in a simulation must be made in a host's task");
-  }
+  const HostState* host = current_host_();
+  if (host == nullptr) throw UsageError("pipes in a simulation must be made in a host's task");
+  if (!host->alive) return {{}, ENETDOWN};  // as spawn(): a crashed host makes nothing
   return {backend_.make_pipe(), 0};
 }
 
