@@ -52,6 +52,11 @@ class Trace final : public Instrument {
 
   // Adds a user event (hashed: what, detail, and the current task and time if in a run).
   void record(std::string_view what, std::uint64_t detail = 0);
+  // A detail naming two small numbers: a pair of host indices (a link's ends), or a host and
+  // a signal. first * 65536 + second, so a dump in hex reads as the pair. second < 65536.
+  static constexpr std::uint64_t detail_pair(std::uint64_t first, std::uint64_t second) noexcept {
+    return first * 65536 + second;
+  }
 
   std::uint64_t hash() const noexcept { return hash_; }
   std::uint64_t event_count() const noexcept { return count_; }

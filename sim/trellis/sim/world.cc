@@ -138,7 +138,7 @@ void Host::send_signal(int signo) {
     throw UsageError("Host::send_signal: call it from a task while the world runs");
   }
   world_.trace_.record("signal sent",
-                       std::uint64_t{state_.index} * 65536 + static_cast<std::uint64_t>(signo));
+                       Trace::detail_pair(state_.index, static_cast<std::uint64_t>(signo)));
   world_.backend_->sim_signals().send(state_, signo);
 }
 
@@ -269,7 +269,7 @@ void World::run_fault_plan(Time start) {
         break;
       case PlannedFault::Kind::kPartitionOneWay:
         if (&a == &b) break;
-        trace_.record(step.undo ? "heal one-way" : "partition one-way", ia * 65536 + ib);
+        trace_.record(step.undo ? "heal one-way" : "partition one-way", Trace::detail_pair(ia, ib));
         backend_->set_partitioned(ia, ib, !step.undo);
         break;
       case PlannedFault::Kind::kClog:
@@ -427,13 +427,13 @@ bool buggify(std::string_view point, double probability) {
 
 void World::partition(const Host& a, const Host& b, bool one_way) {
   trace_.record(one_way ? "partition one-way" : "partition",
-                a.state_.index * 65536 + b.state_.index);
+                Trace::detail_pair(a.state_.index, b.state_.index));
   backend_->set_partitioned(a.state_.index, b.state_.index, true);
   if (!one_way) backend_->set_partitioned(b.state_.index, a.state_.index, true);
 }
 
 void World::heal(const Host& a, const Host& b) {
-  trace_.record("heal", a.state_.index * 65536 + b.state_.index);
+  trace_.record("heal", Trace::detail_pair(a.state_.index, b.state_.index));
   backend_->set_partitioned(a.state_.index, b.state_.index, false);
   backend_->set_partitioned(b.state_.index, a.state_.index, false);
 }
@@ -449,17 +449,17 @@ void World::set_link_latency(const Host& a, const Host& b, Duration low, Duratio
   if (low < Duration::zero() || high < low) {
     throw std::invalid_argument("set_link_latency: need 0 <= low <= high");
   }
-  trace_.record("link latency", a.state_.index * 65536 + b.state_.index);
+  trace_.record("link latency", Trace::detail_pair(a.state_.index, b.state_.index));
   backend_->set_link_latency(a.state_.index, b.state_.index, low, high);
 }
 
 void World::reset_link_latency(const Host& a, const Host& b) {
-  trace_.record("link latency reset", a.state_.index * 65536 + b.state_.index);
+  trace_.record("link latency reset", Trace::detail_pair(a.state_.index, b.state_.index));
   backend_->set_link_latency(a.state_.index, b.state_.index, Duration::zero(), Duration::zero());
 }
 
 void World::clog(const Host& a, const Host& b, Duration d) {
-  trace_.record("clog", a.state_.index * 65536 + b.state_.index);
+  trace_.record("clog", Trace::detail_pair(a.state_.index, b.state_.index));
   backend_->clog(a.state_.index, b.state_.index, clock_.now() + d);
 }
 

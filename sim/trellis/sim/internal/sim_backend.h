@@ -1,6 +1,20 @@
-// trellis/sim/internal/sim_backend.h — the simulator's Backend: the world's event queue (the
-// one place virtual time advances) and the simulated network behind the same IoFacet and
-// NetworkFacet the real epoll backend offers, so production code cannot tell.
+// trellis/sim/internal/sim_backend.h — SimBackend: the simulator's Backend, behind the same
+// IoFacet and NetworkFacet the real epoll backend offers, so production code cannot tell.
+//
+// A thin composition, split by job as posix/ is (one part per file):
+//   SimEventLoop    the world's event queue (the one place virtual time advances) and the
+//                   tasks parked on handles (sim_event_loop.h);
+//   SimLinks        partitions, clogs and per-link latency (sim_links.h);
+//   SimSocketTable  every host's sockets and bound ports, protocol-free calls
+//                   (sim_socket_table.h);
+//   SimTcp, SimUdp  the two protocols (sim_tcp.h, sim_udp.h);
+//   SimPipes        the hosts' pipes (sim_pipes.h);
+//   SimResolver     names (sim_resolver.h);
+// plus the threads, processes and signals facets (sim_threads.h, sim_processes.h,
+// sim_signals.h). Routing: one HandleTable says which part owns a handle, so the IoFacet
+// calls (wait, read, write, close) reach a pipe end or a socket; a socket call is checked
+// once, by the prologue of world_view.h (caller, host liveness, handle, in that order), then
+// goes to TCP or UDP by the socket's type.
 //
 // Handles are numbers the world hands out (never reused within a run). Everything runs on
 // the run-loop thread; nothing here reads a real clock or an address.
@@ -8,11 +22,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <map>
-#include <memory>
-#include <tuple>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -22,13 +33,21 @@
 #include "trellis/core/io_facet.h"
 #include "trellis/core/network_facet.h"
 #include "trellis/core/schedule_policy.h"
-#include "trellis/core/task.h"
 #include "trellis/sim/internal/event_queue.h"
+#include "trellis/sim/internal/handle_table.h"
 #include "trellis/sim/internal/host_state.h"
 #include "trellis/sim/internal/sim_clock.h"
+#include "trellis/sim/internal/sim_event_loop.h"
+#include "trellis/sim/internal/sim_links.h"
+#include "trellis/sim/internal/sim_pipes.h"
 #include "trellis/sim/internal/sim_processes.h"
+#include "trellis/sim/internal/sim_resolver.h"
 #include "trellis/sim/internal/sim_signals.h"
+#include "trellis/sim/internal/sim_socket_table.h"
+#include "trellis/sim/internal/sim_tcp.h"
 #include "trellis/sim/internal/sim_threads.h"
+#include "trellis/sim/internal/sim_udp.h"
+#include "trellis/sim/internal/world_view.h"
 #include "trellis/sim/network_config.h"
 
 namespace trellis::sim {
@@ -36,20 +55,6 @@ class Trace;
 }
 
 namespace trellis::sim::internal {
-
-// What the backend needs from the world.
-struct WorldView {
-  // The host the running task belongs to (nullptr: outside every host).
-  std::function<HostState*()> current_host;
-  // True if the running task belongs to a crashed incarnation of its host.
-  std::function<bool()> caller_is_stale;
-  // The host with this numeric address, or nullptr.
-  std::function<HostState*(const std::string& address)> host_by_address;
-  // Addresses a name resolves to (empty: unknown name).
-  std::function<std::vector<std::string>(const std::string& name)> resolve_name;
-  // Crashes a host (Host::crash): a terminating signal's default action.
-  std::function<void(HostState&)> crash_host;
-};
 
 class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
  public:
@@ -59,9 +64,9 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
 
   // Backend.
   std::string_view name() const override { return "sim"; }
-  bool wait_and_dispatch(Duration timeout) override;
+  bool wait_and_dispatch(Duration timeout) override { return loop_.wait_and_dispatch(timeout); }
   void wake_from_any_thread() noexcept override {}
-  bool has_pending_sources() const override { return !events_.empty(); }
+  bool has_pending_sources() const override { return !loop_.events().empty(); }
   BackendStatistics statistics() const override;
   IoFacet* io() noexcept override { return this; }
   NetworkFacet* network() noexcept override { return this; }
@@ -75,9 +80,11 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   // The world's simulated disks (owned by the world).
   void set_file_system(FileSystemFacet* file_system) noexcept { file_system_ = file_system; }
 
-  // IoFacet.
-  void wait_readable(IoHandle handle) override;
-  void wait_writable(IoHandle handle) override;
+  // IoFacet: any handle, a socket or a pipe end. wait_* throw, besides what IoFacet says,
+  // OSError(EBADF) for a handle that is not the caller's and OSError(ENETDOWN) when the
+  // caller's host is down, as EpollIo throws OSError for a descriptor epoll refuses.
+  void wait_readable(IoHandle handle) override { wait(handle, false); }
+  void wait_writable(IoHandle handle) override { wait(handle, true); }
   void notify_closing(IoHandle handle) override;
   int close(IoHandle handle) override;
   IoResult<std::size_t> read(IoHandle handle, void* buffer, std::size_t size) override;
@@ -103,151 +110,58 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   IoResult<std::vector<SocketAddress>> resolve(const std::string& host, std::uint16_t port,
                                                int family, int type) override;
 
-  // Pipes: {read end, write end}, 64 KiB of buffer, on the calling host; bytes move at once
-  // (no virtual latency). Errors as the kernel's: EPIPE writing with no reader, end of file
-  // reading with no writer.
-  std::pair<IoHandle, IoHandle> make_pipe();
+  // Pipes on the calling host (sim_pipes.h), which must be up (the caller checks). Throws
+  // UsageError outside every host.
+  std::pair<IoHandle, IoHandle> make_pipe() { return pipes_.make(world_.caller("pipe")); }
 
   // World-facing.
-  EventQueue& events() noexcept { return events_; }
+  EventQueue& events() noexcept { return loop_.events(); }
   // Schedules fn at virtual time t (the world's timers, fault plans).
-  std::uint64_t at(Time t, std::function<void()> fn) { return events_.schedule(t, std::move(fn)); }
-  // The host's sockets vanish (no FIN), its programs are killed, its signal receivers
-  // close; its waiters must already have been cancelled.
+  std::uint64_t at(Time t, std::function<void()> fn) { return loop_.at(t, std::move(fn)); }
+  // The host's sockets and pipes vanish (no FIN), its programs are killed, its signal
+  // receivers close; its waiters must already have been cancelled.
   void host_crashed(HostState& host);
   // Host::send_signal's delivery.
   SimSignals& sim_signals() noexcept { return signals_; }
   // Link faults between two hosts (by index); one_way: only from -> to.
-  void set_partitioned(std::uint32_t from, std::uint32_t to, bool partitioned);
-  void clog(std::uint32_t from, std::uint32_t to, Time until);
+  void set_partitioned(std::uint32_t from, std::uint32_t to, bool partitioned) {
+    links_.set_partitioned(from, to, partitioned);
+  }
+  void clog(std::uint32_t from, std::uint32_t to, Time until) { links_.clog(from, to, until); }
   // Packets from -> to take [low, high] instead of the config's latency; high == 0 restores
   // the config's.
-  void set_link_latency(std::uint32_t from, std::uint32_t to, Duration low, Duration high);
-  std::uint64_t messages_delivered() const noexcept { return messages_delivered_; }
+  void set_link_latency(std::uint32_t from, std::uint32_t to, Duration low, Duration high) {
+    links_.set_latency(from, to, low, high);
+  }
+  std::uint64_t messages_delivered() const noexcept {
+    return tcp_.messages_delivered() + udp_.messages_delivered();
+  }
   std::size_t open_sockets() const noexcept { return sockets_.size(); }
 
  private:
-  struct Segment {
-    std::vector<std::byte> bytes;
-    bool fin = false;
-    Time due{};
-    std::uint64_t id = 0;  // for the trace's message arrows
-  };
-  struct Datagram {
-    SocketAddress from;
-    std::vector<std::byte> bytes;
-  };
-  enum class State { kFresh, kListening, kConnecting, kConnected };
-  struct Socket {
-    std::int64_t id = -1;
-    HostState* host = nullptr;
-    std::uint64_t incarnation = 0;
-    int type = 0;  // SOCK_STREAM or SOCK_DGRAM
-    State state = State::kFresh;
-    // Invariant: closed_by_user sockets are invisible to handles and stay only while their
-    // outgoing segments drain (TCP delivers data and FIN after close()).
-    bool closed_by_user = false;
-    SocketAddress local;  // port 0 until bound
-    SocketAddress peer;
-    // Listening.
-    int backlog = 0;
-    std::deque<std::int64_t> accept_queue;
-    // Connected. peer_id: the other end's socket id (-1 before connection).
-    std::int64_t peer_id = -1;
-    std::deque<std::byte> received;
-    bool fin_received = false;
-    bool shut_read = false;
-    bool shut_write = false;
-    // Pending error (ECONNREFUSED, ECONNRESET, ETIMEDOUT): reported by the next operation.
-    int error = 0;
-    bool reset = false;  // got a reset: sends fail with EPIPE after the first error
-    // Sent, not yet delivered, in order; at most one delivery event pending.
-    std::deque<Segment> outgoing;
-    std::size_t outgoing_bytes = 0;
-    bool delivery_scheduled = false;
-    Time last_due{};
-    // Connecting: when the attempt gives up.
-    Time connect_deadline{};
-    // Datagram.
-    std::deque<Datagram> datagrams;
-    // At most one task waits to read and one to write (BusyResourceError otherwise).
-    lowlevel::Task* reader = nullptr;
-    lowlevel::Task* writer = nullptr;
-  };
-  struct Pipe {
-    std::deque<std::byte> bytes;
-    bool read_open = true;
-    bool write_open = true;
-    lowlevel::Task* reader = nullptr;
-    lowlevel::Task* writer = nullptr;
-  };
-  struct PipeEnd {
-    std::shared_ptr<Pipe> pipe;
-    bool write_end = false;
-  };
-  static constexpr std::size_t kPipeCapacity = 65536;
-  PipeEnd* find_pipe(std::int64_t id);
-  void pipe_wait(PipeEnd& end, bool for_write);
-  // Wakes the task waiting in that slot, if any (with error, if non-null).
-  void wake_pipe_waiter(lowlevel::Task*& slot, std::exception_ptr error = nullptr);
-
-  struct Link {
-    bool partitioned = false;
-    Time clogged_until{};
-    // Invariant: latency_min <= latency_max; latency_max == 0 means the config's latency.
-    Duration latency_min{};
-    Duration latency_max{};
-  };
-
-  // The caller's host; throws UsageError outside every host.
-  HostState& caller(const char* operation);
-  // The caller's open socket for handle, or nullptr (then *error is EBADF or ENETDOWN).
-  Socket* lookup(IoHandle handle, int* error, const char* operation);
-  Socket* find(std::int64_t id);
-  Link& link(std::uint32_t from, std::uint32_t to) { return links_[{from, to}]; }
-  bool link_up(const HostState& from, const HostState& to, Time now);
-  // A packet's delay from -> to (either may be nullptr: the config's latency).
-  Duration latency(const HostState* from, const HostState* to);
-  // The host an address belongs to (self for 127.0.0.1), or nullptr.
-  HostState* host_at(const SocketAddress& address, HostState* self) const;
-  int bind_port(Socket& socket, std::uint16_t port);
-  void unbind(Socket& socket);
-  std::size_t window_left(const Socket& socket);
-
-  bool readable(const Socket& socket);
-  bool writable(const Socket& socket);
-  // Wakes the socket's waiters whose condition now holds.
-  void poke(Socket& socket);
   void wait(IoHandle handle, bool for_write);
+  void wait_socket(SimSocket& socket, bool for_write);
+  // Wakes the socket's waiters whose condition now holds (by its protocol).
+  void poke(SimSocket& socket);
+  void notify_socket_closing(SimSocket& socket);
+  bool is_pipe(IoHandle handle) const noexcept {
+    return handles_.kind(handle.value) == HandleKind::kPipe;
+  }
 
-  void enqueue(Socket& socket, Segment segment);
-  void schedule_delivery(Socket& socket);
-  void deliver(std::int64_t id);
-  void reset_peer_of(Socket& socket);
-  void syn_arrives(std::int64_t client_id, SocketAddress target, std::uint64_t incarnation);
-  void erase_if_drained(Socket& socket);
-  void erase(std::int64_t id);
-
-  SimClock& clock_;
-  SchedulePolicy& policy_;
-  Prng& prng_;
   NetworkConfig config_;
   WorldView world_;
   Trace* trace_;
   FileSystemFacet* file_system_ = nullptr;
-  SimThreads threads_{prng_};
-  EventQueue events_;
-  std::map<std::int64_t, std::unique_ptr<Socket>> sockets_;
-  std::int64_t next_handle_ = 3;  // as fds: 0-2 are taken
-  // (host index, type, port) -> socket id, for bound sockets.
-  std::map<std::tuple<std::uint32_t, int, std::uint16_t>, std::int64_t> ports_;
-  std::map<std::uint32_t, std::uint16_t> next_ephemeral_;
-  std::map<std::pair<std::uint32_t, std::uint32_t>, Link> links_;
-  std::map<std::int64_t, PipeEnd> pipe_ends_;
-  std::size_t waiters_ = 0;
-  std::uint64_t messages_delivered_ = 0;
-  std::uint64_t next_message_id_ = 1;
-  // Last: its programs' pipes live in pipe_ends_.
+  SimThreads threads_;
+  HandleTable handles_;
+  SimEventLoop loop_;
+  SimLinks links_;
+  SimSocketTable sockets_{handles_, world_};
+  SimTcp tcp_;
+  SimUdp udp_;
+  SimPipes pipes_{loop_, handles_, world_};
+  SimResolver resolver_{config_, world_};
+  // Last: its programs' pipes live in pipes_.
   SimProcesses processes_{*this, world_.current_host};
   SimSignals signals_{
       SimSignals::Hooks{world_.current_host, world_.caller_is_stale, world_.crash_host}, trace_};

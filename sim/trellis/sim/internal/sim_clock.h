@@ -1,5 +1,5 @@
 // trellis/sim/internal/sim_clock.h — the world's virtual clock. It only reads: virtual time
-// advances in exactly one place, the world's event queue (SimBackend::wait_and_dispatch),
+// advances in exactly one place, the world's event queue (SimEventLoop::wait_and_dispatch),
 // which moves it straight to the next event or deadline once every task is blocked.
 #pragma once
 

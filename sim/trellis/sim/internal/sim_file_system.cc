@@ -126,7 +126,7 @@ std::int64_t SimFileSystem::now_ns() const {
       .count();
 }
 
-Disk& SimFileSystem::begin(const char* operation, HostState** host_out, bool* usable) {
+SimFileSystem::Operation SimFileSystem::start_operation(const char* operation) {
   HostState* host = current_host_ ? current_host_() : nullptr;
   if (host == nullptr) {
     throw UsageError(std::string(operation) +
@@ -136,13 +136,49 @@ Disk& SimFileSystem::begin(const char* operation, HostState** host_out, bool* us
   const auto span = static_cast<std::uint64_t>((config_.latency_max - config_.latency_min).count());
   const Duration latency =
       config_.latency_min + Duration(static_cast<Duration::rep>(prng_.below(span + 1)));
+  TRELLIS_ASSERT(latency >= config_.latency_min && latency <= config_.latency_max);
   // The disk takes its time; cancellation waits for the operation (as Trio's file calls).
   CancelScope shielded;
   shielded.set_shield(true);
   shielded.run([&] { sleep(latency); });
-  if (host_out != nullptr) *host_out = host;
-  if (usable != nullptr) *usable = host->alive && !(caller_is_stale_ && caller_is_stale_());
-  return disks_[host->index];
+  // The host may have crashed meanwhile: then the caller is stale, or the host down.
+  const bool down = !host->alive || (caller_is_stale_ && caller_is_stale_());
+  return Operation{host, &disks_[host->index], down ? EIO : 0};
+}
+
+SimFileSystem::PathOperation SimFileSystem::start_path_operation(const char* operation,
+                                                                 const std::string& raw_path) {
+  const Operation started = start_operation(operation);
+  if (started.error != 0) return PathOperation{started.disk, {}, started.error};
+  std::string path = normalize_path(raw_path);
+  const int error = path.empty() ? EINVAL : 0;
+  return PathOperation{started.disk, std::move(path), error};
+}
+
+SimFileSystem::FileOperation SimFileSystem::start_file_operation(const char* operation,
+                                                                 IoHandle file, bool with_latency) {
+  HostState* host = nullptr;
+  if (with_latency) {
+    const Operation started = start_operation(operation);
+    if (started.error != 0) return FileOperation{nullptr, started.disk, started.error};
+    host = started.host;
+  } else {
+    host = current_host_ ? current_host_() : nullptr;
+    if (host == nullptr) {
+      throw UsageError(std::string(operation) +
+                       ": file calls in a simulation must run in a host's task (Host::start)");
+    }
+    if (!host->alive || (caller_is_stale_ && caller_is_stale_())) return FileOperation{{}, {}, EIO};
+  }
+  auto it = open_files_.find(file.value);
+  if (it == open_files_.end() || it->second.host != host ||
+      it->second.incarnation != host->incarnation) {
+    return FileOperation{nullptr, nullptr, EBADF};
+  }
+  Disk& disk = disks_[host->index];
+  // An open file's inode lives while it is open (unlinked or not); a crash closes them all.
+  TRELLIS_ASSERT(disk.inodes.contains(it->second.inode));
+  return FileOperation{&it->second, &disk, 0};
 }
 
 bool SimFileSystem::inject_eio() {
@@ -151,28 +187,11 @@ bool SimFileSystem::inject_eio() {
   return true;
 }
 
-SimFileSystem::OpenFile* SimFileSystem::lookup(IoHandle file, Disk** disk, int* error) {
-  auto it = open_files_.find(file.value);
-  HostState* host = current_host_ ? current_host_() : nullptr;
-  if (it == open_files_.end() || it->second.host != host ||
-      it->second.incarnation != host->incarnation) {
-    *error = EBADF;
-    return nullptr;
-  }
-  if (!host->alive || (caller_is_stale_ && caller_is_stale_())) {
-    *error = EIO;
-    return nullptr;
-  }
-  *disk = &disks_[host->index];
-  *error = 0;
-  return &it->second;
-}
-
 IoResult<IoHandle> SimFileSystem::open(const std::string& raw_path, int flags, std::uint32_t mode) {
-  HostState* host = nullptr;
-  bool usable = false;
-  Disk& disk = begin("open", &host, &usable);
-  if (!usable) return failure<IoHandle>(EIO);
+  const Operation started = start_operation("open");
+  if (started.error != 0) return failure<IoHandle>(started.error);
+  HostState* host = started.host;
+  Disk& disk = *started.disk;
   const std::string path = normalize_path(raw_path);
   if (path.empty()) return failure<IoHandle>(EINVAL);
   auto name = disk.names.find(path);
@@ -202,44 +221,38 @@ IoResult<IoHandle> SimFileSystem::open(const std::string& raw_path, int flags, s
     }
   }
   const std::int64_t handle = next_handle_++;
-  open_files_.emplace(handle, OpenFile{host, host->incarnation, id, flags, 0});
+  const bool fresh =
+      open_files_.emplace(handle, OpenFile{host, host->incarnation, id, flags, 0}).second;
+  TRELLIS_ASSERT(fresh);
   return {IoHandle{handle}, 0};
 }
 
 int SimFileSystem::close_file(IoHandle file) {
-  auto it = open_files_.find(file.value);
-  HostState* host = current_host_ ? current_host_() : nullptr;
-  if (it == open_files_.end() || it->second.host != host) return EBADF;
-  open_files_.erase(it);  // closing does not sync (as close(2))
+  const FileOperation op = start_file_operation("close", file, false);
+  if (op.error != 0) return op.error;
+  open_files_.erase(file.value);  // closing does not sync (as close(2))
   return 0;
 }
 
 IoResult<std::size_t> SimFileSystem::read_file(IoHandle file, void* buffer, std::size_t size) {
-  begin("read");
-  Disk* disk = nullptr;
-  int error = 0;
-  OpenFile* open = lookup(file, &disk, &error);
-  if (open == nullptr) return failure<std::size_t>(error);
-  if ((open->flags & O_ACCMODE) == O_WRONLY) return failure<std::size_t>(EBADF);
-  IoResult<std::size_t> got = pread_now(file, buffer, size, open->position);
-  if (got.ok()) open->position += got.value;
+  const FileOperation op = start_file_operation("read", file, true);
+  if (op.error != 0) return failure<std::size_t>(op.error);
+  IoResult<std::size_t> got = read_at(*op.disk, *op.open, buffer, size, op.open->position);
+  if (got.ok()) op.open->position += got.value;
   return got;
 }
 
 IoResult<std::size_t> SimFileSystem::pread(IoHandle file, void* buffer, std::size_t size,
                                            std::uint64_t offset) {
-  begin("pread");
-  return pread_now(file, buffer, size, offset);
+  const FileOperation op = start_file_operation("pread", file, true);
+  if (op.error != 0) return failure<std::size_t>(op.error);
+  return read_at(*op.disk, *op.open, buffer, size, offset);
 }
 
-IoResult<std::size_t> SimFileSystem::pread_now(IoHandle file, void* buffer, std::size_t size,
-                                               std::uint64_t offset) {
-  Disk* disk = nullptr;
-  int error = 0;
-  OpenFile* open = lookup(file, &disk, &error);
-  if (open == nullptr) return failure<std::size_t>(error);
-  if ((open->flags & O_ACCMODE) == O_WRONLY) return failure<std::size_t>(EBADF);
-  const Disk::Inode& inode = disk->inodes.at(open->inode);
+IoResult<std::size_t> SimFileSystem::read_at(Disk& disk, const OpenFile& open, void* buffer,
+                                             std::size_t size, std::uint64_t offset) {
+  if ((open.flags & O_ACCMODE) == O_WRONLY) return failure<std::size_t>(EBADF);
+  const Disk::Inode& inode = disk.inodes.at(open.inode);
   if (inode.directory) return failure<std::size_t>(EISDIR);
   if (inject_eio()) return failure<std::size_t>(EIO);
   if (offset >= inode.data.size()) return {0, 0};
@@ -274,35 +287,30 @@ IoResult<std::size_t> SimFileSystem::write_at(Disk& disk, Disk::Inode& inode, co
 }
 
 IoResult<std::size_t> SimFileSystem::write_file(IoHandle file, const void* data, std::size_t size) {
-  begin("write");
-  Disk* disk = nullptr;
-  int error = 0;
-  OpenFile* open = lookup(file, &disk, &error);
-  if (open == nullptr) return failure<std::size_t>(error);
-  if ((open->flags & O_ACCMODE) == O_RDONLY) return failure<std::size_t>(EBADF);
-  Disk::Inode& inode = disk->inodes.at(open->inode);
-  if ((open->flags & O_APPEND) != 0) open->position = inode.data.size();
-  IoResult<std::size_t> wrote = write_at(*disk, inode, data, size, open->position);
-  if (wrote.ok()) open->position += wrote.value;
+  const FileOperation op = start_file_operation("write", file, true);
+  if (op.error != 0) return failure<std::size_t>(op.error);
+  OpenFile& open = *op.open;
+  if ((open.flags & O_ACCMODE) == O_RDONLY) return failure<std::size_t>(EBADF);
+  Disk::Inode& inode = op.disk->inodes.at(open.inode);
+  if ((open.flags & O_APPEND) != 0) open.position = inode.data.size();
+  IoResult<std::size_t> wrote = write_at(*op.disk, inode, data, size, open.position);
+  if (wrote.ok()) open.position += wrote.value;
   return wrote;
 }
 
 IoResult<std::size_t> SimFileSystem::pwrite(IoHandle file, const void* data, std::size_t size,
                                             std::uint64_t offset) {
-  begin("pwrite");
-  Disk* disk = nullptr;
-  int error = 0;
-  OpenFile* open = lookup(file, &disk, &error);
-  if (open == nullptr) return failure<std::size_t>(error);
-  if ((open->flags & O_ACCMODE) == O_RDONLY) return failure<std::size_t>(EBADF);
-  return write_at(*disk, disk->inodes.at(open->inode), data, size, offset);
+  const FileOperation op = start_file_operation("pwrite", file, true);
+  if (op.error != 0) return failure<std::size_t>(op.error);
+  if ((op.open->flags & O_ACCMODE) == O_RDONLY) return failure<std::size_t>(EBADF);
+  return write_at(*op.disk, op.disk->inodes.at(op.open->inode), data, size, offset);
 }
 
 IoResult<std::uint64_t> SimFileSystem::seek(IoHandle file, std::int64_t offset, int whence) {
-  Disk* disk = nullptr;
-  int error = 0;
-  OpenFile* open = lookup(file, &disk, &error);
-  if (open == nullptr) return failure<std::uint64_t>(error);
+  const FileOperation op = start_file_operation("lseek", file, false);
+  if (op.error != 0) return failure<std::uint64_t>(op.error);
+  OpenFile* open = op.open;
+  Disk* disk = op.disk;
   std::int64_t base = 0;
   if (whence == SEEK_CUR) {
     base = static_cast<std::int64_t>(open->position);
@@ -317,13 +325,10 @@ IoResult<std::uint64_t> SimFileSystem::seek(IoHandle file, std::int64_t offset, 
 }
 
 int SimFileSystem::fsync(IoHandle file) {
-  begin("fsync");
-  Disk* disk = nullptr;
-  int error = 0;
-  OpenFile* open = lookup(file, &disk, &error);
-  if (open == nullptr) return error;
+  const FileOperation op = start_file_operation("fsync", file, true);
+  if (op.error != 0) return op.error;
   if (inject_eio()) return EIO;
-  Disk::Inode& inode = disk->inodes.at(open->inode);
+  Disk::Inode& inode = op.disk->inodes.at(op.open->inode);
   inode.durable = inode.data;
   inode.unsynced.clear();
   inode.truncated_since_sync = false;
@@ -335,11 +340,10 @@ int SimFileSystem::fdatasync(IoHandle file) {
 }
 
 int SimFileSystem::truncate_file(IoHandle file, std::uint64_t size) {
-  begin("ftruncate");
-  Disk* disk = nullptr;
-  int error = 0;
-  OpenFile* open = lookup(file, &disk, &error);
-  if (open == nullptr) return error;
+  const FileOperation op = start_file_operation("ftruncate", file, true);
+  if (op.error != 0) return op.error;
+  OpenFile* open = op.open;
+  Disk* disk = op.disk;
   if ((open->flags & O_ACCMODE) == O_RDONLY) return EINVAL;
   Disk::Inode& inode = disk->inodes.at(open->inode);
   if (size > inode.data.size() &&
@@ -357,22 +361,19 @@ int SimFileSystem::truncate_file(IoHandle file, std::uint64_t size) {
 }
 
 IoResult<FileStatus> SimFileSystem::file_status(IoHandle file) {
-  Disk* disk = nullptr;
-  int error = 0;
-  OpenFile* open = lookup(file, &disk, &error);
-  if (open == nullptr) return failure<FileStatus>(error);
-  const Disk::Inode& inode = disk->inodes.at(open->inode);
+  const FileOperation op = start_file_operation("fstat", file, false);
+  if (op.error != 0) return failure<FileStatus>(op.error);
+  const Disk::Inode& inode = op.disk->inodes.at(op.open->inode);
   return {FileStatus{inode.data.size(), inode.directory, !inode.directory, inode.mode,
                      inode.modified_ns},
           0};
 }
 
 IoResult<FileStatus> SimFileSystem::status(const std::string& raw_path) {
-  bool usable = false;
-  Disk& disk = begin("stat", nullptr, &usable);
-  if (!usable) return failure<FileStatus>(EIO);
-  const std::string path = normalize_path(raw_path);
-  if (path.empty()) return failure<FileStatus>(EINVAL);
+  const PathOperation op = start_path_operation("stat", raw_path);
+  if (op.error != 0) return failure<FileStatus>(op.error);
+  Disk& disk = *op.disk;
+  const std::string& path = op.path;
   auto name = disk.names.find(path);
   if (name == disk.names.end()) return failure<FileStatus>(ENOENT);
   const Disk::Inode& inode = disk.inodes.at(name->second);
@@ -382,11 +383,10 @@ IoResult<FileStatus> SimFileSystem::status(const std::string& raw_path) {
 }
 
 int SimFileSystem::make_directory(const std::string& raw_path, std::uint32_t mode) {
-  bool usable = false;
-  Disk& disk = begin("mkdir", nullptr, &usable);
-  if (!usable) return EIO;
-  const std::string path = normalize_path(raw_path);
-  if (path.empty()) return EINVAL;
+  const PathOperation op = start_path_operation("mkdir", raw_path);
+  if (op.error != 0) return op.error;
+  Disk& disk = *op.disk;
+  const std::string& path = op.path;
   if (disk.names.contains(path)) return EEXIST;
   auto parent = disk.names.find(parent_path(path));
   if (parent == disk.names.end()) return ENOENT;
@@ -416,11 +416,10 @@ bool has_children(const std::map<std::string, std::uint64_t>& names, const std::
 }  // namespace
 
 int SimFileSystem::remove_directory(const std::string& raw_path) {
-  bool usable = false;
-  Disk& disk = begin("rmdir", nullptr, &usable);
-  if (!usable) return EIO;
-  const std::string path = normalize_path(raw_path);
-  if (path.empty()) return EINVAL;
+  const PathOperation op = start_path_operation("rmdir", raw_path);
+  if (op.error != 0) return op.error;
+  Disk& disk = *op.disk;
+  const std::string& path = op.path;
   if (path == "/") return EBUSY;
   auto name = disk.names.find(path);
   if (name == disk.names.end()) return ENOENT;
@@ -431,11 +430,10 @@ int SimFileSystem::remove_directory(const std::string& raw_path) {
 }
 
 int SimFileSystem::unlink(const std::string& raw_path) {
-  bool usable = false;
-  Disk& disk = begin("unlink", nullptr, &usable);
-  if (!usable) return EIO;
-  const std::string path = normalize_path(raw_path);
-  if (path.empty()) return EINVAL;
+  const PathOperation op = start_path_operation("unlink", raw_path);
+  if (op.error != 0) return op.error;
+  Disk& disk = *op.disk;
+  const std::string& path = op.path;
   auto name = disk.names.find(path);
   if (name == disk.names.end()) return ENOENT;
   if (disk.inodes.at(name->second).directory) return EISDIR;
@@ -445,12 +443,12 @@ int SimFileSystem::unlink(const std::string& raw_path) {
 }
 
 int SimFileSystem::rename(const std::string& raw_from, const std::string& raw_to) {
-  bool usable = false;
-  Disk& disk = begin("rename", nullptr, &usable);
-  if (!usable) return EIO;
-  const std::string from = normalize_path(raw_from);
+  const PathOperation op = start_path_operation("rename", raw_from);
+  if (op.error != 0) return op.error;
+  Disk& disk = *op.disk;
+  const std::string& from = op.path;
   const std::string to = normalize_path(raw_to);
-  if (from.empty() || to.empty() || from == "/" || to == "/") return EINVAL;
+  if (to.empty() || from == "/" || to == "/") return EINVAL;
   auto source = disk.names.find(from);
   if (source == disk.names.end()) return ENOENT;
   if (from == to) return 0;
@@ -483,11 +481,10 @@ int SimFileSystem::rename(const std::string& raw_from, const std::string& raw_to
 }
 
 IoResult<std::vector<std::string>> SimFileSystem::list_directory(const std::string& raw_path) {
-  bool usable = false;
-  Disk& disk = begin("listdir", nullptr, &usable);
-  if (!usable) return failure<std::vector<std::string>>(EIO);
-  const std::string path = normalize_path(raw_path);
-  if (path.empty()) return failure<std::vector<std::string>>(EINVAL);
+  const PathOperation op = start_path_operation("listdir", raw_path);
+  if (op.error != 0) return failure<std::vector<std::string>>(op.error);
+  Disk& disk = *op.disk;
+  const std::string& path = op.path;
   auto name = disk.names.find(path);
   if (name == disk.names.end()) return failure<std::vector<std::string>>(ENOENT);
   if (!disk.inodes.at(name->second).directory) return failure<std::vector<std::string>>(ENOTDIR);
@@ -502,11 +499,10 @@ IoResult<std::vector<std::string>> SimFileSystem::list_directory(const std::stri
 }
 
 int SimFileSystem::fsync_directory(const std::string& raw_path) {
-  bool usable = false;
-  Disk& disk = begin("fsync(directory)", nullptr, &usable);
-  if (!usable) return EIO;
-  const std::string path = normalize_path(raw_path);
-  if (path.empty()) return EINVAL;
+  const PathOperation op = start_path_operation("fsync(directory)", raw_path);
+  if (op.error != 0) return op.error;
+  Disk& disk = *op.disk;
+  const std::string& path = op.path;
   auto name = disk.names.find(path);
   if (name == disk.names.end()) return ENOENT;
   if (!disk.inodes.at(name->second).directory) return ENOTDIR;

@@ -92,16 +92,36 @@ class SimFileSystem final : public FileSystemFacet {
     std::uint64_t position = 0;
   };
 
-  // Starts an operation: checkpoint_if_cancelled (a cancel point, as Trio's to_thread), then
-  // the disk's latency (a schedule point cancellation does not interrupt). Returns the
-  // calling host's disk; *usable is false if the host is down or the calling task belongs
-  // to a crashed incarnation (the operation then fails with EIO). Throws UsageError outside
-  // every host.
-  Disk& begin(const char* operation, HostState** host_out = nullptr, bool* usable = nullptr);
-  OpenFile* lookup(IoHandle file, Disk** disk, int* error);
+  // Every operation's prologue, in the order of world_view.h: (1) the caller must be a
+  // host's task (else UsageError); then, for the operations that touch the disk,
+  // checkpoint_if_cancelled (a cancel point, as Trio's to_thread) and the disk's latency (a
+  // schedule point cancellation does not interrupt); (2) the host must be up and the caller
+  // of its current incarnation (else EIO: a crashed host's disk fails every call); (3) for
+  // handle operations, the handle must be the caller's, of this incarnation (else EBADF).
+  struct Operation {
+    HostState* host = nullptr;
+    Disk* disk = nullptr;
+    int error = 0;  // EIO: step 2 failed
+  };
+  Operation start_operation(const char* operation);
+  // start_operation, then the normalized path (EINVAL if not absolute or it climbs above /).
+  struct PathOperation {
+    Disk* disk = nullptr;
+    std::string path;
+    int error = 0;
+  };
+  PathOperation start_path_operation(const char* operation, const std::string& raw_path);
+  // start_operation (with_latency: else step 1 only, for the calls that never reach the
+  // disk: seek, file_status, close_file), then step 3.
+  struct FileOperation {
+    OpenFile* open = nullptr;
+    Disk* disk = nullptr;
+    int error = 0;  // EIO or EBADF
+  };
+  FileOperation start_file_operation(const char* operation, IoHandle file, bool with_latency);
   bool inject_eio();
-  IoResult<std::size_t> pread_now(IoHandle file, void* buffer, std::size_t size,
-                                  std::uint64_t offset);
+  IoResult<std::size_t> read_at(Disk& disk, const OpenFile& open, void* buffer, std::size_t size,
+                                std::uint64_t offset);
   IoResult<std::size_t> write_at(Disk& disk, Disk::Inode& inode, const void* data, std::size_t size,
                                  std::uint64_t offset);
   std::int64_t now_ns() const;

@@ -32,6 +32,8 @@ class NullStream final : public SendStream, public ReceiveStream {
   void close() override { checkpoint(); }
 };
 
+}  // namespace
+
 // What a running program holds: its ends of the pipes and its ProgramIo.
 struct ProgramState {
   std::optional<PipeReceiveStream> in_pipe;
@@ -40,13 +42,31 @@ struct ProgramState {
   NullStream null;
 };
 
-}  // namespace
-
 IoResult<std::pair<IoHandle, IoHandle>> SimProcesses::pipe() {
-  if (current_host_() == nullptr) {
-    throw UsageError("pipes in a simulation must be made in a host's task");
-  }
+  const HostState* host = current_host_();
+  if (host == nullptr) throw UsageError("pipes in a simulation must be made in a host's task");
+  if (!host->alive) return {{}, ENETDOWN};  // as spawn(): a crashed host makes nothing
   return {backend_.make_pipe(), 0};
+}
+
+void SimProcesses::make_stdio_pipes(const ProcessSpec& spec, ProgramState& state,
+                                    SpawnedProcess& spawned) {
+  IoFacet& io = *backend_.io();
+  if (spec.stdin_mode == Stdio::kPipe) {
+    const auto [read_end, write_end] = backend_.make_pipe();
+    state.in_pipe.emplace(io, read_end);
+    spawned.stdin_pipe = write_end;
+  }
+  if (spec.stdout_mode == Stdio::kPipe) {
+    const auto [read_end, write_end] = backend_.make_pipe();
+    state.out_pipe.emplace(io, write_end);
+    spawned.stdout_pipe = read_end;
+  }
+  if (spec.stderr_mode == Stdio::kPipe) {
+    const auto [read_end, write_end] = backend_.make_pipe();
+    state.err_pipe.emplace(io, write_end);
+    spawned.stderr_pipe = read_end;
+  }
 }
 
 IoResult<SpawnedProcess> SimProcesses::spawn(const ProcessSpec& spec) {
@@ -65,24 +85,9 @@ IoResult<SpawnedProcess> SimProcesses::spawn(const ProcessSpec& spec) {
   if (found == host->programs.end()) return {{}, ENOENT};
   Program program = found->second;
 
-  IoFacet& io = *backend_.io();
   auto state = std::make_shared<ProgramState>();
   SpawnedProcess spawned;
-  if (spec.stdin_mode == Stdio::kPipe) {
-    const auto [read_end, write_end] = backend_.make_pipe();
-    state->in_pipe.emplace(io, read_end);
-    spawned.stdin_pipe = write_end;
-  }
-  if (spec.stdout_mode == Stdio::kPipe) {
-    const auto [read_end, write_end] = backend_.make_pipe();
-    state->out_pipe.emplace(io, write_end);
-    spawned.stdout_pipe = read_end;
-  }
-  if (spec.stderr_mode == Stdio::kPipe) {
-    const auto [read_end, write_end] = backend_.make_pipe();
-    state->err_pipe.emplace(io, write_end);
-    spawned.stderr_pipe = read_end;
-  }
+  make_stdio_pipes(spec, *state, spawned);
   const std::uint64_t id = next_id_++;
   Record& rec = records_[id];
   rec.host = host;

@@ -20,6 +20,7 @@
 namespace trellis::sim::internal {
 
 class SimBackend;
+struct ProgramState;
 
 class SimProcesses final : public ProcessFacet {
  public:
@@ -48,6 +49,9 @@ class SimProcesses final : public ProcessFacet {
     lowlevel::Task* waiter = nullptr;
     bool released = false;
   };
+  // The spawned program's ends of the pipes spec asks for (in state), the spawner's in
+  // spawned.
+  void make_stdio_pipes(const ProcessSpec& spec, ProgramState& state, SpawnedProcess& spawned);
   Record& record(std::uint64_t id);
   void terminate(Record& record, int signo);
   void finished(std::uint64_t id, int returncode);

@@ -14,7 +14,7 @@ namespace {
 
 // A trace event's detail: which host, which signal.
 std::uint64_t detail(const HostState& host, int signo) {
-  return std::uint64_t{host.index} * 65536 + static_cast<std::uint64_t>(signo);
+  return Trace::detail_pair(host.index, static_cast<std::uint64_t>(signo));
 }
 
 bool ignored_by_default(int signo) {
