@@ -412,13 +412,8 @@ const std::vector<Allowed> kLongFunctionAllowed = {
      "TEMPORARY (sim work): every shrinking pass in one body; the sim work shrinks it"},
     {"sim/trellis/sim/trace.cc", "std::string chrome_trace_json(",
      "TEMPORARY (sim work): the export's passes in one body; the sim work shrinks it"},
-    {"sim/trellis/sim/internal/sim_backend.cc", "void SimBackend::syn_arrives(",
-     "TEMPORARY (sim work): sim_backend.cc is being restructured, this function with it"},
     {"sim/trellis/sim/replay_file.cc", "ReplayFile parse_replay_file(",
      "TEMPORARY (sim work): one branch per line kind in one body; the sim work shrinks it"},
-    {"sim/trellis/sim/internal/sim_processes.cc", "SimProcesses::spawn(",
-     "TEMPORARY (sim work): checks, pipes and the program's task in one body; the sim work "
-     "shrinks it"},
 };
 
 bool opens_function_body(const std::string& code, std::size_t brace) {
