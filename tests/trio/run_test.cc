@@ -1936,5 +1936,29 @@ TEST(TrioStrict, LooseInnerNurseryCollapsesAfterCancelledIsStripped) {
   check_nursery_collapse(false, /*expect_collapsed=*/true);
 }
 
+// test_TrioToken_run_sync_soon_crashes: a closure that throws crashes the run (InternalError
+// naming its exception), but the run winds down as usual: main is cancelled and unwinds, and
+// a closure queued after the crashing one still runs.
+TEST(TrioToken, RunSyncSoonCrashCancelsMainAndLaterClosuresStillRun) {
+  std::set<std::string> record;
+  try {
+    trellis::run([&] {
+      RunToken token = lowlevel::current_run_token();
+      token.run_sync_soon([] { throw std::out_of_range("nope"); });
+      token.run_sync_soon([&] { record.insert("2nd run_sync_soon ran"); });
+      try {
+        sleep_forever();
+      } catch (const Cancelled&) {
+        record.insert("cancelled!");
+        throw;
+      }
+    });
+    ADD_FAILURE() << "run() returned";
+  } catch (const InternalError& e) {
+    EXPECT_NE(std::string(e.what()).find("nope"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(record, (std::set<std::string>{"2nd run_sync_soon ran", "cancelled!"}));
+}
+
 }  // namespace
 }  // namespace trellis

@@ -168,6 +168,9 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
                         " backend): " + describe_exception(loop_error_));
   }
   call_instruments([](Instrument& i) { i.after_run(); });
+  if (closure_error_ != nullptr) {
+    throw InternalError("a RunToken closure raised: " + describe_exception(closure_error_));
+  }
 
   // As Trio: a SIGINT during the run wins over whatever main did.
   if (keyboard_interrupt_pending_) throw KeyboardInterrupt();
@@ -211,7 +214,13 @@ void Runner::loop() {
   TRELLIS_ASSERT(timeout >= Duration::zero());
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_io_wait(timeout); });
   bool woke = backend_.wait_and_dispatch(timeout);
-  if (token_state_->drain() > 0) woke = true;
+  try {
+    if (token_state_->drain() > 0) woke = true;
+  } catch (...) {
+    // The closures queued after it are still queued: they run in the next poll.
+    closure_crashed(std::current_exception());
+    woke = true;
+  }
   dispatch_signals();
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.after_io_wait(timeout); });
   if (expire_deadlines()) return PollResult::kDeadlinesExpired;
@@ -391,6 +400,17 @@ ExecutionContext* Runner::task_main(void* argument) noexcept {
   task->state_ = lowlevel::Task::State::kFinished;
   // A finished task always returns to the loop, which releases its stack.
   return &task->runner_->loop_context_;
+}
+
+void Runner::closure_crashed(std::exception_ptr error) {
+  TRELLIS_ASSERT(error != nullptr);
+  TRELLIS_ASSERT(current_ == nullptr);  // closures run outside every task
+  // As Trio (test_TrioToken_run_sync_soon_crashes): the run is crashed, not abandoned. Its
+  // tasks are cancelled and unwind as usual, later closures still run, and run() then
+  // throws InternalError naming the first closure's exception.
+  if (closure_error_ == nullptr) closure_error_ = std::move(error);
+  if (system_nursery_ != nullptr)
+    system_nursery_->cancel_scope().cancel_with(CancelSource::kShutdown);
 }
 
 void Runner::fail_run(std::exception_ptr error) noexcept {

@@ -214,14 +214,26 @@ std::string json_string(std::string_view text) {
 
 }  // namespace
 
-std::string chrome_trace_json(const Trace& trace, const std::vector<std::string>& group_names) {
-  const std::vector<TraceEvent> events = trace.recent();
-  std::string out = "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
-  bool first = true;
-  auto emit = [&](const std::string& event) {
-    out += (first ? "" : ",\n") + event;
-    first = false;
-  };
+namespace {
+
+// The JSON array being written: one event object per emit(), comma-separated.
+class ChromeTraceWriter {
+ public:
+  ChromeTraceWriter() : out_("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n") {}
+  void emit(const std::string& event) {
+    out_ += (first_ ? "" : ",\n") + event;
+    first_ = false;
+  }
+  std::string finish() && { return std::move(out_) + "\n]}\n"; }
+
+ private:
+  std::string out_;
+  bool first_ = true;
+};
+
+// Names every group (a host, or the world) as a process and every task as a thread.
+void emit_names(const Trace& trace, const std::vector<TraceEvent>& events,
+                const std::vector<std::string>& group_names, ChromeTraceWriter& writer) {
   std::map<std::uint32_t, bool> groups;
   std::map<std::uint64_t, bool> tasks;
   for (const TraceEvent& e : events) {
@@ -232,17 +244,58 @@ std::string chrome_trace_json(const Trace& trace, const std::vector<std::string>
     const std::string name = group == 0                    ? "world"
                              : group <= group_names.size() ? "host " + group_names[group - 1]
                                                            : "group " + std::to_string(group);
-    emit("{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":" + std::to_string(group) +
-         ",\"args\":{\"name\":" + json_string(name) + "}}");
+    writer.emit("{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":" + std::to_string(group) +
+                ",\"args\":{\"name\":" + json_string(name) + "}}");
   }
   for (const auto& [task, unused] : tasks) {
     std::string name(trace.task_name(task));
     if (name.empty()) name = "task " + std::to_string(task);
-    emit(
+    writer.emit(
         "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":" + std::to_string(trace.task_group(task)) +
         ",\"tid\":" + std::to_string(task) + ",\"args\":{\"name\":" + json_string(name) + "}}");
   }
+}
+
+// One trace event: a step's begin or end, or a user event (an instant, plus a flow arrow's
+// end for a message's send or delivery). `where` holds its pid, tid and timestamp.
+void emit_event(const TraceEvent& e, const std::string& where,
+                std::map<std::uint64_t, bool>& open_steps, ChromeTraceWriter& writer) {
+  switch (e.kind) {
+    case TraceEventKind::kStepBegin:
+      open_steps[e.task_id] = true;
+      writer.emit("{\"ph\":\"B\",\"name\":\"step\"" + where + "}");
+      break;
+    case TraceEventKind::kStepEnd:
+      if (open_steps.erase(e.task_id) > 0) writer.emit("{\"ph\":\"E\"" + where + "}");
+      break;
+    case TraceEventKind::kUser: {
+      writer.emit("{\"ph\":\"i\",\"s\":\"t\",\"name\":" + json_string(e.text) + where +
+                  ",\"args\":{\"detail\":" + std::to_string(e.detail) + "}}");
+      const bool send = e.text.ends_with(" send");
+      const bool deliver = e.text.ends_with(" deliver");
+      if (send || deliver) {
+        writer.emit(std::string("{\"ph\":\"") + (send ? "s" : "f") +
+                    "\",\"bp\":\"e\",\"cat\":\"message\",\"name\":\"message\",\"id\":" +
+                    std::to_string(e.detail) + where + "}");
+      }
+      break;
+    }
+    case TraceEventKind::kTaskSpawned:
+    case TraceEventKind::kTaskScheduled:
+    case TraceEventKind::kTaskExited:
+      break;
+  }
+}
+
+}  // namespace
+
+std::string chrome_trace_json(const Trace& trace, const std::vector<std::string>& group_names) {
+  const std::vector<TraceEvent> events = trace.recent();
+  ChromeTraceWriter writer;
+  emit_names(trace, events, group_names, writer);
   std::map<std::uint64_t, bool> open_steps;
+  // Events at one virtual instant are spread a nanosecond apart, so the viewer keeps their
+  // order.
   Duration instant = Duration::min();
   std::uint64_t within_instant = 0;
   for (const TraceEvent& e : events) {
@@ -254,42 +307,17 @@ std::string chrome_trace_json(const Trace& trace, const std::vector<std::string>
         static_cast<double>(e.time.count() + static_cast<Duration::rep>(within_instant)) / 1000.0);
     const std::string where = ",\"pid\":" + std::to_string(trace.task_group(e.task_id)) +
                               ",\"tid\":" + std::to_string(e.task_id) + ",\"ts\":" + ts;
-    switch (e.kind) {
-      case TraceEventKind::kStepBegin:
-        open_steps[e.task_id] = true;
-        emit("{\"ph\":\"B\",\"name\":\"step\"" + where + "}");
-        break;
-      case TraceEventKind::kStepEnd:
-        if (open_steps.erase(e.task_id) > 0) emit("{\"ph\":\"E\"" + where + "}");
-        break;
-      case TraceEventKind::kUser: {
-        emit("{\"ph\":\"i\",\"s\":\"t\",\"name\":" + json_string(e.text) + where +
-             ",\"args\":{\"detail\":" + std::to_string(e.detail) + "}}");
-        const bool send = e.text.ends_with(" send");
-        const bool deliver = e.text.ends_with(" deliver");
-        if (send || deliver) {
-          emit(std::string("{\"ph\":\"") + (send ? "s" : "f") +
-               "\",\"bp\":\"e\",\"cat\":\"message\",\"name\":\"message\",\"id\":" +
-               std::to_string(e.detail) + where + "}");
-        }
-        break;
-      }
-      case TraceEventKind::kTaskSpawned:
-      case TraceEventKind::kTaskScheduled:
-      case TraceEventKind::kTaskExited:
-        break;
-    }
+    emit_event(e, where, open_steps, writer);
   }
   // Steps still open when the window ended.
   for (const auto& [task, unused] : open_steps) {
     const TraceEvent& last = events.back();
     char ts[48];
     std::snprintf(ts, sizeof ts, "%.3f", static_cast<double>(last.time.count()) / 1000.0 + 1.0);
-    emit("{\"ph\":\"E\",\"pid\":" + std::to_string(trace.task_group(task)) +
-         ",\"tid\":" + std::to_string(task) + ",\"ts\":" + ts + "}");
+    writer.emit("{\"ph\":\"E\",\"pid\":" + std::to_string(trace.task_group(task)) +
+                ",\"tid\":" + std::to_string(task) + ",\"ts\":" + ts + "}");
   }
-  out += "\n]}\n";
-  return out;
+  return std::move(writer).finish();
 }
 
 }  // namespace trellis::sim

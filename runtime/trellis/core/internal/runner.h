@@ -160,6 +160,8 @@ class Runner {
   lowlevel::Task* next_for_direct_switch(lowlevel::Task& self);
   lowlevel::Task* next_for_instrumented_switch(lowlevel::Task& self);
   void fail_run(std::exception_ptr error) noexcept;
+  // A RunToken closure threw: cancel everything, let the run wind down, then fail it.
+  void closure_crashed(std::exception_ptr error);
   // Whether a cancellation is due at the task's next cancel point.
   static bool effectively_cancelled(const lowlevel::Task& task) noexcept {
     return task.cancel_status_ != nullptr && task.cancel_status_->effectively_cancelled();
@@ -221,8 +223,9 @@ class Runner {
   std::string deadlock_report_;
   int deadlock_rounds_ = 0;
   bool abandoned_ = false;
-  bool in_instrument_ = false;     // an instrument hook is running: no blocking allowed
-  std::exception_ptr loop_error_;  // the Backend or Clock failed: the run is abandoned
+  bool in_instrument_ = false;        // an instrument hook is running: no blocking allowed
+  std::exception_ptr loop_error_;     // the Backend or Clock failed: the run is abandoned
+  std::exception_ptr closure_error_;  // the first RunToken closure that threw
   // Exit listeners by task, in registration order (the order they are told in).
   std::unordered_map<const lowlevel::Task*, std::vector<lowlevel::TaskExitListener*>>
       exit_listeners_;
