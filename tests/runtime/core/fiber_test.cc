@@ -69,6 +69,60 @@ TEST(FiberDeathTest, StackOverflowIsReportedWithTheTaskName) {
       "stack overflow in task 'runaway-recursion'|stack-overflow");
 }
 
+// Recurses with frames of kFrameBytes, larger than the guard page between task stacks.
+template <std::size_t kFrameBytes>
+void overflow_with_big_frames(volatile char* sink) {
+  volatile char frame[kFrameBytes];
+  frame[0] = 1;
+  frame[kFrameBytes - 1] = 1;
+  *sink = frame[0];
+  if (*sink != 0) overflow_with_big_frames<kFrameBytes>(sink);
+  *sink = frame[kFrameBytes - 1];
+}
+
+// Frames larger than the guard page must not jump it into a sibling's stack: the overflow is
+// reported with the task's name, never a silent corruption or a bare SIGSEGV (stack-clash
+// protection, which trellis::runtime passes on to its users, probes every page of a frame).
+template <std::size_t kFrameBytes>
+void expect_big_frame_overflow_reported() {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        volatile char sink = 0;
+        run([&] {
+          open_nursery([&](Nursery& n) {
+            // Siblings on either side, with canaries a jump would destroy.
+            for (int i = 0; i < 2; ++i) {
+              n.start_soon(SpawnOptions{.stack_size = 64 << 10}, [] {
+                volatile char canary[1024];
+                for (std::size_t j = 0; j < sizeof canary; ++j) canary[j] = 0x5a;
+                sleep(std::chrono::milliseconds(50));
+                for (std::size_t j = 0; j < sizeof canary; ++j) {
+                  if (canary[j] != 0x5a) std::abort();
+                }
+              });
+            }
+            n.start_soon(SpawnOptions{.name = "big-frames", .stack_size = 64 << 10},
+                         [&] { overflow_with_big_frames<kFrameBytes>(&sink); });
+            for (int i = 0; i < 2; ++i) {
+              n.start_soon(SpawnOptions{.stack_size = 64 << 10},
+                           [] { sleep(std::chrono::milliseconds(50)); });
+            }
+          });
+        });
+        std::exit(0);  // the overflow went unnoticed: the death test fails
+      },
+      "stack overflow in task 'big-frames'|stack-overflow");
+}
+
+TEST(FiberDeathTest, TwelveKibFramesCannotJumpTheGuard) {
+  expect_big_frame_overflow_reported<12 << 10>();
+}
+
+TEST(FiberDeathTest, FortyKibFramesCannotJumpTheGuard) {
+  expect_big_frame_overflow_reported<40 << 10>();
+}
+
 TEST(Fiber, ExceptionBeingHandledSurvivesASwitchToAnotherTaskThatThrows) {
   std::string first_seen;
   std::string second_seen;
