@@ -138,6 +138,12 @@ TEST(KvScenario, IsRegisteredWithItsOption) {
   const Scenario& kv = find_scenario("kv");
   EXPECT_NO_THROW(check_options(kv, {{"planted_bug", "on"}}));
   EXPECT_THROW(check_options(kv, {{"planted", "on"}}), std::invalid_argument);
+  // A switch takes a switch value, never silently "off" for a typo.
+  EXPECT_NO_THROW(check_options(kv, {{"planted_bug", "off"}}));
+  EXPECT_THROW(check_options(kv, {{"planted_bug", "maybe"}}), std::invalid_argument);
+  EXPECT_THROW(option_on({{"planted_bug", "maybe"}}, "planted_bug"), std::invalid_argument);
+  EXPECT_TRUE(option_on({{"planted_bug", "true"}}, "planted_bug"));
+  EXPECT_FALSE(option_on({}, "planted_bug"));
 }
 
 TEST(KvScenario, PlantedBugIsFoundWithin1000Seeds) {

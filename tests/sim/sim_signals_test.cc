@@ -463,6 +463,41 @@ TEST(SimSignals, TheRealProcessSignalDispositionsAreUntouched) {
   EXPECT_EQ(handler_of(SIGHUP), hup_before);
 }
 
+// No real disposition changes while a World runs, for every signal the runtime ever
+// installs a handler for (SIGINT, for KeyboardInterrupt) and those a host's receivers catch:
+// the world's signals are simulated, and a real SIGINT must keep its default action (the
+// test runner's own Ctrl-C), not be swallowed by a simulated run.
+TEST(SimSignals, NoRealHandlerIsInstalledDuringAWorldsRun) {
+  const std::vector<int> signals = {SIGINT,  SIGTERM, SIGHUP,  SIGUSR1, SIGUSR2,
+                                    SIGQUIT, SIGALRM, SIGCHLD, SIGPIPE, SIGWINCH};
+  std::vector<void*> before;
+  for (int signo : signals) before.push_back(handler_of(signo));
+  World world(Config{.seed = 15});
+  Host& host = world.add_host("h", "10.0.0.1");
+  bool checked = false;
+  host.start([&] {
+    open_signal_receiver({SIGINT, SIGUSR1, SIGQUIT}, [&](SignalReceiver& receiver) {
+      for (std::size_t i = 0; i < signals.size(); ++i) {
+        EXPECT_EQ(handler_of(signals[i]), before[i]) << "signal " << signals[i] << " in a host";
+      }
+      EXPECT_EQ(receiver.receive(), SIGUSR1);
+      checked = true;
+    });
+  });
+  world.run([&] {
+    for (std::size_t i = 0; i < signals.size(); ++i) {
+      EXPECT_EQ(handler_of(signals[i]), before[i]) << "signal " << signals[i] << " in the driver";
+    }
+    sleep(1ms);
+    host.send_signal(SIGUSR1);
+    wait_until([&] { return checked; });
+  });
+  EXPECT_TRUE(checked);
+  for (std::size_t i = 0; i < signals.size(); ++i) {
+    EXPECT_EQ(handler_of(signals[i]), before[i]) << "signal " << signals[i] << " after the run";
+  }
+}
+
 // Three hosts with receivers; the driver sends random signals (some crash a host, which it
 // restarts) at random times. Returns the trace hash; *delivered counts deliveries.
 std::uint64_t signal_workload(std::uint64_t seed, std::size_t* delivered) {

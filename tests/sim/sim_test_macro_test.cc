@@ -107,6 +107,7 @@ TEST(SimMacro, CanaryFailsShrinksAndReplays) {
   const std::size_t filter_end = out.find_first_of(" \n", filter_at);
   const std::string filter = out.substr(filter_at + 15, filter_end - (filter_at + 15));
   EXPECT_EQ(filter, "SimMacroCanary.LostUpdateIsFound");
+  EXPECT_EQ(file.find("//"), std::string::npos) << "a doubled slash in " << file;
   // The printed command replays the failure (twice: it is deterministic).
   for (int i = 0; i < 2; ++i) {
     const std::string replay =

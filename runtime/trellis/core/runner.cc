@@ -293,6 +293,9 @@ internal::SignalHub& Runner::signal_hub() {
 void Runner::install_keyboard_interrupt() {
   // Trio's rule: only the main thread, and never over a handler the program installed.
   if (::gettid() != ::getpid()) return;
+  // A backend with signals of its own (the simulator's) owns them: the real process's
+  // dispositions are never touched, and a real Ctrl-C keeps its default action.
+  if (backend_.signals() != nullptr) return;
   struct sigaction current {};
   if (::sigaction(SIGINT, nullptr, &current) != 0) return;
   if ((current.sa_flags & SA_SIGINFO) != 0 || current.sa_handler != SIG_DFL) return;

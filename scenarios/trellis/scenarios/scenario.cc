@@ -1,6 +1,9 @@
 #include "trellis/scenarios/scenario.h"
 
 #include <algorithm>
+#include <optional>
+#include <stdexcept>
+#include <string>
 
 #include "trellis/scenarios/bank/bank_scenario.h"
 #include "trellis/scenarios/chat/chat_scenario.h"
@@ -31,20 +34,49 @@ const Scenario& find_scenario(const std::string& name) {
   throw std::invalid_argument("unknown scenario '" + name + "' (known: " + known + ")");
 }
 
+namespace {
+
+constexpr const char* kSwitchValues = "on, off, true, false, 1 or 0";
+
+// A switch's value, or nullopt if it is none of kSwitchValues.
+std::optional<bool> parse_switch(const std::string& value) {
+  if (value == "on" || value == "true" || value == "1") return true;
+  if (value == "off" || value == "false" || value == "0") return false;
+  return std::nullopt;
+}
+
+// Options documented as "off: ..." or "on: ..." (their default first) are switches.
+bool is_switch(const std::string& help) {
+  return help.rfind("off:", 0) == 0 || help.rfind("on:", 0) == 0;
+}
+
+}  // namespace
+
 void check_options(const Scenario& scenario, const Options& options) {
   for (const auto& [key, value] : options) {
-    if (!scenario.option_help.contains(key)) {
+    const auto help = scenario.option_help.find(key);
+    if (help == scenario.option_help.end()) {
       std::string known;
-      for (const auto& [k, help] : scenario.option_help) known += (known.empty() ? "" : ", ") + k;
+      for (const auto& [k, unused] : scenario.option_help) known += (known.empty() ? "" : ", ") + k;
       throw std::invalid_argument("scenario " + scenario.name + " has no option '" + key +
                                   "' (options: " + known + ")");
+    }
+    if (is_switch(help->second) && !parse_switch(value).has_value()) {
+      throw std::invalid_argument("scenario " + scenario.name + ": option " + key + "='" + value +
+                                  "' is not a switch value (" + kSwitchValues + ")");
     }
   }
 }
 
 bool option_on(const Options& options, const std::string& key) {
   auto it = options.find(key);
-  return it != options.end() && (it->second == "on" || it->second == "true" || it->second == "1");
+  if (it == options.end()) return false;
+  const std::optional<bool> on = parse_switch(it->second);
+  if (!on.has_value()) {
+    throw std::invalid_argument("option " + key + "='" + it->second + "' is not a switch value (" +
+                                kSwitchValues + ")");
+  }
+  return *on;
 }
 
 Options parse_options(const std::string& text) {

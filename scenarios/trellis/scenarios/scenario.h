@@ -48,9 +48,11 @@ struct Scenario {
 const std::vector<Scenario>& all_scenarios();
 // Throws std::invalid_argument listing the known names.
 const Scenario& find_scenario(const std::string& name);
-// Throws std::invalid_argument for an option the scenario does not know.
+// Throws std::invalid_argument for an option the scenario does not know, and for a switch
+// (an option documented "off: ..." or "on: ...") whose value is not a switch value.
 void check_options(const Scenario& scenario, const Options& options);
-// options[key] == "on" / "true" / "1".
+// Whether switch `key` is on: on / true / 1, off / false / 0, absent = off. Throws
+// std::invalid_argument for any other value (never a silent "off").
 bool option_on(const Options& options, const std::string& key);
 // "planted_bug=on,x=1" -> options ("" -> none). Throws std::invalid_argument for an item
 // that is not key=value.

@@ -156,8 +156,10 @@ inline void run_sim_test(const std::string& suite, const std::string& name, cons
         });
       }
       const char* dir = std::getenv("TRELLIS_REPLAY_DIR");
-      const std::string path = std::string(dir != nullptr && *dir ? dir : ::testing::TempDir()) +
-                               "/" + test + ".seed" + std::to_string(seed) + ".replay";
+      // (TempDir() ends with a slash; a directory from the environment may not.)
+      std::string path = dir != nullptr && *dir ? dir : ::testing::TempDir();
+      if (!path.empty() && path.back() != '/') path += '/';
+      path += test + ".seed" + std::to_string(seed) + ".replay";
       std::string written = path;
       try {
         write_replay_file(path, minimal.run.replay(test));

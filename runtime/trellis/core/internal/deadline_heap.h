@@ -164,7 +164,8 @@ class DeadlineHeap {
  private:
   // (deadline, sequence, slot) packed so that unsigned comparison orders by deadline, then
   // sequence; the slot never decides (sequences of entries in the heap are distinct).
-  using Entry = unsigned __int128;
+  // (__extension__: users who include the umbrella header build with -Wpedantic too.)
+  __extension__ typedef unsigned __int128 Entry;
   static constexpr std::uint64_t kSequenceLimit = std::uint64_t{1} << 32;
   // Entry i is stored at storage_[i + kOffset]: the children of i, 4i+1..4i+4, then sit at
   // 4(i+1)..4(i+1)+3, one 64-byte line of a 64-byte-aligned array.
