@@ -4,18 +4,18 @@
 //
 // TCP: connect and accept (addresses both ends see, loopback and wildcard listeners), a
 // refused connection, round trips of 1 B .. 3 MiB through serve_tcp, half-close, end of
-// stream, resets (close with unread data, sending after the peer closed), back-pressure,
-// several queued connections, closing a listener (a waiting accept; unaccepted
-// connections), a closed stream, concurrent use (BusyResourceError), socket options, ports in
-// use. UDP: datagrams with the sender's address, datagram boundaries and the size limit,
-// truncation, sending to a port nobody is bound to (unconnected and connected sockets),
+// stream, shutdown(SHUT_RD), resets (close with unread data, sending after the peer
+// closed), back-pressure, several queued connections, closing a listener (a waiting accept;
+// unaccepted connections), a closed stream, concurrent use (BusyResourceError), socket
+// options, ports in use. UDP: datagrams with the sender's address, datagram boundaries and the size
+// limit, truncation, sending to a port nobody is bound to (unconnected and connected sockets),
 // connected sockets' peer filter, ports in use.
 //
 // The real kernel is the truth. Where the simulator does something else, the check stays in
 // the shared body and is skipped in the sim arm through one flag of Arm (each says what Linux
-// does, what the simulator does instead, and which function of
-// sim/trellis/sim/internal/sim_backend.cc is responsible): fixing the simulator means
-// flipping that flag in sim_arm() and watching the check pass.
+// does, what the simulator does instead, and which function of sim/trellis/sim/internal/ is
+// responsible): fixing the simulator means flipping that flag in sim_arm(), watching the
+// check pass, and deleting the flag. None is left today.
 //
 // Timing: no check depends on how long the real kernel takes. Bodies wait for conditions
 // (readiness, wait_all_tasks_blocked, a bounded poll for an asynchronous reset); the one
@@ -58,86 +58,28 @@ constexpr Duration kBodyTimeLimit = 60s;
 
 // ---- the arms --------------------------------------------------------------------------------
 
-// What a body needs to know about the arm it runs in. Every known-difference flag is true on
-// Linux (the posix arm); sim_arm() sets to false the ones the simulator does not do yet, and
-// the body skips exactly the checks that depend on them.
+// What a body needs to know about the arm it runs in.
+//
+// A known difference between the simulator and Linux would be one more bool here, true on
+// the posix arm, false in sim_arm() with a comment (what Linux does, what the simulator
+// does instead, where), and each check that depends on it skipped when false. There is none
+// today: the ten the simulated network had (addresses of loopback and wildcard binds, reset
+// on close with unread data, EPIPE for a reset after FIN, UDP port-unreachable, peer filter
+// and getpeername of connected datagram sockets, empty datagrams, options read back and
+// malformed ones refused) were fixed in sim/trellis/sim/internal/ and their checks run in
+// both arms.
 struct Arm {
   // The address the body listens on, binds to and connects to: 127.0.0.1 on the posix arm,
   // the host's own address in the simulator (one host talking to itself).
   std::string ip;
-
-  // Known differences (see sim_arm() for what the simulator does instead).
-
-  // Sockets bound to 127.0.0.1, and connections made to it, report 127.0.0.1 as their local
-  // and peer addresses.
-  bool loopback_addresses_are_loopback = true;
-  // A socket bound to the wildcard (a listener on 0.0.0.0, a datagram socket the kernel
-  // bound implicitly on its first send) reports 0.0.0.0 as its local address.
-  bool wildcard_binds_report_wildcard = true;
-  // Closing a socket with unread received data sends a reset: the peer's next receive fails
-  // with ECONNRESET (once; then end of stream), its sends with EPIPE.
-  bool close_with_unread_data_resets = true;
-  // A reset that arrives after the peer's FIN (the socket is in CLOSE_WAIT) is reported as
-  // EPIPE, not ECONNRESET (Linux's tcp_reset).
-  bool reset_after_fin_reports_epipe = true;
-  // A connected datagram socket whose datagram met a closed port gets the ICMP
-  // port-unreachable back as ECONNREFUSED from its next call.
-  bool connected_udp_reports_port_unreachable = true;
-  // An empty datagram is sent and received like any other (size 0).
-  bool sends_empty_datagrams = true;
-  // A connected datagram socket receives only datagrams from its peer.
-  bool connected_udp_filters_other_senders = true;
-  // A connected datagram socket reports its peer (getpeername).
-  bool connected_udp_reports_peer_address = true;
-  // Socket options read back as set (TCP_NODELAY, which SocketStream turns on; SO_KEEPALIVE).
-  bool socket_options_read_back = true;
-  // An option whose value is not an int (SO_LINGER takes a struct linger) is refused with
-  // EINVAL by the int-valued set_option.
-  bool rejects_malformed_socket_options = true;
 };
 
 Arm posix_arm() {
   return Arm{.ip = "127.0.0.1"};
 }
 
-// The simulator as of main (sim/trellis/sim/internal/sim_backend.cc); each false flag names
-// what it does instead and where.
 Arm sim_arm() {
-  return Arm{
-      .ip = kSimHostAddress,
-      // SimBackend::bind_port sets an unbound socket's local address to the host's address
-      // whatever address bind() named (127.0.0.1 included), and syn_arrives gives the
-      // accepted socket the host's address as local address; only the client's peer address
-      // is the 127.0.0.1 it connected to, so the two ends disagree.
-      .loopback_addresses_are_loopback = false,
-      // SimBackend::bind_port again: a socket bound to 0.0.0.0 (or bound implicitly by
-      // send_to / connect) reports the host's address.
-      .wildcard_binds_report_wildcard = false,
-      // SimBackend::close sends an orderly FIN and drops the unread data: the peer reads end
-      // of stream; only its next send is answered with a reset (SimBackend::deliver).
-      .close_with_unread_data_resets = false,
-      // SimBackend::deliver reports a reset as ECONNRESET whatever the state (then EPIPE).
-      .reset_after_fin_reports_epipe = false,
-      // SimBackend::send_to's delivery drops a datagram to an unbound port silently; no
-      // error ever reaches the sender (SimBackend::connect of a datagram socket only records
-      // the peer).
-      .connected_udp_reports_port_unreachable = false,
-      // SimBackend::send_to copies the payload with memcpy into an empty vector's data(), a
-      // null pointer (and SimBackend::receive_from copies out of one): undefined behaviour,
-      // which UBSan reports (the asan preset halts on it); release builds happen to work.
-      .sends_empty_datagrams = false,
-      // SimBackend::send_to's delivery and SimBackend::receive_from ignore the receiver's
-      // connected peer: datagrams from anyone are received.
-      .connected_udp_filters_other_senders = false,
-      // SimBackend::peer_address answers ENOTCONN unless the socket is a connected stream:
-      // SimBackend::connect of a datagram socket records the peer but leaves the state
-      // kFresh.
-      .connected_udp_reports_peer_address = false,
-      // SimBackend::get_option answers 0 for every option but SO_TYPE and SO_ERROR.
-      .socket_options_read_back = false,
-      // SimBackend::set_option accepts every option and value and changes nothing.
-      .rejects_malformed_socket_options = false,
-  };
+  return Arm{.ip = kSimHostAddress};
 }
 
 using Body = void (*)(const Arm&);
@@ -373,12 +315,10 @@ void tcp_connect_and_accept_body(const Arm& arm) {
     EXPECT_EQ(client.socket().peer_address().port(), listening.port());
     EXPECT_EQ(server->socket().local_address().port(), listening.port());
     EXPECT_EQ(str(server->socket().peer_address()), str(client_local));
-    if (arm.loopback_addresses_are_loopback) {
-      EXPECT_EQ(str(listening), str(address("127.0.0.1", listening.port())));
-      EXPECT_EQ(client_local.host(), "127.0.0.1");
-      EXPECT_EQ(str(client.socket().peer_address()), str(listening));
-      EXPECT_EQ(str(server->socket().local_address()), str(listening));
-    }
+    EXPECT_EQ(str(listening), str(address("127.0.0.1", listening.port())));
+    EXPECT_EQ(client_local.host(), "127.0.0.1");
+    EXPECT_EQ(str(client.socket().peer_address()), str(listening));
+    EXPECT_EQ(str(server->socket().local_address()), str(listening));
     client.send_all(bytes("ping"));
     EXPECT_EQ(receive_text(*server, 4), "ping");
   }
@@ -389,9 +329,7 @@ void tcp_connect_and_accept_body(const Arm& arm) {
     ASSERT_EQ(listeners.size(), 1u);
     const SocketAddress listening = listeners[0]->local_address();
     EXPECT_NE(listening.port(), 0);
-    if (arm.wildcard_binds_report_wildcard) {
-      EXPECT_EQ(str(listening), str(address("0.0.0.0", listening.port())));
-    }
+    EXPECT_EQ(str(listening), str(address("0.0.0.0", listening.port())));
     SocketStream client = open_tcp_stream(arm.ip, listening.port());
     std::unique_ptr<SocketStream> server = listeners[0]->accept();
     EXPECT_EQ(str(server->socket().local_address()), str(address(arm.ip, listening.port())));
@@ -486,6 +424,25 @@ void tcp_half_close_body(const Arm& arm) {
   EXPECT_EQ(raw_send(server, bytes("late")).error, EPIPE);
 }
 
+// shutdown(SHUT_RD): what was already queued is still read (Linux's tcp_recvmsg reads the
+// queue before it looks at the shutdown), then the end of the stream; the other direction
+// is untouched.
+void tcp_shutdown_read_body(const Arm& arm) {
+  Connection c = connect_pair(arm.ip);
+  SocketStream& client = c.client;
+  SocketStream& server = *c.server;
+  client.send_all(bytes("queued"));
+  wait_readable(server);  // "queued" has arrived (one segment)
+  Socket& socket = server.socket();
+  ASSERT_EQ(errno_name(socket.network().shutdown(socket.handle(), SHUT_RD)), errno_name(0));
+  EXPECT_EQ(receive_until_eof(server), "queued");
+  const IoResult<std::size_t> raw = raw_recv(server);
+  EXPECT_EQ(raw.error, 0) << errno_name(raw.error);
+  EXPECT_EQ(raw.value, 0u);
+  server.send_all(bytes("answer"));
+  EXPECT_EQ(receive_text(client, 6), "answer");
+}
+
 void tcp_eof_body(const Arm& arm) {
   Connection c = connect_pair(arm.ip);
   SocketStream& client = c.client;
@@ -514,11 +471,9 @@ void tcp_reset_on_close_with_unread_data_body(const Arm& arm) {
     server.close();
     // What arrived before the reset is still read.
     EXPECT_EQ(receive_text(client, 5), "hello");
-    if (arm.close_with_unread_data_resets) {
-      EXPECT_THROW(client.receive_some(buffer), BrokenResourceError);  // ECONNRESET
-      EXPECT_EQ(client.receive_some(buffer), 0u);                      // then end of stream
-      EXPECT_THROW(client.send_all(bytes("x")), BrokenResourceError);  // EPIPE
-    }
+    EXPECT_THROW(client.receive_some(buffer), BrokenResourceError);  // ECONNRESET
+    EXPECT_EQ(client.receive_some(buffer), 0u);                      // then end of stream
+    EXPECT_THROW(client.send_all(bytes("x")), BrokenResourceError);  // EPIPE
   }
   // errno-exact, through the socket calls.
   {
@@ -528,14 +483,12 @@ void tcp_reset_on_close_with_unread_data_body(const Arm& arm) {
     client.send_all(bytes("unread"));
     wait_readable(server);
     server.close();
-    if (arm.close_with_unread_data_resets) {
-      wait_readable(client);  // the reset makes it readable
-      EXPECT_EQ(errno_name(raw_recv(client).error), "ECONNRESET");
-      const IoResult<std::size_t> again = raw_recv(client);  // reported once
-      EXPECT_EQ(again.error, 0) << errno_name(again.error);
-      EXPECT_EQ(again.value, 0u);
-      EXPECT_EQ(errno_name(raw_send(client, bytes("x")).error), "EPIPE");
-    }
+    wait_readable(client);  // the reset makes it readable
+    EXPECT_EQ(errno_name(raw_recv(client).error), "ECONNRESET");
+    const IoResult<std::size_t> again = raw_recv(client);  // reported once
+    EXPECT_EQ(again.error, 0) << errno_name(again.error);
+    EXPECT_EQ(again.value, 0u);
+    EXPECT_EQ(errno_name(raw_send(client, bytes("x")).error), "EPIPE");
   }
 }
 
@@ -555,9 +508,7 @@ void tcp_send_after_peer_closed_body(const Arm& arm) {
     error = raw_send(client, bytes("x")).error;
   }
   EXPECT_TRUE(error == EPIPE || error == ECONNRESET) << errno_name(error);
-  if (arm.reset_after_fin_reports_epipe) {
-    EXPECT_EQ(errno_name(error), "EPIPE");
-  }
+  EXPECT_EQ(errno_name(error), "EPIPE");
   // From then on the stream is broken for sending, and at its end for receiving.
   EXPECT_THROW(client.send_all(bytes("x")), BrokenResourceError);
   EXPECT_EQ(errno_name(raw_send(client, bytes("x")).error), "EPIPE");
@@ -717,14 +668,10 @@ void tcp_socket_options_body(const Arm& arm) {
   EXPECT_EQ(socket.get_option(SOL_SOCKET, SO_ERROR), 0);
   socket.set_option(SOL_SOCKET, SO_KEEPALIVE, 0);
   EXPECT_EQ(socket.get_option(SOL_SOCKET, SO_KEEPALIVE), 0);
-  if (arm.socket_options_read_back) {
-    EXPECT_NE(socket.get_option(IPPROTO_TCP, TCP_NODELAY), 0);  // SocketStream turned it on
-    socket.set_option(SOL_SOCKET, SO_KEEPALIVE, 1);
-    EXPECT_NE(socket.get_option(SOL_SOCKET, SO_KEEPALIVE), 0);
-  }
-  if (arm.rejects_malformed_socket_options) {
-    EXPECT_EQ(errno_of([&] { socket.set_option(SOL_SOCKET, SO_LINGER, 0); }), EINVAL);
-  }
+  EXPECT_NE(socket.get_option(IPPROTO_TCP, TCP_NODELAY), 0);  // SocketStream turned it on
+  socket.set_option(SOL_SOCKET, SO_KEEPALIVE, 1);
+  EXPECT_NE(socket.get_option(SOL_SOCKET, SO_KEEPALIVE), 0);
+  EXPECT_EQ(errno_of([&] { socket.set_option(SOL_SOCKET, SO_LINGER, 0); }), EINVAL);
 }
 
 void tcp_port_in_use_body(const Arm& arm) {
@@ -776,9 +723,7 @@ void udp_send_receive_body(const Arm& arm) {
   EXPECT_EQ(got.from.host(), arm.ip);
   EXPECT_NE(got.from.port(), 0);
   EXPECT_EQ(c.local_address().port(), got.from.port());
-  if (arm.wildcard_binds_report_wildcard) {
-    EXPECT_EQ(c.local_address().host(), "0.0.0.0");
-  }
+  EXPECT_EQ(c.local_address().host(), "0.0.0.0");
   // One receiver at a time; closing wakes the one waiting with ClosedResourceError.
   bool closed = false;
   open_nursery([&](Nursery& n) {
@@ -807,7 +752,6 @@ void udp_datagram_boundaries_body(const Arm& arm) {
   std::map<std::size_t, std::vector<std::byte>> sent;
   for (const std::size_t size :
        {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{1000}, kDatagramSizeMax}) {
-    if (size == 0 && !arm.sends_empty_datagrams) continue;
     sent[size] = pattern(size, static_cast<std::uint32_t>(size) + 1);
     sender.send_to(sent[size], receiver.local_address());
   }
@@ -871,13 +815,11 @@ void udp_nobody_bound_body(const Arm& arm) {
   UdpSocket connected = UdpSocket::bind(address(arm.ip, 0));
   connected.socket().connect(dead);
   EXPECT_EQ(errno_of([&] { connected.send_to(bytes("anyone?"), dead); }), 0);
-  if (arm.connected_udp_reports_port_unreachable) {
-    EXPECT_EQ(errno_of([&] { (void)connected.receive_from(buffer); }), ECONNREFUSED);
-    EXPECT_EQ(errno_of([&] { connected.send_to(bytes("anyone?"), dead); }), 0);
-    // The error makes the socket readable; the send after it reports it.
-    connected.socket().io().wait_readable(connected.socket().handle());
-    EXPECT_EQ(errno_of([&] { connected.send_to(bytes("anyone?"), dead); }), ECONNREFUSED);
-  }
+  EXPECT_EQ(errno_of([&] { (void)connected.receive_from(buffer); }), ECONNREFUSED);
+  EXPECT_EQ(errno_of([&] { connected.send_to(bytes("anyone?"), dead); }), 0);
+  // The error makes the socket readable; the send after it reports it.
+  connected.socket().io().wait_readable(connected.socket().handle());
+  EXPECT_EQ(errno_of([&] { connected.send_to(bytes("anyone?"), dead); }), ECONNREFUSED);
 }
 
 void udp_connected_peer_filter_body(const Arm& arm) {
@@ -885,9 +827,7 @@ void udp_connected_peer_filter_body(const Arm& arm) {
   UdpSocket stranger = UdpSocket::bind(address(arm.ip, 0));
   UdpSocket connected = UdpSocket::bind(address(arm.ip, 0));
   connected.socket().connect(peer.local_address());
-  if (arm.connected_udp_reports_peer_address) {
-    EXPECT_EQ(str(connected.socket().peer_address()), str(peer.local_address()));
-  }
+  EXPECT_EQ(str(connected.socket().peer_address()), str(peer.local_address()));
   // The stranger's datagram lands first, the peer's later; only the peer's is received.
   // (The sleep changes nothing on a correct network; it lets the stray land first in the
   // simulator, where a datagram takes up to NetworkConfig::latency_max, 2 ms by default, so
@@ -895,18 +835,15 @@ void udp_connected_peer_filter_body(const Arm& arm) {
   stranger.send_to(bytes("stray"), connected.local_address());
   sleep(20ms);
   peer.send_to(bytes("expected"), connected.local_address());
-  if (arm.connected_udp_filters_other_senders) {
-    std::vector<std::byte> buffer(100);
-    const Datagram got = connected.receive_from(buffer);
-    EXPECT_EQ(text(std::span(buffer).first(got.size)), "expected");
-    EXPECT_EQ(str(got.from), str(peer.local_address()));
-  }
+  std::vector<std::byte> buffer(100);
+  const Datagram got = connected.receive_from(buffer);
+  EXPECT_EQ(text(std::span(buffer).first(got.size)), "expected");
+  EXPECT_EQ(str(got.from), str(peer.local_address()));
   // Its answers go to the peer.
   connected.send_to(bytes("answer"), peer.local_address());
-  std::vector<std::byte> buffer(100);
-  const Datagram got = peer.receive_from(buffer);
-  EXPECT_EQ(text(std::span(buffer).first(got.size)), "answer");
-  EXPECT_EQ(str(got.from), str(connected.local_address()));
+  const Datagram answer = peer.receive_from(buffer);
+  EXPECT_EQ(text(std::span(buffer).first(answer.size)), "answer");
+  EXPECT_EQ(str(answer.from), str(connected.local_address()));
 }
 
 void udp_port_in_use_body(const Arm& arm) {
@@ -932,6 +869,9 @@ TEST_P(NetworkConformance, TcpHalfCloseLetsThePeerAnswer) {
 }
 TEST_P(NetworkConformance, TcpPeerCloseIsEndOfStreamRepeatedly) {
   in_arm(tcp_eof_body);
+}
+TEST_P(NetworkConformance, TcpShutdownReadStillReadsQueuedData) {
+  in_arm(tcp_shutdown_read_body);
 }
 TEST_P(NetworkConformance, TcpCloseWithUnreadDataResets) {
   in_arm(tcp_reset_on_close_with_unread_data_body);

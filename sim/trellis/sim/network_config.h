@@ -5,11 +5,28 @@
 // overtakes an earlier one); partitions (World::partition, symmetric or one-way) hold TCP
 // segments and connection attempts back until healed (TCP retransmits every
 // retransmit_timeout), and drop datagrams; a clog (World::clog) stalls a link for a while and
-// loses nothing; a crashed host's sockets vanish without a FIN (its peers see a reset once the
-// host is back, or nothing until their own timeouts); datagrams are also lost, duplicated and
-// reordered with the probabilities below. What stays recoverable: TCP never loses, reorders
-// or duplicates bytes of a live connection; an orderly close always delivers a FIN after the
-// data.
+// loses nothing; datagrams are also lost, duplicated and reordered with the probabilities
+// below.
+//
+// A crashed host's sockets vanish without a FIN. What it had already put on the wire (TCP
+// segments sent over a link that was up, FINs and resets included; datagrams) still lands
+// at its due time, as on a real network; what was still in its buffer (segments a partition
+// or clog was holding back for a retransmission) is lost with it, and so is a segment on
+// the wire whose link fails before it lands (nobody is left to retransmit it). Its peers
+// then see nothing more: a reset when they send, or their own timeouts.
+//
+// What stays recoverable: TCP never loses, reorders or duplicates bytes of a live
+// connection; an orderly close always delivers a FIN after the data. A close() with
+// received data unread sends a reset instead (after what is already on the wire; what was
+// not sent yet is thrown away), as Linux does: the peer's next call fails with ECONNRESET,
+// or EPIPE if it had already read the end of the stream.
+//
+// Simplifications (the conformance suite, tests/conformance/, checks the rest against
+// Linux): a port is bound per host and protocol whatever the address (127.0.0.1:p and
+// 0.0.0.0:p conflict, and a listener bound to one address also accepts connections made to
+// the host's other one); socket options are recorded and read back but change nothing
+// (set_option refuses, with ENOPROTOOPT, every option outside a small table: see
+// SimSocketTable::set_option); no Nagle, no keep-alive probes, no TIME_WAIT.
 #pragma once
 
 #include <chrono>

@@ -213,12 +213,11 @@ int SimBackend::shutdown(IoHandle handle, int how) {
 }
 
 int SimBackend::set_option(IoHandle handle, int level, int name, int value) {
-  (void)level;
-  (void)name;
-  (void)value;
   int error = 0;
-  // Options (SO_REUSEADDR, TCP_NODELAY, ...) change nothing the simulation models.
-  return sockets_.lookup(handle, &error, "setsockopt") == nullptr ? error : 0;
+  SimSocket* socket = sockets_.lookup(handle, &error, "setsockopt");
+  if (socket == nullptr) return error;
+  // Recorded and read back; none changes what the simulation does (sim_socket_table.h).
+  return sockets_.set_option(*socket, level, name, value);
 }
 
 IoResult<int> SimBackend::get_option(IoHandle handle, int level, int name) {
@@ -257,7 +256,7 @@ void SimBackend::host_crashed(HostState& host) {
   signals_.host_crashed(host);
   processes_.host_crashed(host);
   pipes_.host_crashed(host);
-  tcp_.host_crashed(host);  // unsent segments are lost
+  tcp_.host_crashed(host);  // segments on the wire still land; unsent ones are lost
   for (std::int64_t id : sockets_.sockets_of(host)) {
     SimSocket& socket = *sockets_.find(id);
     // The host's tasks were cancelled first; a waiter left here is parked in a shielded

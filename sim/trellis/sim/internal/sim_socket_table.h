@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "trellis/core/io_facet.h"
@@ -29,6 +30,12 @@ namespace trellis::sim::internal {
 struct SimSegment {
   std::vector<std::byte> bytes;
   bool fin = false;
+  // A reset (close() with unread data): the last segment, and it carries no bytes.
+  bool rst = false;
+  // Transmitted onto a link that was up: it reaches the peer even if the sender crashes
+  // before it lands. False while it waits in the sender's buffer (a partition or clog holds
+  // it back): a crash loses it. Invariant: the on_wire segments of a queue are a prefix.
+  bool on_wire = false;
   Time due{};
   std::uint64_t id = 0;  // for the trace's message arrows
 };
@@ -50,8 +57,15 @@ struct SimSocket {
   // Invariant: closed_by_user sockets are invisible to handles and stay only while their
   // outgoing segments drain (TCP delivers data and FIN after close()).
   bool closed_by_user = false;
-  SocketAddress local;  // port 0 until bound
+  // The address bind() named (0.0.0.0 for an implicit bind), until connect() fixes the
+  // source address the route picks (as Linux does); empty (port 0) until bound.
+  SocketAddress local;
+  // TCP: the address connect() named, or the accepted connection's client. UDP: the
+  // connected peer (empty: not connected).
   SocketAddress peer;
+  // Options set through set_option, by (level, name); absent: the option's default
+  // (SimSocketTable's option table).
+  std::map<std::pair<int, int>, int> options;
   // Listening.
   int backlog = 0;
   std::deque<std::int64_t> accept_queue;
@@ -69,6 +83,9 @@ struct SimSocket {
   // Invariant: outgoing_bytes == the sum of outgoing[i].bytes.size().
   std::size_t outgoing_bytes = 0;
   bool delivery_scheduled = false;
+  // The link was down at the last delivery attempt: outgoing waits for a retransmission
+  // (none of it is on the wire).
+  bool held_back = false;
   Time last_due{};
   // Connecting: when the attempt gives up.
   Time connect_deadline{};
@@ -96,13 +113,22 @@ class SimSocketTable {
   SimSocket* lookup(IoHandle handle, int* error, const char* operation);
   // The socket bound to (host index, type, port), or nullptr.
   SimSocket* bound_to(std::uint32_t host, int type, std::uint16_t port);
-  // The host a numeric address belongs to (self for 127.0.0.1), or nullptr.
+  // The host a numeric address belongs to (self for 127.0.0.1 and 0.0.0.0, as Linux routes
+  // them), or nullptr.
   HostState* host_at(const std::string& ip, HostState* self) const;
   HostState* host_at(const SocketAddress& address, HostState* self) const {
     return host_at(address.host(), self);
   }
-  // Binds socket to port (0: the next free ephemeral one). Returns 0 or EADDRINUSE.
+  // Binds socket to port (0: the next free ephemeral one), keeping the address it has (the
+  // wildcard if none). Returns 0 or EADDRINUSE. Ports are per (host, type) whatever the
+  // address: 127.0.0.1:p and 0.0.0.0:p conflict (a simplification, network_config.h).
   int bind_port(SimSocket& socket, std::uint16_t port);
+  // The address packets from socket to `to` carry: the bound address, or for a wildcard
+  // bind the route's source: 127.0.0.1 towards the host itself by loopback, else the
+  // host's address.
+  SocketAddress source_address(const SimSocket& socket, const SocketAddress& to) const;
+  // The address a connection to `to` reaches (0.0.0.0 means 127.0.0.1, as in Linux).
+  static SocketAddress destination(const SocketAddress& to);
   void unbind(SimSocket& socket);
   // Removes the socket and releases its handle. Requires: no waiter.
   void erase(std::int64_t id);
@@ -117,6 +143,13 @@ class SimSocketTable {
   // Protocol-independent calls, on a socket lookup() returned.
   int bind(SimSocket& socket, const SocketAddress& address);
   IoResult<int> take_error(SimSocket& socket);
+  // Options with Linux's semantics, for the ones in the table of sim_socket_table.cc
+  // (SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST: flags read back as 0/1;
+  // TCP_NODELAY, TCP_NOTSENT_LOWAT on streams; SO_LINGER, whose value is a struct: EINVAL
+  // through this int-valued call; SO_TYPE, SO_ERROR: read only). Any other option is
+  // refused with ENOPROTOOPT: the simulator does not model it, and says so rather than
+  // pretend (set and get alike).
+  int set_option(SimSocket& socket, int level, int name, int value);
   IoResult<int> get_option(SimSocket& socket, int level, int name);
   IoResult<SocketAddress> local_address(const SimSocket& socket) const;
   IoResult<SocketAddress> peer_address(const SimSocket& socket) const;

@@ -42,10 +42,14 @@ void SimUdp::poke(SimSocket& socket) {
 
 int SimUdp::connect(SimSocket& socket, const SocketAddress& address) {
   TRELLIS_ASSERT(socket.type == SOCK_DGRAM);
-  if (socket.local.empty()) {
+  if (!socket.bound()) {
     if (const int e = sockets_.bind_port(socket, 0); e != 0) return e;
   }
-  socket.peer = address;
+  // As Linux's ip4_datagram_connect: a wildcard-bound socket takes the route's source
+  // address, and from now on receives only from its peer and hears port-unreachable.
+  socket.local = sockets_.source_address(socket, address);
+  socket.peer = SimSocketTable::destination(address);
+  TRELLIS_ASSERT(socket.bound() && !socket.peer.empty());
   return 0;
 }
 
@@ -58,13 +62,18 @@ IoResult<std::size_t> SimUdp::send_to(SimSocket& socket, const void* data, std::
                                       const SocketAddress& to) {
   TRELLIS_ASSERT(socket.type == SOCK_DGRAM);
   if (to.family() != AF_INET) return {0, EAFNOSUPPORT};
+  // A pending error (a port-unreachable a connected socket heard) is reported once.
+  if (socket.error != 0) return {0, std::exchange(socket.error, 0)};
   if (!socket.bound()) {
     if (const int e = sockets_.bind_port(socket, 0); e != 0) return {0, e};
   }
   if (size > kDatagramSizeMax) return {0, EMSGSIZE};
-  SimDatagram datagram{socket.local, std::vector<std::byte>(size)};
-  std::memcpy(datagram.bytes.data(), data, size);
+  SimDatagram datagram{sockets_.source_address(socket, to), std::vector<std::byte>(size)};
+  // An empty datagram is a datagram too; memcpy of an empty vector's null data() is not.
+  if (size > 0) std::memcpy(datagram.bytes.data(), data, size);
+  TRELLIS_ASSERT(datagram.bytes.size() == size);
   HostState* from_host = socket.host;
+  const std::int64_t from_id = socket.id;
   const std::string ip = to.host();
   const std::uint16_t port = to.port();
   const int copies = prng_.chance(config_.datagram_duplicate_ppm, 1'000'000) ? 2 : 1;
@@ -81,27 +90,36 @@ IoResult<std::size_t> SimUdp::send_to(SimSocket& socket, const void* data, std::
           prng_.below(static_cast<std::uint64_t>(10 * config_.latency_max.count()) + 1)));
     }
     ++ledger_.in_flight;
-    loop_.at(loop_.now() + delay,
-             [this, from_host, ip, port, datagram] { arrive(from_host, ip, port, datagram); });
+    loop_.at(loop_.now() + delay, [this, from_host, from_id, ip, port, datagram] {
+      arrive(from_host, from_id, ip, port, datagram);
+    });
   }
   check_ledger();
   return {size, 0};
 }
 
-void SimUdp::arrive(HostState* from_host, const std::string& ip, std::uint16_t port,
-                    const SimDatagram& datagram) {
+void SimUdp::arrive(HostState* from_host, std::int64_t from_id, const std::string& ip,
+                    std::uint16_t port, const SimDatagram& datagram) {
   TRELLIS_ASSERT(ledger_.in_flight > 0);
   --ledger_.in_flight;
+  // A datagram on the wire lands even if its sender crashed since (network_config.h).
   HostState* target = sockets_.host_at(ip, from_host);
-  if (target == nullptr || !target->alive || !from_host->alive ||
-      !links_.up(*from_host, *target, loop_.now())) {
+  if (target == nullptr || !target->alive || !links_.up(*from_host, *target, loop_.now())) {
     ++ledger_.dropped;
     check_ledger();
     if (trace_ != nullptr) trace_->record("datagram dropped", port);
     return;
   }
   SimSocket* s = sockets_.bound_to(target->index, SOCK_DGRAM, port);
-  if (s == nullptr || s->closed_by_user || s->datagrams.size() >= config_.datagram_queue_max) {
+  // A connected socket is not there for anyone but its peer (Linux's socket lookup).
+  if (s != nullptr && !s->peer.empty() && s->peer != datagram.from) s = nullptr;
+  if (s == nullptr || s->closed_by_user) {
+    ++ledger_.dropped;
+    check_ledger();
+    port_unreachable(*target, from_host, from_id);
+    return;
+  }
+  if (s->datagrams.size() >= config_.datagram_queue_max) {
     ++ledger_.dropped;
     check_ledger();
     return;
@@ -113,14 +131,32 @@ void SimUdp::arrive(HostState* from_host, const std::string& ip, std::uint16_t p
   poke(*s);
 }
 
+void SimUdp::port_unreachable(HostState& at, HostState* to_host, std::int64_t to_id) {
+  // The ICMP port-unreachable travels back; only a connected socket hears it (Linux's
+  // __udp4_lib_err), as ECONNREFUSED from its next call.
+  loop_.at(loop_.now() + links_.latency(&at, to_host), [this, &at, to_host, to_id] {
+    SimSocket* s = sockets_.find(to_id);
+    if (s == nullptr || s->closed_by_user || s->peer.empty()) return;
+    TRELLIS_ASSERT(s->host == to_host && s->type == SOCK_DGRAM);
+    if (!to_host->alive || !links_.up(at, *to_host, loop_.now())) return;
+    if (trace_ != nullptr) trace_->record("datagram port unreachable", s->local.port());
+    s->error = ECONNREFUSED;
+    poke(*s);
+  });
+}
+
 IoResult<ReceivedDatagram> SimUdp::receive_from(SimSocket& socket, void* buffer, std::size_t size) {
   TRELLIS_ASSERT(socket.type == SOCK_DGRAM);
+  // A pending error (port unreachable) is reported once, before any datagram.
+  if (socket.error != 0) return {{}, std::exchange(socket.error, 0)};
   if (socket.datagrams.empty()) return {{}, EAGAIN};
   SimDatagram datagram = std::move(socket.datagrams.front());
   socket.datagrams.pop_front();
   // As recvfrom(2): a datagram longer than the buffer is truncated, the rest discarded.
   const std::size_t n = std::min(size, datagram.bytes.size());
-  std::memcpy(buffer, datagram.bytes.data(), n);
+  TRELLIS_ASSERT(n <= size && n <= kDatagramSizeMax);
+  // An empty datagram: nothing to copy (and its data() may be null).
+  if (n > 0) std::memcpy(buffer, datagram.bytes.data(), n);
   return {ReceivedDatagram{n, datagram.from}, 0};
 }
 

@@ -1,6 +1,8 @@
 // trellis/sim/internal/sim_udp.h — SimUdp: UDP over the simulated network: datagrams lost,
 // duplicated and reordered with the configured chances (network_config.h), dropped by
-// partitions, dead hosts and full receive queues, truncated to the reader's buffer.
+// partitions, dead hosts and full receive queues, truncated to the reader's buffer. A
+// datagram to a port nobody listens on (or to a socket connected to someone else) is
+// answered by a port-unreachable, which a connected sender hears as ECONNREFUSED once.
 //
 // What it promises (asserted): every datagram copy sent is, at each moment, in flight (an
 // event pending), delivered to a queue, or dropped (lost, partitioned, no receiver, queue
@@ -36,7 +38,8 @@ class SimUdp {
   void poke(SimSocket& socket);
 
   // NetworkFacet calls on a datagram socket the prologue found.
-  // connect: only sets the default peer (binding an ephemeral port first).
+  // connect: sets the peer (binding an ephemeral port first, fixing the source address):
+  // the only sender the socket hears from, and getpeername's answer.
   int connect(SimSocket& socket, const SocketAddress& address);
   IoResult<std::size_t> send(SimSocket& socket, const void* data, std::size_t size);
   IoResult<std::size_t> send_to(SimSocket& socket, const void* data, std::size_t size,
@@ -60,9 +63,11 @@ class SimUdp {
     std::uint64_t dropped = 0;
   };
   void check_ledger() const;
-  // A copy of datagram from from_host lands at ip:port (or is dropped).
-  void arrive(HostState* from_host, const std::string& ip, std::uint16_t port,
+  // A copy of datagram from socket from_id of from_host lands at ip:port (or is dropped).
+  void arrive(HostState* from_host, std::int64_t from_id, const std::string& ip, std::uint16_t port,
               const SimDatagram& datagram);
+  // Nobody at the port of host `at`: tells socket to_id of to_host, if it is connected.
+  void port_unreachable(HostState& at, HostState* to_host, std::int64_t to_id);
 
   SimEventLoop& loop_;
   SimSocketTable& sockets_;
