@@ -600,12 +600,7 @@ void Runner::sleep_until(Time deadline) {
     return;
   }
   ++task.cancel_points_;
-  DeadlineTimer timer{DeadlineTimer::kNotRegistered,
-                      [](void* owner) {
-                        auto& sleeper = *static_cast<lowlevel::Task*>(owner);
-                        sleeper.runner_->reschedule(sleeper, nullptr);
-                      },
-                      &task};
+  DeadlineTimer timer{DeadlineTimer::kNotRegistered, &Runner::reschedule_timed, &task};
   deadlines_.push(timer, deadline);
   task.sleep_deadline_ = deadline;
   park(
@@ -634,18 +629,18 @@ Time Runner::current_effective_deadline() {
   return task.cancel_status_ == nullptr ? kNoDeadline : task.cancel_status_->effective_deadline();
 }
 
+void Runner::reschedule_timed(void* owner) {
+  auto& task = *static_cast<lowlevel::Task*>(owner);
+  task.runner_->reschedule(task, nullptr);
+}
+
 bool Runner::hold_step(lowlevel::Task& task) {
   TRELLIS_ASSERT(policy_holds_steps_);
   TRELLIS_ASSERT(&task == current_ && task.state_ == lowlevel::Task::State::kRunning);
   const Duration hold = policy_.hold_step(task);
   if (hold <= Duration::zero()) return false;
   const Time until = saturating_add(clock_.now(), hold);
-  DeadlineTimer timer{DeadlineTimer::kNotRegistered,
-                      [](void* owner) {
-                        auto& held = *static_cast<lowlevel::Task*>(owner);
-                        held.runner_->reschedule(held, nullptr);
-                      },
-                      &task};
+  DeadlineTimer timer{DeadlineTimer::kNotRegistered, &Runner::reschedule_timed, &task};
   deadlines_.push(timer, until);
   task.sleep_deadline_ = until;
   // Not abortable: the step's CPU time is spent whatever happens meanwhile; a cancellation

@@ -48,9 +48,7 @@ class SchedulePolicy {
   // ahead of another (under Trio's batches alone every runnable task steps once per batch,
   // so no reordering can); a policy that holds back must bound it so nothing starves.
   // Default: hold nothing back, no choice made.
-  virtual std::size_t select_batch(std::span<lowlevel::Task*> runnable) {
-    return runnable.size();
-  }
+  virtual std::size_t select_batch(std::span<lowlevel::Task*> runnable) { return runnable.size(); }
 
   // Holding a step back in time (virtual CPU time). Asked once, when a run starts: true if
   // hold_step() may return a positive duration. Default: false, and hold_step() is never

@@ -159,9 +159,9 @@ World::World(Config config)
   Prng faults(Prng::split_mix64(x));
   const std::uint64_t cpu_seed = Prng::split_mix64(x);
   policy_ = make_policy(config_, policy_seed);
-  cpu_policy_ = std::make_unique<internal::HostCpuPolicy>(
-      *policy_, config_.cpu, cpu_seed,
-      [this] { return current_host_state() != nullptr && !current_task_is_stale(); });
+  cpu_policy_ = std::make_unique<internal::HostCpuPolicy>(*policy_, config_.cpu, cpu_seed, [this] {
+    return current_host_state() != nullptr && !current_task_is_stale();
+  });
   apply_fault_choices(faults);
   internal::WorldView view;
   view.current_host = [this] { return current_host_state(); };

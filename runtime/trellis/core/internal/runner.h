@@ -105,6 +105,8 @@ class Runner {
   // yield()'s step hold (SchedulePolicy::hold_step): parks the running task for the hold the
   // policy asks for, if any; true if it did (the task then counts its schedule point there).
   bool hold_step(lowlevel::Task& task);
+  // A DeadlineTimer's expiry for a task parked until a time (sleep_until, hold_step): wakes it.
+  static void reschedule_timed(void* owner);
   Time current_effective_deadline();
 
   // Cross-thread plumbing (RunToken): shared with tokens and worker threads; closed when the
