@@ -24,6 +24,7 @@ namespace {
 thread_local World* current_world = nullptr;
 
 std::unique_ptr<SchedulePolicy> make_policy(const Config& config, std::uint64_t seed) {
+  if (config.policy_factory) return config.policy_factory(seed);
   switch (config.policy) {
     case PolicyKind::kFifo:
       return std::make_unique<FifoPolicy>();
@@ -31,7 +32,10 @@ std::unique_ptr<SchedulePolicy> make_policy(const Config& config, std::uint64_t 
       return std::make_unique<RandomPolicy>(seed);
     case PolicyKind::kPct:
       return std::make_unique<PctPolicy>(
-          seed, PctOptions{.depth = config.pct_depth, .steps_estimate = config.pct_steps_estimate});
+          seed,
+          PctOptions{.depth = config.pct_depth,
+                     .steps_estimate = config.pct_steps_estimate == 0 ? kPctStepsEstimateDefault
+                                                                      : config.pct_steps_estimate});
     case PolicyKind::kDecisions:
       return std::make_unique<DecisionPolicy>(config.decisions);
   }
@@ -159,9 +163,9 @@ World::World(Config config)
   Prng faults(Prng::split_mix64(x));
   const std::uint64_t cpu_seed = Prng::split_mix64(x);
   policy_ = make_policy(config_, policy_seed);
-  cpu_policy_ = std::make_unique<internal::HostCpuPolicy>(
-      *policy_, config_.cpu, cpu_seed,
-      [this] { return current_host_state() != nullptr && !current_task_is_stale(); });
+  cpu_policy_ = std::make_unique<internal::HostCpuPolicy>(*policy_, config_.cpu, cpu_seed, [this] {
+    return current_host_state() != nullptr && !current_task_is_stale();
+  });
   apply_fault_choices(faults);
   internal::WorldView view;
   view.current_host = [this] { return current_host_state(); };
