@@ -46,6 +46,7 @@ class Explorer {
   ExhaustiveResult explore() {
     const auto levels = static_cast<std::size_t>(options_.preemption_bound) + 1;
     pending_.resize(levels);
+    dropped_.assign(levels, false);
     result_.schedules_by_preemptions.assign(levels, 0);
     pending_[0].emplace_back();
     for (std::size_t level = 0; level < levels; ++level) {
@@ -54,6 +55,7 @@ class Explorer {
         if (!explore_from(pending_[level][i], level)) return std::move(result_);
       }
       pending_[level] = {};
+      if (dropped_[level]) cut_ = true;
       if (!cut_) result_.bound_covered = static_cast<int>(level);
     }
     result_.complete = !cut_;
@@ -116,7 +118,7 @@ class Explorer {
   void defer(const std::vector<std::uint32_t>& path, std::size_t level) {
     if (level >= pending_.size()) return;  // beyond the bound: not explored, by definition
     if (pending_[level].size() >= options_.schedules_max) {
-      cut_ = true;  // could never run them all within the budget anyway
+      dropped_[level] = true;  // could never run them all within the budget anyway
       return;
     }
     pending_[level].push_back(path);
@@ -143,7 +145,9 @@ class Explorer {
   std::vector<std::vector<std::vector<std::uint32_t>>> pending_;
   std::vector<Frame> frames_;     // the choice points past the current prefix, in order
   std::vector<ChoicePoint> log_;  // the last run's choice points
-  bool cut_ = false;
+  // dropped_[p]: a prefix with p preemptions was not kept (budget): level p is incomplete.
+  std::vector<bool> dropped_;
+  bool cut_ = false;  // the budget stopped a level: it and all after it are incomplete
 };
 
 std::string describe_exception(const std::exception_ptr& error) {
@@ -227,8 +231,10 @@ std::string describe(const ExhaustiveResult& result, const ExhaustiveOptions& op
   if (result.complete) {
     return out + "complete for preemption bound " + std::to_string(options.preemption_bound);
   }
-  return out + "cut by the budget of " + std::to_string(options.schedules_max) +
-         " schedules (bound " + std::to_string(result.bound_covered) + " covered)";
+  return out + "cut by the budget of " + std::to_string(options.schedules_max) + " schedules (" +
+         (result.bound_covered < 0 ? std::string("not even bound 0 covered")
+                                   : "bound " + std::to_string(result.bound_covered) + " covered") +
+         ")";
 }
 
 }  // namespace trellis::sim
