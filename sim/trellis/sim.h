@@ -11,6 +11,9 @@
 // sim/buggify.h          buggify(): fault points in production code
 // sim/replay_file.h      ReplayFile: a run's seed, config and decisions as text
 // sim/harness.h          run_simulation, shrink, check_determinism, shard_seeds
+// sim/exhaustive_policy.h ExhaustivePolicy: one run of a systematic exploration
+// sim/explore.h          explore_exhaustively: every schedule within a preemption bound
+// sim/policy_spec.h      "pct:depth=3,steps=200", "exhaustive:preemptions=2": policies by name
 // sim/gtest.h            TRELLIS_SIM_TEST (include it yourself: it needs GoogleTest)
 // sim/network_config.h   NetworkConfig: the simulated network's fault model and knobs
 // sim/disk_config.h      DiskConfig: the simulated disks' fault model and knobs
@@ -24,12 +27,15 @@
 #include "trellis/fakes.h"
 #include "trellis/sim/buggify.h"
 #include "trellis/sim/decision_policy.h"
+#include "trellis/sim/exhaustive_policy.h"
+#include "trellis/sim/explore.h"
 #include "trellis/sim/fault_config.h"
 #include "trellis/sim/fault_plan.h"
 #include "trellis/sim/fifo_policy.h"
 #include "trellis/sim/harness.h"
 #include "trellis/sim/liveness.h"
 #include "trellis/sim/pct_policy.h"
+#include "trellis/sim/policy_spec.h"
 #include "trellis/sim/program.h"
 #include "trellis/sim/random_policy.h"
 #include "trellis/sim/replay_file.h"

@@ -1,7 +1,10 @@
 // trellis — the simulator's command-line tool.
 //
 //   trellis list
-//   trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=random|pct|fifo]
+//   trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=P]
+//       P: fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N],
+//       refined by --pct-depth, --pct-steps, --preemptions, --budget; exhaustive (run only)
+//       explores every schedule of the seed within the bound and reports how many it ran
 //   trellis sweep SCENARIO --seeds=N [--base_seed=B] [-j J] [--keep-going] [--replay_dir=D]
 //                          [--junit=report.xml]
 //   trellis replay FILE
@@ -43,8 +46,16 @@ ABSL_FLAG(int, j, 2, "worker processes for `sweep`");
 ABSL_FLAG(bool, keep_going, false,
           "`sweep`: run every seed instead of stopping at the first failure");
 ABSL_FLAG(std::string, options, "", "scenario options, comma-separated key=value (see `list`)");
-ABSL_FLAG(std::string, policy, "random", "schedule policy: random, pct or fifo");
-ABSL_FLAG(int, pct_depth, 3, "PCT depth (with --policy=pct)");
+ABSL_FLAG(std::string, policy, "random",
+          "schedule policy: fifo | random | pct[:depth=D,steps=S] | "
+          "exhaustive[:preemptions=P,budget=N] (exhaustive: `run` only)");
+ABSL_FLAG(int, pct_depth, 0, "PCT depth (with --policy=pct; 0: from --policy, else 3)");
+ABSL_FLAG(std::uint64_t, pct_steps, 0,
+          "PCT steps estimate (with --policy=pct; 0: from --policy, else learned from the "
+          "length of a FIFO run of the first seed)");
+ABSL_FLAG(int, preemptions, -1, "exhaustive: preemption bound (-1: from --policy, else 2)");
+ABSL_FLAG(std::uint64_t, budget, 0,
+          "exhaustive: at most this many schedules (0: from --policy, else 100000)");
 ABSL_FLAG(std::string, replay_dir, ".", "where `sweep` writes the replay file of a failure");
 ABSL_FLAG(std::string, junit, "",
           "`sweep`: also write a JUnit XML report (one test case per seed) to this file");
@@ -71,6 +82,7 @@ struct Job {
   const scenarios::Scenario* scenario;
   scenarios::Options options;
   sim::Config base;
+  sim::PolicySpec policy;
 };
 
 sim::SimBody body_of(const Job& job) {
@@ -81,20 +93,47 @@ sim::Config config_for(const Job& job, std::uint64_t seed) {
   return scenarios::scenario_config(*job.scenario, job.options, seed, job.base);
 }
 
-Job make_job(const std::string& name) {
+// --policy and the flags that refine it (--pct-depth, --pct-steps, --preemptions, --budget).
+sim::PolicySpec policy_from_flags() {
+  const std::string text = absl::GetFlag(FLAGS_policy);
+  if (text == "decisions") {
+    throw UsageFailure("--policy=decisions needs a replay file: use `trellis replay`");
+  }
+  sim::PolicySpec spec = sim::parse_policy_spec(text);
+  if (absl::GetFlag(FLAGS_pct_depth) != 0) spec.pct_depth = absl::GetFlag(FLAGS_pct_depth);
+  if (absl::GetFlag(FLAGS_pct_steps) != 0) spec.pct_steps_estimate = absl::GetFlag(FLAGS_pct_steps);
+  if (absl::GetFlag(FLAGS_preemptions) >= 0) {
+    spec.exhaustive_options.preemption_bound = absl::GetFlag(FLAGS_preemptions);
+  }
+  if (absl::GetFlag(FLAGS_budget) != 0) {
+    spec.exhaustive_options.schedules_max = absl::GetFlag(FLAGS_budget);
+  }
+  if (spec.pct_depth < 1 || spec.exhaustive_options.preemption_bound > 100) {
+    throw UsageFailure("--pct-depth must be >= 1 and --preemptions <= 100");
+  }
+  return spec;
+}
+
+// The job of a scenario; PCT's steps estimate, when not given, learned from `first_seed`.
+Job make_job(const std::string& name, std::uint64_t first_seed) {
   Job job;
   try {
     job.scenario = &scenarios::find_scenario(name);
     job.options = scenarios::parse_options(absl::GetFlag(FLAGS_options));
     scenarios::check_options(*job.scenario, job.options);
-    job.base.policy = sim::parse_policy_name(absl::GetFlag(FLAGS_policy));
+    job.policy = policy_from_flags();
   } catch (const std::invalid_argument& e) {
     throw UsageFailure(e.what());
   }
-  if (job.base.policy == sim::PolicyKind::kDecisions) {
-    throw UsageFailure("--policy=decisions needs a replay file: use `trellis replay`");
+  job.policy.apply(job.base);
+  if (!job.policy.exhaustive && job.base.policy == sim::PolicyKind::kPct &&
+      job.base.pct_steps_estimate == 0) {
+    job.base.pct_steps_estimate = sim::learn_pct_steps(body_of(job), config_for(job, first_seed));
+    job.policy.pct_steps_estimate = job.base.pct_steps_estimate;
+    std::printf("pct: steps estimate %llu, learned from a FIFO run of seed %llu\n",
+                static_cast<unsigned long long>(job.base.pct_steps_estimate),
+                static_cast<unsigned long long>(first_seed));
   }
-  job.base.pct_depth = absl::GetFlag(FLAGS_pct_depth);
   return job;
 }
 
@@ -176,8 +215,29 @@ int command_serve(const std::string& name) {
   }
 }
 
+// `run --policy=exhaustive`: every schedule of one seed within the preemption bound.
+int command_explore(const Job& job, std::uint64_t seed) {
+  const sim::ExhaustiveOptions& options = job.policy.exhaustive_options;
+  std::printf("exploring %s seed %llu: every schedule with <= %d preemptions, budget %zu\n",
+              job.scenario->name.c_str(), static_cast<unsigned long long>(seed),
+              options.preemption_bound, options.schedules_max);
+  std::fflush(stdout);
+  const auto start = std::chrono::steady_clock::now();
+  const sim::ExhaustiveResult r =
+      sim::explore_simulation(body_of(job), config_for(job, seed), options);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%s (%.1f s, %.0f schedules/s)\n", sim::describe(r, options).c_str(), seconds,
+              seconds > 0 ? static_cast<double>(r.schedules) / seconds : 0.0);
+  if (!r.failure.has_value()) return kExitPassed;
+  print_result(*r.failure);
+  report_failure(job, *r.failure, absl::GetFlag(FLAGS_replay_dir));
+  return kExitFailed;
+}
+
 int command_run(const std::string& name) {
-  const Job job = make_job(name);
+  const Job job = make_job(name, absl::GetFlag(FLAGS_seed));
+  if (job.policy.exhaustive) return command_explore(job, absl::GetFlag(FLAGS_seed));
   const sim::RunResult r =
       sim::run_simulation(body_of(job), config_for(job, absl::GetFlag(FLAGS_seed)));
   print_result(r);
@@ -416,15 +476,17 @@ int rerun_first_failure(const Job& job, std::vector<std::uint64_t> failures) {
 }
 
 int command_sweep(const std::string& name) {
-  const Job job = make_job(name);
+  const Job job = make_job(name, absl::GetFlag(FLAGS_base_seed));
+  if (job.policy.exhaustive) {
+    throw UsageFailure("--policy=exhaustive explores one seed: use `trellis run --seed=S`");
+  }
   const std::uint64_t count = absl::GetFlag(FLAGS_seeds);
   const std::uint64_t base = absl::GetFlag(FLAGS_base_seed);
   const int workers = std::clamp(absl::GetFlag(FLAGS_j), 1, 256);
   const std::string junit = absl::GetFlag(FLAGS_junit);
   std::printf("sweep %s: seeds %llu..%llu, %d workers, policy %s%s\n", name.c_str(),
               static_cast<unsigned long long>(base),
-              static_cast<unsigned long long>(base + count - 1), workers,
-              absl::GetFlag(FLAGS_policy).c_str(),
+              static_cast<unsigned long long>(base + count - 1), workers, job.policy.name().c_str(),
               job.options.empty() ? "" : (", options " + absl::GetFlag(FLAGS_options)).c_str());
   std::fflush(stdout);
   int pipe_fds[2];
@@ -539,7 +601,7 @@ int command_trace(const std::string& path) {
 }
 
 int command_check_determinism(const std::string& name) {
-  const Job job = make_job(name);
+  const Job job = make_job(name, absl::GetFlag(FLAGS_base_seed));
   const std::uint64_t count = absl::GetFlag(FLAGS_seeds);
   const std::uint64_t base = absl::GetFlag(FLAGS_base_seed);
   for (std::uint64_t seed = base; seed < base + count; ++seed) {
@@ -611,7 +673,9 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "the Trellis simulator tool\n"
       "  trellis list\n"
-      "  trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=random|pct|fifo]\n"
+      "  trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=P]\n"
+      "      P: fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N]\n"
+      "         [--pct-depth=D] [--pct-steps=S] [--preemptions=P] [--budget=N]\n"
       "  trellis sweep SCENARIO --seeds=N [--base_seed=B] [--j=J] [--keep_going] [--junit=F]\n"
       "  trellis replay FILE\n"
       "  trellis shrink FILE [--out=FILE]\n"

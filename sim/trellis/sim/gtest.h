@@ -7,7 +7,12 @@
 //   }
 //
 // The body runs once per seed in a fresh World (TRELLIS_SEEDS seeds, default 100, from
-// TRELLIS_BASE_SEED, default 1; policy TRELLIS_POLICY = random | pct | fifo, default random).
+// TRELLIS_BASE_SEED, default 1; policy TRELLIS_POLICY, default random, one of
+//   fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N]
+// (policy_spec.h): pct without steps learns them from a first FIFO run of the base seed;
+// exhaustive runs every schedule of the base seed within the preemption bound, at most N
+// runs (explore.h), prints how many it ran and whether that covered the bound, and on a
+// failure writes its replay file as below).
 // A seed fails if the body throws or a GoogleTest assertion fails in it. On the first
 // failing seed the test stops, shrinks the schedule to its smallest failing decision stream,
 // writes a replay file (TRELLIS_REPLAY_DIR, default the test temp dir) and prints the seed,
@@ -30,7 +35,8 @@
 // runs the body in trellis::run under a MockClock with autojump and a seeded RandomPolicy
 // (run_unit), for TRELLIS_SEEDS seeds (default 20) from TRELLIS_BASE_SEED: each seed is one
 // schedule of the body's tasks. The first failing seed stops the test and prints the command
-// that reruns exactly it.
+// that reruns exactly it. TRELLIS_POLICY works as above (fifo, pct, exhaustive: then a
+// failure writes a replay file, and TRELLIS_REPLAY=<file> reruns it).
 //
 // Header-only glue: include it in test files that link GoogleTest and trellis::sim.
 #pragma once
@@ -43,12 +49,20 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "trellis/sim/decision_policy.h"
+#include "trellis/sim/explore.h"
+#include "trellis/sim/fifo_policy.h"
 #include "trellis/sim/harness.h"
+#include "trellis/sim/pct_policy.h"
+#include "trellis/sim/policy_spec.h"
+#include "trellis/sim/random_policy.h"
 #include "trellis/sim/replay_file.h"
 
 namespace trellis::sim::testing {
@@ -93,18 +107,79 @@ inline RunResult run_captured(const SimBody& body, const Config& config) {
   return *result;
 }
 
+// TRELLIS_POLICY parsed (policy_spec.h); random when unset.
+inline PolicySpec policy_from_environment() {
+  const char* policy = std::getenv("TRELLIS_POLICY");
+  if (policy == nullptr || *policy == '\0') return PolicySpec{};
+  return parse_policy_spec(policy);
+}
+
+// The policy as a reader reruns it ("pct:depth=3,steps=42").
+inline std::string policy_label(const Config& config) {
+  if (config.policy != PolicyKind::kPct) return std::string(policy_name(config.policy));
+  return "pct:depth=" + std::to_string(config.pct_depth) +
+         ",steps=" + std::to_string(config.pct_steps_estimate);
+}
+
+// A probe over GoogleTest failures captured in `captured` since its last call.
+inline FailureProbe new_failures_probe(const ::testing::TestPartResultArray& captured) {
+  auto seen = std::make_shared<int>(0);
+  return [&captured, seen]() -> std::optional<std::string> {
+    std::optional<std::string> failure;
+    for (; *seen < captured.size(); ++*seen) {
+      const ::testing::TestPartResult& part = captured.GetTestPartResult(*seen);
+      if (part.failed() && !failure.has_value()) {
+        failure = std::string(part.file_name() ? part.file_name() : "?") + ":" +
+                  std::to_string(part.line_number()) + ": " + part.summary();
+      }
+    }
+    return failure;
+  };
+}
+
+// TRELLIS_POLICY=exhaustive[:...]: every schedule of the body for one seed (explore.h).
+inline void run_sim_test_exhaustive(const std::string& test, const std::string& filter,
+                                    const SimBody& body, const Config& base,
+                                    const ExhaustiveOptions& options) {
+  ExhaustiveResult result;
+  try {
+    ::testing::TestPartResultArray captured;
+    ::testing::ScopedFakeTestPartResultReporter reporter(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &captured);
+    result = explore_simulation(body, base, options, new_failures_probe(captured));
+  } catch (const std::exception& e) {
+    FAIL() << "exhaustive exploration of " << test << ": " << e.what();
+  }
+  std::printf("[ EXHAUSTIVE ] %s seed %llu: %s\n", test.c_str(),
+              static_cast<unsigned long long>(base.seed), describe(result, options).c_str());
+  if (!result.failure.has_value()) return;
+  const char* dir = std::getenv("TRELLIS_REPLAY_DIR");
+  const std::string path = std::string(dir != nullptr && *dir ? dir : ::testing::TempDir()) + "/" +
+                           test + ".seed" + std::to_string(base.seed) + ".exhaustive.replay";
+  std::string written = path;
+  try {
+    write_replay_file(path, result.failure->replay(test));
+  } catch (const std::exception& e) {
+    written = std::string("(not written: ") + e.what() + ")";
+  }
+  ADD_FAILURE() << "exhaustive exploration failed at seed " << base.seed << ": "
+                << result.failure->failure << "\n  " << describe(result, options)
+                << "\n  replay file: " << written << "\n  replay with:\n    TRELLIS_REPLAY=" << path
+                << " " << self_executable() << " --gtest_filter=" << filter;
+}
+
 inline void run_sim_test(const std::string& suite, const std::string& name, const SimBody& body,
                          std::uint64_t shard, std::uint64_t shards) {
   const std::string test = suite + "." + name;
   const std::string filter = shards > 1 ? test + "/shard_" + std::to_string(shard) : test;
   Config base;
-  if (const char* policy = std::getenv("TRELLIS_POLICY"); policy != nullptr && *policy != '\0') {
-    try {
-      base.policy = parse_policy_name(policy);
-    } catch (const std::invalid_argument& e) {
-      FAIL() << "TRELLIS_POLICY: " << e.what();
-    }
+  PolicySpec spec;
+  try {
+    spec = policy_from_environment();
+  } catch (const std::invalid_argument& e) {
+    FAIL() << "TRELLIS_POLICY: " << e.what();
   }
+  spec.apply(base);
   // Replay mode: one run, failures reported as they happen.
   if (const char* replay_path = std::getenv("TRELLIS_REPLAY");
       replay_path != nullptr && *replay_path != '\0') {
@@ -132,6 +207,16 @@ inline void run_sim_test(const std::string& suite, const std::string& name, cons
   }
   const std::uint64_t seeds = env_u64("TRELLIS_SEEDS", 100);
   const std::uint64_t first = env_u64("TRELLIS_BASE_SEED", 1);
+  if (spec.exhaustive) {
+    base.seed = first;
+    run_sim_test_exhaustive(test, filter, body, base, spec.exhaustive_options);
+    return;
+  }
+  if (base.policy == PolicyKind::kPct && base.pct_steps_estimate == 0) {
+    Config probe_config = base;
+    probe_config.seed = first;
+    base.pct_steps_estimate = learn_pct_steps(body, probe_config);
+  }
   std::vector<std::uint64_t> sweep;
   try {
     sweep = shard_seeds(first, seeds, shard, shards);
@@ -166,10 +251,9 @@ inline void run_sim_test(const std::string& suite, const std::string& name, cons
       } catch (const std::exception& e) {
         written = std::string("(not written: ") + e.what() + ")";
       }
-      ADD_FAILURE() << "simulation failed at seed " << seed << " (policy "
-                    << policy_name(config.policy) << "): " << r.failure
-                    << "\n  schedule shrunk from " << minimal.decisions_before << " to "
-                    << minimal.run.decisions.size() << " decisions in " << minimal.runs
+      ADD_FAILURE() << "simulation failed at seed " << seed << " (policy " << policy_label(config)
+                    << "): " << r.failure << "\n  schedule shrunk from " << minimal.decisions_before
+                    << " to " << minimal.run.decisions.size() << " decisions in " << minimal.runs
                     << " reruns\n  replay file: " << written
                     << "\n  replay with:\n    TRELLIS_REPLAY=" << path << " " << self_executable()
                     << " --gtest_filter=" << filter;
@@ -229,35 +313,115 @@ inline bool register_sim_test(const char* suite, const char* name, const char* f
   return true;
 }
 
+// One run of an async test body under `policy`: its failure, or "" if it passed.
+inline std::string async_failure(const std::function<void()>& body, SchedulePolicy& policy) {
+  std::string failure;
+  ::testing::TestPartResultArray captured;
+  ::testing::ScopedFakeTestPartResultReporter reporter(
+      ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &captured);
+  try {
+    run_unit_with(body, policy);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "an exception not derived from std::exception";
+  }
+  if (std::optional<std::string> part = new_failures_probe(captured)(); failure.empty() && part) {
+    failure = *part;
+  }
+  return failure;
+}
+
+// TRELLIS_REPLAY=<file> for an async test: its decisions under DecisionPolicy.
+inline void run_async_replay(const std::string& test, const std::function<void()>& body,
+                             const char* replay_path) {
+  ReplayFile replay;
+  try {
+    replay = read_replay_file(replay_path);
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  if (replay.scenario != test) {
+    FAIL() << "replay file " << replay_path << " is for '" << replay.scenario << "', not " << test;
+  }
+  DecisionPolicy policy(replay.decisions);
+  const std::string failure = async_failure(body, policy);
+  if (!failure.empty()) {
+    ADD_FAILURE() << "replayed failure: " << failure;
+  } else {
+    std::printf("[ REPLAY   ] the replayed run passed: the failure did not reproduce\n");
+  }
+}
+
+// TRELLIS_POLICY=exhaustive[:...] for an async test.
+inline void run_async_exhaustive(const std::string& test, const std::function<void()>& body,
+                                 const ExhaustiveOptions& options) {
+  ExhaustiveResult result;
+  try {
+    ::testing::TestPartResultArray captured;
+    ::testing::ScopedFakeTestPartResultReporter reporter(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &captured);
+    result = explore_exhaustively(body, options, new_failures_probe(captured));
+  } catch (const std::exception& e) {
+    FAIL() << "exhaustive exploration of " << test << ": " << e.what();
+  }
+  std::printf("[ EXHAUSTIVE ] %s: %s\n", test.c_str(), describe(result, options).c_str());
+  if (!result.failure.has_value()) return;
+  const char* dir = std::getenv("TRELLIS_REPLAY_DIR");
+  const std::string path = std::string(dir != nullptr && *dir ? dir : ::testing::TempDir()) + "/" +
+                           test + ".exhaustive.replay";
+  std::string written = path;
+  try {
+    write_replay_file(path, result.failure->replay(test));
+  } catch (const std::exception& e) {
+    written = std::string("(not written: ") + e.what() + ")";
+  }
+  ADD_FAILURE() << "exhaustive exploration failed: " << result.failure->failure << "\n  "
+                << describe(result, options) << "\n  replay file: " << written
+                << "\n  replay with:\n    TRELLIS_REPLAY=" << path << " " << self_executable()
+                << " --gtest_filter=" << test;
+}
+
+// The seeded policy of one async test run (random, fifo or pct).
+inline std::unique_ptr<StepPolicy> async_policy(const PolicySpec& spec, std::uint64_t seed) {
+  switch (spec.kind) {
+    case PolicyKind::kFifo:
+      return std::make_unique<FifoPolicy>();
+    case PolicyKind::kPct:
+      return std::make_unique<PctPolicy>(
+          seed, PctOptions{.depth = spec.pct_depth, .steps_estimate = spec.pct_steps_estimate});
+    default:
+      return std::make_unique<RandomPolicy>(seed);
+  }
+}
+
 inline void run_async_test(const std::string& suite, const std::string& name, void (*body)()) {
+  const std::string test = suite + "." + name;
+  PolicySpec spec;
+  try {
+    spec = policy_from_environment();
+  } catch (const std::invalid_argument& e) {
+    FAIL() << "TRELLIS_POLICY: " << e.what();
+  }
+  if (const char* path = std::getenv("TRELLIS_REPLAY"); path != nullptr && *path != '\0') {
+    return run_async_replay(test, body, path);
+  }
+  if (spec.exhaustive) return run_async_exhaustive(test, body, spec.exhaustive_options);
+  if (spec.kind == PolicyKind::kPct && spec.pct_steps_estimate == 0) {
+    spec.pct_steps_estimate = learn_pct_steps(body);
+  }
+  const std::string policy_env =
+      spec.kind == PolicyKind::kRandom ? "" : "TRELLIS_POLICY=" + spec.name() + " ";
   const std::uint64_t seeds = env_u64("TRELLIS_SEEDS", 20);
   const std::uint64_t first = env_u64("TRELLIS_BASE_SEED", 1);
   for (std::uint64_t seed = first; seed < first + seeds; ++seed) {
-    std::string failure;
-    {
-      ::testing::TestPartResultArray captured;
-      ::testing::ScopedFakeTestPartResultReporter reporter(
-          ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &captured);
-      try {
-        run_unit(body, seed);
-      } catch (const std::exception& e) {
-        failure = e.what();
-      } catch (...) {
-        failure = "an exception not derived from std::exception";
-      }
-      for (int i = 0; i < captured.size() && failure.empty(); ++i) {
-        const ::testing::TestPartResult& part = captured.GetTestPartResult(i);
-        if (part.failed()) {
-          failure = std::string(part.file_name() ? part.file_name() : "?") + ":" +
-                    std::to_string(part.line_number()) + ": " + part.summary();
-        }
-      }
-    }
+    const std::unique_ptr<StepPolicy> policy = async_policy(spec, seed);
+    const std::string failure = async_failure(body, *policy);
     if (!failure.empty()) {
       ADD_FAILURE() << "failed at schedule seed " << seed << ": " << failure
                     << "\n  rerun exactly this schedule with:\n    TRELLIS_BASE_SEED=" << seed
-                    << " TRELLIS_SEEDS=1 " << self_executable() << " --gtest_filter=" << suite
-                    << "." << name;
+                    << " TRELLIS_SEEDS=1 " << policy_env << self_executable()
+                    << " --gtest_filter=" << test;
       return;
     }
   }

@@ -25,11 +25,15 @@
 
 namespace trellis::sim {
 
+// The one default for the steps estimate (Config::pct_steps_estimate = 0 means "not given":
+// the harness learns it from a first run's length, see policy_spec.h; this when it cannot).
+inline constexpr std::uint64_t kPctStepsEstimateDefault = 1000;
+
 struct PctOptions {
   // Number of ordering constraints the bugs searched for need (d in the paper); >= 1.
   int depth = 3;
   // Expected number of steps of a run (k in the paper): change points fall in [1, k].
-  std::uint64_t steps_estimate = 1000;
+  std::uint64_t steps_estimate = kPctStepsEstimateDefault;
   // Bound on how long a runnable task can be passed over.
   std::uint64_t starvation_steps_max = 1000;
 };

@@ -6,6 +6,7 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/task.h"
 #include "trellis/sim/decision_policy.h"
+#include "trellis/sim/exhaustive_policy.h"
 #include "trellis/sim/fifo_policy.h"
 #include "trellis/sim/pct_policy.h"
 #include "trellis/sim/random_policy.h"
@@ -109,6 +110,54 @@ std::size_t PctPolicy::decide_next_task(std::span<lowlevel::Task* const> runnabl
         static_cast<std::uint64_t>(options_.depth) - static_cast<std::uint64_t>(next_change_);
   }
   return chosen;
+}
+
+}  // namespace trellis::sim
+
+namespace trellis::sim {
+
+ExhaustivePolicy::ExhaustivePolicy(std::vector<std::uint32_t> prefix, std::vector<ChoicePoint>* log,
+                                   std::uint64_t fair_steps_max)
+    : prefix_(std::move(prefix)), log_(log), fair_steps_max_(fair_steps_max) {
+  TRELLIS_ASSERT(log_ != nullptr);
+  TRELLIS_ASSERT(fair_steps_max_ >= 1);
+  log_->clear();
+}
+
+std::size_t ExhaustivePolicy::take(ChoicePoint point) {
+  TRELLIS_ASSERT(point.n >= 2);
+  TRELLIS_ASSERT(point.continuing <= point.n);
+  TRELLIS_ASSERT(point.preferred < point.n);
+  TRELLIS_ASSERT(point.continuing == point.n || point.preferred == point.continuing);
+  const std::size_t at = log_->size();
+  // A prefix that does not fit the run (a body whose choices differ from one run to the
+  // next) is taken modulo n, as DecisionPolicy does; the explorer detects the divergence.
+  point.chosen = at < prefix_.size() ? prefix_[at] % point.n : point.preferred;
+  log_->push_back(point);
+  return point.chosen;
+}
+
+std::size_t ExhaustivePolicy::decide(std::size_t n, ChoiceKind kind) {
+  (void)kind;
+  const auto count = static_cast<std::uint32_t>(n);
+  return take(ChoicePoint{.n = count, .chosen = 0, .continuing = count, .preferred = 0});
+}
+
+std::size_t ExhaustivePolicy::decide_next_task(std::span<lowlevel::Task* const> runnable) {
+  TRELLIS_ASSERT(runnable.size() >= 2);
+  const auto count = static_cast<std::uint32_t>(runnable.size());
+  ChoicePoint point{.n = count, .chosen = 0, .continuing = count, .preferred = 0};
+  if (!last_task_id().has_value()) return take(point);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    if (runnable[i]->id() != *last_task_id()) continue;
+    if (last_task_run_length() < fair_steps_max_) {
+      point.continuing = i;
+      point.preferred = i;
+    } else if (i == 0) {
+      point.preferred = 1;  // Fairness: every choice is free, the default moves on.
+    }
+  }
+  return take(point);
 }
 
 }  // namespace trellis::sim

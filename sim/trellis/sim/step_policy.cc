@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "trellis/base/assert.h"
+#include "trellis/core/task.h"
 
 namespace trellis::sim {
 
@@ -29,11 +30,16 @@ void StepPolicy::order_batch(std::span<lowlevel::Task*> batch) {
 std::size_t StepPolicy::select_batch(std::span<lowlevel::Task*> runnable) {
   TRELLIS_ASSERT(!runnable.empty());
   ++steps_;
-  if (runnable.size() == 1) return 1;
-  const std::size_t chosen = record(decide_next_task(runnable), runnable.size());
-  // The chosen task runs now; the others keep their relative (wake-up) order.
-  std::rotate(runnable.begin(), runnable.begin() + static_cast<std::ptrdiff_t>(chosen),
-              runnable.begin() + static_cast<std::ptrdiff_t>(chosen) + 1);
+  if (runnable.size() >= 2) {
+    const std::size_t chosen = record(decide_next_task(runnable), runnable.size());
+    // The chosen task runs now; the others keep their relative (wake-up) order.
+    std::rotate(runnable.begin(), runnable.begin() + static_cast<std::ptrdiff_t>(chosen),
+                runnable.begin() + static_cast<std::ptrdiff_t>(chosen) + 1);
+  }
+  const std::uint64_t id = runnable.front()->id();
+  last_task_run_length_ = last_task_id_ == id ? last_task_run_length_ + 1 : 1;
+  last_task_id_ = id;
+  TRELLIS_ASSERT(last_task_run_length_ >= 1);
   return 1;
 }
 

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -34,6 +35,10 @@ class StepPolicy : public SchedulePolicy {
   const std::vector<std::uint32_t>& recorded() const noexcept { return recorded_; }
   // Steps taken (select_batch calls).
   std::uint64_t steps() const noexcept { return steps_; }
+  // The id of the task that took the last step (nullopt before the first), and how many
+  // consecutive steps it has taken (0 before the first).
+  std::optional<std::uint64_t> last_task_id() const noexcept { return last_task_id_; }
+  std::uint64_t last_task_run_length() const noexcept { return last_task_run_length_; }
 
  protected:
   // Returns an index in [0, n); n >= 2 (a choice among one is not asked nor recorded).
@@ -49,6 +54,9 @@ class StepPolicy : public SchedulePolicy {
   // Invariant: recorded_[i] < the n of the i-th choice with n >= 2.
   std::vector<std::uint32_t> recorded_;
   std::uint64_t steps_ = 0;
+  std::optional<std::uint64_t> last_task_id_;
+  // Invariant: 0 iff last_task_id_ is empty.
+  std::uint64_t last_task_run_length_ = 0;
 };
 
 }  // namespace trellis::sim

@@ -24,6 +24,7 @@ namespace {
 thread_local World* current_world = nullptr;
 
 std::unique_ptr<SchedulePolicy> make_policy(const Config& config, std::uint64_t seed) {
+  if (config.policy_factory) return config.policy_factory(seed);
   switch (config.policy) {
     case PolicyKind::kFifo:
       return std::make_unique<FifoPolicy>();
@@ -31,7 +32,10 @@ std::unique_ptr<SchedulePolicy> make_policy(const Config& config, std::uint64_t 
       return std::make_unique<RandomPolicy>(seed);
     case PolicyKind::kPct:
       return std::make_unique<PctPolicy>(
-          seed, PctOptions{.depth = config.pct_depth, .steps_estimate = config.pct_steps_estimate});
+          seed,
+          PctOptions{.depth = config.pct_depth,
+                     .steps_estimate = config.pct_steps_estimate == 0 ? kPctStepsEstimateDefault
+                                                                      : config.pct_steps_estimate});
     case PolicyKind::kDecisions:
       return std::make_unique<DecisionPolicy>(config.decisions);
   }

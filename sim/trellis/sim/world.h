@@ -68,8 +68,14 @@ struct Config {
   std::uint64_t seed = 1;
   PolicyKind policy = PolicyKind::kRandom;
   int pct_depth = 3;  // kPct
-  std::uint64_t pct_steps_estimate = 10'000;
+  // kPct: expected steps of a run; 0 = not given: the harness (gtest.h, `trellis`) learns it
+  // from a first run (learn_pct_steps, policy_spec.h), a World alone uses
+  // kPctStepsEstimateDefault.
+  std::uint64_t pct_steps_estimate = 0;
   std::vector<std::uint32_t> decisions{};  // kDecisions
+  // When set, makes the run's policy instead of `policy` (given the policy's seed): the
+  // exhaustive explorer (explore.h) drives each run's choices through it.
+  std::function<std::unique_ptr<SchedulePolicy>(std::uint64_t policy_seed)> policy_factory{};
   NetworkConfig network{};
   DiskConfig disk{};
   // Virtual CPU time of hosts' steps (cpu_config.h): on by default.
