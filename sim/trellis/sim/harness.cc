@@ -184,8 +184,10 @@ class Shrinker {
       for (int halving = 0; halving < kFaultHalvingsMax && !exhausted(); ++halving) {
         Config candidate = best_->config;
         PlannedFault& f = candidate.fault_plan.faults[i];
-        if (f.duration / 2 < kFaultDurationMin) break;
-        f.duration /= 2;
+        // Whole microseconds: what a replay file holds.
+        const Duration half = std::chrono::floor<std::chrono::microseconds>(f.duration / 2);
+        if (half < kFaultDurationMin) break;
+        f.duration = half;
         if (!attempt(std::move(candidate))) break;
       }
       for (Duration grain : kFaultStartGrains) {
