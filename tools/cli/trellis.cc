@@ -5,7 +5,7 @@
 //   trellis sweep SCENARIO --seeds=N [--base_seed=B] [-j J] [--keep-going] [--replay_dir=D]
 //                          [--junit=report.xml]
 //   trellis replay FILE
-//   trellis shrink FILE [--out=FILE]
+//   trellis shrink FILE [--out=FILE] [--shrink_runs=N]
 //   trellis check-determinism SCENARIO --seeds=N
 //   trellis trace FILE [--format=chrome] [--out=trace.json]
 //   trellis serve SCENARIO [--options=k=v,...]     (the real program, until SIGINT)
@@ -50,6 +50,9 @@ ABSL_FLAG(std::string, junit, "",
           "`sweep`: also write a JUnit XML report (one test case per seed) to this file");
 ABSL_FLAG(std::string, format, "chrome",
           "`trace`: output format; chrome = Chrome Trace Event JSON (Perfetto, chrome://tracing)");
+ABSL_FLAG(std::size_t, shrink_runs, 400,
+          "`sweep`, `run` and `shrink`: reruns a failure's shrinking may spend (faults, then "
+          "non-default decisions)");
 ABSL_FLAG(std::string, out, "",
           "`shrink`: output file (default: FILE.min); `trace`: FILE.trace.json");
 
@@ -136,7 +139,8 @@ void report_failure(const Job& job, const sim::RunResult& failing, const std::st
   std::printf("\nseed %llu failed: %s\nshrinking the schedule and the faults...\n",
               static_cast<unsigned long long>(failing.config.seed), failing.failure.c_str());
   std::fflush(stdout);
-  const sim::ShrinkResult minimal = sim::shrink(body_of(job), failing);
+  const sim::ShrinkResult minimal =
+      sim::shrink(body_of(job), failing, {}, {.runs_max = absl::GetFlag(FLAGS_shrink_runs)});
   const std::string path =
       dir + "/" + job.scenario->name + ".seed" + std::to_string(failing.config.seed) + ".replay";
   sim::write_replay_file(path, minimal.run.replay(job.scenario->name, job.options));
@@ -511,7 +515,8 @@ int command_shrink(const std::string& path) {
   }
   sim::RunResult failing = r;
   failing.decisions = replay.decisions;
-  const sim::ShrinkResult minimal = sim::shrink(body_of(job), failing);
+  const sim::ShrinkResult minimal =
+      sim::shrink(body_of(job), failing, {}, {.runs_max = absl::GetFlag(FLAGS_shrink_runs)});
   const std::string out =
       absl::GetFlag(FLAGS_out).empty() ? path + ".min" : absl::GetFlag(FLAGS_out);
   sim::write_replay_file(out, minimal.run.replay(replay.scenario, replay.options));
@@ -625,7 +630,7 @@ int main(int argc, char** argv) {
       "  trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=random|pct|fifo]\n"
       "  trellis sweep SCENARIO --seeds=N [--base_seed=B] [--j=J] [--keep_going] [--junit=F]\n"
       "  trellis replay FILE\n"
-      "  trellis shrink FILE [--out=FILE]\n"
+      "  trellis shrink FILE [--out=FILE] [--shrink_runs=N]\n"
       "  trellis check-determinism SCENARIO --seeds=N\n"
       "  trellis trace FILE [--format=chrome] [--out=trace.json]\n"
       "  trellis serve SCENARIO [--options=k=v,...]   (real mode, until Ctrl-C)");

@@ -158,8 +158,8 @@ class Shrinker {
   // positions that are not the default, wherever they are in the stream); all of them
   // first (the faults alone may fail the run).
   void zero_decisions() {
-    for (std::size_t chunk = non_default_decisions(decisions());
-         chunk >= 1 && !exhausted(); chunk /= 2) {
+    for (std::size_t chunk = non_default_decisions(decisions()); chunk >= 1 && !exhausted();
+         chunk /= 2) {
       std::size_t skip = 0;  // non-zero decisions left alone in this round, from the front
       while (skip < non_default_decisions(decisions()) && !exhausted()) {
         Config candidate = best_->config;
