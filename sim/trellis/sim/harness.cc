@@ -138,6 +138,26 @@ class Shrinker {
     }
   }
 
+  // Two faults of the same kind on the same hosts made one that spans both (one fault
+  // fewer, if the run still fails with the link also down in between).
+  void merge_faults() {
+    for (std::size_t i = 0; i < plan().faults.size() && !exhausted(); ++i) {
+      for (std::size_t j = i + 1; j < plan().faults.size() && !exhausted(); ++j) {
+        const PlannedFault& x = plan().faults[i];
+        const PlannedFault& y = plan().faults[j];
+        if (x.kind != y.kind || x.a != y.a || x.b != y.b || x.latency != y.latency) continue;
+        Config candidate = best_->config;
+        PlannedFault& merged = candidate.fault_plan.faults[i];
+        const Duration end = std::max(x.at + x.duration, y.at + y.duration);
+        merged.at = std::min(x.at, y.at);
+        merged.duration = end - merged.at;
+        candidate.fault_plan.faults.erase(candidate.fault_plan.faults.begin() +
+                                          static_cast<std::ptrdiff_t>(j));
+        if (attempt(std::move(candidate))) --j;  // the next fault is at j now
+      }
+    }
+  }
+
   // The shortest failing prefix (FIFO after it), by bisection.
   void cut_tail() {
     std::size_t low = 0;
@@ -269,6 +289,7 @@ ShrinkResult shrink(const SimBody& body, const RunResult& failing, const Failure
   for (int round = 0; round < kShrinkRoundsMax && !shrinker.exhausted(); ++round) {
     const auto before = shrinker.measure();
     shrinker.drop_faults();
+    shrinker.merge_faults();
     shrinker.cut_tail();
     shrinker.zero_decisions();
     shrinker.shorten_faults();

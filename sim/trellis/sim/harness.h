@@ -77,7 +77,8 @@ struct ShrinkResult {
 };
 
 // From a failing run, with the same seed, a run that still fails with
-//   1. the fewest planned faults (Config::fault_plan): chunks of faults dropped, halving;
+//   1. the fewest planned faults (Config::fault_plan): chunks of faults dropped, halving,
+//      then two faults of one kind on the same hosts merged into one spanning both;
 //   2. the fewest non-default decisions: the shortest failing prefix (FIFO after its end),
 //      then chunks of the non-zero decisions set to 0, halving (a late race keeps only
 //      the few choices it needs, wherever they are);
