@@ -10,8 +10,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "trellis/sim.h"
 
@@ -201,6 +204,87 @@ TEST(FaultPlan, ShrinkDropsTheFaultsAFailureDoesNotNeed) {
   ASSERT_EQ(minimal.run.config.fault_plan.faults.size(), 1u);
   EXPECT_EQ(minimal.run.config.fault_plan.faults[0].kind, PlannedFault::Kind::kCrash);
   EXPECT_TRUE(minimal.run.failed);
+}
+
+TEST(FaultPlan, ShrinkShortensAndRoundsFaultsAndSummarizesThem) {
+  Config config{.seed = 4};
+  config.fault_plan.faults = {
+      {.kind = PlannedFault::Kind::kCrash, .at = 234ms, .a = 0, .duration = 40ms}};
+  const RunResult failing = run_simulation(volatile_server(), config);
+  ASSERT_TRUE(failing.failed);
+  EXPECT_EQ(failing.fault_summary(), "crash server at 0.234s, restart at 0.274s");
+  const ShrinkResult minimal = shrink(volatile_server(), failing);
+  ASSERT_EQ(minimal.faults_after(), 1u);
+  const PlannedFault& crash = minimal.run.config.fault_plan.faults[0];
+  EXPECT_EQ(crash.at, 200ms);         // rounded down to 100 ms
+  EXPECT_EQ(crash.duration, 1250us);  // halved while it still fails, down to 1 ms
+  EXPECT_EQ(minimal.run.fault_summary(), "crash server at 0.2s, restart at 0.201s");
+  EXPECT_EQ(minimal.faults_before, 1u);
+  EXPECT_TRUE(run_simulation(volatile_server(), minimal.run.config).failed);
+}
+
+TEST(FaultPlan, SummaryNamesEveryKind) {
+  FaultPlan plan;
+  plan.faults = {
+      {.kind = PlannedFault::Kind::kPartition, .at = 2s, .a = 1, .b = 0, .duration = 400ms},
+      {.kind = PlannedFault::Kind::kPartitionOneWay, .at = 1ms, .a = 0, .b = 1, .duration = 1ms},
+      {.kind = PlannedFault::Kind::kClog, .at = 0ms, .a = 0, .b = 1, .duration = 50ms},
+      {.kind = PlannedFault::Kind::kSlowLink,
+       .at = 0ms,
+       .a = 0,
+       .b = 1,
+       .duration = 1s,
+       .latency = 5ms}};
+  EXPECT_EQ(summarize(plan, {"a", "b"}),
+            "partition b|a at 2s-2.4s; partition a->b at 0.001s-0.002s; clog a->b at 0s-0.05s; "
+            "slow link a|b (5ms) at 0s-1s");
+  EXPECT_EQ(summarize(FaultPlan{}, {}), "no faults");
+}
+
+TEST(Shrink, CountsNonDefaultDecisions) {
+  EXPECT_EQ(non_default_decisions({}), 0u);
+  EXPECT_EQ(non_default_decisions({0, 3, 0, 1, 0}), 2u);
+}
+
+// Two tasks take turns for 30 rounds; the run fails only if task b runs first in round 20:
+// a late race. Shrinking keeps the one choice it needs (not every choice before it).
+SimBody late_race() {
+  return [](World& world) {
+    std::vector<std::pair<int, char>> log;
+    world.run([&] {
+      open_nursery([&](Nursery& n) {
+        for (char name : {'a', 'b'}) {
+          n.start_soon([&log, name] {
+            for (int round = 0; round < 30; ++round) {
+              log.emplace_back(round, name);
+              checkpoint();
+            }
+          });
+        }
+      });
+    });
+    for (std::size_t i = 0; i < log.size(); ++i) {
+      if (log[i].first == 20) {
+        if (log[i].second == 'b') throw std::runtime_error("b ran first in round 20");
+        break;
+      }
+    }
+  };
+}
+
+TEST(Shrink, KeepsOnlyTheNonDefaultDecisionsALateRaceNeeds) {
+  std::optional<RunResult> failing;
+  for (std::uint64_t seed = 1; seed <= 200 && !failing; ++seed) {
+    RunResult r = run_simulation(late_race(), Config{.seed = seed});
+    if (r.failed) failing = std::move(r);
+  }
+  ASSERT_TRUE(failing.has_value()) << "no seed in 1..200 fails";
+  const ShrinkResult minimal = shrink(late_race(), *failing);
+  ASSERT_TRUE(minimal.run.failed);
+  EXPECT_GT(minimal.non_default_before, 5u);
+  EXPECT_LE(minimal.non_default_after(), 2u);
+  EXPECT_EQ(minimal.non_default_after(), non_default_decisions(minimal.run.config.decisions));
+  EXPECT_TRUE(run_simulation(late_race(), minimal.run.config).failed);
 }
 
 }  // namespace

@@ -7,8 +7,10 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "trellis/sim.h"
+#include "trellis/sim/rapidcheck.h"
 
 namespace trellis::sim {
 namespace {
@@ -21,6 +23,22 @@ ReplayFile sample() {
   r.pct_depth = 4;
   r.options = {{"planted_bug", "on"}, {"clients", "3"}};
   for (std::uint32_t i = 0; i < 100; ++i) r.decisions.push_back(i * 7919 % 13);
+  return r;
+}
+
+// The sample with a fault plan: the run's faults, as a nemesis records them.
+ReplayFile sample_with_faults() {
+  using namespace std::chrono_literals;
+  ReplayFile r = sample();
+  r.fault_plan.faults = {
+      {.kind = PlannedFault::Kind::kCrash, .at = 12ms, .a = 1, .duration = 40ms},
+      {.kind = PlannedFault::Kind::kPartitionOneWay, .at = 60ms, .a = 3, .b = 0, .duration = 9ms},
+      {.kind = PlannedFault::Kind::kSlowLink,
+       .at = 70ms,
+       .a = 4,
+       .b = 2,
+       .duration = 90ms,
+       .latency = 12345us}};
   return r;
 }
 
@@ -98,7 +116,7 @@ TEST(ReplayFile, FormatRefusesWhatItCouldNotReadBack) {
 // Fuzzing the parser: any byte changes, insertions, deletions and truncations of a valid file
 // either parse or throw ReplayFileError — never crash, hang or throw anything else.
 RC_GTEST_PROP(ReplayFile, MutatedFilesNeverCrashTheParser, ()) {
-  std::string text = format_replay_file(sample());
+  std::string text = format_replay_file(*rc::gen::element(sample(), sample_with_faults()));
   const int edits = *rc::gen::inRange(1, 8);
   for (int i = 0; i < edits && !text.empty(); ++i) {
     const auto at =
@@ -122,6 +140,48 @@ RC_GTEST_PROP(ReplayFile, MutatedFilesNeverCrashTheParser, ()) {
     const ReplayFile r = parse_replay_file(text);
     RC_ASSERT(!r.scenario.empty());
   } catch (const ReplayFileError&) {
+  }
+}
+
+// Fault plans of any shape survive the text form exactly.
+RC_GTEST_PROP(ReplayFile, FaultPlansRoundTrip, ()) {
+  ReplayFile r = sample();
+  r.fault_plan = *gen::fault_plan(6, std::chrono::seconds(2), 12);
+  RC_ASSERT(parse_replay_file(format_replay_file(r)) == r);
+}
+
+TEST(ReplayFile, FaultCountAnnouncesTheFaultLines) {
+  const std::string text = format_replay_file(sample_with_faults());
+  EXPECT_NE(text.find("faults 3\nfault crash 12000 1 0 40000 0\n"), std::string::npos) << text;
+  const std::string head = "trellis-replay 1\nscenario x\nseed 1\n";
+  // Files from before the count: fault lines alone still read.
+  EXPECT_EQ(
+      parse_replay_file(head + "fault clog 5 0 1 7 0\ndecisions 0\nend\n").fault_plan.faults.size(),
+      1u);
+  // `faults 0`: a run without faults.
+  EXPECT_TRUE(parse_replay_file(head + "faults 0\ndecisions 0\nend\n").fault_plan.empty());
+  struct Bad {
+    std::string body;
+    std::size_t line;
+    std::string says;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {"faults 2\nfault crash 0 0 0 1 0\ndecisions 0\nend\n", 4, "only 1 fault lines"},
+           {"faults 1\nfault crash 0 0 0 1 0\nfault crash 0 0 0 1 0\n", 6, "more fault lines"},
+           {"fault crash 0 0 0 1 0\nfaults 1\n", 5, "before the fault lines"},
+           {"faults 1\nfaults 1\n", 5, "given twice"},
+           {"faults -1\n", 4, "faults count"},
+           {"faults 1\nfault crash 0 zero 0 1 0\n", 5, "HOST_A"},
+           {"faults 1\nfault crash 0 0 0 99999999999999999 0\n", 5, "DURATION_US"},
+           {"faults 1\nfault crash 0 0 0 1\n", 5, "6 values"},
+       }) {
+    try {
+      parse_replay_file(head + bad.body);
+      ADD_FAILURE() << "accepted " << bad.body;
+    } catch (const ReplayFileError& e) {
+      EXPECT_EQ(e.line(), bad.line) << bad.body << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find(bad.says), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -8,7 +8,7 @@
 //   trellis sweep SCENARIO --seeds=N [--base_seed=B] [-j J] [--keep-going] [--replay_dir=D]
 //                          [--junit=report.xml]
 //   trellis replay FILE
-//   trellis shrink FILE [--out=FILE]
+//   trellis shrink FILE [--out=FILE] [--shrink_runs=N]
 //   trellis check-determinism SCENARIO --seeds=N
 //   trellis trace FILE [--format=chrome] [--out=trace.json]
 //   trellis serve SCENARIO [--options=k=v,...]     (the real program, until SIGINT)
@@ -61,6 +61,9 @@ ABSL_FLAG(std::string, junit, "",
           "`sweep`: also write a JUnit XML report (one test case per seed) to this file");
 ABSL_FLAG(std::string, format, "chrome",
           "`trace`: output format; chrome = Chrome Trace Event JSON (Perfetto, chrome://tracing)");
+ABSL_FLAG(std::size_t, shrink_runs, 400,
+          "`sweep`, `run` and `shrink`: reruns a failure's shrinking may spend (faults, then "
+          "non-default decisions)");
 ABSL_FLAG(std::string, out, "",
           "`shrink`: output file (default: FILE.min); `trace`: FILE.trace.json");
 
@@ -157,18 +160,30 @@ void print_result(const sim::RunResult& r) {
   if (r.failed) std::printf("  %s\n", r.failure.c_str());
 }
 
+// What shrinking did, for the failure output: decisions (length and non-default), faults,
+// reruns, and the remaining faults as one paragraph.
+void print_shrink_summary(const sim::ShrinkResult& minimal) {
+  std::printf(
+      "  %zu schedule decisions (%zu non-default) and %zu faults shrunk to %zu decisions (%zu "
+      "non-default decisions) and %zu faults in %zu reruns\n",
+      minimal.decisions_before, minimal.non_default_before, minimal.faults_before,
+      minimal.run.decisions.size(), minimal.non_default_after(), minimal.faults_after(),
+      minimal.runs);
+  std::printf("  faults: %s\n  failure: %s\n", minimal.run.fault_summary().c_str(),
+              minimal.run.failure.c_str());
+}
+
 // Shrinks a failing run, writes its replay file and prints how to replay it.
 void report_failure(const Job& job, const sim::RunResult& failing, const std::string& dir) {
-  std::printf("\nseed %llu failed: %s\nshrinking the schedule...\n",
+  std::printf("\nseed %llu failed: %s\nshrinking the schedule and the faults...\n",
               static_cast<unsigned long long>(failing.config.seed), failing.failure.c_str());
   std::fflush(stdout);
-  const sim::ShrinkResult minimal = sim::shrink(body_of(job), failing);
+  const sim::ShrinkResult minimal =
+      sim::shrink(body_of(job), failing, {}, {.runs_max = absl::GetFlag(FLAGS_shrink_runs)});
   const std::string path =
       dir + "/" + job.scenario->name + ".seed" + std::to_string(failing.config.seed) + ".replay";
   sim::write_replay_file(path, minimal.run.replay(job.scenario->name, job.options));
-  std::printf("  %zu schedule decisions shrunk to %zu in %zu reruns; failure: %s\n",
-              minimal.decisions_before, minimal.run.decisions.size(), minimal.runs,
-              minimal.run.failure.c_str());
+  print_shrink_summary(minimal);
   std::printf("  replay file: %s\n  replay it:   trellis replay %s\n", path.c_str(), path.c_str());
 }
 
@@ -562,12 +577,13 @@ int command_shrink(const std::string& path) {
   }
   sim::RunResult failing = r;
   failing.decisions = replay.decisions;
-  const sim::ShrinkResult minimal = sim::shrink(body_of(job), failing);
+  const sim::ShrinkResult minimal =
+      sim::shrink(body_of(job), failing, {}, {.runs_max = absl::GetFlag(FLAGS_shrink_runs)});
   const std::string out =
       absl::GetFlag(FLAGS_out).empty() ? path + ".min" : absl::GetFlag(FLAGS_out);
   sim::write_replay_file(out, minimal.run.replay(replay.scenario, replay.options));
-  std::printf("%zu decisions shrunk to %zu in %zu reruns: %s\n", replay.decisions.size(),
-              minimal.run.decisions.size(), minimal.runs, out.c_str());
+  print_shrink_summary(minimal);
+  std::printf("  shrunk replay file: %s\n", out.c_str());
   return kExitFailed;
 }
 
@@ -678,7 +694,7 @@ int main(int argc, char** argv) {
       "         [--pct-depth=D] [--pct-steps=S] [--preemptions=P] [--budget=N]\n"
       "  trellis sweep SCENARIO --seeds=N [--base_seed=B] [--j=J] [--keep_going] [--junit=F]\n"
       "  trellis replay FILE\n"
-      "  trellis shrink FILE [--out=FILE]\n"
+      "  trellis shrink FILE [--out=FILE] [--shrink_runs=N]\n"
       "  trellis check-determinism SCENARIO --seeds=N\n"
       "  trellis trace FILE [--format=chrome] [--out=trace.json]\n"
       "  trellis serve SCENARIO [--options=k=v,...]   (real mode, until Ctrl-C)");

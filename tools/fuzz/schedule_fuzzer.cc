@@ -64,7 +64,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sim::Config config = scenarios::scenario_config(*t.scenario, t.options, input.seed);
   config.policy = sim::PolicyKind::kDecisions;
   config.decisions = input.decisions;
-  config.fault_plan = input.fault_plan;
+  // The scenario's own faults (its nemesis draws them from the seed) and the input's.
+  config.fault_plan.faults.insert(config.fault_plan.faults.end(), input.fault_plan.faults.begin(),
+                                  input.fault_plan.faults.end());
   const sim::RunResult r = scenarios::run_scenario(*t.scenario, t.options, config);
   if (!r.failed) return 0;
   sim::ReplayFile replay = r.replay(t.scenario->name, t.options);

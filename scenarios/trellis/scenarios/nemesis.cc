@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "trellis/base/assert.h"
 #include "trellis/core/run.h"
 
 namespace trellis::scenarios {
@@ -48,6 +49,38 @@ void run_nemesis(sim::World& world, const NemesisOptions& options,
     const Duration duration = draw(prng, options.duration_min, options.duration_max);
     menu[prng.below(menu.size())]->inject(target, duration);
   }
+}
+
+sim::FaultPlan draw_fault_plan(std::uint64_t seed, const NemesisOptions& options,
+                               const std::vector<std::uint32_t>& targets,
+                               const std::vector<PlannedNemesisFault>& faults,
+                               std::uint32_t enabled_mask) {
+  if (targets.empty()) throw std::invalid_argument("nemesis: no targets");
+  check_interval("wait", options.wait_min, options.wait_max);
+  check_interval("duration", options.duration_min, options.duration_max);
+  std::vector<const PlannedNemesisFault*> menu;  // weighted, in the order of `faults`
+  for (const PlannedNemesisFault& fault : faults) {
+    if (fault.weight < 1) throw std::invalid_argument("nemesis: a fault's weight is below 1");
+    if ((enabled_mask >> static_cast<std::uint32_t>(fault.kind) & 1u) == 0) continue;
+    menu.insert(menu.end(), static_cast<std::size_t>(fault.weight), &fault);
+  }
+  sim::FaultPlan plan;
+  if (menu.empty()) return plan;
+  // The nemesis's own stream: the seed mixed with a constant ("nemesis" in ASCII).
+  std::uint64_t mixed = seed ^ 0x6e656d65736973ULL;
+  Prng prng(Prng::split_mix64(mixed));
+  Duration at{};
+  for (int round = 0; round < options.rounds; ++round) {
+    at += draw(prng, options.wait_min, options.wait_max);
+    const std::uint32_t target = targets[prng.below(targets.size())];
+    const Duration duration = draw(prng, options.duration_min, options.duration_max);
+    const Duration lasts =
+        menu[prng.below(menu.size())]->plan(prng, target, at, duration, plan.faults);
+    TRELLIS_ASSERT(lasts >= Duration::zero());
+    at += lasts;
+  }
+  TRELLIS_ASSERT(plan.end() <= at);
+  return plan;
 }
 
 std::vector<NemesisFault> hub_and_spoke_faults(sim::World& world, sim::Host& hub,

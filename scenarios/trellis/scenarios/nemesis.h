@@ -12,13 +12,26 @@
 //                                                    .slow_latency_min = 5ms,
 //                                                    .slow_latency_max = 35ms}));
 //
+// A planned nemesis (draw_fault_plan) draws the same kind of rounds up front, from the seed
+// alone, as data: a sim::FaultPlan the world injects by itself (Config::fault_plan). Its
+// faults are then recorded in the run's result and replay file, replayed exactly, and
+// shrunk with the schedule. A scenario draws it in its configure():
+//
+//   s.configure = [](sim::Config& config, const Options&) {
+//     config.fault_plan = draw_fault_plan(config.seed, {.rounds = 8, ...}, {0, 1, 2}, menu);
+//   };
+//
 // Randomness is part of what a seed means. Every round draws from world.prng(), in this order:
 // the wait, the target, the duration, the fault; then whatever the fault itself draws.
 // Changing that order, a menu's order or a weight changes every existing failing seed.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <vector>
+
+#include "trellis/base/prng.h"
+#include "trellis/sim/fault_plan.h"
 
 #include "trellis/sim/world.h"
 
@@ -70,5 +83,28 @@ struct HubAndSpokeOptions {
 // Throws std::invalid_argument for an empty slow latency interval or a factor below 1.
 std::vector<NemesisFault> hub_and_spoke_faults(sim::World& world, sim::Host& hub,
                                                HubAndSpokeOptions options);
+
+// One kind of fault a planned nemesis may draw.
+struct PlannedNemesisFault {
+  sim::FaultKind kind = sim::FaultKind::kCrash;  // offered only when enabled_mask has it
+  int weight = 1;                                // entries in the menu (>= 1)
+  // Appends the round's faults (host numbers as in fault_plan.h) for `target`, starting at
+  // `at`, for about `duration`, drawing what else it needs from prng; returns how long the
+  // round lasts (the next round's wait starts then).
+  std::function<Duration(Prng& prng, std::uint32_t target, Duration at, Duration duration,
+                         std::vector<sim::PlannedFault>& out)>
+      plan;
+};
+
+// The whole fault plan of a seed, drawn up front: options.rounds rounds, one after another,
+// each a wait, a target, a duration and a fault, in that order, then whatever the fault's
+// plan draws, from a stream of its own (Prng(seed) split for the nemesis: the run's
+// world.prng() draws the same whether the faults come from here or from a replay file).
+// Kinds outside enabled_mask (bits over sim::FaultKind) are left out of the menu.
+// Throws std::invalid_argument as run_nemesis does.
+sim::FaultPlan draw_fault_plan(std::uint64_t seed, const NemesisOptions& options,
+                               const std::vector<std::uint32_t>& targets,
+                               const std::vector<PlannedNemesisFault>& faults,
+                               std::uint32_t enabled_mask = ~0u);
 
 }  // namespace trellis::scenarios

@@ -1,5 +1,7 @@
 #include "trellis/sim/fault_plan.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 
 namespace trellis::sim {
@@ -11,7 +13,62 @@ std::string format_duration(Duration d) {
   return std::to_string(us) + "us";
 }
 
+// Seconds with millisecond precision and no trailing zeros: "1.2s", "0.045s", "2s".
+std::string format_seconds(Duration d) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%lld.%03lld", static_cast<long long>(ms / 1000),
+                static_cast<long long>(ms % 1000));
+  std::string out = buffer;
+  while (out.back() == '0') out.pop_back();
+  if (out.back() == '.') out.pop_back();
+  return out + "s";
+}
+
+std::string host_name(std::uint32_t host, const std::vector<std::string>& host_names) {
+  if (host_names.empty()) return "host" + std::to_string(host);
+  return host_names[host % host_names.size()];
+}
+
+std::string summarize_one(const PlannedFault& f, const std::vector<std::string>& host_names) {
+  const std::string a = host_name(f.a, host_names);
+  const std::string b = host_name(f.b, host_names);
+  const std::string window =
+      " at " + format_seconds(f.at) + "-" + format_seconds(f.at + f.duration);
+  switch (f.kind) {
+    case PlannedFault::Kind::kCrash:
+      return "crash " + a + " at " + format_seconds(f.at) + ", restart at " +
+             format_seconds(f.at + f.duration);
+    case PlannedFault::Kind::kPartition:
+      return "partition " + a + "|" + b + window;
+    case PlannedFault::Kind::kPartitionOneWay:
+      return "partition " + a + "->" + b + window;
+    case PlannedFault::Kind::kClog:
+      return "clog " + a + "->" + b + window;
+    case PlannedFault::Kind::kSlowLink:
+      return "slow link " + a + "|" + b + " (" + format_duration(f.latency) + ")" + window;
+    case PlannedFault::Kind::kCount:
+      break;
+  }
+  return "?";
+}
+
 }  // namespace
+
+Duration FaultPlan::end() const noexcept {
+  Duration out{};
+  for (const PlannedFault& f : faults) out = std::max(out, f.at + f.duration);
+  return out;
+}
+
+std::string summarize(const FaultPlan& plan, const std::vector<std::string>& host_names) {
+  if (plan.empty()) return "no faults";
+  std::string out;
+  for (const PlannedFault& f : plan.faults) {
+    out += (out.empty() ? "" : "; ") + summarize_one(f, host_names);
+  }
+  return out;
+}
 
 std::string_view planned_fault_name(PlannedFault::Kind kind) {
   switch (kind) {

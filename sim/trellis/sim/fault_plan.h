@@ -47,6 +47,8 @@ struct PlannedFault {
 struct FaultPlan {
   std::vector<PlannedFault> faults;
   bool empty() const noexcept { return faults.empty(); }
+  // When the last fault is undone (zero for no faults): how long the plan lasts.
+  Duration end() const noexcept;
   friend bool operator==(const FaultPlan&, const FaultPlan&) = default;
 };
 
@@ -56,5 +58,10 @@ std::string_view planned_fault_name(PlannedFault::Kind kind);
 PlannedFault::Kind parse_planned_fault_name(std::string_view name);
 // "crash host 0 at 40ms for 100ms" — for reports.
 std::string describe(const PlannedFault& fault);
+// One paragraph for a failure report, in plan order, hosts by name (host_names[a % size];
+// numbers if host_names is empty):
+//   "crash replica1 at 1.2s, restart at 1.9s; partition client1|replica2 at 2.0s-2.4s"
+// "no faults" for an empty plan.
+std::string summarize(const FaultPlan& plan, const std::vector<std::string>& host_names);
 
 }  // namespace trellis::sim

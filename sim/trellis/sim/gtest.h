@@ -253,8 +253,11 @@ inline void run_sim_test(const std::string& suite, const std::string& name, cons
       }
       ADD_FAILURE() << "simulation failed at seed " << seed << " (policy " << policy_label(config)
                     << "): " << r.failure << "\n  schedule shrunk from " << minimal.decisions_before
-                    << " to " << minimal.run.decisions.size() << " decisions in " << minimal.runs
-                    << " reruns\n  replay file: " << written
+                    << " to " << minimal.run.decisions.size() << " decisions ("
+                    << minimal.non_default_after() << " non-default decisions) and "
+                    << minimal.faults_after() << " faults in " << minimal.runs
+                    << " reruns\n  faults: " << minimal.run.fault_summary()
+                    << "\n  replay file: " << written
                     << "\n  replay with:\n    TRELLIS_REPLAY=" << path << " " << self_executable()
                     << " --gtest_filter=" << filter;
       return;

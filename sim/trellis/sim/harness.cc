@@ -1,8 +1,11 @@
 #include "trellis/sim/harness.h"
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <exception>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 
 #include "trellis/base/assert.h"
@@ -71,6 +74,7 @@ RunResult run_simulation(const SimBody& body, const Config& config, const Failur
   result.trace_hash = world.trace().hash();
   result.trace_events = world.trace().event_count();
   result.virtual_time = world.now().time_since_epoch();
+  result.host_names = world.host_names();
   if (auto* step = dynamic_cast<StepPolicy*>(&world.policy())) result.decisions = step->recorded();
   if (keep_trace != nullptr) *keep_trace = world.trace();
   return result;
@@ -85,84 +89,213 @@ Config replay_config(const ReplayFile& replay, Config base) {
   return base;
 }
 
-ShrinkResult shrink(const SimBody& body, const RunResult& failing, const FailureProbe& probe,
-                    ShrinkOptions options) {
-  TRELLIS_ASSERT(failing.failed);
-  ShrinkResult out;
-  out.decisions_before = failing.decisions.size();
-  Config config = failing.config;
-  config.policy = PolicyKind::kDecisions;
-  // Runs the current best's config with other decisions (and, if given, another plan).
-  std::optional<RunResult> best;
-  auto attempt = [&](const std::vector<std::uint32_t>& decisions,
-                     const FaultPlan* plan = nullptr) -> std::optional<RunResult> {
-    if (out.runs >= options.runs_max) return std::nullopt;
-    ++out.runs;
-    Config c = best.has_value() ? best->config : config;
-    c.decisions = decisions;
-    if (plan != nullptr) c.fault_plan = *plan;
-    RunResult r = run_simulation(body, c, probe);
-    if (!r.failed) return std::nullopt;
-    return r;
-  };
-  // The original schedule as a decision stream must fail too (it replays the run).
-  best = attempt(failing.decisions);
-  if (!best.has_value()) {
-    // Not reproducible from its decisions (should not happen: report the run itself).
-    out.run = failing;
-    return out;
+std::size_t non_default_decisions(const std::vector<std::uint32_t>& decisions) {
+  return static_cast<std::size_t>(
+      std::count_if(decisions.begin(), decisions.end(), [](std::uint32_t d) { return d != 0; }));
+}
+
+namespace {
+
+// Shortest fault kept when halving durations, and the grains a start is rounded down to.
+constexpr Duration kFaultDurationMin = std::chrono::milliseconds(1);
+constexpr std::array<Duration, 3> kFaultStartGrains = {
+    std::chrono::milliseconds(100), std::chrono::milliseconds(10), std::chrono::milliseconds(1)};
+// Halvings tried per fault's duration.
+constexpr int kFaultHalvingsMax = 4;
+// Rounds of all the passes (each round that changes nothing ends shrinking).
+constexpr int kShrinkRoundsMax = 4;
+
+// The shrinking passes over one failing run. Invariant: best_ is a failing run whose config
+// (decisions and fault plan) replays it; every accepted candidate is no bigger in the measure
+// (faults, non-default decisions, length) than the one it replaced.
+class Shrinker {
+ public:
+  Shrinker(const SimBody& body, const FailureProbe& probe, ShrinkOptions options)
+      : body_(body), probe_(probe), options_(options) {}
+
+  // The failing run's own decisions and plan must fail again (they replay it).
+  bool reproduce(const RunResult& failing) {
+    Config config = failing.config;
+    config.policy = PolicyKind::kDecisions;
+    config.decisions = failing.decisions;
+    return attempt(std::move(config));
   }
-  auto current = [&]() -> const std::vector<std::uint32_t>& { return best->config.decisions; };
-  // 0. Fewer faults: drop planned faults one at a time, last first, while it still fails.
-  for (std::size_t i = best->config.fault_plan.faults.size(); i-- > 0;) {
-    if (out.runs >= options.runs_max) break;
-    FaultPlan fewer = best->config.fault_plan;
-    fewer.faults.erase(fewer.faults.begin() + static_cast<std::ptrdiff_t>(i));
-    if (std::optional<RunResult> r = attempt(current(), &fewer)) best = std::move(r);
+
+  void drop_faults() {
+    for (std::size_t chunk = std::max<std::size_t>(plan().faults.size() / 2, 1);
+         chunk >= 1 && !exhausted(); chunk /= 2) {
+      // Last chunk first: later faults matter less to the failure more often.
+      for (std::size_t end = plan().faults.size(); end > 0 && !exhausted();) {
+        const std::size_t start = end > chunk ? end - chunk : 0;
+        Config candidate = best_->config;
+        auto& faults = candidate.fault_plan.faults;
+        faults.erase(faults.begin() + static_cast<std::ptrdiff_t>(start),
+                     faults.begin() + static_cast<std::ptrdiff_t>(end));
+        attempt(std::move(candidate));
+        end = std::min(start, plan().faults.size());
+      }
+      if (chunk == 1) break;
+    }
   }
-  // 1. Shorter: the shortest prefix that still fails (FIFO after it), by bisection.
-  {
+
+  // Two faults of the same kind on the same hosts made one that spans both (one fault
+  // fewer, if the run still fails with the link also down in between).
+  void merge_faults() {
+    for (std::size_t i = 0; i < plan().faults.size() && !exhausted(); ++i) {
+      for (std::size_t j = i + 1; j < plan().faults.size() && !exhausted(); ++j) {
+        const PlannedFault& x = plan().faults[i];
+        const PlannedFault& y = plan().faults[j];
+        if (x.kind != y.kind || x.a != y.a || x.b != y.b || x.latency != y.latency) continue;
+        Config candidate = best_->config;
+        PlannedFault& merged = candidate.fault_plan.faults[i];
+        const Duration end = std::max(x.at + x.duration, y.at + y.duration);
+        merged.at = std::min(x.at, y.at);
+        merged.duration = end - merged.at;
+        candidate.fault_plan.faults.erase(candidate.fault_plan.faults.begin() +
+                                          static_cast<std::ptrdiff_t>(j));
+        if (attempt(std::move(candidate))) --j;  // the next fault is at j now
+      }
+    }
+  }
+
+  // The shortest failing prefix (FIFO after it), by bisection.
+  void cut_tail() {
     std::size_t low = 0;
-    std::size_t high = current().size();
-    while (low < high) {
+    std::size_t high = decisions().size();
+    while (low < high && !exhausted()) {
       const std::size_t mid = low + (high - low) / 2;
-      std::vector<std::uint32_t> prefix(current().begin(),
-                                        current().begin() + static_cast<std::ptrdiff_t>(mid));
-      if (std::optional<RunResult> r = attempt(prefix)) {
-        best = std::move(r);
+      Config candidate = best_->config;
+      candidate.decisions.resize(mid);
+      if (attempt(std::move(candidate))) {
         high = mid;
       } else {
         low = mid + 1;
       }
-      if (out.runs >= options.runs_max) break;
     }
   }
-  // 2. Smaller: zero chunks (FIFO choices), halving the chunk size.
-  for (std::size_t chunk = std::max<std::size_t>(current().size() / 2, 1);
-       chunk >= 1 && out.runs < options.runs_max; chunk /= 2) {
-    for (std::size_t start = 0; start < current().size() && out.runs < options.runs_max;
-         start += chunk) {
-      std::vector<std::uint32_t> candidate = current();
-      bool changed = false;
-      for (std::size_t i = start; i < std::min(start + chunk, candidate.size()); ++i) {
-        changed |= candidate[i] != 0;
-        candidate[i] = 0;
+
+  // Chunks of the non-zero decisions set to 0, halving the chunk size (ddmin over the
+  // positions that are not the default, wherever they are in the stream); all of them
+  // first (the faults alone may fail the run).
+  void zero_decisions() {
+    for (std::size_t chunk = non_default_decisions(decisions()); chunk >= 1 && !exhausted();
+         chunk /= 2) {
+      std::size_t skip = 0;  // non-zero decisions left alone in this round, from the front
+      while (skip < non_default_decisions(decisions()) && !exhausted()) {
+        Config candidate = best_->config;
+        std::size_t seen = 0;
+        std::size_t zeroed = 0;
+        for (std::uint32_t& d : candidate.decisions) {
+          if (d == 0) continue;
+          if (seen++ < skip) continue;
+          d = 0;
+          if (++zeroed == chunk) break;
+        }
+        if (!attempt(std::move(candidate))) skip += chunk;
       }
-      if (!changed) continue;
-      if (std::optional<RunResult> r = attempt(candidate)) best = std::move(r);
+      if (chunk == 1) break;
     }
-    if (chunk == 1) break;
+    trim_trailing_zeros();
   }
-  // 3. Trailing zeros are what the FIFO fallback does anyway.
-  std::vector<std::uint32_t> trimmed = current();
-  while (!trimmed.empty() && trimmed.back() == 0) trimmed.pop_back();
-  if (trimmed.size() < current().size()) {
-    if (std::optional<RunResult> r = attempt(trimmed)) best = std::move(r);
+
+  // Each fault shorter (durations halved) and its start rounded down, while it still fails.
+  void shorten_faults() {
+    for (std::size_t i = 0; i < plan().faults.size() && !exhausted(); ++i) {
+      for (int halving = 0; halving < kFaultHalvingsMax && !exhausted(); ++halving) {
+        Config candidate = best_->config;
+        PlannedFault& f = candidate.fault_plan.faults[i];
+        // Whole microseconds: what a replay file holds.
+        const Duration half = std::chrono::floor<std::chrono::microseconds>(f.duration / 2);
+        if (half < kFaultDurationMin) break;
+        f.duration = half;
+        if (!attempt(std::move(candidate))) break;
+      }
+      for (Duration grain : kFaultStartGrains) {
+        if (exhausted()) break;
+        Config candidate = best_->config;
+        PlannedFault& f = candidate.fault_plan.faults[i];
+        const Duration rounded = f.at - f.at % grain;
+        if (rounded == f.at) break;
+        f.at = rounded;
+        if (attempt(std::move(candidate))) break;
+      }
+    }
   }
-  out.run = std::move(*best);
-  // What replays it: the decisions given (not those recorded after the FIFO fallback).
-  out.run.decisions = out.run.config.decisions;
-  return out;
+
+  ShrinkResult finish(const RunResult& failing) {
+    ShrinkResult out;
+    out.runs = runs_;
+    out.decisions_before = failing.decisions.size();
+    out.non_default_before = non_default_decisions(failing.decisions);
+    out.faults_before = failing.config.fault_plan.faults.size();
+    out.run = best_.has_value() ? std::move(*best_) : failing;
+    // What replays it: the decisions given (not those recorded after the FIFO fallback).
+    if (best_.has_value()) out.run.decisions = out.run.config.decisions;
+    return out;
+  }
+
+  bool exhausted() const { return runs_ >= options_.runs_max; }
+
+  // What shrinking minimizes, most important first: faults, non-default decisions, length,
+  // and the faults' total duration.
+  std::tuple<std::size_t, std::size_t, std::size_t, Duration> measure() const {
+    Duration total{};
+    for (const PlannedFault& f : plan().faults) total += f.duration;
+    return {plan().faults.size(), non_default_decisions(decisions()), decisions().size(), total};
+  }
+
+ private:
+  const std::vector<std::uint32_t>& decisions() const { return best_->config.decisions; }
+  const FaultPlan& plan() const { return best_->config.fault_plan; }
+
+  void trim_trailing_zeros() {
+    std::vector<std::uint32_t> trimmed = decisions();
+    while (!trimmed.empty() && trimmed.back() == 0) trimmed.pop_back();
+    if (trimmed.size() == decisions().size() || exhausted()) return;
+    Config candidate = best_->config;
+    candidate.decisions = std::move(trimmed);
+    attempt(std::move(candidate));
+  }
+
+  // Runs config; keeps it as the best if it fails. True if it failed.
+  bool attempt(Config config) {
+    TRELLIS_ASSERT(!exhausted());
+    TRELLIS_ASSERT(config.policy == PolicyKind::kDecisions);
+    ++runs_;
+    RunResult r = run_simulation(body_, config, probe_);
+    if (!r.failed) return false;
+    best_ = std::move(r);
+    return true;
+  }
+
+  const SimBody& body_;
+  const FailureProbe& probe_;
+  ShrinkOptions options_;
+  std::size_t runs_ = 0;
+  std::optional<RunResult> best_;
+};
+
+}  // namespace
+
+ShrinkResult shrink(const SimBody& body, const RunResult& failing, const FailureProbe& probe,
+                    ShrinkOptions options) {
+  TRELLIS_ASSERT(failing.failed);
+  TRELLIS_ASSERT(options.runs_max >= 1);
+  Shrinker shrinker(body, probe, options);
+  // Not reproducible from its decisions (should not happen): report the run itself.
+  if (!shrinker.reproduce(failing)) return shrinker.finish(failing);
+  // Each pass can open a way for the others (a shorter fault lets another go; a zeroed
+  // decision makes a fault unnecessary): rounds until one changes nothing.
+  for (int round = 0; round < kShrinkRoundsMax && !shrinker.exhausted(); ++round) {
+    const auto before = shrinker.measure();
+    shrinker.drop_faults();
+    shrinker.merge_faults();
+    shrinker.cut_tail();
+    shrinker.zero_decisions();
+    shrinker.shorten_faults();
+    if (shrinker.measure() == before) break;
+  }
+  return shrinker.finish(failing);
 }
 
 void run_unit(const std::function<void()>& body, std::uint64_t seed) {

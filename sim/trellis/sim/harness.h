@@ -32,13 +32,19 @@ using SimBody = std::function<void(World& world)>;
 using FailureProbe = std::function<std::optional<std::string>()>;
 
 struct RunResult {
-  Config config;  // exactly what ran (seed, policy, decisions)
+  // Exactly what ran: seed, policy, decisions, and the faults the world injected
+  // (config.fault_plan: a scenario's nemesis draws its plan into the config up front).
+  Config config;
   bool failed = false;
   std::string failure;
   std::uint64_t trace_hash = 0;
   std::uint64_t trace_events = 0;
   std::vector<std::uint32_t> decisions;  // every schedule choice made
   Duration virtual_time{};
+  std::vector<std::string> host_names;  // the world's hosts, in order (for fault summaries)
+
+  // The injected faults as one paragraph ("crash replica1 at 1.2s, restart at 1.9s; ...").
+  std::string fault_summary() const { return summarize(config.fault_plan, host_names); }
 
   // A replay file that reruns this run: the same seed with its recorded decisions.
   ReplayFile replay(const std::string& scenario,
@@ -49,7 +55,11 @@ struct RunResult {
 RunResult run_simulation(const SimBody& body, const Config& config, const FailureProbe& probe = {},
                          Trace* keep_trace = nullptr);
 
-// The config that replays a replay file (seed, and decisions as the schedule).
+// Decisions that are not the default (0, what DecisionPolicy and FIFO choose after the
+// stream's end): what a reader of a shrunk schedule has to understand.
+std::size_t non_default_decisions(const std::vector<std::uint32_t>& decisions);
+
+// The config that replays a replay file (seed, decisions as the schedule, and its faults).
 Config replay_config(const ReplayFile& replay, Config base = {});
 
 struct ShrinkOptions {
@@ -60,11 +70,22 @@ struct ShrinkResult {
   RunResult run;         // the smallest failing run found (its config replays it)
   std::size_t runs = 0;  // reruns spent
   std::size_t decisions_before = 0;
+  std::size_t non_default_before = 0;
+  std::size_t faults_before = 0;
+  std::size_t non_default_after() const { return non_default_decisions(run.decisions); }
+  std::size_t faults_after() const { return run.config.fault_plan.faults.size(); }
 };
 
-// From a failing run, the fewest planned faults (Config::fault_plan: each dropped if the run
-// still fails without it) and the smallest decision stream (fewer decisions first, then
-// smaller values; FIFO after the end) with the same seed that still fails. Deterministic.
+// From a failing run, with the same seed, a run that still fails with
+//   1. the fewest planned faults (Config::fault_plan): chunks of faults dropped, halving,
+//      then two faults of one kind on the same hosts merged into one spanning both;
+//   2. the fewest non-default decisions: the shortest failing prefix (FIFO after its end),
+//      then chunks of the non-zero decisions set to 0, halving (a late race keeps only
+//      the few choices it needs, wherever they are);
+//   3. shorter, earlier-rounded faults: each fault's duration halved and its start rounded
+//      down while the run still fails;
+// and these passes again while a round of them makes progress. Measured by (faults,
+// non-default decisions, length, total fault time). Deterministic; at most runs_max runs.
 ShrinkResult shrink(const SimBody& body, const RunResult& failing, const FailureProbe& probe = {},
                     ShrinkOptions options = {});
 

@@ -3,7 +3,9 @@
 #include <charconv>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
+#include <string>
 
 namespace trellis::sim {
 namespace {
@@ -106,6 +108,7 @@ std::string format_replay_file(const ReplayFile& replay) {
     }
     out << "option " << key << " " << value << "\n";
   }
+  out << "faults " << replay.fault_plan.faults.size() << "\n";
   for (const PlannedFault& f : replay.fault_plan.faults) {
     out << "fault " << planned_fault_name(f.kind) << " " << micros(f.at) << " " << f.a << " " << f.b
         << " " << micros(f.duration) << " " << micros(f.latency) << "\n";
@@ -119,154 +122,237 @@ std::string format_replay_file(const ReplayFile& replay) {
   return out.str();
 }
 
-ReplayFile parse_replay_file(std::string_view text) {
-  ReplayFile replay;
-  bool have_version = false;
-  bool have_scenario = false;
-  bool have_seed = false;
-  bool have_decisions = false;
-  bool ended = false;
-  std::size_t decisions_expected = 0;
-  std::size_t line_number = 0;
-  std::size_t position = 0;
-  while (position < text.size() && !ended) {
-    std::size_t eol = text.find('\n', position);
-    if (eol == std::string_view::npos) eol = text.size();
-    const std::string_view line = text.substr(position, eol - position);
-    position = eol + 1;
-    ++line_number;
-    if (line.find('\0') != std::string_view::npos) {
-      throw ReplayFileError(line_number, "contains a NUL byte (not a text file?)");
-    }
-    const std::vector<std::string_view> w = words(line);
-    if (w.empty() || w[0].front() == '#') continue;
-    // Inside a decisions block: numbers only.
-    if (have_decisions && replay.decisions.size() < decisions_expected) {
-      for (std::string_view word : w) {
-        std::uint32_t value = 0;
-        if (!parse_integer(word, &value)) {
-          throw ReplayFileError(line_number,
-                                "expected a decision (0.." +
-                                    std::to_string(std::numeric_limits<std::uint32_t>::max()) +
-                                    "), got '" + printable(word) + "'");
-        }
-        if (replay.decisions.size() == decisions_expected) {
-          throw ReplayFileError(line_number, "more decisions than the " +
-                                                 std::to_string(decisions_expected) + " announced");
-        }
-        replay.decisions.push_back(value);
+namespace {
+
+// One replay file's text, line by line, into a ReplayFile. Invariant: line_ is the 1-based
+// number of the line being read (what every ReplayFileError names).
+class ReplayParser {
+ public:
+  explicit ReplayParser(std::string_view text) : text_(text) {}
+
+  ReplayFile parse() {
+    while (!ended_ && next_line()) {
+      const std::vector<std::string_view> w = words(line_text_);
+      if (w.empty() || w[0].front() == '#') continue;
+      if (in_decisions_block()) {
+        read_decisions(w);
+      } else if (!have_version_) {
+        read_header(w);
+      } else {
+        read_key(w);
       }
-      continue;
     }
+    check_complete();
+    return std::move(replay_);
+  }
+
+ private:
+  bool next_line() {
+    if (position_ >= text_.size()) return false;
+    std::size_t eol = text_.find('\n', position_);
+    if (eol == std::string_view::npos) eol = text_.size();
+    line_text_ = text_.substr(position_, eol - position_);
+    position_ = eol + 1;
+    ++line_;
+    if (line_text_.find('\0') != std::string_view::npos) {
+      fail("contains a NUL byte (not a text file?)");
+    }
+    return true;
+  }
+
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw ReplayFileError(line_, problem);
+  }
+
+  bool in_decisions_block() const {
+    return have_decisions_ && replay_.decisions.size() < decisions_expected_;
+  }
+
+  void expect_args(const std::vector<std::string_view>& w, std::size_t n) const {
+    if (w.size() == n + 1) return;
+    fail("'" + std::string(w[0]) + "' takes " + std::to_string(n) + " value" + (n == 1 ? "" : "s") +
+         ", got " + std::to_string(w.size() - 1));
+  }
+
+  // Inside a decisions block: numbers only.
+  void read_decisions(const std::vector<std::string_view>& w) {
+    for (std::string_view word : w) {
+      std::uint32_t value = 0;
+      if (!parse_integer(word, &value)) {
+        fail("expected a decision (0.." +
+             std::to_string(std::numeric_limits<std::uint32_t>::max()) + "), got '" +
+             printable(word) + "'");
+      }
+      if (replay_.decisions.size() == decisions_expected_) {
+        fail("more decisions than the " + std::to_string(decisions_expected_) + " announced");
+      }
+      replay_.decisions.push_back(value);
+    }
+  }
+
+  void read_header(const std::vector<std::string_view>& w) {
+    if (w[0] != "trellis-replay") {
+      fail("not a trellis replay file (expected 'trellis-replay " +
+           std::to_string(ReplayFile::kVersion) + "', got '" + printable(line_text_) + "')");
+    }
+    expect_args(w, 1);
+    int version = 0;
+    if (!parse_integer(w[1], &version)) fail("bad version '" + printable(w[1]) + "'");
+    if (version != ReplayFile::kVersion) {
+      fail("replay file version " + std::to_string(version) +
+           " is not supported (this build reads version " + std::to_string(ReplayFile::kVersion) +
+           ")");
+    }
+    have_version_ = true;
+  }
+
+  void read_key(const std::vector<std::string_view>& w) {
     const std::string_view key = w[0];
-    auto expect_args = [&](std::size_t n) {
-      if (w.size() != n + 1) {
-        throw ReplayFileError(line_number, "'" + std::string(key) + "' takes " + std::to_string(n) +
-                                               " value" + (n == 1 ? "" : "s") + ", got " +
-                                               std::to_string(w.size() - 1));
-      }
-    };
-    if (!have_version) {
-      if (key != "trellis-replay") {
-        throw ReplayFileError(line_number, "not a trellis replay file (expected 'trellis-replay " +
-                                               std::to_string(ReplayFile::kVersion) + "', got '" +
-                                               printable(line) + "')");
-      }
-      expect_args(1);
-      int version = 0;
-      if (!parse_integer(w[1], &version)) {
-        throw ReplayFileError(line_number, "bad version '" + printable(w[1]) + "'");
-      }
-      if (version != ReplayFile::kVersion) {
-        throw ReplayFileError(line_number, "replay file version " + std::to_string(version) +
-                                               " is not supported (this build reads version " +
-                                               std::to_string(ReplayFile::kVersion) + ")");
-      }
-      have_version = true;
-    } else if (key == "scenario") {
-      expect_args(1);
-      replay.scenario = std::string(w[1]);
-      have_scenario = true;
+    if (key == "scenario") {
+      expect_args(w, 1);
+      replay_.scenario = std::string(w[1]);
+      have_scenario_ = true;
     } else if (key == "seed") {
-      expect_args(1);
-      if (!parse_integer(w[1], &replay.seed)) {
-        throw ReplayFileError(
-            line_number, "seed must be an unsigned 64-bit integer, got '" + printable(w[1]) + "'");
+      expect_args(w, 1);
+      if (!parse_integer(w[1], &replay_.seed)) {
+        fail("seed must be an unsigned 64-bit integer, got '" + printable(w[1]) + "'");
       }
-      have_seed = true;
+      have_seed_ = true;
     } else if (key == "policy") {
-      expect_args(1);
-      try {
-        replay.policy = parse_policy_name(w[1]);
-      } catch (const std::invalid_argument& e) {
-        throw ReplayFileError(line_number, e.what());
-      }
+      read_policy(w);
     } else if (key == "pct_depth") {
-      expect_args(1);
-      if (!parse_integer(w[1], &replay.pct_depth) || replay.pct_depth < 1 ||
-          replay.pct_depth > 1000) {
-        throw ReplayFileError(line_number,
-                              "pct_depth must be 1..1000, got '" + printable(w[1]) + "'");
+      expect_args(w, 1);
+      if (!parse_integer(w[1], &replay_.pct_depth) || replay_.pct_depth < 1 ||
+          replay_.pct_depth > 1000) {
+        fail("pct_depth must be 1..1000, got '" + printable(w[1]) + "'");
       }
     } else if (key == "option") {
-      expect_args(2);
-      if (!replay.options.emplace(std::string(w[1]), std::string(w[2])).second) {
-        throw ReplayFileError(line_number, "option '" + printable(w[1]) + "' given twice");
+      expect_args(w, 2);
+      if (!replay_.options.emplace(std::string(w[1]), std::string(w[2])).second) {
+        fail("option '" + printable(w[1]) + "' given twice");
       }
+    } else if (key == "faults") {
+      read_faults_count(w);
     } else if (key == "fault") {
-      expect_args(6);
-      if (replay.fault_plan.faults.size() == kFaultsMax) {
-        throw ReplayFileError(line_number, "more than " + std::to_string(kFaultsMax) + " faults");
-      }
-      PlannedFault fault;
-      try {
-        fault.kind = parse_planned_fault_name(w[1]);
-      } catch (const std::invalid_argument& e) {
-        throw ReplayFileError(line_number, e.what());
-      }
-      std::uint64_t at = 0;
-      std::uint64_t duration = 0;
-      std::uint64_t latency = 0;
-      if (!parse_integer(w[2], &at) || !parse_integer(w[3], &fault.a) ||
-          !parse_integer(w[4], &fault.b) || !parse_integer(w[5], &duration) ||
-          !parse_integer(w[6], &latency) || at > kFaultMicrosMax || duration > kFaultMicrosMax ||
-          latency > kFaultMicrosMax) {
-        throw ReplayFileError(line_number,
-                              "a fault is: fault KIND AT_US HOST_A HOST_B DURATION_US LATENCY_US "
-                              "(integers; times up to " +
-                                  std::to_string(kFaultMicrosMax) + " us)");
-      }
-      fault.at = std::chrono::microseconds(at);
-      fault.duration = std::chrono::microseconds(duration);
-      fault.latency = std::chrono::microseconds(latency);
-      replay.fault_plan.faults.push_back(fault);
+      read_fault(w);
     } else if (key == "decisions") {
-      expect_args(1);
-      if (have_decisions) throw ReplayFileError(line_number, "decisions given twice");
-      if (!parse_integer(w[1], &decisions_expected) || decisions_expected > kDecisionsMax) {
-        throw ReplayFileError(line_number, "decisions count must be 0.." +
-                                               std::to_string(kDecisionsMax) + ", got '" +
-                                               printable(w[1]) + "'");
-      }
-      replay.decisions.reserve(std::min<std::size_t>(decisions_expected, 1 << 20));
-      have_decisions = true;
+      read_decisions_count(w);
     } else if (key == "end") {
-      expect_args(0);
-      ended = true;
+      expect_args(w, 0);
+      ended_ = true;
     } else {
-      throw ReplayFileError(line_number, "unknown key '" + printable(key) + "'");
+      fail("unknown key '" + printable(key) + "'");
     }
   }
-  if (!have_version) throw ReplayFileError(0, "empty (no 'trellis-replay' header)");
-  if (have_decisions && replay.decisions.size() < decisions_expected) {
-    throw ReplayFileError(0, "truncated: " + std::to_string(replay.decisions.size()) + " of " +
-                                 std::to_string(decisions_expected) + " decisions");
+
+  void read_policy(const std::vector<std::string_view>& w) {
+    expect_args(w, 1);
+    try {
+      replay_.policy = parse_policy_name(w[1]);
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
   }
-  if (!ended) throw ReplayFileError(0, "truncated: no 'end' line");
-  if (!have_scenario) throw ReplayFileError(0, "missing 'scenario'");
-  if (!have_seed) throw ReplayFileError(0, "missing 'seed'");
-  if (!have_decisions) throw ReplayFileError(0, "missing 'decisions'");
-  return replay;
+
+  // "faults N": N fault lines follow (files before it have fault lines only: still read).
+  void read_faults_count(const std::vector<std::string_view>& w) {
+    expect_args(w, 1);
+    if (faults_expected_.has_value()) fail("faults given twice");
+    std::size_t count = 0;
+    if (!parse_integer(w[1], &count) || count > kFaultsMax) {
+      fail("faults count must be 0.." + std::to_string(kFaultsMax) + ", got '" + printable(w[1]) +
+           "'");
+    }
+    if (!replay_.fault_plan.faults.empty()) fail("'faults' must come before the fault lines");
+    faults_expected_ = count;
+    faults_count_line_ = line_;
+  }
+
+  void read_fault(const std::vector<std::string_view>& w) {
+    if (w.size() != 7) {
+      fail("a fault line has 6 values, got " + std::to_string(w.size() - 1) + " (" + kFaultForm +
+           ")");
+    }
+    if (replay_.fault_plan.faults.size() == faults_expected_.value_or(kFaultsMax)) {
+      fail(faults_expected_.has_value()
+               ? "more fault lines than the " + std::to_string(*faults_expected_) + " announced"
+               : "more than " + std::to_string(kFaultsMax) + " faults");
+    }
+    PlannedFault fault;
+    try {
+      fault.kind = parse_planned_fault_name(w[1]);
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
+    fault.at = fault_time(w[2], "AT_US");
+    if (!parse_integer(w[3], &fault.a))
+      fail("bad HOST_A '" + printable(w[3]) + "' (" + kFaultForm + ")");
+    if (!parse_integer(w[4], &fault.b))
+      fail("bad HOST_B '" + printable(w[4]) + "' (" + kFaultForm + ")");
+    fault.duration = fault_time(w[5], "DURATION_US");
+    fault.latency = fault_time(w[6], "LATENCY_US");
+    replay_.fault_plan.faults.push_back(fault);
+  }
+
+  Duration fault_time(std::string_view word, const char* what) const {
+    std::uint64_t us = 0;
+    if (!parse_integer(word, &us) || us > kFaultMicrosMax) {
+      fail(std::string("bad ") + what + " '" + printable(word) + "': microseconds up to " +
+           std::to_string(kFaultMicrosMax) + " (" + kFaultForm + ")");
+    }
+    return std::chrono::microseconds(us);
+  }
+
+  void read_decisions_count(const std::vector<std::string_view>& w) {
+    expect_args(w, 1);
+    if (have_decisions_) fail("decisions given twice");
+    if (!parse_integer(w[1], &decisions_expected_) || decisions_expected_ > kDecisionsMax) {
+      fail("decisions count must be 0.." + std::to_string(kDecisionsMax) + ", got '" +
+           printable(w[1]) + "'");
+    }
+    replay_.decisions.reserve(std::min<std::size_t>(decisions_expected_, 1 << 20));
+    have_decisions_ = true;
+  }
+
+  void check_complete() const {
+    if (!have_version_) throw ReplayFileError(0, "empty (no 'trellis-replay' header)");
+    if (have_decisions_ && replay_.decisions.size() < decisions_expected_) {
+      throw ReplayFileError(0, "truncated: " + std::to_string(replay_.decisions.size()) + " of " +
+                                   std::to_string(decisions_expected_) + " decisions");
+    }
+    if (!ended_) throw ReplayFileError(0, "truncated: no 'end' line");
+    if (faults_expected_.has_value() && replay_.fault_plan.faults.size() < *faults_expected_) {
+      throw ReplayFileError(faults_count_line_,
+                            "only " + std::to_string(replay_.fault_plan.faults.size()) +
+                                " fault lines of the " + std::to_string(*faults_expected_) +
+                                " announced");
+    }
+    if (!have_scenario_) throw ReplayFileError(0, "missing 'scenario'");
+    if (!have_seed_) throw ReplayFileError(0, "missing 'seed'");
+    if (!have_decisions_) throw ReplayFileError(0, "missing 'decisions'");
+  }
+
+  static constexpr const char* kFaultForm = "fault KIND AT_US HOST_A HOST_B DURATION_US LATENCY_US";
+
+  std::string_view text_;
+  std::size_t position_ = 0;
+  std::size_t line_ = 0;
+  std::string_view line_text_;
+  ReplayFile replay_;
+  bool have_version_ = false;
+  bool have_scenario_ = false;
+  bool have_seed_ = false;
+  bool have_decisions_ = false;
+  bool ended_ = false;
+  std::size_t decisions_expected_ = 0;
+  std::optional<std::size_t> faults_expected_;
+  std::size_t faults_count_line_ = 0;
+};
+
+}  // namespace
+
+ReplayFile parse_replay_file(std::string_view text) {
+  return ReplayParser(text).parse();
 }
 
 ReplayFile read_replay_file(const std::string& path) {

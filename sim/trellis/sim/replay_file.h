@@ -8,6 +8,7 @@
 //   policy decisions
 //   pct_depth 3
 //   option planted_bug on
+//   faults 1
 //   fault crash 40000 0 0 100000 0      # kind, at, host a, host b, duration, latency (us)
 //   decisions 5
 //   0 1 0 2 1
@@ -15,8 +16,10 @@
 //
 // Lines are "key value"; '#' starts a comment line; unknown keys are errors (a typo must
 // not silently change the run). `decisions N` is followed by N integers over any number of
-// lines. parse_replay_file() never crashes on bad input: it throws ReplayFileError naming the
-// line and the problem (a fuzzed property test holds it to that).
+// lines. `faults N` announces the N `fault` lines after it (the run's whole fault plan, in
+// order; `faults 0`: a run without faults); files written before it have `fault` lines
+// alone and still read. parse_replay_file() never crashes on bad input: it throws ReplayFileError
+// naming the line and the problem (a fuzzed property test holds it to that).
 #pragma once
 
 #include <cstddef>

@@ -1,11 +1,13 @@
 #include "trellis/scenarios/kv/kv_scenario.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "trellis/base/assert.h"
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/nursery.h"
 #include "trellis/scenarios/kv/kv_client.h"
@@ -97,92 +99,107 @@ void client_main(Recorder& recorder, sim::World& world, std::uint32_t id, bool p
   ++recorder.clients_done;
 }
 
+// Host numbers in the world (fault_plan.h): simulate() adds the replicas, then the clients.
+constexpr std::uint32_t kFirstReplica = 0;
+constexpr std::uint32_t kFirstClient = kReplicas;
+constexpr std::uint32_t kHosts = kReplicas + kClients;
+
+using Kind = sim::PlannedFault::Kind;
+
 // Crashes, partitions, slow links and clogs, one at a time so that a majority of replicas
-// can always make progress once the fault ends; only the kinds this seed's swarm allows.
-// Each round's target is a replica (the victim).
-void nemesis(sim::World& world, const std::vector<sim::Host*>& replicas,
-             const std::vector<sim::Host*>& clients, const std::vector<sim::Host*>& everyone) {
-  auto crash = [](sim::Host& victim, Duration duration) {
-    victim.crash();
-    sleep(duration);
-    victim.restart();
+// can always make progress once the fault ends, drawn up front from the seed as a fault
+// plan the world injects (nemesis.h). Each round's target is a replica (the victim); each
+// fault is its pairs of hosts, so that shrinking keeps only the links a failure needs.
+sim::FaultPlan draw_kv_faults(std::uint64_t seed) {
+  using Faults = std::vector<sim::PlannedFault>;
+  auto crash = [](Prng&, std::uint32_t victim, Duration at, Duration duration, Faults& out) {
+    out.push_back({.kind = Kind::kCrash, .at = at, .a = victim, .duration = duration});
+    return duration;
   };
-  auto partition_replica = [&](sim::Host& victim, Duration duration) {
-    const bool one_way = world.prng().chance(1, 2);
-    for (sim::Host* other : everyone) {
-      if (other != &victim) world.partition(victim, *other, one_way);
+  auto partition_replica = [](Prng& prng, std::uint32_t victim, Duration at, Duration duration,
+                              Faults& out) {
+    const Kind kind = prng.chance(1, 2) ? Kind::kPartitionOneWay : Kind::kPartition;
+    for (std::uint32_t other = 0; other < kHosts; ++other) {
+      if (other == victim) continue;
+      out.push_back({.kind = kind, .at = at, .a = victim, .b = other, .duration = duration});
     }
-    sleep(duration);
-    world.heal_all();
+    return duration;
   };
-  auto isolate_client = [&](sim::Host& victim, Duration duration) {
+  auto isolate_client = [](Prng& prng, std::uint32_t victim, Duration at, Duration duration,
+                           Faults& out) {
     // A client on the minority side: it reaches only one replica.
-    sim::Host& client = *clients[world.prng().below(clients.size())];
-    for (sim::Host* replica : replicas) {
-      if (replica != &victim) world.partition(client, *replica);
+    const auto client = kFirstClient + static_cast<std::uint32_t>(prng.below(kClients));
+    for (std::uint32_t replica = kFirstReplica; replica < kFirstClient; ++replica) {
+      if (replica == victim) continue;
+      out.push_back({.kind = Kind::kPartition,
+                     .at = at,
+                     .a = client,
+                     .b = replica,
+                     .duration = 3 * duration});
     }
-    sleep(3 * duration);
-    world.heal_all();
+    return 3 * duration;
   };
-  auto slow_client = [&](sim::Host& victim, Duration duration) {
+  auto slow_client = [](Prng& prng, std::uint32_t victim, Duration at, Duration duration,
+                        Faults& out) {
     // A client far from all replicas but one (a WAN link): its stores reach that one long
     // before the others.
-    sim::Host& client = *clients[world.prng().below(clients.size())];
-    const Duration slow = std::chrono::microseconds(5'000 + world.prng().below(30'000));
-    for (sim::Host* replica : replicas) {
-      if (replica == &victim) continue;
-      world.set_link_latency(client, *replica, slow, 2 * slow);
-      world.set_link_latency(*replica, client, slow, 2 * slow);
+    const auto client = kFirstClient + static_cast<std::uint32_t>(prng.below(kClients));
+    const Duration slow = std::chrono::microseconds(5'000 + prng.below(30'000));
+    for (std::uint32_t replica = kFirstReplica; replica < kFirstClient; ++replica) {
+      if (replica == victim) continue;
+      out.push_back({.kind = Kind::kSlowLink,
+                     .at = at,
+                     .a = client,
+                     .b = replica,
+                     .duration = 3 * duration,
+                     .latency = slow});
     }
-    sleep(3 * duration);
-    for (sim::Host* replica : replicas) {
-      world.reset_link_latency(client, *replica);
-      world.reset_link_latency(*replica, client);
-    }
+    return 3 * duration;
   };
-  auto clog = [&](sim::Host& victim, Duration duration) {
-    for (sim::Host* other : everyone) {
-      if (other != &victim && world.prng().chance(1, 2)) world.clog(*other, victim, duration);
+  auto clog = [](Prng& prng, std::uint32_t victim, Duration at, Duration duration, Faults& out) {
+    for (std::uint32_t other = 0; other < kHosts; ++other) {
+      if (other == victim || !prng.chance(1, 2)) continue;
+      out.push_back({.kind = Kind::kClog, .at = at, .a = other, .b = victim, .duration = duration});
     }
-    sleep(duration);
+    return duration;
   };
-  run_nemesis(world,
-              {.rounds = kFaultRounds,
-               .wait_min = 0ms,
-               .wait_max = 30ms,
-               .duration_min = 5ms,
-               .duration_max = 85ms},
-              replicas,
-              {{.kind = sim::FaultKind::kCrash, .inject = crash},
-               {.kind = sim::FaultKind::kPartition, .weight = 2, .inject = partition_replica},
-               {.kind = sim::FaultKind::kPartition, .inject = isolate_client},
-               {.kind = sim::FaultKind::kSlowLink, .inject = slow_client},
-               {.kind = sim::FaultKind::kClog, .inject = clog}});
+  return draw_fault_plan(
+      seed,
+      {.rounds = kFaultRounds,
+       .wait_min = 0ms,
+       .wait_max = 30ms,
+       .duration_min = 5ms,
+       .duration_max = 85ms},
+      {0, 1, 2},
+      {{.kind = sim::FaultKind::kCrash, .plan = crash},
+       {.kind = sim::FaultKind::kPartition, .weight = 2, .plan = partition_replica},
+       {.kind = sim::FaultKind::kPartition, .plan = isolate_client},
+       {.kind = sim::FaultKind::kSlowLink, .plan = slow_client},
+       {.kind = sim::FaultKind::kClog, .plan = clog}});
 }
 
 void simulate(sim::World& world, const Options& options) {
   const bool planted_bug = option_on(options, "planted_bug");
   Recorder recorder;
-  std::vector<sim::Host*> replicas;
-  std::vector<sim::Host*> clients;
-  std::vector<sim::Host*> everyone;
   std::vector<std::string> replica_addresses;
   for (int r = 1; r <= kReplicas; ++r) {
     sim::Host& host = world.add_host("replica" + std::to_string(r), "10.0.0." + std::to_string(r));
     host.start([] { KvReplica::open({.directory = "/var/kv"}).serve(kPort); });
-    replicas.push_back(&host);
-    everyone.push_back(&host);
     replica_addresses.push_back(host.address());
   }
   for (int c = 1; c <= kClients; ++c) {
     sim::Host& host = world.add_host("client" + std::to_string(c), "10.0.1." + std::to_string(c));
     const auto id = static_cast<std::uint32_t>(c);
     host.start([&, id] { client_main(recorder, world, id, planted_bug, replica_addresses); });
-    clients.push_back(&host);
-    everyone.push_back(&host);
   }
+  TRELLIS_ASSERT(world.host_names().size() == kHosts);
+  // The faults are the world's plan (drawn in configure, or a replay file's): the fault
+  // phase lasts as long as the seed's own plan, or the given plan if that runs longer, so
+  // that dropping faults while shrinking leaves the rest of the run's timeline alone.
+  const Duration faults_end =
+      std::max(draw_kv_faults(world.config().seed).end(), world.config().fault_plan.end());
   world.run([&] {
-    nemesis(world, replicas, clients, everyone);
+    sleep(faults_end);
     world.heal_all();
     recorder.faults_over = true;
     // A client's last operation takes at most 430 ms after this, its liveness reads 2 * 2 s.
@@ -207,7 +224,10 @@ Scenario kv_scenario() {
       "replicated key-value store (3 replicas, quorum reads and writes from 3 clients) under "
       "crashes, restarts, partitions and clogs; every key's history must be linearizable";
   s.option_help = {{"planted_bug", "off: on = reads skip the quorum write-back"}};
-  s.configure = [](sim::Config& config, const Options&) { config.disk.torn_write_ppm = 1'000'000; };
+  s.configure = [](sim::Config& config, const Options&) {
+    config.disk.torn_write_ppm = 1'000'000;
+    config.fault_plan = draw_kv_faults(config.seed);
+  };
   s.simulate = simulate;
   s.serve = kv::serve_replica;
   s.serve_option_help = kv::serve_replica_option_help();

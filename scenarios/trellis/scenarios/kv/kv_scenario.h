@@ -1,8 +1,11 @@
 // trellis/scenarios/kv/kv_scenario.h — the flagship scenario: a replicated key-value store
 // (three KvReplica hosts, quorum reads and writes from three KvClient hosts) under replica
 // crashes and restarts (torn unsynced writes on disk), symmetric and one-way partitions, slow
-// and clogged links. Swarm testing: each seed picks which of those kinds it injects, and half
-// the seeds whose swarm allows it also cancel client deadlines early (cancellation faults).
+// and clogged links. The faults are a plan drawn up front from the seed (configure() puts it
+// in Config::fault_plan; the world injects it), one pair of hosts per entry, so a run's
+// faults are in its result and replay file and shrink with its schedule. Swarm testing
+// (Config::swarm) picks the world's own fault kinds (disk, datagrams, cancellation); the
+// plan does not consult it.
 //
 // Invariants: every key's history of reads and writes is linearizable (checked with
 // check_register_history over the recorded operations; an operation cut off by its deadline
