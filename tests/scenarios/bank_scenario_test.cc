@@ -91,8 +91,7 @@ TEST(BankScenario, LockOrderBugIsFoundWithin1000SeedsAsADeadlock) {
   ASSERT_TRUE(failing) << "no failing seed in 1..1000";
   // A World checks lock order (sync/lock_order.h): the inversion fails the run at the
   // acquisition that completes it, before any schedule has to deadlock on it.
-  EXPECT_NE(failing->failure.find("lock order inversion"), std::string::npos)
-      << failing->failure;
+  EXPECT_NE(failing->failure.find("lock order inversion"), std::string::npos) << failing->failure;
   expect_failure_reproduces(bank, bug, *failing);
 }
 
