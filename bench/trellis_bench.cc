@@ -738,7 +738,7 @@ BENCHMARK(BM_BoostFiber_FanIn)->Unit(benchmark::kMillisecond);
 constexpr int kLockTasks = 100;
 constexpr int kLockRounds = 10'000;
 
-void BM_Trellis_ContendedLock(benchmark::State& state) {
+void contended_lock(benchmark::State& state, bool check_lock_order) {
   // One iteration: 100 tasks each take and release one trellis::Lock 10k times (1M
   // acquisitions). acquire() is a schedule point even when the lock is free (as in Trio), so
   // the holder yields while holding it, the others queue, and every release hands the lock
@@ -759,13 +759,23 @@ void BM_Trellis_ContendedLock(benchmark::State& state) {
             }
           });
         },
-        {.schedule_seed = kSeed});
+        {.schedule_seed = kSeed, .check_lock_order = check_lock_order});
     if (counter != static_cast<long>(kLockTasks) * kLockRounds) state.SkipWithError("lost");
   }
   state.counters["handoffs_per_second"] = benchmark::Counter(
       static_cast<double>(kLockTasks) * kLockRounds, benchmark::Counter::kIsIterationInvariantRate);
 }
+void BM_Trellis_ContendedLock(benchmark::State& state) {
+  contended_lock(state, /*check_lock_order=*/false);
+}
 BENCHMARK(BM_Trellis_ContendedLock)->Unit(benchmark::kMillisecond);
+
+// The same with RunOptions::check_lock_order on (as in tests and the simulator): what the
+// lock tracker costs per acquisition.
+void BM_Trellis_ContendedLockChecked(benchmark::State& state) {
+  contended_lock(state, /*check_lock_order=*/true);
+}
+BENCHMARK(BM_Trellis_ContendedLockChecked)->Unit(benchmark::kMillisecond);
 
 void BM_BoostFiber_ContendedMutex(benchmark::State& state) {
   // The same with boost::fibers::mutex and 100 fibers; each yields while holding the mutex

@@ -44,6 +44,7 @@
 // sync/parking_lot.h         lowlevel::ParkingLot: the FIFO wait queue under every primitive
 // sync/event.h               Event
 // sync/lock.h                Lock, StrictFIFOLock
+// sync/lock_order.h          LockOrderError: lock-order checking (RunOptions::check_lock_order)
 // sync/semaphore.h           Semaphore
 // sync/condition.h           Condition
 // sync/capacity_limiter.h    CapacityLimiter
@@ -94,6 +95,7 @@
 #include "trellis/sync/condition.h"
 #include "trellis/sync/event.h"
 #include "trellis/sync/lock.h"
+#include "trellis/sync/lock_order.h"
 #include "trellis/sync/parking_lot.h"
 #include "trellis/sync/semaphore.h"
 #include "trellis/thread/from_thread.h"

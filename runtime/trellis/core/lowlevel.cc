@@ -184,6 +184,11 @@ std::shared_ptr<void>& run_local(const void* key) {
   return internal::Runner::require("run_local()").run_local(key);
 }
 
+std::unique_ptr<LockTracking>* lock_tracking_slot() noexcept {
+  internal::Runner* runner = internal::Runner::current();
+  return runner != nullptr ? runner->lock_tracking_slot() : nullptr;
+}
+
 SignalFacet& current_signals() {
   internal::Runner& runner = internal::Runner::require("current_signals()");
   // The backend's signals (the simulator's), else the real process's through the run's hub.

@@ -94,6 +94,21 @@ SignalFacet& current_signals();
 // a null key.
 std::shared_ptr<void>& run_local(const void* key);
 
+// Lock tracking (RunOptions::check_lock_order). The sync layer (sync/lock_order.h) keeps, per
+// run, which task holds and waits on which Lock; the core only owns that state (destroyed with
+// the run, after every task has exited) and asks it to explain a parked task in a deadlock
+// report.
+class LockTracking {
+ public:
+  virtual ~LockTracking() = default;
+  // Appended to `task`'s line in a deadlock report ("" when it knows nothing of the task).
+  // Must not throw anything but std::bad_alloc.
+  virtual std::string describe_wait(const Task& task) const = 0;
+};
+// The run's lock-tracking slot, or nullptr when the run does not check lock order (or outside
+// a run). Never throws: when the check is off this is one thread-local load and one branch.
+std::unique_ptr<LockTracking>* lock_tracking_slot() noexcept;
+
 // A token for this run that other threads may use (core/run_token.h). Every call returns an
 // equal token. Throws UsageError outside a run. Not a checkpoint.
 RunToken current_run_token();

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
@@ -43,6 +44,14 @@ struct RunOptions {
   // Only on the process's main thread, and only while SIGINT is at its default action when
   // the run starts (a program's own SIGINT handler is left alone).
   bool keyboard_interrupt = true;
+  // Lock-order checking, as Linux's lockdep (sync/lock_order.h): every task's Lock and
+  // StrictFIFOLock acquisitions are recorded, and the acquisition that completes an order
+  // inversion throws LockOrderError; deadlock reports name each lock's holder. Off by default
+  // (production pays one branch per acquire); on under sim::World, the sim harness and
+  // TRELLIS_ASYNC_TEST.
+  bool check_lock_order = false;
+  // The main task's name in deadlock reports and task trees (empty: after main's type).
+  std::string main_name{};
 };
 
 namespace internal {

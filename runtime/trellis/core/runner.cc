@@ -53,6 +53,8 @@ Runner::Runner(const RunOptions& options, Clock& clock, Backend& backend, Schedu
       stack_size_default_(normalize_stack_size(options.stack_size)),
       stack_pool_(StackPool::for_this_thread()),
       catch_keyboard_interrupt_(options.keyboard_interrupt),
+      check_lock_order_(options.check_lock_order),
+      main_name_(options.main_name),
       token_state_(std::make_shared<RunTokenState>(backend)) {
   for (Instrument* instrument : options.instruments) {
     if (instrument == nullptr) throw std::invalid_argument("RunOptions::instruments: null");
@@ -155,7 +157,7 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
       auto* task = new TaskWithBody<decltype(main_body)>(std::move(main_body));
       task->set_name_source(&main_type, nullptr);
       main_task_ = task;
-      spawn(task, &system, SpawnOptions{}, nullptr);
+      spawn(task, &system, SpawnOptions{.name = main_name_}, nullptr);
     });
   };
   auto* root = new TaskWithBody<decltype(root_body)>(std::move(root_body));
@@ -698,6 +700,7 @@ std::string Runner::deadlock_report() const {
     if (task.state_ != lowlevel::Task::State::kParked) continue;
     report += "\n  - task '" + task.name() + "' (#" + std::to_string(task.id_) + "): waiting on " +
               std::string(task.waiting_on_.empty() ? "?" : task.waiting_on_);
+    if (lock_tracking_ != nullptr) report += lock_tracking_->describe_wait(task);
     if (task.cancel_status_ != nullptr) {
       Time deadline = task.cancel_status_->effective_deadline();
       if (task.waiting_on_ == "sleep") deadline = std::min(deadline, task.sleep_deadline_);

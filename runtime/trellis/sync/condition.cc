@@ -11,7 +11,7 @@ void Condition::require_owner(const char* message) const {
   if (lock_.core_.owner() != &lowlevel::current_task()) throw UsageError(message);
 }
 
-void Condition::wait() {
+void Condition::wait(std::source_location site) {
   require_owner("must hold the lock to wait");
   release();
   try {
@@ -24,11 +24,12 @@ void Condition::wait() {
     // is the one being cancelled.
     CancelScope shield;
     shield.set_shield(true);
-    shield.run([&] { acquire(); });
+    shield.run([&] { lock_.core_.acquire(site, /*check_order=*/false); });
     TRELLIS_ASSERT(lock_.core_.owner() == &lowlevel::current_task());
     throw;
   }
   TRELLIS_ASSERT(lock_.core_.owner() == &lowlevel::current_task());
+  lock_.core_.retaken(site);
 }
 
 void Condition::notify(std::size_t n) {

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstddef>
+#include <source_location>
 
 #include "trellis/sync/lock.h"
 #include "trellis/sync/parking_lot.h"
@@ -46,8 +47,10 @@ class Condition {
   Condition& operator=(const Condition&) = delete;
 
   // The underlying lock's acquire / acquire_nowait / release / locked (see Lock).
-  void acquire() { lock_.acquire(); }
-  void acquire_nowait() { lock_.acquire_nowait(); }
+  void acquire(std::source_location site = std::source_location::current()) { lock_.acquire(site); }
+  void acquire_nowait(std::source_location site = std::source_location::current()) {
+    lock_.acquire_nowait(site);
+  }
   void release() { lock_.release(); }
   bool locked() const noexcept { return lock_.locked(); }
 
@@ -57,7 +60,9 @@ class Condition {
   // it may wait for the lock), then throws Cancelled, so the caller's guard still owns the
   // lock when it unwinds. Throws UsageError("must hold the lock to wait") if this task does
   // not hold the lock.
-  void wait();
+  // With RunOptions::check_lock_order, taking the lock back is checked like an acquire() at
+  // `site` (sync/lock_order.h): it may throw LockOrderError, with the lock held.
+  void wait(std::source_location site = std::source_location::current());
   // Wakes the min(n, waiting) longest waiters by moving them onto the lock's queue: each
   // returns from wait() once it is handed the lock. Not a checkpoint; never blocks. Throws
   // UsageError("must hold the lock to notify") if this task does not hold the lock.
@@ -69,8 +74,10 @@ class Condition {
   }
 
   // BasicLockable on the underlying lock (std::lock_guard guard(condition)).
-  void lock() { acquire(); }
-  bool try_lock() { return lock_.try_lock(); }
+  void lock(std::source_location site = std::source_location::current()) { acquire(site); }
+  bool try_lock(std::source_location site = std::source_location::current()) {
+    return lock_.try_lock(site);
+  }
   void unlock() { release(); }
 
  private:

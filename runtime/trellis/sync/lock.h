@@ -19,12 +19,23 @@
 // Not thread-safe: for tasks of one run. Misuse (releasing a lock you do not hold,
 // re-acquiring one you hold) throws UsageError, where Trio raises RuntimeError.
 //
+// Names and lock order: a lock may be given a name ("accounts"); with
+// RunOptions::check_lock_order on (tests and the simulator), acquiring locks in an order that
+// inverts one seen before throws LockOrderError naming both locks, both orders, their tasks
+// and sites — see sync/lock_order.h. Every acquiring call records its caller's line through a
+// std::source_location default argument.
+//
 // A task that exits while holding the lock breaks it, as in Trio: its waiters and every later
 // acquire() or acquire_nowait() throw BrokenResourceError naming the dead owner, and the lock
 // stays locked. (A guard releases on every exit, so only a bug gets here.)
 #pragma once
 
+#include <source_location>
+#include <string>
+#include <utility>
+
 #include "trellis/sync/internal/lock_core.h"
+#include "trellis/sync/lock_order.h"
 
 namespace trellis {
 
@@ -33,6 +44,9 @@ class Condition;
 class Lock {
  public:
   Lock() noexcept : core_("Lock", "Lock::acquire") {}
+  // `name` names the lock in lock-order errors and deadlock reports (unnamed: "Lock#N", N
+  // the order in which the run first took it).
+  explicit Lock(std::string name) noexcept : core_("Lock", "Lock::acquire", std::move(name)) {}
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
 
@@ -41,20 +55,26 @@ class Lock {
   // the task yields (without a cancel point) before returning. A cancelled wait throws
   // Cancelled and leaves the lock and its queue as if it had never waited.
   // Throws UsageError if this task already holds it.
-  void acquire() { core_.acquire(); }
+  void acquire(std::source_location site = std::source_location::current()) { core_.acquire(site); }
   // Takes the lock without blocking. Not a checkpoint. Throws WouldBlock if another task
   // holds it or any task is queued for it; UsageError if this task already holds it.
-  void acquire_nowait() { core_.acquire_nowait(); }
+  void acquire_nowait(std::source_location site = std::source_location::current()) {
+    core_.acquire_nowait(site);
+  }
   // Gives the lock to the longest waiter (which holds it before it even runs), or frees it.
   // Not a checkpoint; never blocks. Throws UsageError if this task does not hold it.
   void release() { core_.release(); }
   bool locked() const noexcept { return core_.locked(); }
+  // The name given at construction ("" if none).
+  const std::string& name() const noexcept { return core_.user_name(); }
   LockStatistics statistics() const noexcept { return core_.statistics(); }
 
   // Lockable (std::lock_guard, std::unique_lock, std::scoped_lock): lock() is acquire(),
   // unlock() is release(), try_lock() is acquire_nowait() returning false for WouldBlock.
-  void lock() { acquire(); }
-  bool try_lock() { return core_.try_acquire(); }
+  void lock(std::source_location site = std::source_location::current()) { acquire(site); }
+  bool try_lock(std::source_location site = std::source_location::current()) {
+    return core_.try_acquire(site);
+  }
   void unlock() { release(); }
 
  private:
@@ -65,18 +85,28 @@ class Lock {
 class StrictFIFOLock {
  public:
   StrictFIFOLock() noexcept : core_("StrictFIFOLock", "StrictFIFOLock::acquire") {}
+  // `name` names the lock in lock-order errors and deadlock reports (unnamed: "StrictFIFOLock#N", N
+  // the order in which the run first took it).
+  explicit StrictFIFOLock(std::string name) noexcept
+      : core_("StrictFIFOLock", "StrictFIFOLock::acquire", std::move(name)) {}
   StrictFIFOLock(const StrictFIFOLock&) = delete;
   StrictFIFOLock& operator=(const StrictFIFOLock&) = delete;
 
   // Exactly as Lock (above): acquire() a checkpoint that may block; the rest synchronous.
-  void acquire() { core_.acquire(); }
-  void acquire_nowait() { core_.acquire_nowait(); }
+  void acquire(std::source_location site = std::source_location::current()) { core_.acquire(site); }
+  void acquire_nowait(std::source_location site = std::source_location::current()) {
+    core_.acquire_nowait(site);
+  }
   void release() { core_.release(); }
   bool locked() const noexcept { return core_.locked(); }
+  // The name given at construction ("" if none).
+  const std::string& name() const noexcept { return core_.user_name(); }
   LockStatistics statistics() const noexcept { return core_.statistics(); }
 
-  void lock() { acquire(); }
-  bool try_lock() { return core_.try_acquire(); }
+  void lock(std::source_location site = std::source_location::current()) { acquire(site); }
+  bool try_lock(std::source_location site = std::source_location::current()) {
+    return core_.try_acquire(site);
+  }
   void unlock() { release(); }
 
  private:

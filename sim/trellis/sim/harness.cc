@@ -305,6 +305,7 @@ void run_unit(const std::function<void()>& body, std::uint64_t seed) {
   RunOptions options;
   options.clock = &clock;
   options.policy = &policy;
+  options.check_lock_order = true;  // lock-order inversions fail the test (sync/lock_order.h)
   trellis::run([&] { body(); }, std::move(options));
 }
 

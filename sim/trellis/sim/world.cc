@@ -17,6 +17,7 @@
 #include "trellis/sim/fifo_policy.h"
 #include "trellis/sim/pct_policy.h"
 #include "trellis/sim/random_policy.h"
+#include "trellis/sync/lock_order.h"
 
 namespace trellis::sim {
 namespace {
@@ -373,11 +374,14 @@ void World::run_erased(const std::function<void()>& driver) {
   options.policy = cpu_policy_.get();
   options.instruments = {&trace_};
   if (cancel_faults_ != nullptr) options.instruments.push_back(cancel_faults_.get());
+  options.check_lock_order = true;  // lock-order inversions fail the run (sync/lock_order.h)
+  options.main_name = "driver";
   // The driver's own exception comes out of run() as it is (not wrapped in the nursery's
   // ExceptionGroup); a host's comes out in an ExceptionGroup, like any child task's.
   std::exception_ptr driver_error;
   trellis::run(
       [&] {
+        if (!config_.lock_order_errors) lowlevel::set_lock_order_errors(false);
         open_nursery([&](Nursery& n) {
           nursery_ = &n;
           for (auto& host : hosts_) {
@@ -389,6 +393,11 @@ void World::run_erased(const std::function<void()>& driver) {
           }
           try {
             driver();
+            // Cancelling the hosts would wake tasks that nothing else ever could: a deadlock
+            // among them would pass unnoticed. Report the ones that are sure.
+            if (std::string report = lowlevel::lock_deadlock_report(); !report.empty()) {
+              throw DeadlockError(report + "\n(found when the world's driver returned)");
+            }
           } catch (...) {
             driver_error = std::current_exception();
           }

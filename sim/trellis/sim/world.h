@@ -91,6 +91,10 @@ struct Config {
   CancelFaultConfig cancel_faults{};
   // Faults the world injects by itself at given times (fault_plan.h).
   FaultPlan fault_plan{};
+  // Lock order is always checked in a World (sync/lock_order.h). false: an inversion does not
+  // throw LockOrderError; locks are still tracked, so a resulting deadlock is reported (when
+  // the driver returns, or when the whole run blocks) with each lock's holder.
+  bool lock_order_errors = true;
 };
 
 class World;
@@ -157,6 +161,13 @@ class World {
 
   // Runs driver() in the simulated world (the run loop of this world); returns its result.
   // When the driver returns, every host is cancelled and the run ends. A World runs once.
+  // The driver's task is named "driver", a host's main "<host> main". The run checks lock
+  // order (RunOptions::check_lock_order: an inversion throws LockOrderError in the task that
+  // completes it), and when the driver returns, tasks that wait for locks in a cycle nothing
+  // can end (lowlevel::lock_deadlock_report()) make run() throw DeadlockError naming the
+  // locks and their holders, instead of being cancelled unseen. Waits on Events, channels or
+  // sockets are not judged there: whether a live task could still signal one is not decidable
+  // from the waits alone (a server waiting in accept() is fine).
   template <class F>
   decltype(auto) run(F&& driver) {
     using R = std::invoke_result_t<F&>;

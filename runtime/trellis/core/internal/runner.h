@@ -119,6 +119,11 @@ class Runner {
   // address of a static; destroyed with the Runner, after every task has exited.
   std::shared_ptr<void>& run_local(const void* key) { return run_locals_[key]; }
 
+  // RunOptions::check_lock_order: the lock tracking slot, or nullptr when the check is off.
+  std::unique_ptr<lowlevel::LockTracking>* lock_tracking_slot() noexcept {
+    return check_lock_order_ ? &lock_tracking_ : nullptr;
+  }
+
   // The run's signal hub (signal/signal_receiver.h), created on first use.
   SignalHub& signal_hub();
 
@@ -207,6 +212,8 @@ class Runner {
   // The scope around main that SIGINT cancels (null once main exited).
   CancelScope* main_scope_ = nullptr;
   const bool catch_keyboard_interrupt_;
+  const bool check_lock_order_;
+  const std::string main_name_;  // RunOptions::main_name ("" names main after its type)
   bool keyboard_interrupt_pending_ = false;
   std::exception_ptr root_error_;
   std::uint64_t next_task_id_ = 0;
@@ -235,6 +242,9 @@ class Runner {
   std::unique_ptr<SignalHub> signal_hub_;
   // Keys are addresses of statics: lookups only, never iterated.
   std::map<const void*, std::shared_ptr<void>> run_locals_;
+  // Invariant: null unless check_lock_order_; created by the sync layer on first use and
+  // destroyed after every task has exited (its tasks and locks are gone by then).
+  std::unique_ptr<lowlevel::LockTracking> lock_tracking_;
 };
 
 }  // namespace trellis::internal

@@ -6,6 +6,7 @@
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/run.h"
+#include "trellis/sync/internal/lock_tracker.h"
 
 namespace trellis::internal {
 
@@ -16,8 +17,7 @@ void LockCore::throw_if_broken() const {
   }
 }
 
-bool LockCore::try_acquire() {
-  lowlevel::Task& task = lowlevel::current_task();
+bool LockCore::take_if_free(lowlevel::Task& task) {
   throw_if_broken();
   if (owner_ == &task) {
     throw UsageError(std::string("attempt to re-acquire an already held ") + name_);
@@ -28,25 +28,65 @@ bool LockCore::try_acquire() {
   return true;
 }
 
-void LockCore::acquire_nowait() {
-  if (!try_acquire()) throw WouldBlock(std::string(name_) + " is held by another task");
+bool LockCore::try_acquire(const std::source_location& site) {
+  lowlevel::Task& task = lowlevel::current_task();
+  if (!take_if_free(task)) return false;
+  // A trylock never waits, so it cannot close a deadlock: recorded as held, not checked.
+  if (LockTracker* tracker = LockTracker::current(); tracker != nullptr) [[unlikely]] {
+    tracker->acquired(*this, task, site);
+  }
+  return true;
 }
 
-void LockCore::acquire() {
+void LockCore::acquire_nowait(const std::source_location& site) {
+  if (!try_acquire(site)) throw WouldBlock(std::string(name_) + " is held by another task");
+}
+
+void LockCore::acquire(const std::source_location& site, bool check_order) {
   checkpoint_if_cancelled();
-  if (try_acquire()) {
+  lowlevel::Task& task = lowlevel::current_task();
+  LockTracker* tracker = LockTracker::current();
+  // Checked before taking it, free or not: the order is the bug, whether or not this schedule
+  // happens to deadlock on it.
+  if (tracker != nullptr && check_order) [[unlikely]] {
+    if (owner_ == &task) take_if_free(task);  // throws the re-acquire UsageError first
+    tracker->check_order(*this, task, site);
+  }
+  if (take_if_free(task)) {
+    if (tracker != nullptr) [[unlikely]]
+      tracker->acquired(*this, task, site);
     lowlevel::cancel_shielded_checkpoint();
     return;
   }
   // release() makes us the owner before it wakes us; a cancelled wait leaves no trace. If
   // the owner dies holding the lock, the lot breaks and wakes us with BrokenResourceError.
+  struct WaitRecord {
+    LockTracker* tracker;
+    const lowlevel::Task& task;
+    ~WaitRecord() {
+      if (tracker != nullptr) tracker->wait_ends(task);
+    }
+  } wait_record{tracker, task};
+  if (tracker != nullptr) [[unlikely]]
+    tracker->wait_begins(*this, task);
   try {
     lot_.park(acquire_what_);
   } catch (const BrokenResourceError&) {
     throw_if_broken();
     throw;
   }
-  TRELLIS_ASSERT(owner_ == &lowlevel::current_task());
+  TRELLIS_ASSERT(owner_ == &task);
+  if (tracker != nullptr) [[unlikely]]
+    tracker->acquired(*this, task, site);
+}
+
+void LockCore::retaken(const std::source_location& site) {
+  lowlevel::Task& task = lowlevel::current_task();
+  TRELLIS_ASSERT(owner() == &task);
+  if (LockTracker* tracker = LockTracker::current(); tracker != nullptr) [[unlikely]] {
+    tracker->acquired(*this, task, site);
+    tracker->check_order(*this, task, site);
+  }
 }
 
 void LockCore::release() {
@@ -55,6 +95,9 @@ void LockCore::release() {
     throw UsageError(std::string("can't release a ") + name_ + " you don't own");
   }
   TRELLIS_MAYBE(lot_.empty());
+  if (LockTracker* tracker = LockTracker::current(); tracker != nullptr) [[unlikely]] {
+    tracker->released(*this, task);
+  }
   lowlevel::remove_parking_lot_breaker(task, lot_);
   lowlevel::Task* next = lot_.unpark_one();  // nullptr (unlocked) when nobody waits
   if (next != nullptr) lowlevel::add_parking_lot_breaker(*next, lot_);
