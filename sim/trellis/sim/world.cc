@@ -201,7 +201,13 @@ void World::apply_fault_choices(Prng& faults) {
     do {
       swarm_mask_ = static_cast<std::uint32_t>(faults.below(std::uint64_t{1} << kKinds));
     } while (swarm_mask_ == 0);
-    if (!fault_enabled(FaultKind::kDiskError)) config_.disk.eio_ppm = 0;
+    if (!fault_enabled(FaultKind::kDiskError)) {
+      config_.disk.eio_ppm = 0;
+      config_.disk.read_corruption_ppm = 0;
+      config_.disk.misdirected_write_ppm = 0;
+      config_.disk.lost_write_ppm = 0;
+      config_.disk.latent_sector_error_ppm = 0;
+    }
     if (!fault_enabled(FaultKind::kTornWrite)) config_.disk.torn_write_ppm = 0;
     if (!fault_enabled(FaultKind::kDatagramFaults)) {
       config_.network.datagram_loss_ppm = 0;
