@@ -143,7 +143,9 @@ void Host::send_signal(int signo) {
 }
 
 void Host::set_clock(std::int64_t drift_ppm, Duration offset) {
-  if (world_.ran_) throw UsageError("Host::set_clock: set " + state_.name + "'s clock before run()");
+  if (world_.ran_) {
+    throw UsageError("Host::set_clock: set " + state_.name + "'s clock before run()");
+  }
   if (drift_ppm < -internal::HostClock::kDriftPpmMax ||
       drift_ppm > internal::HostClock::kDriftPpmMax || offset < Duration::zero()) {
     throw std::invalid_argument("Host::set_clock: need |drift_ppm| <= 500'000 and offset >= 0");
