@@ -205,10 +205,11 @@ void CancelScope::set_shield(bool on) {
 void CancelScope::update_deadline_registration() {
   const bool wanted = state_ == State::kActive && !cancel_called_ && deadline_ != kNoDeadline;
   const bool registered = runner_ != nullptr && runner_->deadlines().contains(timer_);
+  // The heap is in loop time; deadline_ is on the clock of the task that sets it.
   if (wanted && registered) {
-    runner_->deadlines().update(timer_, deadline_);
+    runner_->deadlines().update(timer_, runner_->clock().loop_time_of(deadline_));
   } else if (wanted) {
-    runner_->deadlines().push(timer_, deadline_);
+    runner_->deadlines().push(timer_, runner_->clock().loop_time_of(deadline_));
   } else if (registered) {
     runner_->deadlines().remove(timer_);
   }

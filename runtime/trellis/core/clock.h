@@ -34,6 +34,15 @@ class Clock {
   // False if time stands still unless someone jumps it (a MockClock with rate 0 and no
   // autojump): then a run whose every task waits on a deadline is deadlocked, not sleeping.
   virtual bool advances_on_its_own() const { return true; }
+
+  // Task time: what the running task's current_time(), sleeps and deadlines read. A
+  // simulator gives each host its own clock here (sim/internal/host_clock.h); everyone
+  // else, and the loop itself, reads now(), the default. Never decreases for a given task.
+  virtual Time task_now() const { return now(); }
+  // The loop time (now()'s) at which the running task's clock first reads `task_time`:
+  // the deadline heap's key for a deadline the task sets. Saturates: the maximum Time maps to
+  // itself.
+  virtual Time loop_time_of(Time task_time) const { return task_time; }
 };
 
 }  // namespace trellis

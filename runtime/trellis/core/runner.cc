@@ -597,13 +597,13 @@ void Runner::sleep_until(Time deadline) {
   // Trio's sleep_until is move_on_at(deadline): sleep_forever(). Same semantics here, but
   // an ordinary wake-up is a plain reschedule by a timer, not a Cancelled thrown and caught.
   lowlevel::Task& task = require_task("sleep_until()");
-  if (deadline <= clock_.now()) {
+  if (deadline <= clock_.task_now()) {
     checkpoint();
     return;
   }
   ++task.cancel_points_;
   DeadlineTimer timer{DeadlineTimer::kNotRegistered, &Runner::reschedule_timed, &task};
-  deadlines_.push(timer, deadline);
+  deadlines_.push(timer, clock_.loop_time_of(deadline));  // the heap is in loop time
   task.sleep_deadline_ = deadline;
   park(
       [&](std::exception_ptr) {

@@ -1,14 +1,32 @@
 // trellis/sim/disk_config.h — DiskConfig: the simulated disks' knobs.
 //
 // Fault model. Each host has its own disk with a durable state and a volatile page cache.
-// write/pwrite change the cache; fsync/fdatasync make a file's data durable; a name created,
-// renamed or unlinked becomes durable when its directory is fsynced (fsync_directory) —
-// POSIX's promise, nothing more. crash() keeps only the durable state; with torn_write_ppm,
-// a file's unsynced writes may also partly reach the disk on a crash: a prefix of them, in
-// order, the last one cut at a sector boundary (sector_bytes). Every operation takes a
-// latency in [latency_min, latency_max]; reads, writes and fsyncs fail with EIO with
-// probability eio_ppm; writes beyond capacity_bytes of file data fail with ENOSPC. What
-// stays recoverable: data fsynced (and names whose directory was fsynced) always survive.
+// write/pwrite change the cache; fsync/fdatasync make durable what the file held when fsync
+// was *called*; writes that start while it runs may or may not become durable with it (a
+// prefix of them, in order, as the seed says) — POSIX's promise, nothing more. A name
+// created, renamed or unlinked becomes durable when its directory is fsynced
+// (fsync_directory). crash() keeps only the durable state; with torn_write_ppm, a file's
+// unsynced writes may also partly reach the disk on a crash: a prefix of them, in order, the
+// last one cut at a sector boundary (sector_bytes). Every operation takes a latency in
+// [latency_min, latency_max]; reads, writes and fsyncs fail with EIO with probability
+// eio_ppm; writes beyond capacity_bytes of file data fail with ENOSPC.
+//
+// Storage corruption (TigerBeetle's storage simulator is the model), each a chance per
+// operation in parts per million, 0 (the default) turns it off and draws nothing:
+// - read_corruption_ppm: a read returns its bytes with one bit flipped. Transient: the
+//   disk's copy is intact, so a re-read (after a checksum mismatch) can succeed.
+// - misdirected_write_ppm: a write succeeds, the file's size is as asked, but its bytes land
+//   at another sector boundary of the same file (cut at the file's end; lost if the file has
+//   no other sector), overwriting what was there; the intended range keeps its old bytes.
+// - lost_write_ppm: a write is acknowledged (returns its full size) and changes nothing,
+//   neither the cache nor the disk.
+// - latent_sector_error_ppm: a write damages one of the sectors it wrote: every later read
+//   touching that sector fails with EIO until a write covers (part of) it again. Media
+//   damage, so it survives crashes (dropped only when the file shrinks below it).
+// What stays recoverable: with the corruption knobs at 0, data fsynced (and names whose
+// directory was fsynced) always survive. With them on, durability holds only for what a
+// checksum verifies: a program must detect corruption (checksums, with the offset inside
+// the checked bytes against misdirection), and repair from a replica or by rewriting.
 #pragma once
 
 #include <chrono>
@@ -25,6 +43,11 @@ struct DiskConfig {
   std::uint64_t capacity_bytes = std::uint64_t{1} << 30;
   unsigned torn_write_ppm = 0;
   std::uint32_t sector_bytes = 512;
+  // Storage corruption (see above): per read, per write, per write, per write.
+  unsigned read_corruption_ppm = 0;
+  unsigned misdirected_write_ppm = 0;
+  unsigned lost_write_ppm = 0;
+  unsigned latent_sector_error_ppm = 0;
 };
 
 }  // namespace trellis::sim

@@ -147,6 +147,21 @@ void Host::send_signal(int signo) {
   world_.backend_->sim_signals().send(state_, signo);
 }
 
+void Host::set_clock(std::int64_t drift_ppm, Duration offset) {
+  if (world_.ran_) {
+    throw UsageError("Host::set_clock: set " + state_.name + "'s clock before run()");
+  }
+  if (drift_ppm < -internal::HostClock::kDriftPpmMax ||
+      drift_ppm > internal::HostClock::kDriftPpmMax || offset < Duration::zero()) {
+    throw std::invalid_argument("Host::set_clock: need |drift_ppm| <= 500'000 and offset >= 0");
+  }
+  clock_ = internal::HostClock(drift_ppm, offset);
+}
+
+Time Host::clock_now() const {
+  return clock_.local(world_.clock_.now());
+}
+
 // ---- World ---------------------------------------------------------------------------------
 
 World::World(Config config)
@@ -168,6 +183,10 @@ World::World(Config config)
     return current_host_state() != nullptr && !current_task_is_stale();
   });
   apply_fault_choices(faults);
+  clock_.set_task_clock([this]() -> const internal::HostClock* {
+    const Host* host = current_host_.get().host;
+    return host == nullptr ? nullptr : &host->clock_;
+  });
   internal::WorldView view;
   view.current_host = [this] { return current_host_state(); };
   view.caller_is_stale = [this] { return current_task_is_stale(); };
@@ -206,7 +225,13 @@ void World::apply_fault_choices(Prng& faults) {
     do {
       swarm_mask_ = static_cast<std::uint32_t>(faults.below(std::uint64_t{1} << kKinds));
     } while (swarm_mask_ == 0);
-    if (!fault_enabled(FaultKind::kDiskError)) config_.disk.eio_ppm = 0;
+    if (!fault_enabled(FaultKind::kDiskError)) {
+      config_.disk.eio_ppm = 0;
+      config_.disk.read_corruption_ppm = 0;
+      config_.disk.misdirected_write_ppm = 0;
+      config_.disk.lost_write_ppm = 0;
+      config_.disk.latent_sector_error_ppm = 0;
+    }
     if (!fault_enabled(FaultKind::kTornWrite)) config_.disk.torn_write_ppm = 0;
     if (!fault_enabled(FaultKind::kDatagramFaults)) {
       config_.network.datagram_loss_ppm = 0;

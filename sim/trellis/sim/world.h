@@ -49,6 +49,7 @@
 #include "trellis/sim/fault_config.h"
 #include "trellis/sim/fault_plan.h"
 #include "trellis/sim/internal/cancel_fault_injector.h"
+#include "trellis/sim/internal/host_clock.h"
 #include "trellis/sim/internal/host_cpu_policy.h"
 #include "trellis/sim/internal/host_state.h"
 #include "trellis/sim/internal/sim_backend.h"
@@ -130,6 +131,19 @@ class Host {
   // probe, has nothing to probe here: ask alive()), UsageError outside the world's run.
   void send_signal(int signo);
 
+  // The host's own clock (internal/host_clock.h): it runs at (1 + drift_ppm / 1e6) times the
+  // world's rate and reads `offset` more than the world's at its start. current_time(),
+  // sleeps and deadlines in the host's tasks follow it; the driver, the network's and the
+  // disks' latencies keep world time. Monotonic: it never steps (a wall-clock NTP step has
+  // nothing to act on, the runtime reads no wall clock). Configuration: throws UsageError
+  // once the world has started running, std::invalid_argument unless
+  // |drift_ppm| <= 500'000 and offset >= 0.
+  void set_clock(std::int64_t drift_ppm, Duration offset = Duration::zero());
+  // The host's clock at the world's current time (any task, the driver's included), and
+  // the first world time at which it reads `local` (for checkers comparing hosts' times).
+  Time clock_now() const;
+  Time world_time_of(Time local) const { return clock_.world_time_of(local); }
+
  private:
   friend class World;
   Host(World& world, std::uint32_t index, std::string name, std::string address);
@@ -138,6 +152,7 @@ class Host {
 
   World& world_;
   internal::HostState state_;
+  internal::HostClock clock_;
   std::function<void()> main_;
   // Invariant: non-null while the host's main runs (in host_loop).
   CancelScope* scope_ = nullptr;

@@ -84,7 +84,8 @@ class Runner {
   Backend& backend() const noexcept { return backend_; }
   SchedulePolicy& policy() const noexcept { return policy_; }
   bool strict_exception_groups() const noexcept { return strict_exception_groups_; }
-  Time now() const { return clock_.now(); }
+  // The running task's time (Clock::task_now): current_time() and deadline checks.
+  Time now() const { return clock_.task_now(); }
 
   // Tasks.
   void spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& options,

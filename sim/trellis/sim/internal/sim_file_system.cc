@@ -24,6 +24,20 @@ IoResult<T> failure(int error) {
 }
 
 constexpr std::uint64_t kRootInode = 0;
+constexpr unsigned kMillion = 1'000'000;
+
+// Drops the bad sectors that lie wholly at or beyond `size` (the file no longer has them).
+void forget_sectors_beyond(Disk::Inode& inode, std::uint64_t size, std::uint32_t sector_bytes) {
+  const std::uint64_t first_gone = (size + sector_bytes - 1) / sector_bytes;
+  inode.bad_sectors.erase(inode.bad_sectors.lower_bound(first_gone), inode.bad_sectors.end());
+}
+
+void apply_write(std::vector<std::byte>& data, std::uint64_t offset,
+                 const std::vector<std::byte>& bytes, std::size_t length) {
+  TRELLIS_ASSERT(length <= bytes.size());
+  if (offset + length > data.size()) data.resize(offset + length);
+  std::copy_n(bytes.begin(), length, data.begin() + static_cast<std::ptrdiff_t>(offset));
+}
 
 }  // namespace
 
@@ -91,14 +105,14 @@ void Disk::crash(Prng& prng, const DiskConfig& config) {
           const std::size_t sectors = (length + config.sector_bytes - 1) / config.sector_bytes;
           length = std::min<std::size_t>(length, prng.below(sectors + 1) * config.sector_bytes);
         }
-        if (write.offset + length > inode.data.size()) inode.data.resize(write.offset + length);
-        std::copy_n(write.bytes.begin(), length,
-                    inode.data.begin() + static_cast<std::ptrdiff_t>(write.offset));
+        apply_write(inode.data, write.offset, write.bytes, length);
       }
       inode.durable = inode.data;
     }
     inode.unsynced.clear();
+    inode.durable_through = inode.next_sequence;
     inode.truncated_since_sync = false;
+    forget_sectors_beyond(inode, inode.data.size(), config.sector_bytes);
     bytes_used += inode.data.size();
     kept.emplace(id, std::move(inode));
   }
@@ -182,8 +196,14 @@ SimFileSystem::FileOperation SimFileSystem::start_file_operation(const char* ope
 }
 
 bool SimFileSystem::inject_eio() {
-  if (!prng_.chance(config_.eio_ppm, 1'000'000)) return false;
+  if (!prng_.chance(config_.eio_ppm, kMillion)) return false;
   if (trace_ != nullptr) trace_->record("disk EIO injected");
+  return true;
+}
+
+bool SimFileSystem::inject(unsigned ppm, const char* what) {
+  if (ppm == 0 || !prng_.chance(ppm, kMillion)) return false;
+  if (trace_ != nullptr) trace_->record(what);
   return true;
 }
 
@@ -216,7 +236,9 @@ IoResult<IoHandle> SimFileSystem::open(const std::string& raw_path, int flags, s
       disk.bytes_used -= inode.data.size();
       inode.data.clear();
       inode.unsynced.clear();
+      inode.truncated_after = ++inode.next_sequence;
       inode.truncated_since_sync = true;
+      inode.bad_sectors.clear();
       inode.modified_ns = now_ns();
     }
   }
@@ -257,7 +279,21 @@ IoResult<std::size_t> SimFileSystem::read_at(Disk& disk, const OpenFile& open, v
   if (inject_eio()) return failure<std::size_t>(EIO);
   if (offset >= inode.data.size()) return {0, 0};
   const std::size_t n = std::min<std::uint64_t>(size, inode.data.size() - offset);
+  // A latent sector error shows on the first read that touches the sector.
+  if (n > 0) {
+    const std::uint64_t first = offset / config_.sector_bytes;
+    auto bad = inode.bad_sectors.lower_bound(first);
+    if (bad != inode.bad_sectors.end() && *bad <= (offset + n - 1) / config_.sector_bytes) {
+      if (trace_ != nullptr) trace_->record("disk latent sector error read", *bad);
+      return failure<std::size_t>(EIO);
+    }
+  }
   std::memcpy(buffer, inode.data.data() + offset, n);
+  if (n > 0 && inject(config_.read_corruption_ppm, "disk read corrupted")) {
+    // One bit flips on the way to the caller; the disk's copy stays as it was.
+    const std::uint64_t bit = prng_.below(std::uint64_t{n} * 8);
+    static_cast<unsigned char*>(buffer)[bit / 8] ^= static_cast<unsigned char>(1u << (bit % 8));
+  }
   return {n, 0};
 }
 
@@ -275,13 +311,38 @@ IoResult<std::size_t> SimFileSystem::write_at(Disk& disk, Disk::Inode& inode, co
     n = static_cast<std::size_t>(std::min<std::uint64_t>(size, fits));
     if (n == 0) return failure<std::size_t>(ENOSPC);
   }
+  if (inject(config_.lost_write_ppm, "disk write lost")) return {n, 0};  // acknowledged, gone
   if (offset + n > inode.data.size()) {
     disk.bytes_used += offset + n - inode.data.size();
     inode.data.resize(offset + n);
   }
-  std::memcpy(inode.data.data() + offset, data, n);
   const auto* bytes = static_cast<const std::byte*>(data);
-  inode.unsynced.push_back({offset, std::vector<std::byte>(bytes, bytes + n)});
+  std::uint64_t landed = offset;
+  std::size_t landed_size = n;
+  if (n > 0 && inject(config_.misdirected_write_ppm, "disk write misdirected")) {
+    // The file's size is as asked; the bytes land at another sector boundary of the file,
+    // cut at its end (none other exists: they land outside the file, lost).
+    const std::uint64_t sectors =
+        (inode.data.size() + config_.sector_bytes - 1) / config_.sector_bytes;
+    landed = prng_.below(sectors) * config_.sector_bytes;
+    if (landed == offset)
+      landed = (landed + config_.sector_bytes) % (sectors * config_.sector_bytes);
+    landed_size = landed == offset ? 0 : std::min<std::uint64_t>(n, inode.data.size() - landed);
+    TRELLIS_ASSERT(landed + landed_size <= inode.data.size());
+  }
+  std::memcpy(inode.data.data() + landed, data, landed_size);
+  // The sectors written are rewritten: a drive remaps the bad ones among them.
+  if (landed_size > 0) {
+    const std::uint64_t first = landed / config_.sector_bytes;
+    const std::uint64_t last = (landed + landed_size - 1) / config_.sector_bytes;
+    inode.bad_sectors.erase(inode.bad_sectors.lower_bound(first),
+                            inode.bad_sectors.upper_bound(last));
+    if (inject(config_.latent_sector_error_ppm, "disk latent sector error")) {
+      inode.bad_sectors.insert(first + prng_.below(last - first + 1));
+    }
+  }
+  inode.unsynced.push_back(
+      {landed, std::vector<std::byte>(bytes, bytes + landed_size), inode.next_sequence++});
   inode.modified_ns = now_ns();
   return {n, 0};
 }
@@ -324,14 +385,52 @@ IoResult<std::uint64_t> SimFileSystem::seek(IoHandle file, std::int64_t offset, 
   return {open->position, 0};
 }
 
+std::optional<SimFileSystem::SyncPoint> SimFileSystem::sync_point(IoHandle file) const {
+  const HostState* host = current_host_ ? current_host_() : nullptr;
+  auto it = open_files_.find(file.value);
+  if (host == nullptr || it == open_files_.end() || it->second.host != host ||
+      it->second.incarnation != host->incarnation) {
+    return std::nullopt;
+  }
+  const Disk::Inode& inode = disks_.at(host->index).inodes.at(it->second.inode);
+  return SyncPoint{inode.data, inode.next_sequence};
+}
+
+void SimFileSystem::complete_sync(Disk::Inode& inode, SyncPoint point) {
+  TRELLIS_ASSERT(point.sequence <= inode.next_sequence);
+  if (point.sequence <= inode.durable_through) return;  // a later fsync got there first
+  inode.durable = std::move(point.data);
+  inode.durable_through = point.sequence;
+  auto later =
+      std::find_if(inode.unsynced.begin(), inode.unsynced.end(),
+                   [&](const Disk::Inode::Write& w) { return w.sequence >= point.sequence; });
+  const bool truncated_meanwhile = inode.truncated_after > point.sequence;
+  if (later != inode.unsynced.end() && !truncated_meanwhile) {
+    // The kernel may flush pages dirtied while the fsync ran: a prefix of those writes, in
+    // order, as the seed says.
+    const auto count = static_cast<std::uint64_t>(inode.unsynced.end() - later);
+    const std::uint64_t reached = prng_.below(count + 1);
+    for (std::uint64_t i = 0; i < reached; ++i, ++later) {
+      apply_write(inode.durable, later->offset, later->bytes, later->bytes.size());
+      inode.durable_through = later->sequence + 1;
+    }
+  }
+  inode.unsynced.erase(inode.unsynced.begin(), later);
+  if (!truncated_meanwhile) inode.truncated_since_sync = false;
+  TRELLIS_ASSERT(inode.unsynced.empty() ||
+                 inode.unsynced.front().sequence >= inode.durable_through);
+}
+
 int SimFileSystem::fsync(IoHandle file) {
+  // POSIX promises durable what was written before the call; writes that start while it runs
+  // may or may not be. So the promise is fixed now, before the disk's latency.
+  std::optional<SyncPoint> point = sync_point(file);
   const FileOperation op = start_file_operation("fsync", file, true);
   if (op.error != 0) return op.error;
   if (inject_eio()) return EIO;
-  Disk::Inode& inode = op.disk->inodes.at(op.open->inode);
-  inode.durable = inode.data;
-  inode.unsynced.clear();
-  inode.truncated_since_sync = false;
+  // Handles are never reused: valid now means it was valid at the call.
+  TRELLIS_ASSERT(point.has_value());
+  complete_sync(op.disk->inodes.at(op.open->inode), std::move(*point));
   return 0;
 }
 
@@ -355,7 +454,9 @@ int SimFileSystem::truncate_file(IoHandle file, std::uint64_t size) {
   // A truncation is not replayed piecemeal on a crash: it is all or (with the rest of the
   // unsynced state) nothing.
   inode.unsynced.clear();
+  inode.truncated_after = ++inode.next_sequence;
   inode.truncated_since_sync = true;
+  forget_sectors_beyond(inode, size, config_.sector_bytes);
   inode.modified_ns = now_ns();
   return 0;
 }

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,13 +32,26 @@ class Disk {
     std::int64_t modified_ns = 0;
     std::vector<std::byte> data;     // what reads see (page cache)
     std::vector<std::byte> durable;  // what survives a crash
-    // Writes since the last fsync, in order (for torn writes on a crash).
+    // Every change of data (a write or a truncation) takes the next number.
+    std::uint64_t next_sequence = 0;
+    // Invariant: the changes numbered below durable_through are in `durable`; an fsync
+    // called before that point has nothing left to do (a later one got there first).
+    std::uint64_t durable_through = 0;
+    // 1 + the number of the last truncation (0: none), so an fsync knows whether the file
+    // was truncated while it ran.
+    std::uint64_t truncated_after = 0;
+    // Writes not known durable, in order (for torn writes on a crash), each with its
+    // number. Invariant: numbers increase and are all >= durable_through.
     struct Write {
       std::uint64_t offset;
       std::vector<std::byte> bytes;
+      std::uint64_t sequence = 0;
     };
     std::vector<Write> unsynced;
     bool truncated_since_sync = false;
+    // Latent sector errors (latent_sector_error_ppm): sector indexes (offset / sector_bytes)
+    // whose reads fail with EIO until a write covers them. Media damage: survives crashes.
+    std::set<std::uint64_t> bad_sectors;
   };
 
   Disk();
@@ -120,6 +135,20 @@ class SimFileSystem final : public FileSystemFacet {
   };
   FileOperation start_file_operation(const char* operation, IoHandle file, bool with_latency);
   bool inject_eio();
+  // A storage fault with chance ppm (disk_config.h), traced as `what`. Draws nothing when
+  // ppm is 0, so a knob left off leaves every other draw, and the trace, as they were.
+  bool inject(unsigned ppm, const char* what);
+  // What an fsync promises durable, fixed when it is called (before its latency): the file's
+  // data then, and the number of the next change. Empty if the handle is not the caller's
+  // (the operation then fails in start_file_operation).
+  struct SyncPoint {
+    std::vector<std::byte> data;
+    std::uint64_t sequence = 0;
+  };
+  std::optional<SyncPoint> sync_point(IoHandle file) const;
+  // The fsync's end: the point's data becomes durable, and of the writes that started while
+  // the fsync ran, a prefix the seed chooses (none if a truncation came between).
+  void complete_sync(Disk::Inode& inode, SyncPoint point);
   IoResult<std::size_t> read_at(Disk& disk, const OpenFile& open, void* buffer, std::size_t size,
                                 std::uint64_t offset);
   IoResult<std::size_t> write_at(Disk& disk, Disk::Inode& inode, const void* data, std::size_t size,
