@@ -408,8 +408,6 @@ const std::vector<Allowed> kLongFunctionAllowed = {
      "two read side by side"},
     {"fakes/trellis/fakes/check_streams.cc", "void check_half_closeable(",
      "a port of Trio's check_half_closeable_stream, as check_one_way"},
-    {"sim/trellis/sim/trace.cc", "std::string chrome_trace_json(",
-     "TEMPORARY (sim work): the export's passes in one body; the sim work shrinks it"},
 };
 
 bool opens_function_body(const std::string& code, std::size_t brace) {

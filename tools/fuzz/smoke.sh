@@ -6,6 +6,7 @@
 # 2. With the bug: the fuzzer finds it within its time bound, writes a replay file that
 #    `trellis replay` reproduces, and running the crash input again converts it to the same
 #    replay file.
+# 3. The replay-file parser fuzzer, 30 s from tools/fuzz/replay_corpus.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 fuzzer=build/fuzz/tools/trellis_schedule_fuzzer
@@ -42,3 +43,13 @@ TRELLIS_FUZZ_SCENARIO=kv TRELLIS_FUZZ_OPTIONS=planted_bug=on TRELLIS_FUZZ_REPLAY
   "$fuzzer" "$crash" >/dev/null 2>&1 || true
 cmp -s "$work/first.replay" "$replay" || fail "the crash input did not convert to the same replay"
 echo "fuzz smoke: ok (bug found, replay reproduces, crash input converts)"
+
+# 3. The replay-file parser on arbitrary bytes, from a small corpus: no crash, and whatever
+#    parses writes back as the same file (30 s at most).
+echo "fuzz smoke: replay-file parser, 30 s"
+mkdir -p "$work/replay_corpus"
+cp tools/fuzz/replay_corpus/* "$work/replay_corpus/"
+build/fuzz/tools/trellis_replay_file_fuzzer "$work/replay_corpus" -seed=1 -max_total_time=30 -print_final_stats=1 \
+  -artifact_prefix="$work/" >"$work/replay_fuzz.log" 2>&1 ||
+  { tail -30 "$work/replay_fuzz.log"; fail "the replay-file fuzzer found a problem"; }
+echo "fuzz smoke: replay-file parser ok ($(grep -o 'stat::number_of_executed_units: [0-9]*' "$work/replay_fuzz.log" | grep -o '[0-9]*$' || echo '?') inputs)"

@@ -19,10 +19,13 @@ long long micros(Duration d) {
   return static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
 }
 
+// A word the writer can write and the parser reads back as itself: printable ASCII, no
+// space, no '#'. Both sides hold names and option values to this.
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
-    if (c <= ' ' || c == '#' || c == 127) return false;
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u >= 127 || c == '#') return false;
   }
   return true;
 }
@@ -210,6 +213,7 @@ class ReplayParser {
     const std::string_view key = w[0];
     if (key == "scenario") {
       expect_args(w, 1);
+      require_token(w[1], "scenario");
       replay_.scenario = std::string(w[1]);
       have_scenario_ = true;
     } else if (key == "seed") {
@@ -228,6 +232,8 @@ class ReplayParser {
       }
     } else if (key == "option") {
       expect_args(w, 2);
+      require_token(w[1], "option key");
+      require_token(w[2], "option value");
       if (!replay_.options.emplace(std::string(w[1]), std::string(w[2])).second) {
         fail("option '" + printable(w[1]) + "' given twice");
       }
@@ -292,6 +298,15 @@ class ReplayParser {
     fault.duration = fault_time(w[5], "DURATION_US");
     fault.latency = fault_time(w[6], "LATENCY_US");
     replay_.fault_plan.faults.push_back(fault);
+  }
+
+  // What the writer accepts (is_token), or a ReplayFileError naming the line: a file that
+  // reads must also write back (`trellis shrink` rewrites what it reads).
+  void require_token(std::string_view word, const char* what) const {
+    if (!is_token(word)) {
+      fail(std::string(what) + " '" + printable(word) +
+           "' must be printable ASCII without spaces or '#'");
+    }
   }
 
   Duration fault_time(std::string_view word, const char* what) const {
