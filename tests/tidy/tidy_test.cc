@@ -9,6 +9,14 @@
 // violations, so that a self-test can show it fails on a small inline text that breaks it
 // (a rule that cannot fail checks nothing). Exceptions are listed next to their rule, one
 // entry per file with its reason; an entry marked TEMPORARY names the work that removes it.
+
+// GCC 12 at -O1 under ASan warns that std::regex's internal std::function "may be used
+// uninitialized" (a false positive in libstdc++'s regex compiler, not in this file), which
+// -Werror turns into a failed sanitizer build.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
