@@ -173,6 +173,51 @@ TEST(ChatReal, ServerRelaysEveryMessageToEveryClientOnLoopback) {
   EXPECT_EQ(server_statistics.connections, static_cast<std::uint64_t>(kClients));
 }
 
+// The server's per-sender table is bounded by its open connections: 2,000 names that each
+// come, speak and go leave nothing behind, and a connection that switches names is dropped.
+TEST(ChatReal, SenderTableIsBoundedByOpenConnections) {
+  trellis::run([&] {
+    ChatServer server;
+    open_nursery([&](Nursery& nursery) {
+      const auto listeners = nursery.start<std::vector<SocketListener*>>(
+          [&](TaskStatus<std::vector<SocketListener*>>& status) {
+            server.serve(0, "127.0.0.1", &status);
+          });
+      const std::uint16_t port = listeners.at(0)->local_address().port();
+      const auto send_line = [](SocketStream& stream, const ChatMessage& message) {
+        const std::string line = encode_message(message) + "\n";
+        stream.send_all(std::as_bytes(std::span(line)));
+      };
+      fail_after(60s, [&] {
+        for (int i = 0; i < 2000; ++i) {
+          SocketStream stream = open_tcp_stream("127.0.0.1", port);
+          send_line(stream, {.sender = "name" + std::to_string(i), .seq = 1, .text = "x"});
+        }
+        while (server.statistics().messages_relayed < 2000 || server.senders_tracked() > 0) {
+          sleep(1ms);
+        }
+        // An open connection keeps its sender's entry (its stale messages must still be
+        // recognised); closing it releases the entry.
+        {
+          SocketStream open = open_tcp_stream("127.0.0.1", port);
+          send_line(open, {.sender = "stays", .seq = 1, .text = "a"});
+          while (server.statistics().messages_relayed < 2001) sleep(1ms);
+          EXPECT_EQ(server.senders_tracked(), 1u);
+        }
+        while (server.senders_tracked() > 0) sleep(1ms);
+        // A second name on one connection: dropped, and its claim on the first name released.
+        SocketStream two_names = open_tcp_stream("127.0.0.1", port);
+        send_line(two_names, {.sender = "first", .seq = 1, .text = "a"});
+        send_line(two_names, {.sender = "second", .seq = 1, .text = "b"});
+        while (server.statistics().clients_dropped_bad_sender == 0) sleep(1ms);
+        while (server.senders_tracked() > 0) sleep(1ms);
+        EXPECT_EQ(server.statistics().messages_relayed, 2002u);
+      });
+      nursery.cancel_scope().cancel();
+    });
+  });
+}
+
 // The real program: `trellis serve chat` in a child process, two clients talking through it,
 // then SIGINT: it says so and exits 0.
 TEST(ChatServe, ServerProcessRelaysMessagesAndStopsOnSigint) {

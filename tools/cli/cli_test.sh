@@ -33,6 +33,9 @@ out=$("$trellis" sweep wal --seeds=300 --j=2 --junit="$work/junit.xml" 2>&1)
 [ $? -eq 0 ] || fail "clean sweep should exit 0: $out"
 grep -q '<testsuite name="trellis sweep wal" tests="300" failures="0"' "$work/junit.xml" ||
   fail "JUnit report: $(head -c 300 "$work/junit.xml")"
+# Not a terminal: plain progress lines, never a carriage return that redraws one long line.
+case "$out" in *$'\r'*) fail "sweep progress wrote a carriage return to a pipe: $out" ;; esac
+echo "$out" | grep -q '^  300/300 seeds' || fail "no final progress line on its own line: $out"
 
 out=$("$trellis" sweep wal --seeds=50 --j=2 --keep_going --options=planted_bug=on \
   --replay_dir="$work" --junit="$work/junit-bug.xml" 2>&1)

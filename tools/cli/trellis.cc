@@ -390,24 +390,32 @@ std::vector<pid_t> start_sweep_workers(const Job& job, std::uint64_t base, std::
   return children;
 }
 
-// The sweep's progress line, redrawn at most every 200 ms unless forced. Times the host
-// process (the tidy test allows tools/ to read the steady clock), never a run.
+// The sweep's progress. On a terminal one line redrawn in place at most every 200 ms; on a
+// pipe or a CI log a plain line every 5 s, so the log stays readable. Times the host process
+// (the tidy test allows tools/ to read the steady clock), never a run.
 class SweepProgress {
  public:
-  explicit SweepProgress(std::uint64_t count) : count_(count) {}
+  explicit SweepProgress(std::uint64_t count)
+      : count_(count), terminal_(::isatty(STDOUT_FILENO) == 1) {}
 
   void show(const SweepTally& tally, bool force) {
     const auto now = std::chrono::steady_clock::now();
-    if (!force && now - last_ < std::chrono::milliseconds(200)) return;
+    const auto every = terminal_ ? std::chrono::milliseconds(200) : std::chrono::seconds(5);
+    if (!force && now - last_ < every) return;
     last_ = now;
     const double elapsed = seconds();
     const double rate = elapsed > 0 ? static_cast<double>(tally.done) / elapsed : 0;
     const double eta = rate > 0 ? static_cast<double>(count_ - tally.done) / rate : 0;
-    std::printf("\r  %llu/%llu seeds  %.0f seeds/s  %zu failed  ETA %s   ",
+    std::printf("%s  %llu/%llu seeds  %.0f seeds/s  %zu failed  ETA %s%s", terminal_ ? "\r" : "",
                 static_cast<unsigned long long>(tally.done),
                 static_cast<unsigned long long>(count_), rate, tally.failures.size(),
-                format_duration(eta).c_str());
+                format_duration(eta).c_str(), terminal_ ? "   " : "\n");
     std::fflush(stdout);
+  }
+
+  // Ends the progress display: a terminal's line is still open.
+  void finish() const {
+    if (terminal_) std::printf("\n");
   }
 
   double seconds() const {
@@ -416,8 +424,9 @@ class SweepProgress {
 
  private:
   const std::uint64_t count_;
+  const bool terminal_;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point last_ = start_ - std::chrono::seconds(1);
+  std::chrono::steady_clock::time_point last_ = start_ - std::chrono::hours(1);
 };
 
 // Reads outcome lines from the workers until they all close the pipe, or until the first
@@ -520,7 +529,8 @@ int command_sweep(const std::string& name) {
       reap_sweep_workers(job, name, children, base, count, tally);
   const double elapsed = progress.seconds();
   progress.show(tally, true);
-  std::printf("\n%llu seeds in %.1f s (%.0f seeds/s): %zu failed\n",
+  progress.finish();
+  std::printf("%llu seeds in %.1f s (%.0f seeds/s): %zu failed\n",
               static_cast<unsigned long long>(tally.done), elapsed,
               elapsed > 0 ? static_cast<double>(tally.done) / elapsed : 0.0, tally.failures.size());
   if (!junit.empty()) write_junit(junit, name, tally.outcomes, elapsed);

@@ -71,27 +71,53 @@ void ChatServer::handle_connection(SocketStream& stream) {
       }
       nursery.cancel_scope().cancel();
     });
-    kv::LineReader reader(stream);
-    try {
-      while (std::optional<std::string> line = reader.read_line()) {
-        const ChatMessage message = parse_message(*line);
-        std::uint64_t& last = last_seq_[message.sender];
-        if (message.seq <= last) {
-          ++statistics_.stale_messages_dropped;
-          continue;
-        }
-        last = message.seq;
-        ++statistics_.messages_relayed;
-        broadcast(std::make_shared<const std::string>(std::move(*line)));
-      }
-    } catch (const BrokenResourceError&) {
-      // The client went away (or crashed).
-    } catch (const ClosedResourceError&) {
-    } catch (const kv::ProtocolError&) {
-      // A malformed or over-long line: drop the connection.
-    }
+    relay_messages(stream);
     nursery.cancel_scope().cancel();
   });
+}
+
+void ChatServer::relay_messages(SocketStream& stream) {
+  // The sender this connection speaks for, released however the connection ends (Cancelled
+  // included).
+  struct Claim {
+    ChatServer& server;
+    std::string sender;
+    ~Claim() {
+      if (!sender.empty()) server.release_sender(sender);
+    }
+  } claim{*this, {}};
+  std::string& sender = claim.sender;
+  kv::LineReader reader(stream);
+  try {
+    while (std::optional<std::string> line = reader.read_line()) {
+      const ChatMessage message = parse_message(*line);
+      if (sender.empty()) {
+        sender = message.sender;
+        ++senders_[sender].connections;
+      } else if (message.sender != sender) {
+        ++statistics_.clients_dropped_bad_sender;
+        return;
+      }
+      std::uint64_t& last = senders_.find(sender)->second.last_seq;
+      if (message.seq <= last) {
+        ++statistics_.stale_messages_dropped;
+        continue;
+      }
+      last = message.seq;
+      ++statistics_.messages_relayed;
+      broadcast(std::make_shared<const std::string>(std::move(*line)));
+    }
+  } catch (const BrokenResourceError&) {
+    // The client went away (or crashed).
+  } catch (const ClosedResourceError&) {
+  } catch (const kv::ProtocolError&) {
+    // A malformed or over-long line: drop the connection.
+  }
+}
+
+void ChatServer::release_sender(const std::string& sender) {
+  auto it = senders_.find(sender);
+  if (--it->second.connections == 0) senders_.erase(it);
 }
 
 }  // namespace trellis::scenarios::chat

@@ -11,7 +11,10 @@
 // what was relayed meanwhile. Per sender, the server relays only messages with a seq above
 // the last one it relayed from that sender: a message that a partition held back on an old
 // connection until after the sender reconnected is dropped, so every client sees each
-// sender's messages in order and at most once.
+// sender's messages in order and at most once. A connection speaks for one sender (the name
+// of its first message; another name on it is a protocol error), and a sender's entry lives
+// only while a connection speaks for it: the server's memory is bounded by its connections,
+// however many names come and go.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +46,7 @@ class ChatServer {
     std::uint64_t messages_relayed = 0;
     std::uint64_t stale_messages_dropped = 0;  // seq not above the sender's last relayed
     std::uint64_t clients_dropped_slow = 0;
+    std::uint64_t clients_dropped_bad_sender = 0;  // a second sender name on a connection
   };
 
   ChatServer() : ChatServer(Options{}) {}
@@ -60,6 +64,8 @@ class ChatServer {
   void handle_connection(SocketStream& stream);
 
   Statistics statistics() const noexcept { return statistics_; }
+  // Senders the server keeps a last relayed seq for: those with an open connection.
+  std::size_t senders_tracked() const noexcept { return senders_.size(); }
 
  private:
   using Line = std::shared_ptr<const std::string>;
@@ -72,13 +78,21 @@ class ChatServer {
   // Not a checkpoint.
   void broadcast(const Line& line);
   void write_line(SocketStream& stream, const std::string& line);
+  // Reads and relays the connection's messages until it ends. The connection speaks for the
+  // sender of its first message. A checkpoint; never throws but Cancelled.
+  void relay_messages(SocketStream& stream);
+  void release_sender(const std::string& sender);
+
+  struct SenderState {
+    std::uint64_t last_seq = 0;     // Invariant: the seqs relayed from the sender increase.
+    std::uint64_t connections = 0;  // open connections speaking for it; never 0 in senders_
+  };
 
   Options options_;
   // Connected clients by connection number. Invariant: an entry lives exactly while its
   // connection's handler runs and it has not been dropped.
   std::map<std::uint64_t, Client*> clients_;
-  // Invariant: the seqs relayed from each sender strictly increase.
-  std::map<std::string, std::uint64_t, std::less<>> last_seq_;
+  std::map<std::string, SenderState, std::less<>> senders_;
   std::uint64_t next_connection_ = 1;
   Statistics statistics_;
 };

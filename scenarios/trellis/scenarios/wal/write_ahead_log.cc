@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 namespace trellis::scenarios {
@@ -46,6 +47,46 @@ std::uint32_t crc32(std::string_view data) {
   return crc ^ 0xFFFFFFFFu;
 }
 
+namespace {
+
+// The record at `at` if it is whole and passes its checksum, else nullopt.
+std::optional<std::string_view> valid_record_at(std::string_view content, std::size_t at,
+                                                std::uint32_t record_bytes_max) {
+  if (content.size() - at < kHeaderBytes) return std::nullopt;
+  const std::uint32_t length = get_u32(content, at + 4);
+  if (get_u32(content, at) != kMagic || length > record_bytes_max ||
+      content.size() - at - kHeaderBytes < length) {
+    return std::nullopt;
+  }
+  const std::string_view payload = content.substr(at + kHeaderBytes, length);
+  if (crc32(payload) != get_u32(content, at + 8)) return std::nullopt;
+  return payload;
+}
+
+// The offset of the first valid record that starts after `bad`, if any. A crash tears only
+// the tail (the unsynced writes are a suffix of the file), so a valid record after a bad one
+// means the bad one was damaged in place.
+std::optional<std::size_t> next_valid_record(std::string_view content, std::size_t bad,
+                                             std::uint32_t record_bytes_max) {
+  for (std::size_t at = bad + 1; at + kHeaderBytes <= content.size(); ++at) {
+    if (get_u32(content, at) == kMagic && valid_record_at(content, at, record_bytes_max)) {
+      return at;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+WalCorruptionError::WalCorruptionError(const std::string& path, std::uint64_t offset,
+                                       std::size_t record, std::uint64_t next_valid)
+    : std::runtime_error("write-ahead log " + path + " is corrupt: record " +
+                         std::to_string(record) + " at byte " + std::to_string(offset) +
+                         " fails its checksum but a valid record follows at byte " +
+                         std::to_string(next_valid) + " (not a torn tail; nothing was cut)"),
+      offset_(offset),
+      record_(record) {}
+
 WriteAheadLog WriteAheadLog::open(Options options) {
   const Path directory(options.directory);
   const Path path = directory / "log";
@@ -56,22 +97,17 @@ WriteAheadLog WriteAheadLog::open(Options options) {
   log.file_.seek(0);
   const std::string content = log.file_.read_all();
   std::size_t at = 0;
-  while (content.size() - at >= kHeaderBytes) {
-    const std::uint32_t magic = get_u32(content, at);
-    const std::uint32_t length = get_u32(content, at + 4);
-    const std::uint32_t crc = get_u32(content, at + 8);
-    if (magic != kMagic || length > options.record_bytes_max ||
-        content.size() - at - kHeaderBytes < length) {
-      break;
-    }
-    const std::string_view payload = std::string_view(content).substr(at + kHeaderBytes, length);
-    if (crc32(payload) != crc) break;
-    log.records_.emplace_back(payload);
-    at += kHeaderBytes + length;
+  while (std::optional<std::string_view> payload =
+             valid_record_at(content, at, options.record_bytes_max)) {
+    log.records_.emplace_back(*payload);
+    at += kHeaderBytes + payload->size();
   }
   log.end_ = at;
   if (at < content.size()) {
-    // A torn or garbled tail: cut it off for good before appending after it.
+    if (auto next = next_valid_record(content, at, options.record_bytes_max)) {
+      throw WalCorruptionError(path.string(), at, log.records_.size(), *next);
+    }
+    // A torn tail: cut it off for good before appending after it.
     log.truncated_bytes_ = content.size() - at;
     log.file_.truncate(at);
     log.file_.fsync();

@@ -7,11 +7,15 @@
 //
 // On disk: one file, "<directory>/log", of records [magic u32][length u32][crc32 u32]
 // [payload]. Recovery reads records until the first that is incomplete or fails its
-// checksum (a torn write at a crash), truncates the file there and syncs it, so a torn tail
-// is never read as valid and never followed by new records.
+// checksum. If no valid record follows it, that is a torn write at a crash: recovery
+// truncates the file there and syncs it, so a torn tail is never read as valid and never
+// followed by new records. If a valid record follows, a record was damaged in place (a bit
+// flip, a misdirected write): recovery throws WalCorruptionError and changes nothing, since
+// cutting there would silently drop acknowledged records.
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +23,19 @@
 #include "trellis/io/file.h"
 
 namespace trellis::scenarios {
+
+// A record in the middle of the log is damaged: not a torn tail, so nothing can be cut.
+class WalCorruptionError : public std::runtime_error {
+ public:
+  WalCorruptionError(const std::string& path, std::uint64_t offset, std::size_t record,
+                     std::uint64_t next_valid);
+  std::uint64_t offset() const noexcept { return offset_; }  // the damaged record's byte
+  std::size_t record() const noexcept { return record_; }    // its index (0-based)
+
+ private:
+  std::uint64_t offset_;
+  std::size_t record_;
+};
 
 class WriteAheadLog {
  public:
@@ -32,7 +49,7 @@ class WriteAheadLog {
   };
 
   // Creates the directory and log if missing (durably) and recovers the records. Blocks;
-  // throws OSError on I/O errors.
+  // throws OSError on I/O errors, WalCorruptionError on a record damaged mid-log.
   static WriteAheadLog open(Options options);
 
   // Every record: those recovered at open(), then those appended since.
