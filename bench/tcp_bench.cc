@@ -6,7 +6,8 @@
 //   build/bench/trellis_bench --benchmark_filter=TcpIdle    # 10k connections, ~20k fds
 //
 // Groups:
-//   TcpEcho  64-byte messages echoed back; the server runs on its own thread, the client in
+//   TcpEcho  64-byte messages echoed back (TrellisGuest: the Trellis server as the guest of
+//            an Asio io_context, trellis/asio.h); the server runs on its own thread, the client in
 //            the benchmark loop (one iteration = one round trip per connection). With 1
 //            connection the client does blocking send/recv round trips in sequence; with
 //            100 it keeps one message in flight on every connection (epoll, nonblocking),
@@ -58,6 +59,7 @@
 #include <thread>
 #include <vector>
 
+#include "trellis/asio.h"
 #include "trellis/base/assert.h"
 #include "trellis/fakes.h"
 #include "trellis/trellis.h"
@@ -306,10 +308,12 @@ class ServerThread {
   std::uint16_t port_ = 0;
 };
 
-class TrellisServerThread final : public ServerThread {
+// The Trellis echo server, run by trellis::run or (guest) as the guest of an Asio
+// io_context on the server thread (trellis/asio.h).
+class TrellisServerThread : public ServerThread {
  public:
-  TrellisServerThread() {
-    start([this] { serve(); });
+  explicit TrellisServerThread(bool guest = false) {
+    start([this, guest] { guest ? serve_as_guest() : serve(); });
   }
   ~TrellisServerThread() {
     try {
@@ -321,35 +325,56 @@ class TrellisServerThread final : public ServerThread {
   }
 
  private:
+  void serve_main() {
+    trellis::open_nursery([this](trellis::Nursery& nursery) {
+      auto listeners = nursery.start<std::vector<trellis::SocketListener*>>(
+          [](trellis::TaskStatus<std::vector<trellis::SocketListener*>>& status) {
+            trellis::serve_tcp(trellis_echo, 0, {.host = "127.0.0.1", .task_status = &status});
+          });
+      scope_ = &nursery.cancel_scope();
+      token_ = trellis::lowlevel::current_run_token();
+      ready_.set_value(listeners.at(0)->local_address().port());
+    });
+  }
+
   void serve() {
     try {
       trellis::posix::EpollBackend backend;
-      trellis::run(
-          [this] {
-            trellis::open_nursery([this](trellis::Nursery& nursery) {
-              auto listeners = nursery.start<std::vector<trellis::SocketListener*>>(
-                  [](trellis::TaskStatus<std::vector<trellis::SocketListener*>>& status) {
-                    trellis::serve_tcp(trellis_echo, 0,
-                                       {.host = "127.0.0.1", .task_status = &status});
-                  });
-              scope_ = &nursery.cancel_scope();
-              token_ = trellis::lowlevel::current_run_token();
-              ready_.set_value(listeners.at(0)->local_address().port());
-            });
-          },
-          {.backend = &backend});
+      trellis::run([this] { serve_main(); }, {.backend = &backend});
     } catch (...) {
-      try {
-        ready_.set_exception(std::current_exception());
-      } catch (const std::future_error&) {
-        std::fprintf(stderr, "trellis echo server failed after it started\n");
-      }
+      failed(std::current_exception());
+    }
+  }
+
+  void serve_as_guest() {
+    try {
+      asio::io_context io{1};
+      std::exception_ptr outcome;
+      trellis::asio_host::start_guest_run(
+          io, [this] { serve_main(); }, [&](std::exception_ptr error) { outcome = error; });
+      io.run();
+      if (outcome != nullptr) std::rethrow_exception(outcome);
+    } catch (...) {
+      failed(std::current_exception());
+    }
+  }
+
+  void failed(std::exception_ptr error) {
+    try {
+      ready_.set_exception(error);
+    } catch (const std::future_error&) {
+      std::fprintf(stderr, "trellis echo server failed after it started\n");
     }
   }
 
   // Set on the server thread before ready_; used by the destructor to stop the run.
   trellis::CancelScope* scope_ = nullptr;
   trellis::RunToken token_;
+};
+
+class TrellisGuestServerThread final : public TrellisServerThread {
+ public:
+  TrellisGuestServerThread() : TrellisServerThread(/*guest=*/true) {}
 };
 
 class AsioServerThread final : public ServerThread {
@@ -412,6 +437,12 @@ void BM_Trellis_TcpEcho(benchmark::State& state) {
   tcp_echo<TrellisServerThread>(state);
 }
 BENCHMARK(BM_Trellis_TcpEcho)->ArgName("connections")->Arg(1)->Arg(100)->UseRealTime();
+
+// The same server as a guest of an Asio io_context (guest mode's cost: issue 21 asks <= 1.3x).
+void BM_TrellisGuest_TcpEcho(benchmark::State& state) {
+  tcp_echo<TrellisGuestServerThread>(state);
+}
+BENCHMARK(BM_TrellisGuest_TcpEcho)->ArgName("connections")->Arg(1)->Arg(100)->UseRealTime();
 
 void BM_Asio_TcpEcho(benchmark::State& state) {
   tcp_echo<AsioServerThread>(state);

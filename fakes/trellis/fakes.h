@@ -8,6 +8,7 @@
 // fakes/check_streams.h          check_{one_way,two_way,half_closeable}_stream
 #pragma once
 
+#include "trellis/fakes/callback_host.h"
 #include "trellis/fakes/check_streams.h"
 #include "trellis/fakes/checkpoints.h"
 #include "trellis/fakes/memory_streams.h"

@@ -74,6 +74,7 @@
 #include "trellis/core/task_local.h"
 #include "trellis/core/thread_facet.h"
 #include "trellis/core/time.h"
+#include "trellis/guest.h"
 #include "trellis/io/close_forcefully.h"
 #include "trellis/io/conflict_detector.h"
 #include "trellis/io/file.h"

@@ -48,6 +48,16 @@ class Backend {
   virtual bool has_pending_sources() const = 0;
   virtual BackendStatistics statistics() const = 0;
 
+  // Guest runs (trellis/guest.h): block up to `timeout` (Duration::max(): no limit) until a
+  // wait_and_dispatch(0) would deliver something or wake_from_any_thread() is called, and
+  // deliver nothing. Called on a helper thread while the loop's thread makes no other call
+  // on the backend. A backend that cannot do this (the default) cannot host a guest run:
+  // returns false at once.
+  virtual bool wait_for_readiness(Duration timeout) {
+    (void)timeout;
+    return false;
+  }
+
   // Facets (see above); lowlevel::current_io() / current_network() ask for them and throw
   // UsageError naming the backend when it lacks one.
   virtual IoFacet* io() noexcept { return nullptr; }

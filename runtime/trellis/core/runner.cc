@@ -116,21 +116,30 @@ void Runner::not_in_task(const char* operation) {
                    "instrument or the run loop)");
 }
 
+Runner::ThreadBinding::ThreadBinding(Runner& runner) {
+  if (this_thread_ != nullptr) throw UsageError("Attempted to call run() from inside a run()");
+  this_thread_ = &runner;
+}
+
 void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
-  if (this_thread_ != nullptr) {
-    throw UsageError("Attempted to call run() from inside a run()");
-  }
-  this_thread_ = this;
-  struct Restore {
+  ThreadBinding binding(*this);
+  struct Close {
     Runner& runner;
-    ~Restore() {
-      // From here on every RunToken call (and every late worker result) is refused.
-      runner.token_state_->close();
-      // Handlers go back to what they were (every receiver has closed with its task).
-      runner.signal_hub_.reset();
-      this_thread_ = nullptr;
-    }
-  } restore{*this};
+    ~Close() { runner.close_run(); }
+  } close{*this};
+  start(main, main_type);
+  loop();
+  conclude();
+}
+
+void Runner::close_run() noexcept {
+  // From here on every RunToken call (and every late worker result) is refused.
+  token_state_->close();
+  // Handlers go back to what they were (every receiver has closed with its task).
+  signal_hub_.reset();
+}
+
+void Runner::start(FunctionRef<void()> main, const std::type_info& main_type) {
   set_assert_task_name_hook(&current_task_name_for_assert);
   install_stack_overflow_handler(&Runner::guard_lookup);
 
@@ -163,8 +172,9 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
   auto* root = new TaskWithBody<decltype(root_body)>(std::move(root_body));
   root_ = root;
   spawn(root, nullptr, SpawnOptions{"<init>", 0}, nullptr);
+}
 
-  loop();
+void Runner::conclude() {
   if (loop_error_ != nullptr) {
     throw InternalError("the run loop failed (" + std::string(backend_.name()) +
                         " backend): " + describe_exception(loop_error_));
@@ -181,6 +191,56 @@ void Runner::run(FunctionRef<void()> main, const std::type_info& main_type) {
     throw InternalError("a system task crashed: " + describe_exception(root_error_));
   }
   if (main_error_ != nullptr) std::rethrow_exception(main_error_);
+}
+
+void Runner::start_guest(FunctionRef<void()> main, const std::type_info& main_type) {
+  TRELLIS_ASSERT(this_thread_ == this);
+  guest_ = true;
+  start(main, main_type);
+}
+
+Runner::GuestStep Runner::guest_step(bool waited) {
+  TRELLIS_ASSERT(this_thread_ == this && guest_);
+  bool ready = !waited;  // a step that waited finishes that iteration first
+  if (waited) {
+    try {
+      after_poll(poll(Duration::zero(), PollSite::kLoop), guest_idle_);
+      ready = true;
+    } catch (...) {
+      fail_run(std::current_exception());
+    }
+  }
+  for (;;) {
+    if (abandoned_ || root_ == nullptr) return {.done = true};
+    if (ready && !runq_.empty()) {
+      // One batch per step: the host's own work runs between batches.
+      form_batch();
+      run_batch();
+      return {.done = abandoned_ || root_ == nullptr};
+    }
+    ready = false;
+    try {
+      const IterationPlan plan = plan_iteration();
+      if (plan.deadlocked) continue;
+      if (plan.timeout > Duration::zero()) {
+        guest_idle_ = plan.idle;
+        return {.wait = plan.timeout};
+      }
+      after_poll(poll(Duration::zero(), PollSite::kLoop), plan.idle);
+      ready = true;
+    } catch (...) {
+      fail_run(std::current_exception());
+    }
+  }
+}
+
+void Runner::finish_guest() {
+  TRELLIS_ASSERT(this_thread_ == this && guest_);
+  struct Close {
+    Runner& runner;
+    ~Close() { runner.close_run(); }
+  } close{*this};
+  conclude();
 }
 
 void Runner::loop() {
@@ -230,57 +290,65 @@ void Runner::loop() {
 }
 
 bool Runner::advance() {
+  const IterationPlan plan = plan_iteration();
+  if (plan.deadlocked) return false;
+  const PollResult polled = poll(plan.timeout, PollSite::kLoop);
+  TRELLIS_ASSERT(polled != PollResult::kNeedsLoop);
+  after_poll(polled, plan.idle);
+  return true;
+}
+
+Runner::IterationPlan Runner::plan_iteration() {
   // How long the Backend may block: not at all if a task is runnable, else until the next
   // deadline (converted by the clock to real time).
-  Duration timeout = Duration::zero();
+  IterationPlan plan;
+  Duration& timeout = plan.timeout;
   if (runq_.empty()) {
     timeout = deadlines_.empty()
                   ? Duration::max()
                   : std::max(Duration::zero(), clock_.sleep_time_until(deadlines_.top_deadline()));
   }
   // A task in wait_all_tasks_blocked suppresses autojump (Trio: the `else` is deliberate).
-  IdlePrimed idle = IdlePrimed::kNone;
   if (!waiting_for_idle_.empty()) {
     const Duration cushion = waiting_for_idle_.begin()->first.first;
     if (cushion < timeout) {
       timeout = cushion;
-      idle = IdlePrimed::kWaitingForIdle;
+      plan.idle = IdlePrimed::kWaitingForIdle;
     }
   } else if (const Duration threshold = clock_.autojump_threshold();
              threshold < timeout && !deadlines_.empty()) {
     // (With no deadline there is nothing to jump to: an idle run is then deadlocked, not
     // waiting for the clock.)
     timeout = threshold;
-    idle = IdlePrimed::kAutojump;
+    plan.idle = IdlePrimed::kAutojump;
   }
   // Closures from RunTokens are due now (poll() runs them).
   if (!token_state_->empty()) timeout = Duration::zero();
   // So are signals that arrived (they may be all that keeps the run from deadlock).
   if (signal_hub_ != nullptr && signal_hub_->pending()) timeout = Duration::zero();
-  if (runq_.empty() && idle == IdlePrimed::kNone && timeout == Duration::max() &&
+  if (runq_.empty() && plan.idle == IdlePrimed::kNone && timeout == Duration::max() &&
       !backend_.has_pending_sources() && (signal_hub_ == nullptr || !signal_hub_->has_waiters())) {
     handle_deadlock();
-    return false;
+    plan.deadlocked = true;
   }
+  return plan;
+}
 
-  const PollResult polled = poll(timeout, PollSite::kLoop);
-  TRELLIS_ASSERT(polled != PollResult::kNeedsLoop);
+void Runner::after_poll(PollResult polled, IdlePrimed idle) {
   if (polled == PollResult::kDeadlinesExpired) idle = IdlePrimed::kNone;
-
   if (idle != IdlePrimed::kNone && runq_.empty() && polled == PollResult::kNothing) {
-    if (idle == IdlePrimed::kWaitingForIdle) {
+    if (idle == IdlePrimed::kWaitingForIdle && !waiting_for_idle_.empty()) {
       const Duration cushion = waiting_for_idle_.begin()->first.first;
       while (!waiting_for_idle_.empty() && waiting_for_idle_.begin()->first.first == cushion) {
         lowlevel::Task* task = waiting_for_idle_.begin()->second;
         waiting_for_idle_.erase(waiting_for_idle_.begin());
         reschedule(*task, nullptr);
       }
-    } else if (!deadlines_.empty()) {
+    } else if (idle == IdlePrimed::kAutojump && !deadlines_.empty()) {
       // The deadline fires in the next iteration, whose timeout is then zero.
       clock_.jump_to(deadlines_.top_deadline());
     }
   }
-  return true;
 }
 
 internal::SignalHub& Runner::signal_hub() {
@@ -509,7 +577,8 @@ lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
   // fires deadlines and signals). The loop still starts new tasks (stack allocation can
   // fail) and finishes exited ones.
   if (batch_position_ == batch_.size()) {
-    if (runq_.empty()) return nullptr;
+    // (A guest run goes back to the loop after every batch, and from there to its host.)
+    if (runq_.empty() || guest_) return nullptr;
     current_ = nullptr;
     PollResult polled = PollResult::kNeedsLoop;
     try {

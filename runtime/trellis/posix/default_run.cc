@@ -1,6 +1,7 @@
 // run()'s defaults: the real clock, the epoll backend and Trio's randomized batch order
 // seeded afresh. They live here, not in core/, because the core knows only the Clock and
 // Backend interfaces (core/run.h declares run_main; internal::run_with() is the core's loop).
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -10,19 +11,18 @@
 #include "trellis/core/run.h"
 #include "trellis/core/schedule_policy.h"
 #include "trellis/posix/epoll_backend.h"
+#include "trellis/posix/internal/fresh_seed.h"
 #include "trellis/posix/system_clock.h"
 
 namespace trellis::internal {
-namespace {
 
 std::uint64_t fresh_schedule_seed() {
   // Trio seeds its batch order differently in every run; so do we, from the real clock.
-  static std::uint64_t counter = 0;
+  // (Runs start on any thread: the counter is atomic.)
+  static std::atomic<std::uint64_t> counter{0};
   std::uint64_t x = posix::SystemClock::entropy() + ++counter;
   return Prng::split_mix64(x);
 }
-
-}  // namespace
 
 void run_main(FunctionRef<void()> main, const RunOptions& options, const std::type_info& type) {
   if (lowlevel::in_run()) throw UsageError("Attempted to call run() from inside a run()");

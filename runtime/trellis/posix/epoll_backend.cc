@@ -1,5 +1,6 @@
 #include "trellis/posix/epoll_backend.h"
 
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -23,6 +24,16 @@ namespace {
 // Trio caps a single wait at 24 hours; the cap also keeps the arithmetic below far from
 // overflow.
 constexpr Duration kWaitMax = std::chrono::hours(24);
+
+// A wait's timeout for the kernel (bounded: the clock may convert "far away" to years).
+timespec wait_timespec(Duration timeout) {
+  const Duration bounded = timeout < kWaitMax ? timeout : kWaitMax;
+  timespec ts{};
+  ts.tv_sec =
+      static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(bounded).count());
+  ts.tv_nsec = static_cast<long>((bounded - std::chrono::seconds(ts.tv_sec)).count());
+  return ts;
+}
 
 }  // namespace
 
@@ -67,14 +78,13 @@ EpollBackend::~EpollBackend() {
 bool EpollBackend::wait_and_dispatch(Duration timeout) {
   TRELLIS_ASSERT(timeout >= Duration::zero());
   if (timeout == Duration::zero() && !wake_pending_.load(std::memory_order_acquire) &&
-      io_->waiters() == 0) {
+      io_->waiters() == 0 && !readiness_seen_.load(std::memory_order_relaxed)) {
     return false;
   }
-  const Duration bounded = timeout < kWaitMax ? timeout : kWaitMax;
-  timespec ts{};
-  ts.tv_sec =
-      static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(bounded).count());
-  ts.tv_nsec = static_cast<long>((bounded - std::chrono::seconds(ts.tv_sec)).count());
+  // (Events seen by a guest run's wait_for_readiness are taken now, or the epoll instance
+  // would stay readable with edge-triggered events nobody waits for.)
+  readiness_seen_.store(false, std::memory_order_relaxed);
+  const timespec ts = wait_timespec(timeout);
   constexpr int kEventsPerWaitMax = 64;
   epoll_event events[kEventsPerWaitMax];
   int count = -1;
@@ -97,6 +107,23 @@ bool EpollBackend::wait_and_dispatch(Duration timeout) {
     }
   }
   return delivered;
+}
+
+bool EpollBackend::wait_for_readiness(Duration timeout) {
+  TRELLIS_ASSERT(timeout >= Duration::zero());
+  if (wake_pending_.load(std::memory_order_acquire)) return true;
+  // An epoll instance is itself readable while any of its events is ready (the wake-up
+  // eventfd included), so a ppoll on it waits without taking the events: the loop's thread
+  // takes them afterwards with wait_and_dispatch(0).
+  const timespec ts = wait_timespec(timeout);
+  pollfd fd{.fd = epoll_fd_, .events = POLLIN, .revents = 0};
+  int count = -1;
+  do {
+    count = ::ppoll(&fd, 1, timeout == Duration::max() ? nullptr : &ts, nullptr);
+  } while (count < 0 && errno == EINTR);
+  if (count < 0) throw std::system_error(errno, std::generic_category(), "ppoll");
+  if (count > 0) readiness_seen_.store(true, std::memory_order_relaxed);
+  return true;
 }
 
 void EpollBackend::wake_from_any_thread() noexcept {

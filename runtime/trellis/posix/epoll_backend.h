@@ -44,6 +44,7 @@ class EpollBackend final : public Backend {
   std::string_view name() const override { return "epoll"; }
   bool wait_and_dispatch(Duration timeout) override;
   void wake_from_any_thread() noexcept override;
+  bool wait_for_readiness(Duration timeout) override;
   // True while a task waits for I/O, a name lookup or a worker thread's job, or a foreign
   // thread is registered.
   bool has_pending_sources() const override;
@@ -66,6 +67,10 @@ class EpollBackend final : public Backend {
   // drained the eventfd.
   std::atomic<bool> wake_pending_{false};
   std::atomic<std::size_t> external_sources_{0};
+  // Set by wait_for_readiness() when the epoll instance was readable; the next
+  // wait_and_dispatch() then takes the events even if no task waits for I/O. (The host's
+  // queue orders the helper thread's store before the loop thread's load.)
+  std::atomic<bool> readiness_seen_{false};
   // Work finished on other threads (name lookups), run on the loop thread after a wake-up.
   // Shared with the worker threads, which may outlive this backend; closed in the destructor.
   std::shared_ptr<ClosureQueue> completions_;

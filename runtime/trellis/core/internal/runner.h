@@ -62,6 +62,34 @@ class Runner {
   // DeadlockError / InternalError.
   void run(FunctionRef<void()> main, const std::type_info& main_type);
 
+  // A guest run (core/guest_loop.h) is run() turned inside out, driven by a host's loop on
+  // the host's thread: start_guest() spawns main; each guest_step() runs at most one batch
+  // and says whether the run is done, or how long it wants to wait for I/O before the next
+  // step (the host waits on another thread: Backend::wait_for_readiness); finish_guest()
+  // ends the run as run() does (rethrows main's error...). The caller binds this runner to
+  // the thread around each call (ThreadBinding). `main` must outlive the run.
+  struct GuestStep {
+    bool done = false;
+    Duration wait{};  // > 0: wait for I/O this long, then call guest_step(true)
+  };
+  void start_guest(FunctionRef<void()> main, const std::type_info& main_type);
+  GuestStep guest_step(bool waited);
+  void finish_guest();
+  // Cancels every task of the run (they unwind over the next iterations).
+  void cancel_run() {
+    if (system_nursery_ != nullptr)
+      system_nursery_->cancel_scope().cancel_with(CancelSource::kShutdown);
+  }
+  // Makes `runner` this thread's current run while it lives (nullptr: none). Throws
+  // UsageError if the thread is already in another run.
+  class ThreadBinding {
+   public:
+    explicit ThreadBinding(Runner& runner);
+    ~ThreadBinding() { this_thread_ = nullptr; }
+    ThreadBinding(const ThreadBinding&) = delete;
+    ThreadBinding& operator=(const ThreadBinding&) = delete;
+  };
+
   // The runner of this thread's current run, or nullptr.
   static Runner* current() noexcept { return this_thread_; }
   // The running runner and task; throws UsageError naming `operation` outside a task.
@@ -151,10 +179,24 @@ class Runner {
     kNeedsLoop,         // (kTaskStack only) closures are queued: run the step in loop()
   };
 
+  void start(FunctionRef<void()> main, const std::type_info& main_type);
   void loop();
+  // After the loop: throws the run's outcome as run() does.
+  void conclude();
+  // The run is over: RunTokens are refused from here on, signal handlers restored.
+  void close_run() noexcept;
   // One iteration up to its batch: compute the timeout, detect deadlock, poll(), then
   // autojump or wake the wait_all_tasks_blocked waiters. False if there is no batch to run.
   bool advance();
+  // advance()'s halves around its poll: how long the iteration may wait (deadlocked: no
+  // poll, handle_deadlock() ran), then what an idle wait leads to.
+  struct IterationPlan {
+    Duration timeout{};
+    IdlePrimed idle = IdlePrimed::kNone;
+    bool deadlocked = false;
+  };
+  IterationPlan plan_iteration();
+  void after_poll(PollResult polled, IdlePrimed idle);
   // The poll step every iteration runs, wherever it runs: wait for I/O up to `timeout` and
   // dispatch it, run the RunToken closures, hand out signals, expire deadlines.
   inline PollResult poll(Duration timeout, PollSite site);
@@ -197,6 +239,9 @@ class Runner {
   Backend& backend_;
   SchedulePolicy& policy_;
   const bool policy_holds_steps_;  // SchedulePolicy::holds_steps(), asked once
+  // A guest run: every batch ends back in the loop (the host runs between batches).
+  bool guest_ = false;
+  IdlePrimed guest_idle_ = IdlePrimed::kNone;  // the plan of the iteration whose wait is out
   const bool strict_exception_groups_;
   const std::size_t stack_size_default_;
   std::vector<Instrument*> instruments_;
