@@ -10,3 +10,4 @@
 #include "trellis/pipeline/pipeline.h"
 #include "trellis/pipeline/refiners.h"
 #include "trellis/pipeline/section.h"
+#include "trellis/pipeline/timed.h"

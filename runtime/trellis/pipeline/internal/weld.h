@@ -134,6 +134,10 @@ requires NamesInput<S>
 struct NamedInput<S> {
   using type = typename Plain<S>::input_type;
 };
+template <class S>
+requires(!NamesInput<S> && HasPlainRefine<S>) struct NamedInput<S> {
+  using type = typename RefineSignature<decltype(&S::refine)>::input;
+};
 template <class... S>
 struct NamedInput<Sequence<S...>> : NamedInput<std::tuple_element_t<0, std::tuple<S...>>> {};
 template <class... S>
