@@ -11,6 +11,8 @@
 
 #include <cstddef>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -46,6 +48,13 @@ std::vector<MemoryReceiveChannel<T>> channel_list(MemoryReceiveChannel<T> first,
   return list;
 }
 
+template <class T>
+std::vector<MemoryReceiveChannel<T>> non_empty(std::vector<MemoryReceiveChannel<T>> sources,
+                                               const char* section) {
+  if (sources.empty()) throw std::invalid_argument(std::string(section) + ": needs a source");
+  return sources;
+}
+
 }  // namespace internal
 
 // Sends every item of the first source until it ends, then of the next, and so on (a source
@@ -58,6 +67,9 @@ class Chain : public internal::SectionTag {
   template <class... Rest>
   explicit Chain(MemoryReceiveChannel<T> first, Rest... rest)
       : sources_(internal::channel_list(std::move(first), std::move(rest)...)) {}
+  // As many sources as the vector holds (at least one; std::invalid_argument otherwise).
+  explicit Chain(std::vector<MemoryReceiveChannel<T>> sources)
+      : sources_(internal::non_empty(std::move(sources), "Chain")) {}
 
   template <class In>
   using output = T;
@@ -83,6 +95,8 @@ class Chain : public internal::SectionTag {
 };
 template <class T, class... Rest>
 Chain(MemoryReceiveChannel<T>, Rest...) -> Chain<T>;
+template <class T>
+Chain(std::vector<MemoryReceiveChannel<T>>) -> Chain<T>;
 
 // Sends the items of every source as they arrive (each source's order is kept; across sources
 // the order is whatever the schedule gives). Ends when every source ended. After another
@@ -95,6 +109,9 @@ class Merge : public internal::SectionTag {
   template <class... Rest>
   explicit Merge(MemoryReceiveChannel<T> first, Rest... rest)
       : sources_(internal::channel_list(std::move(first), std::move(rest)...)) {}
+  // As many sources as the vector holds (at least one; std::invalid_argument otherwise).
+  explicit Merge(std::vector<MemoryReceiveChannel<T>> sources)
+      : sources_(internal::non_empty(std::move(sources), "Merge")) {}
 
   template <class In>
   using output = T;
@@ -124,6 +141,8 @@ class Merge : public internal::SectionTag {
 };
 template <class T, class... Rest>
 Merge(MemoryReceiveChannel<T>, Rest...) -> Merge<T>;
+template <class T>
+Merge(std::vector<MemoryReceiveChannel<T>>) -> Merge<T>;
 
 // Takes one item from every source and sends them as a std::tuple (in source order); ends as
 // soon as any source ends. A fast source waits for the slow ones (back-pressure). After
