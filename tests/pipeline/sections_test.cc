@@ -223,3 +223,76 @@ TRELLIS_ASYNC_TEST(PipelineSections, ASectionThatStopsEarlyClosesUpstream) {
 
 }  // namespace
 }  // namespace trellis::pipeline
+
+namespace trellis::pipeline {
+namespace {
+
+TRELLIS_ASYNC_TEST(PipelineSections, ZipLatestInTheMiddle) {
+  using Row = std::tuple<std::optional<int>, std::optional<std::string>>;
+  open_nursery([&](Nursery& nursery) {
+    auto [tx, rx] = open_memory_channel<std::string>(0);
+    auto [up_tx, up_rx] = open_memory_channel<int>(0);
+    Pipeline p = create(nursery, Chain(std::move(up_rx)), ZipLatest(std::move(rx)));
+    MemoryReceiveChannel<Row> tap = p.tap<Row>();
+    tx.send("x");
+    EXPECT_EQ(tap.receive(), Row(std::nullopt, "x"));
+    up_tx.send(3);
+    EXPECT_EQ(tap.receive(), Row(3, "x"));
+    up_tx.close();
+    EXPECT_TRUE(testing::collect(std::move(tap)).empty());
+  });
+}
+
+TRELLIS_ASYNC_TEST(PipelineSections, ATapAddedWhileRunningGetsTheItemsFromThenOn) {
+  open_nursery([&](Nursery& nursery) {
+    auto [tx, rx] = open_memory_channel<int>(0);
+    Pipeline p = create(nursery, Chain(std::move(rx)));
+    MemoryReceiveChannel<int> first = p.tap<int>({.max_buffer_size = 10});
+    tx.send(1);
+    tx.send(2);
+    fakes::wait_all_tasks_blocked();  // 1 and 2 are in the first tap's buffer
+    MemoryReceiveChannel<int> second = p.tap<int>({.max_buffer_size = 10});
+    tx.send(3);
+    tx.close();
+    EXPECT_EQ(testing::collect(std::move(first)), (std::vector<int>{1, 2, 3}));
+    EXPECT_EQ(testing::collect(std::move(second)), (std::vector<int>{3}));
+  });
+}
+
+TRELLIS_ASYNC_TEST(PipelineSections, ExtendWithAUserSectionAndClosingTheExtension) {
+  open_nursery([&](Nursery& nursery) {
+    Pipeline base = create(nursery, Chain(testing::feed<int>(nursery, {1, 2, 3})));
+    Pipeline doubled = base.extend(Duplicate{});  // names its input type (int) itself
+    MemoryReceiveChannel<int> direct = base.tap<int>();
+    MemoryReceiveChannel<std::string> ext = doubled.tap<std::string>();
+    EXPECT_EQ(ext.receive(), "1");
+    ext.close();  // the extension stops; the base keeps serving its own tap
+    EXPECT_EQ(testing::collect(std::move(direct)), (std::vector<int>{1, 2, 3}));
+  });
+}
+
+TRELLIS_ASYNC_TEST(PipelineSections, BadSectionArgumentsAreRefused) {
+  EXPECT_THROW(Chain(std::vector<MemoryReceiveChannel<int>>{}), std::invalid_argument);
+  EXPECT_THROW(Merge(std::vector<MemoryReceiveChannel<int>>{}), std::invalid_argument);
+  struct NotCopyable {
+    NotCopyable() = default;
+    NotCopyable(NotCopyable&&) = default;
+    int operator()(int v) { return v; }
+  };
+  EXPECT_THROW(ThreadSection(NotCopyable{}, {.abandon_on_cancel = true}), std::invalid_argument);
+  // A used (moved-from) source channel is a clear error from the pipeline, not a crash.
+  try {
+    open_nursery([&](Nursery& nursery) {
+      auto [tx, rx] = open_memory_channel<int>(0);
+      MemoryReceiveChannel<int> taken = std::move(rx);
+      Pipeline p = create(nursery, Chain(std::move(rx)));  // NOLINT(bugprone-use-after-move)
+      (void)testing::collect(p.tap<int>());
+    });
+    ADD_FAILURE() << "no error";
+  } catch (const ExceptionGroup& group) {
+    EXPECT_TRUE(group.contains<ClosedResourceError>());
+  }
+}
+
+}  // namespace
+}  // namespace trellis::pipeline

@@ -237,3 +237,79 @@ TRELLIS_ASYNC_TEST(PipelineTimed, BadIntervalsAreRefused) {
 
 }  // namespace
 }  // namespace trellis::pipeline
+
+namespace trellis::pipeline {
+namespace {
+
+using namespace std::chrono_literals;
+
+TRELLIS_ASYNC_TEST(PipelineTimed, RepeatAndMetronomeInTheMiddleStartFromTheirDefault) {
+  const Time start = current_time();
+  open_nursery([&](Nursery& nursery) {
+    auto [tx, rx] = open_memory_channel<int>(0);
+    Pipeline p = create(nursery, Chain(std::move(rx)), Repeat(5s, -1));
+    MemoryReceiveChannel<int> tap = p.tap<int>();
+    EXPECT_EQ(tap.receive(), -1);  // the default, before any input
+    EXPECT_EQ(tap.receive(), -1);
+    EXPECT_EQ(current_time() - start, 5s);
+    tx.send(4);
+    EXPECT_EQ(tap.receive(), 4);
+    tx.close();
+    EXPECT_TRUE(testing::collect(std::move(tap)).empty());
+  });
+  open_nursery([&](Nursery& nursery) {
+    auto [tx, rx] = open_memory_channel<int>(0);
+    Pipeline p = create(nursery, Chain(std::move(rx)), Metronome(5s, -1));
+    MemoryReceiveChannel<int> tap = p.tap<int>();
+    EXPECT_EQ(tap.receive(), -1);  // the default at the first tick
+    EXPECT_EQ(current_time().time_since_epoch() % 5s, 0s);
+    tx.send(4);
+    EXPECT_EQ(tap.receive(), 4);
+    tx.close();
+    EXPECT_TRUE(testing::collect(std::move(tap)).empty());
+  });
+}
+
+// Every time-based section stops promptly when the pipeline's scope is cancelled, whatever it
+// is waiting for (a timer, its input, or downstream).
+TRELLIS_ASYNC_TEST(PipelineTimed, CancellationStopsTimeBasedSectionsPromptly) {
+  const Time start = current_time();
+  CancelScope scope;
+  scope.set_deadline(start + 1h);
+  scope.run([&] {
+    open_nursery([&](Nursery& nursery) {
+      Pipeline p = create(nursery, Metronome(1s, 1), Repeat(7s), Delay(1min), RateLimit(1s),
+                          Group(100, 1h), Window(3));
+      MemoryReceiveChannel<std::vector<std::vector<int>>> tap =
+          p.tap<std::vector<std::vector<int>>>();
+      for (auto& w : tap) (void)w;
+    });
+  });
+  EXPECT_TRUE(scope.cancelled_caught());
+  EXPECT_EQ(current_time() - start, 1h);
+}
+
+// An error upstream of a time-based section fails the pipeline even while that section waits
+// on a timer.
+TRELLIS_ASYNC_TEST(PipelineTimed, AnErrorUpstreamOfAWaitingGroupFailsThePipeline) {
+  try {
+    open_nursery([&](Nursery& nursery) {
+      auto [tx, rx] = open_memory_channel<int>(0);
+      Pipeline p = create(nursery, Chain(std::move(rx)), Map([](int v) {
+                            if (v < 0) throw std::domain_error("negative");
+                            return v;
+                          }),
+                          Group(10, 1h), Delay(1s));
+      MemoryReceiveChannel<std::vector<int>> tap = p.tap<std::vector<int>>();
+      tx.send(1);
+      tx.send(-1);
+      for (auto& g : tap) (void)g;
+    });
+    ADD_FAILURE() << "no error";
+  } catch (const ExceptionGroup& group) {
+    EXPECT_TRUE(group.contains<std::domain_error>());
+  }
+}
+
+}  // namespace
+}  // namespace trellis::pipeline
