@@ -74,6 +74,11 @@ class Chain : public internal::SectionTag {
   template <class In>
   using output = T;
 
+  // Starting a pipeline with one source, Chain would only copy it: the welder passes that
+  // channel on instead of starting a task (one hop less per item; same semantics).
+  bool single_source() const noexcept { return sources_.size() == 1; }
+  MemoryReceiveChannel<T> take_single_source() { return std::move(sources_.front()); }
+
   void refine(MemorySendChannel<T>& out) {
     for (MemoryReceiveChannel<T>& source : sources_) {
       if (!internal::forward_all(source, out)) return;
@@ -115,6 +120,11 @@ class Merge : public internal::SectionTag {
 
   template <class In>
   using output = T;
+
+  // Starting a pipeline with one source, Merge would only copy it: the welder passes that
+  // channel on instead of starting a task (one hop less per item; same semantics).
+  bool single_source() const noexcept { return sources_.size() == 1; }
+  MemoryReceiveChannel<T> take_single_source() { return std::move(sources_.front()); }
 
   void refine(MemorySendChannel<T>& out) {
     open_nursery([&](Nursery& nursery) {

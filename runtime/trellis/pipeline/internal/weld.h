@@ -87,6 +87,9 @@ auto weld_source(Nursery& nursery, S&& section) {
                   "Zip(rx...), ZipLatest(rx...), Repeat/Metronome with a default value, or a "
                   "section whose refine takes only an output");
     using Out = typename Sec::source_output;
+    if constexpr (requires { adapted.take_single_source(); }) {
+      if (adapted.single_source()) return adapted.take_single_source();
+    }
     auto [tx, rx] = open_memory_channel<Out>(0);
     nursery.start_soon(SpawnOptions{.name = Sec::kName},
                        [sec = std::move(adapted), tx = std::move(tx)]() mutable {
