@@ -88,7 +88,10 @@ class Output final : public OutputBase {
   void pump(MemoryReceiveChannel<T>& input) {
     try {
       wake_.wait();
-      while (drop_closed_taps()) {
+      // Taps are checked once per item, after it arrived (as Slurry does): a reader that
+      // closes its tap while the pump waits is noticed with the next item.
+      if (!drop_closed_taps()) return finish();
+      for (;;) {
         std::optional<T> item;
         try {
           item.emplace(input.receive());
