@@ -48,6 +48,14 @@ TRELLIS_ASYNC_TEST(Pipeline, ChainInTheMiddlePutsUpstreamFirst) {
   });
 }
 
+TRELLIS_ASYNC_TEST(Pipeline, ChainInputLastReadsUpstreamAfterTheSources) {
+  open_nursery([&](Nursery& nursery) {
+    Pipeline p = create(nursery, Chain(feed<int>(nursery, {1, 2})),
+                        Chain(feed<int>(nursery, {7}), feed<int>(nursery, {8})).input_last());
+    EXPECT_EQ(collect(p.tap<int>()), (std::vector<int>{7, 8, 1, 2}));
+  });
+}
+
 TRELLIS_ASYNC_TEST(Pipeline, MergeKeepsEachSourcesOrder) {
   open_nursery([&](Nursery& nursery) {
     Pipeline p =
@@ -282,6 +290,30 @@ TRELLIS_ASYNC_TEST(Pipeline, MoveOnlyItemsFlowThroughOneTap) {
     for (std::unique_ptr<int>& v : tap) got.push_back(*v);
     EXPECT_EQ(got, (std::vector<int>{0, 2, 4}));
   });
+}
+
+}  // namespace
+}  // namespace trellis::pipeline
+
+namespace trellis::pipeline {
+namespace {
+
+// The same code on the real clock and epoll backend (no MockClock): a few milliseconds of
+// real time; nothing asserted about timing, only about what arrives.
+TEST(PipelineReal, RunsOnTheRealClockAndBackend) {
+  std::vector<std::vector<int>> got;
+  run([&] {
+    open_nursery([&](Nursery& nursery) {
+      Pipeline p = create(
+          nursery, Metronome(std::chrono::milliseconds(1), 5), Enumerate(),
+          Map([](std::pair<std::size_t, int> e) { return static_cast<int>(e.first) * e.second; }),
+          ThreadSection([](int v) { return v + 1; }), Group(2));
+      MemoryReceiveChannel<std::vector<int>> tap = p.tap<std::vector<int>>();
+      for (int i = 0; i < 3; ++i) got.push_back(tap.receive());
+      tap.close();  // stops the metronome
+    });
+  });
+  EXPECT_EQ(got, (std::vector<std::vector<int>>{{1, 6}, {11, 16}, {21, 26}}));
 }
 
 }  // namespace

@@ -58,7 +58,9 @@ std::vector<MemoryReceiveChannel<T>> non_empty(std::vector<MemoryReceiveChannel<
 }  // namespace internal
 
 // Sends every item of the first source until it ends, then of the next, and so on (a source
-// that never ends holds back the ones after it). After another section: upstream first.
+// that never ends holds back the ones after it). After another section: upstream first, or
+// last with .input_last() (Slurry's place_input='last'; upstream then waits, back-pressured,
+// until the sources ended).
 template <class T>
 class Chain : public internal::SectionTag {
  public:
@@ -88,15 +90,20 @@ class Chain : public internal::SectionTag {
   template <class In>
   void refine(MemoryReceiveChannel<In>& input, MemorySendChannel<T>& out) {
     static_assert(std::is_same_v<In, T>,
-                  "Chain: the upstream output type differs from the "
-                  "sources' item type");
-    if (!internal::forward_all(input, out)) return;
-    input.close();
+                  "Chain: the upstream output type differs from the sources' item type");
+    sources_.insert(input_last_ ? sources_.end() : sources_.begin(), std::move(input));
     refine(out);
+  }
+
+  // Used after another section: read the upstream output after the sources, not before.
+  Chain&& input_last() && {
+    input_last_ = true;
+    return std::move(*this);
   }
 
  private:
   std::vector<MemoryReceiveChannel<T>> sources_;
+  bool input_last_ = false;
 };
 template <class T, class... Rest>
 Chain(MemoryReceiveChannel<T>, Rest...) -> Chain<T>;
