@@ -1,9 +1,11 @@
 // The downstream project's program: three tasks sleep 1, 2 and 3 virtual seconds in a
 // nursery under an autojumping MockClock and the simulator's seeded random schedule policy;
-// the main task returns the sum.
+// the main task returns the sum; then a pipeline (trellis::pipeline) doubles 1..4 and sums them.
 #include <cstdio>
+#include <utility>
 
 #include <trellis/fakes.h>
+#include <trellis/pipeline.h>
 #include <trellis/sim.h>
 #include <trellis/trellis.h>
 
@@ -25,6 +27,22 @@ int main() {
         return sum;
       },
       {.clock = &clock, .policy = &policy});
-  std::printf("downstream ok: %d\n", total);
-  return total == 6 ? 0 : 1;
+  const int doubled = trellis::run(
+      [] {
+        int sum = 0;
+        trellis::open_nursery([&](trellis::Nursery& nursery) {
+          auto [tx, rx] = trellis::open_memory_channel<int>(0);
+          nursery.start_soon([tx = std::move(tx)]() mutable {
+            for (int i = 1; i <= 4; ++i) tx.send(i);
+          });
+          namespace pl = trellis::pipeline;
+          pl::Pipeline p =
+              pl::create(nursery, pl::Chain(std::move(rx)), pl::Map([](int v) { return 2 * v; }));
+          for (int v : p.tap<int>()) sum += v;
+        });
+        return sum;
+      },
+      {.clock = &clock, .policy = &policy});
+  std::printf("downstream ok: %d %d\n", total, doubled);
+  return total == 6 && doubled == 20 ? 0 : 1;
 }
