@@ -183,7 +183,6 @@ void Pool::close() noexcept {
 
 void Pool::ensure_reaper() {
   if (reaper_running_ || closed_ || idle_.empty()) return;
-  if (options_.idle_timeout == Duration::max()) return;
   reaper_running_ = true;
   try {
     lowlevel::spawn_system_task([self = shared_from_this()] { self->reap_idle(); },
@@ -194,7 +193,9 @@ void Pool::ensure_reaper() {
 }
 
 // The idle reaper: a system task that stops each worker idle for idle_timeout, oldest first,
-// and ends when no worker is idle (give_back starts it again).
+// and ends when no worker is idle (give_back starts it again). When the run ends it is
+// cancelled while the run is still alive: it then kills and reaps the idle workers, so that
+// their pipes are closed by the run that opened them (a Process outliving its run cannot).
 void Pool::reap_idle() {
   struct Done {
     Pool& pool;
@@ -203,6 +204,16 @@ void Pool::reap_idle() {
       pool.reaper_sleep_ = nullptr;
     }
   } done{*this};
+  try {
+    reap_idle_until_none();
+  } catch (...) {  // Cancelled: the run is ending
+    stopped_ += idle_.size();
+    idle_.clear();
+    throw;
+  }
+}
+
+void Pool::reap_idle_until_none() {
   while (!closed_ && !idle_.empty()) {
     const Time deadline = saturating_add(idle_.front()->idle_since, options_.idle_timeout);
     if (current_time() >= deadline) {

@@ -56,6 +56,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::unique_ptr<WorkerProcess> start_worker();
   void ensure_reaper();
   void reap_idle();
+  void reap_idle_until_none();
   void forget_other_runs();
 
   WorkerContextOptions options_;
