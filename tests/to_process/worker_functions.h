@@ -26,4 +26,10 @@ std::size_t open_fd_count();
 // A fresh empty directory under the build's temporary directory.
 std::string make_temp_dir();
 
+// The program sigint_test.cc interrupts: a run with two workers busy in cancellable calls
+// that never end. It writes "busy" to `report` once both run; after SIGINT, when run() has
+// thrown KeyboardInterrupt, it appends "clean" if it has no child left, else "children",
+// and returns 130.
+int sigint_child_main(const char* report);
+
 }  // namespace trellis::to_process::testing

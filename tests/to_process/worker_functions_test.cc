@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "trellis/to_process.h"
+#include "trellis/trellis.h"
 
 namespace trellis::to_process::testing {
 namespace {
@@ -121,6 +122,28 @@ TRELLIS_WORKER_FUNCTION("was_initialized", was_initialized);
 TRELLIS_WORKER_FUNCTION("init_fails", init_fails);
 TRELLIS_WORKER_FUNCTION("always_retire", always_retire);
 TRELLIS_WORKER_FUNCTION("twice", [](int x) { return 2 * x; });
+
+int sigint_child_main(const char* report) {
+  ::unsetenv("TRELLIS_TO_PROCESS_SIGINT_CHILD");  // the workers must not inherit it
+  const std::string never = std::string(report) + ".never";
+  try {
+    run([&] {
+      Options options{.cancellable = true};
+      open_nursery([&](Nursery& nursery) {
+        for (int i = 0; i < 2; ++i) {
+          nursery.start_soon([&] { run_sync<std::string>(options, "wait_for_path", never); });
+        }
+        while (live_children().size() < 2) sleep(std::chrono::milliseconds(2));
+        sleep(std::chrono::milliseconds(20));  // both calls sent (not required: any state works)
+        std::ofstream(report) << "busy\n";
+      });
+    });
+  } catch (const KeyboardInterrupt&) {
+    std::ofstream(report, std::ios::app) << (live_children().empty() ? "clean\n" : "children\n");
+    return 130;
+  }
+  return 1;
+}
 
 std::set<int> live_children() {
   std::set<int> children;

@@ -6,7 +6,9 @@
 // A process cannot receive a closure, so the parent names the function and the worker (the
 // same executable) looks it up here. Parameters are decoded from msgpack by value (decayed
 // types), the result encoded; a parameter or result type without msgpack adaptors is a
-// compile error here. Registering two functions under one name throws std::logic_error
+// compile error here. Put registrations in a file linked into the executable itself (an
+// object file of a static library that nothing else references is left out by the linker,
+// and its registrations with it). Registering two functions under one name throws std::logic_error
 // during static initialization (the program terminates naming it).
 #pragma once
 
