@@ -50,6 +50,8 @@ double pipe_ping_pong_us(int round_trips) {
   if (::pipe(to_child) != 0 || ::pipe(to_parent) != 0) std::abort();
   const pid_t child = ::fork();
   if (child == 0) {
+    ::close(to_child[1]);  // else the child's own write end keeps its read from ending
+    ::close(to_parent[0]);
     char byte;
     while (::read(to_child[0], &byte, 1) == 1) {
       if (::write(to_parent[1], &byte, 1) != 1) break;
@@ -113,7 +115,7 @@ std::pair<double, double> hashing_seconds(std::uint64_t rounds) {
 int main(int argc, char** argv) {
   trellis::to_process::maybe_run_worker(argc, argv);
   const int round_trips = argc > 1 ? std::atoi(argv[1]) : 20000;
-  const std::uint64_t rounds = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 400'000'000ull;
+  const std::uint64_t rounds = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 250'000'000ull;
   const double floor_us = pipe_ping_pong_us(round_trips);
   const double trellis_us = run_sync_round_trip_us(round_trips);
   std::printf(
