@@ -183,6 +183,19 @@ TEST(ToProcessWorkerContext, CacheScopeStopsAndReapsItsWorkers) {
     EXPECT_EQ(run_sync<int>("pid"), outside);  // the run's default pool is untouched
     EXPECT_THROW(cache_scope({}, [] { run_sync<int>("abort"); }), BrokenWorkerError);
     EXPECT_EQ(testing::live_children(), std::set<int>{outside});
+    // Cancelled while its body runs: the workers are still stopped (shielded) and reaped.
+    CancelScope cancelled;
+    int pid = 0;
+    cancelled.run([&] {
+      cache_scope({}, [&] {
+        pid = run_sync<int>("pid");
+        cancelled.cancel();
+        checkpoint();
+      });
+    });
+    EXPECT_TRUE(cancelled.cancelled_caught());
+    EXPECT_NE(pid, 0);
+    EXPECT_EQ(testing::live_children(), std::set<int>{outside});
   });
 }
 

@@ -45,6 +45,7 @@ bool known_kind(std::uint8_t kind) {
 
 // Checks the header bytes seen so far (any prefix of it); throws at the first wrong one.
 void check_header_prefix(std::span<const char> input) {
+  if (input.empty()) return;  // (its data() may be null, which memcmp must not see)
   const std::size_t magic_seen = std::min(input.size(), kMagic.size());
   if (std::memcmp(input.data(), kMagic.data(), magic_seen) != 0) {
     throw FrameError(

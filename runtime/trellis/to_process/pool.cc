@@ -168,9 +168,13 @@ void Pool::stop_idle() {
   forget_other_runs();
   std::deque<std::unique_ptr<WorkerProcess>> stopping;
   stopping.swap(idle_);
-  // Close every pipe first, so that the workers exit side by side.
-  for (auto& worker : stopping) worker->process.stdin_stream()->close();
-  for (auto& worker : stopping) discard(std::move(worker), false);
+  // Shielded: cache_scope stops its workers also while it unwinds a cancellation. Every pipe
+  // is closed first, so that the workers exit side by side.
+  CancelScope shield(kNoDeadline, true);
+  shield.run([&] {
+    for (auto& worker : stopping) worker->process.stdin_stream()->close();
+    for (auto& worker : stopping) discard(std::move(worker), false);
+  });
   TRELLIS_ASSERT(idle_.empty() || !closed_);
 }
 
