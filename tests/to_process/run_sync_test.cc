@@ -32,7 +32,15 @@ TEST(ToProcessRunSync, ResultsOfSeveralTypesRoundTrip) {
     EXPECT_EQ(run_sync<Point>("moved", p, 10), (Point{11, 2, "p'", {0.5, 1.5}}));
     run_sync<void>("nothing");
     EXPECT_EQ(run_sync<int>("twice", 21), 42);
+    // Larger than a pipe's buffer both ways.
+    const std::string big(3 << 20, 'b');
+    EXPECT_EQ(run_sync<std::string>("greet", big), "hello, " + big);
   });
+}
+
+TEST(ToProcessRunSync, OutsideARunIsAUsageError) {
+  EXPECT_THROW(run_sync<int>("add", 1, 2), UsageError);
+  EXPECT_THROW(current_default_worker_limiter(), UsageError);
 }
 
 TEST(ToProcessRunSync, RunsInAnotherProcessAndReusesIt) {
