@@ -7,6 +7,7 @@
 //
 //   build/release/bench/trellis_to_process_bench [round_trips] [hash_rounds]
 // Timing uses the real clock (a benchmark is allowed to: tidy's rule exempts bench/).
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +39,14 @@ std::uint64_t hash_rounds(std::uint64_t rounds) {
   return h;
 }
 TRELLIS_WORKER_FUNCTION("bench.hash", hash_rounds);
+
+// CPU seconds used by reaped children so far (the workers, once their run has ended).
+double children_cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_CHILDREN, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -121,9 +130,13 @@ int main(int argc, char** argv) {
   std::printf(
       "round trip: raw pipe ping-pong %.2f us, run_sync %.2f us, ratio %.2fx (goal <= 2x)\n",
       floor_us, trellis_us, trellis_us / floor_us);
+  const double cpu_before = children_cpu_seconds();
   const auto [serial, parallel] = hashing_seconds(rounds);
+  const double worker_cpu = children_cpu_seconds() - cpu_before;
   std::printf(
       "2 hashing jobs: loop thread %.3f s, two workers %.3f s, speed-up %.2fx (goal >= 1.8x)\n",
       serial, parallel, serial / parallel);
+  std::printf("  the workers used %.3f CPU s in %.3f s: %.2f cores busy on average\n", worker_cpu,
+              parallel, worker_cpu / parallel);
   return 0;
 }

@@ -5,7 +5,6 @@
 
 #include <unistd.h>
 
-#include <array>
 #include <span>
 #include <thread>
 
@@ -22,8 +21,6 @@
 namespace trellis::to_process {
 namespace internal {
 namespace {
-
-constexpr std::size_t kReadChunk = 65536;
 
 std::size_t cpu_count() {
   const unsigned n = std::thread::hardware_concurrency();
@@ -51,7 +48,7 @@ Pool::~Pool() {
 }
 
 std::optional<Frame> Pool::read_frame(WorkerProcess& worker) {
-  std::array<std::byte, kReadChunk> buffer;
+  std::span<std::byte> buffer(worker.read_buffer);
   PipeReceiveStream* out = worker.process.stdout_stream();
   TRELLIS_ASSERT(out != nullptr);
   for (;;) {

@@ -72,8 +72,7 @@ void send(WorkerIo& io, const Reply& reply, std::uint8_t flags) {
 
 // The next frame, or nullopt at end of input. Throws FrameError (also for a frame cut short
 // by the end of input).
-std::optional<Frame> read_frame(WorkerIo& io, FrameReader& reader) {
-  std::array<char, kReadChunk> buffer;
+std::optional<Frame> read_frame(WorkerIo& io, FrameReader& reader, std::vector<char>& buffer) {
   for (;;) {
     if (std::optional<Frame> frame = reader.next()) return frame;
     const std::size_t got = io.read_some(buffer);
@@ -194,11 +193,12 @@ int serve_worker(WorkerIo& io, const ServeOptions& options) {
   }
   send(io, Reply{FrameKind::kReady, {}}, 0);
   FrameReader reader;
+  std::vector<char> buffer(kReadChunk);  // on the heap: in a simulation this loop is a task
   for (;;) {
     std::optional<Frame> frame;
     CallPayload call;
     try {
-      frame = read_frame(io, reader);
+      frame = read_frame(io, reader, buffer);
       if (!frame) return 0;
       if (frame->kind != FrameKind::kCall) throw FrameError("the parent sent a non-call frame");
       call = parse_call_payload(frame->payload);

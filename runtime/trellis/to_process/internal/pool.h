@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/run_token.h"
@@ -19,9 +20,13 @@ namespace trellis::to_process::internal {
 
 // One worker process and the parent's end of its protocol.
 struct WorkerProcess {
-  explicit WorkerProcess(Process p) : process(std::move(p)), pid(process.pid()) {}
+  // Bound on one read from the worker's pipe (on the heap: tasks have small stacks).
+  static constexpr std::size_t kReadChunk = 65536;
+  explicit WorkerProcess(Process p)
+      : process(std::move(p)), read_buffer(kReadChunk), pid(process.pid()) {}
   Process process;
   FrameReader reader;
+  std::vector<std::byte> read_buffer;
   Time idle_since{};
   int pid = 0;
   bool busy = false;  // taken by a call (counted in Pool::busy_)
