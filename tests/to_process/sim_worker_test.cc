@@ -87,6 +87,14 @@ TEST(ToProcessSim, RunSyncRunsOnTheHostInVirtualTimeDeterministically) {
       EXPECT_EQ(run_sync<int>(options, "add", 2, 3), 5);
       EXPECT_THROW(run_sync<int>(options, "throws_out_of_range", 1), WorkerError);
       EXPECT_EQ(context.statistics().workers_started, 1u);
+      // A cancellable call cancelled mid-call: the simulated worker is killed, at once.
+      Options cancellable{.cancellable = true, .context = &context};
+      const Time before = current_time();
+      move_on_after(1ms, [&] { run_sync<int>(cancellable, "add", 1, 1); });
+      EXPECT_EQ(current_time() - before, 1ms);
+      EXPECT_EQ(context.statistics().workers_stopped, 1u);
+      EXPECT_EQ(run_sync<int>(options, "add", 1, 1), 2);  // a new worker
+      EXPECT_EQ(context.statistics().workers_started, 2u);
       done = true;
     });
     world.run([&] {

@@ -26,8 +26,11 @@ namespace trellis::to_process {
 
 struct WorkerContextOptions {
   Duration idle_timeout = std::chrono::seconds(600);  // an idle worker is stopped after this
-  std::string init{};           // registered void() function run once in each new worker
-  std::string retire{};         // registered bool() function run after each call; true: retire
+  std::string init{};  // registered void() function run once in each new worker
+  // Registered bool() function run in the worker after each call; true: the worker exits
+  // after sending that call's answer. One that throws also retires the worker (trio-parallel
+  // kills the worker instead, and the next call on it gets BrokenWorkerError).
+  std::string retire{};
   std::size_t max_workers = 0;  // 0: the number of CPUs; calls beyond it wait for a worker
   // Added: the program a worker runs (empty: this executable, kSelfExecutable). In a World,
   // the fake program installed under that name.
