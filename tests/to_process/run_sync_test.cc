@@ -38,6 +38,13 @@ TEST(ToProcessRunSync, ResultsOfSeveralTypesRoundTrip) {
   });
 }
 
+TEST(ToProcessRunSync, WhatAFunctionPrintsOrReadsDoesNotTouchTheProtocol) {
+  run([] {
+    EXPECT_EQ(run_sync<int>("noisy", 7), 7);
+    EXPECT_EQ(run_sync<int>("noisy", 8), 8);
+  });
+}
+
 TEST(ToProcessRunSync, OutsideARunIsAUsageError) {
   EXPECT_THROW(run_sync<int>("add", 1, 2), UsageError);
   EXPECT_THROW(current_default_worker_limiter(), UsageError);

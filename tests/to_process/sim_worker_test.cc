@@ -79,6 +79,8 @@ TEST(ToProcessSim, RunSyncRunsOnTheHostInVirtualTimeDeterministically) {
     install_worker(host);
     bool done = false;
     host.start([&] {
+      // What the OS decides does not reach a simulated run: a fixed CPU count.
+      EXPECT_EQ(current_default_worker_limiter().total_tokens(), 4u);
       WorkerContext context;
       Options options{.context = &context};
       const Time start = current_time();

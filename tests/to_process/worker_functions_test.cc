@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -43,6 +44,14 @@ Point moved(Point p, int dx) {
   return p;
 }
 void nothing() {}
+// Writes to stdout and stdin: neither is the protocol's pipe in a worker.
+int noisy(int x) {
+  std::printf("noise on stdout\n");
+  std::fflush(stdout);
+  char byte;
+  if (::read(0, &byte, 1) != 0) return -1;  // /dev/null: end of file at once
+  return x;
+}
 int pid() {
   return static_cast<int>(::getpid());
 }
@@ -109,6 +118,7 @@ TRELLIS_WORKER_FUNCTION("reversed", reversed);
 TRELLIS_WORKER_FUNCTION("lengths", lengths);
 TRELLIS_WORKER_FUNCTION("moved", moved);
 TRELLIS_WORKER_FUNCTION("nothing", nothing);
+TRELLIS_WORKER_FUNCTION("noisy", noisy);
 TRELLIS_WORKER_FUNCTION("pid", pid);
 TRELLIS_WORKER_FUNCTION("throws_out_of_range", throws_out_of_range);
 TRELLIS_WORKER_FUNCTION("abort", do_abort);

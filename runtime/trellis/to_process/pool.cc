@@ -22,7 +22,11 @@ namespace trellis::to_process {
 namespace internal {
 namespace {
 
+// Inside a run: the machine's CPUs, except in a simulated run, where what the OS decides must
+// not change the run (DESIGN.md, determinism rules) and a fixed count stands in.
+constexpr std::size_t kSimulatedCpus = 4;
 std::size_t cpu_count() {
+  if (lowlevel::current_backend().name() == "sim") return kSimulatedCpus;
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : n;
 }
@@ -39,7 +43,7 @@ std::string worker_name(const WorkerProcess& worker) {
 }  // namespace
 
 Pool::Pool(const WorkerContextOptions& options)
-    : options_(options), slots_(options.max_workers == 0 ? cpu_count() : options.max_workers) {
+    : options_(options), slots_(options.max_workers == 0 ? 1 : options.max_workers) {
   TRELLIS_ASSERT(slots_.total_tokens() > 0);
 }
 
@@ -65,6 +69,11 @@ std::optional<Frame> Pool::read_frame(WorkerProcess& worker) {
 void Pool::forget_other_runs() {
   const RunToken current = lowlevel::current_run_token();
   if (run_ == current) return;
+  // max_workers 0 is the CPU count of the run's machine (real or simulated).
+  if (slots_.borrowed_tokens() != 0) {
+    throw UsageError("WorkerContext: used by two runs at once (a context belongs to one run)");
+  }
+  slots_.set_total_tokens(options_.max_workers == 0 ? cpu_count() : options_.max_workers);
   // Workers of an ended run were killed and reaped with it; their objects only go away.
   stopped_ += idle_.size();
   idle_.clear();
@@ -390,6 +399,7 @@ msgpack::object_handle call_worker(const Options& options, std::string_view func
   limiter.acquire();
   TokenGuard limiter_token{limiter};
   Pool& pool = context.pool();
+  pool.forget_other_runs();
   pool.slots().acquire();
   TokenGuard worker_slot{pool.slots()};
   if (options.cancellable) return run_call(pool, frame, function);

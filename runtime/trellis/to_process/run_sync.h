@@ -30,7 +30,8 @@ struct Options {
   WorkerContext* context = nullptr;    // nullptr: cache_scope's, else the run's default
 };
 
-// The run's default limiter: as many tokens as CPUs, made on first use, lives with the run.
+// The run's default limiter: as many tokens as CPUs (4 in a simulated run, so that a run
+// replays the same on any machine), made on first use, lives with the run.
 // Throws UsageError outside a run. Not a checkpoint.
 CapacityLimiter& current_default_worker_limiter();
 

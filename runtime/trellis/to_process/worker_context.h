@@ -31,7 +31,9 @@ struct WorkerContextOptions {
   // after sending that call's answer. One that throws also retires the worker (trio-parallel
   // kills the worker instead, and the next call on it gets BrokenWorkerError).
   std::string retire{};
-  std::size_t max_workers = 0;  // 0: the number of CPUs; calls beyond it wait for a worker
+  // Workers at most; calls beyond it wait for one. 0: the number of CPUs (4 in a simulated
+  // run, as current_default_worker_limiter()).
+  std::size_t max_workers = 0;
   // Added: the program a worker runs (empty: this executable, kSelfExecutable). In a World,
   // the fake program installed under that name.
   std::string executable{};

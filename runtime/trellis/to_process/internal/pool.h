@@ -37,6 +37,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   explicit Pool(const WorkerContextOptions& options);
   ~Pool();
 
+  // Called first by every use in a run: drops the workers of an earlier run (killed and
+  // reaped when it ended) and sizes slots() for this one.
+  void forget_other_runs();
   // Bounds the workers in use to max_workers (a call holds a slot while it has a worker).
   CapacityLimiter& slots() noexcept { return slots_; }
   // An idle worker still alive (the most recently used), else a new one that has answered
@@ -62,7 +65,6 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void ensure_reaper();
   void reap_idle();
   void reap_idle_until_none();
-  void forget_other_runs();
 
   WorkerContextOptions options_;
   CapacityLimiter slots_;
