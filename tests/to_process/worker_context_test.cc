@@ -244,6 +244,17 @@ TEST(ToProcessProtocol, AWorkerWritingGarbageIsKilledWithAClearError) {
       EXPECT_NE(std::string(e.what()).find("while running 'add'"), std::string::npos);
       EXPECT_NE(std::string(e.what()).find("exceeds the bound"), std::string::npos) << e.what();
     }
+    // An init error whose payload is not [type, message]; the "worker" then exits.
+    const std::vector<char> bad_error = encode_frame(FrameKind::kError, kFlagRetiring, {"\xc1", 1});
+    WorkerContext bad_init(
+        {.executable = write_script(dir, std::string(bad_error.begin(), bad_error.end()), ""),
+         .stop_grace = 10ms});
+    try {
+      run_sync<int>(Options{.context = &bad_init}, "add", 1, 2);
+      ADD_FAILURE() << "no exception";
+    } catch (const BrokenWorkerError& e) {
+      EXPECT_NE(std::string(e.what()).find("malformed error frame"), std::string::npos);
+    }
     std::string bad_crc = ready_frame();
     bad_crc.back() = static_cast<char>(bad_crc.back() ^ 1);
     WorkerContext corrupt({.executable = write_script(dir, ready_frame(), bad_crc)});

@@ -126,7 +126,12 @@ std::unique_ptr<WorkerProcess> Pool::start_worker() {
   const bool init_failed = ready.has_value() && ready->kind == FrameKind::kError;
   const int code = discard(std::move(worker), !init_failed && ready.has_value());
   if (init_failed) {
-    ErrorPayload error = parse_error_payload(ready->payload);
+    ErrorPayload error;
+    try {
+      error = parse_error_payload(ready->payload);
+    } catch (const FrameError& e) {
+      throw BrokenWorkerError(name + " sent a malformed error frame at start (" + e.what() + ")");
+    }
     throw WorkerError(error.type_name,
                       "init function '" + options_.init + "' failed: " + error.message);
   }
