@@ -1,15 +1,25 @@
 // The downstream project's program: three tasks sleep 1, 2 and 3 virtual seconds in a
 // nursery under an autojumping MockClock and the simulator's seeded random schedule policy;
-// the main task returns the sum; then a pipeline (trellis::pipeline) doubles 1..4 and sums them.
+// the main task returns the sum; then a pipeline (trellis::pipeline) doubles 1..4 and sums them,
+// and a worker process (trellis::to_process) doubles the first sum.
 #include <cstdio>
 #include <utility>
 
 #include <trellis/fakes.h>
 #include <trellis/pipeline.h>
 #include <trellis/sim.h>
+#include <trellis/to_process.h>
 #include <trellis/trellis.h>
 
-int main() {
+namespace {
+int twice(int x) {
+  return 2 * x;
+}
+}  // namespace
+TRELLIS_WORKER_FUNCTION("twice", twice);
+
+int main(int argc, char** argv) {
+  trellis::to_process::maybe_run_worker(argc, argv);
   trellis::fakes::MockClock clock;
   clock.set_autojump_threshold(trellis::Duration::zero());
   trellis::sim::RandomPolicy policy(42);
@@ -43,6 +53,8 @@ int main() {
         return sum;
       },
       {.clock = &clock, .policy = &policy});
-  std::printf("downstream ok: %d %d\n", total, doubled);
-  return total == 6 && doubled == 20 ? 0 : 1;
+  const int in_worker =
+      trellis::run([&] { return trellis::to_process::run_sync<int>("twice", total); });
+  std::printf("downstream ok: %d %d %d\n", total, doubled, in_worker);
+  return total == 6 && doubled == 20 && in_worker == 12 ? 0 : 1;
 }

@@ -1,0 +1,103 @@
+// trellis/to_process/frame.h — the framed pipe protocol between a parent and its worker
+// processes (to_process.h): length-prefixed, versioned and checksummed frames.
+//
+//   offset  size  field
+//   0       4     magic "TPWK"
+//   4       1     version (kProtocolVersion)
+//   5       1     kind (FrameKind)
+//   6       1     flags (kFlagRetiring; other bits must be zero)
+//   7       1     reserved, zero
+//   8       4     payload length, big-endian, at most kPayloadSizeMax
+//   12      n     payload (msgpack, see below)
+//   12+n    4     CRC-32 (IEEE) of bytes [0, 12+n), big-endian
+//
+// Payloads: kCall [function name (str), arguments (array)]; kResult the value (nil for void);
+// kError [exception type name (str), message (str)]; kReady empty (the worker is initialized).
+//
+// Bytes from the other process are untrusted: decode_frame() and the payload parsers check
+// everything and throw FrameError naming what is wrong; they never read past the input or
+// allocate more than the input justifies. Pure functions, no run needed (the fuzz target and
+// tests call them directly).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace trellis::to_process {
+
+// A frame that does not decode: bad magic, unknown version or kind, a length over the bound,
+// a checksum mismatch, or a payload that is not the msgpack its kind requires.
+class FrameError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr std::uint8_t kProtocolVersion = 1;
+inline constexpr std::size_t kFrameHeaderSize = 12;
+inline constexpr std::size_t kFrameTrailerSize = 4;
+// Bound on one payload (arguments or a result): a larger value is refused, not allocated.
+inline constexpr std::size_t kPayloadSizeMax = std::size_t{64} << 20;
+// Bound on msgpack nesting in a payload.
+inline constexpr std::size_t kPayloadDepthMax = 64;
+
+enum class FrameKind : std::uint8_t { kCall = 1, kResult = 2, kError = 3, kReady = 4 };
+inline constexpr std::uint8_t kFlagRetiring = 1;  // the worker exits after this answer
+
+struct Frame {
+  FrameKind kind = FrameKind::kCall;
+  std::uint8_t flags = 0;
+  std::vector<char> payload;
+};
+
+// The bytes of one frame. Throws FrameError if the payload exceeds kPayloadSizeMax.
+std::vector<char> encode_frame(FrameKind kind, std::uint8_t flags, std::span<const char> payload);
+
+struct DecodedFrame {
+  Frame frame;
+  std::size_t consumed = 0;  // bytes of input that made up the frame
+};
+// The first frame of `input`, or nullopt if input holds only a prefix of a valid frame (read
+// more). Throws FrameError as soon as the bytes seen cannot start a valid frame.
+std::optional<DecodedFrame> decode_frame(std::span<const char> input);
+
+// Collects bytes from a stream and cuts them into frames.
+class FrameReader {
+ public:
+  void feed(std::span<const char> bytes) {
+    buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+  }
+  // The next complete frame, or nullopt. Throws FrameError (the stream is then unusable).
+  std::optional<Frame> next();
+  std::size_t buffered() const noexcept { return buffer_.size() - start_; }
+
+ private:
+  std::vector<char> buffer_;
+  std::size_t start_ = 0;  // Invariant: start_ <= buffer_.size(); bytes before it are consumed
+};
+
+// Payload helpers. The parsers throw FrameError for anything but the expected shape.
+struct CallPayload {
+  std::string function;
+  std::vector<char> arguments;  // the msgpack array of arguments, as sent
+};
+std::vector<char> encode_call_payload(std::string_view function, std::span<const char> arguments);
+CallPayload parse_call_payload(std::span<const char> payload);
+struct ErrorPayload {
+  std::string type_name;
+  std::string message;
+};
+std::vector<char> encode_error_payload(std::string_view type_name, std::string_view message);
+ErrorPayload parse_error_payload(std::span<const char> payload);
+// Checks that payload holds exactly one well-formed msgpack value within the bounds above.
+void check_msgpack_value(std::span<const char> payload);
+
+// CRC-32 (IEEE 802.3, reflected, as zlib's crc32).
+std::uint32_t crc32(std::span<const char> bytes) noexcept;
+
+}  // namespace trellis::to_process

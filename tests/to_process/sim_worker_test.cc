@@ -1,0 +1,139 @@
+// to_process inside the simulator: the same run_sync and pool code, with the worker loop
+// running as a fake program on the calling host (no real process), each call taking virtual
+// time, and worker crashes injected by a buggify fault point. A program that retries on
+// BrokenWorkerError survives a sweep; its twin without the retry is found.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "trellis/sim.h"
+#include "trellis/to_process.h"
+#include "trellis/trellis.h"
+
+namespace trellis::to_process {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr Duration kCallDuration = 5ms;  // the virtual time a worker spends on a call
+
+// Installs the worker loop as the host's "executable": each call takes kCallDuration of
+// virtual time and, where the seed enables the fault point, sometimes crashes the worker.
+void install_worker(sim::Host& host) {
+  host.install_program(std::string(kSelfExecutable), [](sim::ProgramIo& io) {
+    return serve_worker_streams(io.in, io.out, io.argv, [](std::string_view) {
+      sleep(kCallDuration);
+      if (sim::buggify("to_process.worker_crash", 0.3)) {
+        throw std::runtime_error("injected worker crash");  // the program aborts
+      }
+    });
+  });
+}
+
+// Sums add(i, 1) for i < 20 over a pool of two workers, four tasks at a time.
+int sum_in_workers(bool retry, int& crashes) {
+  CapacityLimiter limiter(2);
+  WorkerContext context({.max_workers = 2});
+  Options options{.limiter = &limiter, .context = &context};
+  int sum = 0;
+  open_nursery([&](Nursery& nursery) {
+    for (int t = 0; t < 4; ++t) {
+      nursery.start_soon([&, t] {
+        for (int i = t; i < 20; i += 4) {
+          for (;;) {
+            try {
+              sum += run_sync<int>(options, "add", i, 1);
+              break;
+            } catch (const BrokenWorkerError&) {
+              ++crashes;
+              if (!retry) throw;
+            }
+          }
+        }
+      });
+    }
+  });
+  return sum;
+}
+
+sim::SimBody program(bool retry, int& crashes) {
+  return [retry, &crashes](sim::World& world) {
+    sim::Host& host = world.add_host("h", "10.0.0.1");
+    install_worker(host);
+    bool done = false;
+    host.start([&] {
+      if (sum_in_workers(retry, crashes) != 210) throw std::logic_error("wrong sum");
+      done = true;
+    });
+    world.run([&] {
+      while (!done) sleep(1ms);
+    });
+  };
+}
+
+TEST(ToProcessSim, RunSyncRunsOnTheHostInVirtualTimeDeterministically) {
+  auto body = [](sim::World& world) {
+    sim::Host& host = world.add_host("h", "10.0.0.1");
+    install_worker(host);
+    bool done = false;
+    host.start([&] {
+      // What the OS decides does not reach a simulated run: a fixed CPU count.
+      EXPECT_EQ(current_default_worker_limiter().total_tokens(), 4u);
+      WorkerContext context;
+      Options options{.context = &context};
+      const Time start = current_time();
+      EXPECT_EQ(run_sync<std::string>(options, "greet", "sim"), "hello, sim");
+      EXPECT_GE(current_time() - start, kCallDuration);
+      EXPECT_EQ(run_sync<int>(options, "add", 2, 3), 5);
+      EXPECT_THROW(run_sync<int>(options, "throws_out_of_range", 1), WorkerError);
+      EXPECT_EQ(context.statistics().workers_started, 1u);
+      // A cancellable call cancelled mid-call: the simulated worker is killed, at once.
+      Options cancellable{.cancellable = true, .context = &context};
+      const Time before = current_time();
+      move_on_after(1ms, [&] { run_sync<int>(cancellable, "add", 1, 1); });
+      EXPECT_EQ(current_time() - before, 1ms);
+      EXPECT_EQ(context.statistics().workers_stopped, 1u);
+      EXPECT_EQ(run_sync<int>(options, "add", 1, 1), 2);  // a new worker
+      EXPECT_EQ(context.statistics().workers_started, 2u);
+      done = true;
+    });
+    world.run([&] {
+      while (!done) sleep(1ms);
+    });
+  };
+  sim::Config config{.seed = 11, .buggify_enable_ppm = 0};
+  const sim::RunResult first = sim::run_simulation(body, config);
+  EXPECT_FALSE(first.failed) << first.failure;
+  EXPECT_EQ(sim::check_determinism(body, config), std::nullopt);
+}
+
+TEST(ToProcessSim, ASweepWithWorkerCrashesPassesWhenTheProgramRetries) {
+  int crashes = 0;
+  int seeds_with_crashes = 0;
+  for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+    const int before = crashes;
+    const sim::RunResult r = sim::run_simulation(program(true, crashes), {.seed = seed});
+    ASSERT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
+    if (crashes > before) ++seeds_with_crashes;
+  }
+  EXPECT_GT(seeds_with_crashes, 0);  // the fault was injected, and survived
+}
+
+TEST(ToProcessSim, TheTwinWithoutRetryIsFoundAndReplays) {
+  int crashes = 0;
+  std::optional<sim::RunResult> failing;
+  for (std::uint64_t seed = 1; seed <= 40 && !failing; ++seed) {
+    sim::RunResult r = sim::run_simulation(program(false, crashes), {.seed = seed});
+    if (r.failed) failing = r;
+  }
+  ASSERT_TRUE(failing.has_value()) << "no seed crashed a worker";
+  EXPECT_NE(failing->failure.find("died with SIGABRT"), std::string::npos) << failing->failure;
+  const sim::RunResult again = sim::run_simulation(program(false, crashes), failing->config);
+  EXPECT_TRUE(again.failed);
+  EXPECT_EQ(again.trace_hash, failing->trace_hash);
+}
+
+}  // namespace
+}  // namespace trellis::to_process
