@@ -63,7 +63,11 @@ SslError make_ssl_error(SSL* ssl, int ssl_error, const char* operation) {
 enum class StreamStatus { kOk, kBroken, kClosed };
 enum class HandshakeStatus { kNotStarted, kRunning, kDone };
 // What retry() does with an operation that wants more input.
-enum class RetryMode { kNormal, kIgnoreWantRead };
+// kHandshake: a TLS 1.3 server's finished handshake puts its session tickets aside
+// (deferred_); they go out in front of the next record this stream sends. Sending them at
+// once would block the server's handshake (or its next receive) on the client reading, which
+// a client that only sends next never does: over a lockstep transport that deadlocks both.
+enum class RetryMode { kNormal, kIgnoreWantRead, kHandshake };
 
 // Everything an SslStream owns, on the heap so the stream can move while the locks, the
 // detectors and the event (which tasks may be parked on) stay put.
@@ -98,6 +102,9 @@ class SslStreamState {
  private:
   // Returns whether op must wait for more input; throws (and breaks the stream) on failure.
   bool interpret(int& ret, const char* operation);
+  // What OpenSSL wrote for the transport (after what was deferred), or {} if nothing is to
+  // go now. handshake_finished: this is the handshake's last output.
+  std::vector<std::byte> take_outgoing(bool handshake_finished);
   void send_ciphertext(std::vector<std::byte> bytes);
   void receive_ciphertext();
 
@@ -117,6 +124,9 @@ class SslStreamState {
   // _inner_recv_count).
   std::uint64_t inner_receive_count_ = 0;
   std::size_t receive_size_ = kReceiveSizeStart;
+  // Ciphertext made but not yet sent: a TLS 1.3 server's session tickets (see RetryMode).
+  // Invariant: goes out before any later ciphertext, in one send_all with it.
+  std::vector<std::byte> deferred_;
   ConflictDetector send_conflict_{"another task is using this SslStream for send"};
   ConflictDetector receive_conflict_{"another task is using this SslStream for receive"};
 };
@@ -230,6 +240,25 @@ void SslStreamState::receive_ciphertext() {
   ++inner_receive_count_;
 }
 
+std::vector<std::byte> SslStreamState::take_outgoing(bool handshake_finished) {
+  std::vector<std::byte> bytes(BIO_ctrl_pending(outgoing));
+  if (!bytes.empty()) {
+    const int n = BIO_read(outgoing, bytes.data(), static_cast<int>(bytes.size()));
+    TRELLIS_ASSERT(n == static_cast<int>(bytes.size()));
+  }
+  if (handshake_finished && options.server_side && SSL_version(ssl.get()) == TLS1_3_VERSION) {
+    deferred_.insert(deferred_.end(), bytes.begin(), bytes.end());  // see RetryMode
+    return {};
+  }
+  if (!bytes.empty() && !deferred_.empty()) {
+    // Records carry sequence numbers: the deferred ones must go first.
+    bytes.insert(bytes.begin(), deferred_.begin(), deferred_.end());
+    deferred_.clear();
+  }
+  TRELLIS_ASSERT(bytes.empty() || deferred_.empty());
+  return bytes;
+}
+
 int SslStreamState::retry(FunctionRef<int()> op, const char* operation, RetryMode mode) {
   bool yielded = false;
   // Each turn either finishes, sends the bytes OpenSSL produced, or reads more: it ends when
@@ -240,11 +269,7 @@ int SslStreamState::retry(FunctionRef<int()> op, const char* operation, RetryMod
     int ret = op();
     bool want_read = interpret(ret, operation);
     if (mode == RetryMode::kIgnoreWantRead) want_read = false;
-    std::vector<std::byte> to_send(BIO_ctrl_pending(outgoing));
-    if (!to_send.empty()) {
-      const int n = BIO_read(outgoing, to_send.data(), static_cast<int>(to_send.size()));
-      TRELLIS_ASSERT(n == static_cast<int>(to_send.size()));
-    }
+    std::vector<std::byte> to_send = take_outgoing(mode == RetryMode::kHandshake && !want_read);
     if (to_send.empty() && !want_read) {
       if (!yielded) checkpoint();
       return ret;
@@ -252,6 +277,8 @@ int SslStreamState::retry(FunctionRef<int()> op, const char* operation, RetryMod
     yielded = true;
     if (!to_send.empty()) {
       send_ciphertext(std::move(to_send));
+      // op completed (it only had bytes to hand over): calling it again would repeat it.
+      if (!want_read) return ret;
     } else {
       receive_ciphertext();
     }
@@ -273,7 +300,8 @@ void SslStreamState::ensure_handshake(bool checkpoint_if_done) {
   }
   handshake_ = HandshakeStatus::kRunning;
   try {
-    retry([this] { return SSL_do_handshake(ssl.get()); }, "TLS handshake failed");
+    retry([this] { return SSL_do_handshake(ssl.get()); }, "TLS handshake failed",
+          RetryMode::kHandshake);
   } catch (...) {
     // Cancelled or failed half way: the peer is somewhere in its handshake, we cannot resume.
     mark_broken("the TLS handshake failed or was cancelled");
