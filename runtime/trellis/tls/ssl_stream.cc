@@ -40,6 +40,15 @@ bool is_ip_address(const std::string& host) {
          inet_pton(AF_INET6, host.c_str(), buffer) == 1;
 }
 
+// Takes lock without a schedule point when it is free (the transport call that follows is
+// the operation's checkpoint); waits for it otherwise. Returns a guard that releases it.
+template <class L>
+std::unique_lock<L> hold(L& lock) {
+  std::unique_lock<L> guard(lock, std::try_to_lock);
+  if (!guard.owns_lock()) guard.lock();
+  return guard;
+}
+
 }  // namespace
 
 enum class StreamStatus { kOk, kBroken, kClosed };
@@ -106,6 +115,7 @@ class SslStreamState {
   // _inner_recv_count).
   std::uint64_t inner_receive_count_ = 0;
   std::size_t receive_size_ = kReceiveSizeStart;
+  std::vector<std::byte> receive_buffer_;
   // Ciphertext made but not yet sent: a TLS 1.3 server's session tickets (see RetryMode).
   // Invariant: goes out before any later ciphertext, in one send_all with it.
   std::vector<std::byte> deferred_;
@@ -197,7 +207,7 @@ void SslStreamState::send_ciphertext(std::vector<std::byte> bytes) {
   // Any failure here (cancelled while waiting for the lock, or in the middle of the send)
   // loses records the peer needs: the stream cannot go on.
   try {
-    std::lock_guard<StrictFIFOLock> hold(inner_send_lock_);
+    const auto held = hold(inner_send_lock_);
     transport->send_all(bytes);
   } catch (...) {
     mark_broken("a send to the transport failed or was cancelled");
@@ -207,9 +217,11 @@ void SslStreamState::send_ciphertext(std::vector<std::byte> bytes) {
 
 void SslStreamState::receive_ciphertext() {
   const std::uint64_t count = inner_receive_count_;
-  std::lock_guard<Lock> hold(inner_receive_lock_);
+  const auto held = hold(inner_receive_lock_);
   if (count != inner_receive_count_) return;  // another task read while we waited: retry first
-  std::vector<std::byte> buffer(receive_size_);
+  // Kept between reads (no zero-filled allocation per read); grows with receive_size_.
+  if (receive_buffer_.size() < receive_size_) receive_buffer_.resize(receive_size_);
+  const std::span<std::byte> buffer = std::span(receive_buffer_).first(receive_size_);
   const std::size_t n = transport->receive_some(buffer);
   TRELLIS_ASSERT(n <= buffer.size());
   if (n == 0) {
@@ -323,7 +335,7 @@ void SslStreamState::wait_send_all_might_not_block() {
   check_status();
   // A receiving task may be writing to the transport (an alert, a key update): wait for it
   // rather than reporting a conflict the caller did not cause (Trio's comment explains).
-  std::lock_guard<StrictFIFOLock> hold(inner_send_lock_);
+  const auto held = hold(inner_send_lock_);
   transport->wait_send_all_might_not_block();
 }
 
