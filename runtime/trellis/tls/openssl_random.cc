@@ -76,6 +76,10 @@ DeterministicOpenSslRandom::~DeterministicOpenSslRandom() {
   if (--guards_alive == 0) RAND_set_rand_method(nullptr);  // back to OpenSSL's default
 }
 
+bool DeterministicOpenSslRandom::active() noexcept {
+  return current_guard != nullptr;
+}
+
 void DeterministicOpenSslRandom::fill(unsigned char* out, std::size_t size) noexcept {
   bytes_drawn_ += size;
   while (size > 0) {

@@ -35,6 +35,12 @@ class DeterministicOpenSslRandom {
   // How many bytes OpenSSL drew from this guard so far.
   std::uint64_t bytes_drawn() const noexcept { return bytes_drawn_; }
 
+  // Whether a guard is alive on this thread. Then the one wall-clock reading that reaches
+  // the wire is pinned too: a server's session tickets carry the session's creation time,
+  // which SslContext's servers set to kSessionTime (2000-01-01) instead of time(NULL).
+  static bool active() noexcept;
+  static constexpr std::int64_t kSessionTime = 946684800;
+
  private:
   Prng prng_;
   std::uint64_t bytes_drawn_ = 0;

@@ -9,6 +9,7 @@
 #include "trellis/base/assert.h"
 #include "trellis/tls/internal/context_state.h"
 #include "trellis/tls/openssl_handles.h"
+#include "trellis/tls/openssl_random.h"
 #include "trellis/tls/ssl_error.h"
 
 namespace trellis {
@@ -20,6 +21,17 @@ using tls_internal::ContextState;
   std::string reason = openssl::drain_error_queue();
   if (reason.empty()) reason = "OpenSSL gave no reason";
   throw SslError(operation, std::move(reason));
+}
+
+// Called by a server just before it encrypts a session ticket: under a
+// DeterministicOpenSslRandom guard the session's creation time (time(NULL), inside the
+// ticket) is pinned, so a deterministic run's bytes do not depend on the wall clock.
+int pin_ticket_time(SSL* ssl, void*) {
+  SSL_SESSION* session = SSL_get_session(ssl);
+  if (DeterministicOpenSslRandom::active() && session != nullptr) {
+    SSL_SESSION_set_time(session, DeterministicOpenSslRandom::kSessionTime);
+  }
+  return 1;
 }
 
 std::shared_ptr<ContextState> make_state(const SSL_METHOD* method, bool client, bool dtls) {
@@ -34,6 +46,9 @@ std::shared_ptr<ContextState> make_state(const SSL_METHOD* method, bool client, 
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   if (!dtls && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
     throw_context_error("SSL_CTX_set_min_proto_version failed");
+  }
+  if (!client && SSL_CTX_set_session_ticket_cb(ctx, pin_ticket_time, nullptr, nullptr) != 1) {
+    throw_context_error("SSL_CTX_set_session_ticket_cb failed");
   }
   if (client) {
     state->verify_peer = true;
