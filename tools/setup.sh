@@ -12,6 +12,7 @@ presets="${1:-release}"
 packages=(build-essential cmake ninja-build clang clang-format libboost-context-dev
           libboost-fiber-dev libabsl-dev librapidcheck-dev libbenchmark-dev libgtest-dev
           libgmock-dev libmsgpack-cxx-dev
+          libssl-dev openssl  # trellis::tls (OpenSSL 3); openssl s_client/s_server interop
           python3)  # python3: a real client no one here wrote (tests/io/external_client_test.cc)
 missing=()
 for package in "${packages[@]}"; do

@@ -7,9 +7,9 @@
 // stream, shutdown(SHUT_RD), resets (close with unread data, sending after the peer
 // closed), back-pressure, several queued connections, closing a listener (a waiting accept;
 // unaccepted connections), a closed stream, concurrent use (BusyResourceError), socket
-// options, ports in use. UDP: datagrams with the sender's address, datagram boundaries and the size
-// limit, truncation, sending to a port nobody is bound to (unconnected and connected sockets),
-// connected sockets' peer filter, ports in use.
+// options, ports in use; TLS over TCP passes the two-way stream checks. UDP: datagrams with the
+// sender's address, datagram boundaries and the size limit, truncation, sending to a port nobody is
+// bound to (unconnected and connected sockets), connected sockets' peer filter, ports in use.
 //
 // The real kernel is the truth. Where the simulator does something else, the check stays in
 // the shared body and is skipped in the sim arm through one flag of Arm (each says what Linux
@@ -36,6 +36,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <span>
 #include <string>
@@ -43,8 +44,11 @@
 #include <utility>
 #include <vector>
 
+#include "trellis/fakes/check_streams.h"
+#include "trellis/fakes/tls.h"
 #include "trellis/fakes/wait_all_tasks_blocked.h"
 #include "trellis/sim.h"
+#include "trellis/tls.h"
 #include "trellis/trellis.h"
 
 namespace trellis {
@@ -853,6 +857,33 @@ void udp_port_in_use_body(const Arm& arm) {
   EXPECT_EQ(errno_of([&] { (void)UdpSocket::bind(address("0.0.0.0", port)); }), EADDRINUSE);
 }
 
+// TLS over TCP (trellis::tls): SslStream over the arm's sockets passes Trio's two-way stream
+// checks, the server's certificate verified against the arm's IP address. In the sim arm
+// this is TLS over simulated TCP, the same code.
+void tls_over_tcp_two_way_body(const Arm& arm) {
+  static fakes::TestCertificateAuthority ca;
+  SslContext server = SslContext::server();
+  SslContext client = SslContext::client();
+  ca.issue_server_certificate({arm.ip}).configure(server);
+  ca.configure_trust(client);
+  std::unique_ptr<SocketListener> listener = std::move(open_tcp_listeners(0, arm.ip).at(0));
+  const std::uint16_t port = listener->local_address().port();
+  fakes::check_two_way_stream(
+      [&]() -> std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>> {
+        std::unique_ptr<SocketStream> accepted;
+        std::optional<SocketStream> connected;
+        open_nursery([&](Nursery& n) {
+          n.start_soon([&] { accepted = listener->accept(); });
+          connected.emplace(open_tcp_stream(arm.ip, port));
+        });
+        return {std::make_unique<SslStream>(std::make_unique<SocketStream>(std::move(*connected)),
+                                            client, SslStream::Options{.server_hostname = arm.ip}),
+                std::make_unique<SslStream>(std::move(accepted), server,
+                                            SslStream::Options{.server_side = true})};
+      },
+      nullptr);
+}
+
 // ---- the tests: each body in both arms ---------------------------------------------------
 
 TEST_P(NetworkConformance, TcpConnectAndAcceptSeeEachOthersAddresses) {
@@ -917,6 +948,10 @@ TEST_P(NetworkConformance, UdpConnectedSocketHearsOnlyItsPeer) {
 }
 TEST_P(NetworkConformance, UdpPortInUse) {
   in_arm(udp_port_in_use_body);
+}
+
+TEST_P(NetworkConformance, TlsOverTcpPassesTheTwoWayStreamChecks) {
+  in_arm(tls_over_tcp_two_way_body);
 }
 
 INSTANTIATE_TEST_SUITE_P(Arms, NetworkConformance,

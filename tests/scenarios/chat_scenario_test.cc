@@ -13,12 +13,14 @@
 
 #include "scenario_sweep.h"
 #include "trellis/core/run.h"
+#include "trellis/fakes/tls.h"
 #include "trellis/scenarios/chat/chat_checker.h"
 #include "trellis/scenarios/chat/chat_client.h"
 #include "trellis/scenarios/chat/chat_protocol.h"
 #include "trellis/scenarios/chat/chat_server.h"
 #include "trellis/scenarios/kv/kv_protocol.h"
 #include "trellis/sim.h"
+#include "trellis/tls.h"
 #include "trellis/trellis.h"
 
 #ifndef TRELLIS_CLI_PATH
@@ -110,13 +112,14 @@ INSTANTIATE_TEST_SUITE_P(Shards, ChatScenarioClean, ::testing::Range<std::uint64
 // Real mode: the same server and clients on the epoll backend, over loopback. Three clients
 // each send kTexts texts once all are connected; every client gets every message, in order.
 // (A generous echo timeout: on a loaded machine a client must not reconnect and miss some.)
-TEST(ChatReal, ServerRelaysEveryMessageToEveryClientOnLoopback) {
+// tls: the server's and clients' contexts, or null for plain TCP.
+void relay_on_loopback(SslContext* server_tls, SslContext* client_tls) {
   constexpr int kClients = 3;
   constexpr std::uint64_t kTexts = 50;
   ChatChecker checker;
   ChatServer::Statistics server_statistics;
   trellis::run([&] {
-    ChatServer server;
+    ChatServer server({.tls = server_tls});
     open_nursery([&](Nursery& nursery) {
       const auto listeners = nursery.start<std::vector<SocketListener*>>(
           [&](TaskStatus<std::vector<SocketListener*>>& status) {
@@ -127,8 +130,11 @@ TEST(ChatReal, ServerRelaysEveryMessageToEveryClientOnLoopback) {
       std::vector<std::string> names;
       for (int c = 1; c <= kClients; ++c) {
         names.push_back("client" + std::to_string(c));
-        clients.push_back(std::make_unique<ChatClient>(ChatClient::Options{
-            .server = "127.0.0.1", .port = port, .name = names.back(), .echo_timeout = 5s}));
+        clients.push_back(std::make_unique<ChatClient>(ChatClient::Options{.server = "127.0.0.1",
+                                                                           .port = port,
+                                                                           .name = names.back(),
+                                                                           .echo_timeout = 5s,
+                                                                           .tls = client_tls}));
       }
       fail_after(20s, [&] {
         open_nursery([&](Nursery& sessions) {
@@ -171,6 +177,44 @@ TEST(ChatReal, ServerRelaysEveryMessageToEveryClientOnLoopback) {
   EXPECT_EQ(checker.messages_received(), kClients * kClients * kTexts);
   EXPECT_EQ(server_statistics.messages_relayed, kClients * kTexts);
   EXPECT_EQ(server_statistics.connections, static_cast<std::uint64_t>(kClients));
+}
+
+TEST(ChatReal, ServerRelaysEveryMessageToEveryClientOnLoopback) {
+  relay_on_loopback(nullptr, nullptr);
+}
+
+// The TLS option for real: the same server and clients, every connection over TLS.
+TEST(ChatReal, OverTlsTooOnLoopback) {
+  fakes::TestCertificateAuthority ca;
+  SslContext server = SslContext::server();
+  SslContext client = SslContext::client();
+  ca.issue_server_certificate({"127.0.0.1"}).configure(server);
+  ca.configure_trust(client);
+  relay_on_loopback(&server, &client);
+}
+
+// The TLS option swept in the simulator: the same invariants and liveness under the same
+// faults, with every connection over TLS (crashes and partitions in mid-handshake included).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr std::uint64_t kTlsSeeds = 25;
+#else
+constexpr std::uint64_t kTlsSeeds = 200;
+#endif
+
+TEST(ChatScenarioTls, NoFailureOverTls) {
+  expect_seeds_pass(find_scenario("chat"), {{"tls", "on"}}, 1, kTlsSeeds);
+}
+
+TEST(ChatScenarioTls, OneSeedIsOneRunAndTheBugNeedsPlainTcp) {
+  const Scenario& chat = find_scenario("chat");
+  const sim::RunResult first = run_seed(chat, {{"tls", "on"}}, 7);
+  const sim::RunResult second = run_seed(chat, {{"tls", "on"}}, 7);
+  EXPECT_FALSE(first.failed) << first.failure;
+  EXPECT_EQ(first.trace_hash, second.trace_hash);
+  EXPECT_NE(run_seed(chat, {}, 7).trace_hash, first.trace_hash);  // TLS changes the run
+  const sim::RunResult both = run_seed(chat, {{"tls", "on"}, {"planted_bug", "on"}}, 7);
+  EXPECT_TRUE(both.failed);
+  EXPECT_NE(both.failure.find("planted_bug needs plain TCP"), std::string::npos) << both.failure;
 }
 
 // The server's per-sender table is bounded by its open connections: 2,000 names that each

@@ -8,8 +8,10 @@
 #include "trellis/core/errors.h"
 #include "trellis/core/nursery.h"
 #include "trellis/core/os_error.h"
+#include "trellis/io/close_forcefully.h"
 #include "trellis/io/tcp.h"
 #include "trellis/scenarios/kv/kv_protocol.h"
+#include "trellis/tls/ssl_stream.h"
 
 namespace trellis::scenarios::chat {
 namespace {
@@ -34,26 +36,43 @@ void ChatClient::send(std::string text) {
   ++queued_;
 }
 
+std::unique_ptr<Stream> ChatClient::connect() {
+  std::unique_ptr<Stream> stream;
+  move_on_after(options_.connect_timeout, [&] {
+    try {
+      auto tcp = std::make_unique<SocketStream>(open_tcp_stream(options_.server, options_.port));
+      if (options_.tls == nullptr) {
+        stream = std::move(tcp);
+      } else {
+        // The handshake runs on the session's first send or receive.
+        stream = std::make_unique<SslStream>(
+            std::move(tcp), *options_.tls, SslStream::Options{.server_hostname = options_.server});
+      }
+    } catch (const OSError&) {
+      // Refused (the server is restarting), unreachable: try again.
+    }
+  });
+  return stream;
+}
+
 void ChatClient::run(const Handlers& handlers) {
   for (;;) {
-    std::optional<SocketStream> stream;
-    move_on_after(options_.connect_timeout, [&] {
-      try {
-        stream.emplace(open_tcp_stream(options_.server, options_.port));
-      } catch (const OSError&) {
-        // Refused (the server is restarting), unreachable: try again.
-      }
-    });
-    if (stream) {
+    if (std::unique_ptr<Stream> stream = connect()) {
       ++statistics_.connections;
       session(*stream, handlers);
-      stream->close();
+      // A TLS close would first finish a handshake or send close_notify, which a cut link
+      // could hold up: the connection is over, so close it without a goodbye.
+      if (options_.tls != nullptr) {
+        close_forcefully(*stream);
+      } else {
+        stream->close();
+      }
     }
     sleep(options_.reconnect_backoff);
   }
 }
 
-void ChatClient::receive_loop(SocketStream& stream, const Handlers& handlers) {
+void ChatClient::receive_loop(Stream& stream, const Handlers& handlers) {
   kv::LineReader reader(stream);
   try {
     while (std::optional<std::string> line = reader.read_line()) {
@@ -80,7 +99,7 @@ void ChatClient::receive_loop(SocketStream& stream, const Handlers& handlers) {
   }
 }
 
-void ChatClient::session(SocketStream& stream, const Handlers& handlers) {
+void ChatClient::session(Stream& stream, const Handlers& handlers) {
   open_nursery([&](Nursery& nursery) {
     nursery.start_soon([&] {
       receive_loop(stream, handlers);
@@ -91,7 +110,15 @@ void ChatClient::session(SocketStream& stream, const Handlers& handlers) {
         std::string text = outbox_.second.receive();
         const ChatMessage message{options_.name, ++sent_seq_, std::move(text)};
         echo_ = std::make_unique<Event>();
-        kv::send_line(stream, encode_message(message));
+        if (options_.tls == nullptr) {
+          kv::send_line(stream, encode_message(message));
+        } else if (!move_on_after(options_.echo_timeout,
+                                  [&] { kv::send_line(stream, encode_message(message)); })) {
+          // Over TLS the first send waits for the handshake, which a server that crashed
+          // after accepting never answers: give up as for a missing echo, and reconnect.
+          ++statistics_.echo_timeouts;
+          break;
+        }
         ++statistics_.messages_sent;
         move_on_after(options_.echo_timeout, [&] { echo_->wait(); });
         if (!echo_->is_set()) {

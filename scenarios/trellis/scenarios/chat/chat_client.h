@@ -27,6 +27,10 @@
 #include "trellis/scenarios/chat/chat_protocol.h"
 #include "trellis/sync/event.h"
 
+namespace trellis {
+class SslContext;  // trellis/tls/ssl_context.h (target trellis::tls)
+}
+
 namespace trellis::scenarios::chat {
 
 class ChatClient {
@@ -39,6 +43,8 @@ class ChatClient {
     Duration echo_timeout = std::chrono::milliseconds(300);
     Duration reconnect_backoff = std::chrono::milliseconds(20);
     std::size_t outbox_texts_max = 16;  // send() blocks while this many wait
+    // Speak TLS with this client context (server_hostname: `server`); null: plain TCP.
+    SslContext* tls = nullptr;
   };
 
   struct Handlers {
@@ -77,8 +83,10 @@ class ChatClient {
 
  private:
   // One connection: returns when it broke, a line was malformed or an echo timed out.
-  void session(SocketStream& stream, const Handlers& handlers);
-  void receive_loop(SocketStream& stream, const Handlers& handlers);
+  void session(Stream& stream, const Handlers& handlers);
+  void receive_loop(Stream& stream, const Handlers& handlers);
+  // A connection to the server (TLS when options_.tls), or null if it could not be made.
+  std::unique_ptr<Stream> connect();
 
   Options options_;
   // Texts queued by send(), not yet taken by the session.

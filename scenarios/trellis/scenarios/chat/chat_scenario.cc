@@ -1,17 +1,22 @@
 #include "trellis/scenarios/chat/chat_scenario.h"
 
 #include <chrono>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "trellis/core/nursery.h"
+#include "trellis/fakes/tls.h"
 #include "trellis/scenarios/chat/chat_checker.h"
 #include "trellis/scenarios/chat/chat_client.h"
 #include "trellis/scenarios/chat/chat_serve.h"
 #include "trellis/scenarios/chat/chat_server.h"
 #include "trellis/scenarios/nemesis.h"
 #include "trellis/sim/liveness.h"
+#include "trellis/tls/openssl_random.h"
+#include "trellis/tls/ssl_context.h"
 
 namespace trellis::scenarios {
 namespace {
@@ -48,9 +53,9 @@ std::string random_text(Prng& prng) {
 // One client host's main: a fresh sender name per incarnation (a restarted client starts
 // its numbering again).
 void client_main(Recorder& recorder, sim::World& world, const sim::Host& host, int index,
-                 const std::string& server) {
+                 const std::string& server, SslContext* tls) {
   const std::string name = "c" + std::to_string(index) + "." + std::to_string(host.incarnation());
-  ChatClient client({.server = server, .port = kPort, .name = name});
+  ChatClient client({.server = server, .port = kPort, .name = name, .tls = tls});
   open_nursery([&](Nursery& nursery) {
     nursery.start_soon([&] {
       client.run(
@@ -97,15 +102,37 @@ void nemesis(sim::World& world, sim::Host& server, const std::vector<sim::Host*>
                                     .slow_duration_factor = 3}));
 }
 
+// The TLS option's certificates and contexts: a test CA, the server's certificate for its
+// address, clients trusting the CA. OpenSSL's randomness comes from the seed while it lives.
+struct ChatTls {
+  explicit ChatTls(std::uint64_t seed) : random(seed) {
+    ca.issue_server_certificate({"10.0.0.1"}).configure(server);
+    ca.configure_trust(client);
+  }
+  DeterministicOpenSslRandom random;
+  fakes::TestCertificateAuthority ca;
+  SslContext server = SslContext::server();
+  SslContext client = SslContext::client();
+};
+
 void simulate(sim::World& world, const Options& options) {
   const bool planted_bug = option_on(options, "planted_bug");
+  std::optional<ChatTls> tls;
+  if (option_on(options, "tls")) {
+    if (planted_bug) throw std::invalid_argument("chat: planted_bug needs plain TCP (tls=off)");
+    tls.emplace(world.config().seed);
+  }
+  SslContext* server_tls = tls ? &tls->server : nullptr;
+  SslContext* client_tls = tls ? &tls->client : nullptr;
   Recorder recorder;
   sim::Host& server = world.add_host("server", "10.0.0.1");
-  server.start([planted_bug] { ChatServer({.single_send_writes = planted_bug}).serve(kPort); });
+  server.start([planted_bug, server_tls] {
+    ChatServer({.single_send_writes = planted_bug, .tls = server_tls}).serve(kPort);
+  });
   std::vector<sim::Host*> clients;
   for (int c = 1; c <= kClients; ++c) {
     sim::Host& host = world.add_host("client" + std::to_string(c), "10.0.1." + std::to_string(c));
-    host.start([&, c] { client_main(recorder, world, host, c, server.address()); });
+    host.start([&, c] { client_main(recorder, world, host, c, server.address(), client_tls); });
     clients.push_back(&host);
   }
   world.run([&] {
@@ -130,7 +157,10 @@ Scenario chat_scenario() {
       "chat server relaying every message to 3 clients under server and client crashes, "
       "partitions, slow links and clogs; every message received must be one sent, uncorrupted, "
       "in order per sender, at most once";
-  s.option_help = {{"planted_bug", "off: on = the server writes lines with one send()"}};
+  s.option_help = {{"planted_bug", "off: on = the server writes lines with one send()"},
+                   {"tls",
+                    "off: on = every connection runs TLS (a test CA's certificate; "
+                    "OpenSSL's randomness from the seed)"}};
   s.configure = [](sim::Config& config, const Options&) {
     config.network.tcp_window_bytes = kTcpWindowBytes;
   };

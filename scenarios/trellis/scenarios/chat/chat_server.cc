@@ -1,16 +1,26 @@
 #include "trellis/scenarios/chat/chat_server.h"
 
+#include <stdexcept>
 #include <utility>
 
 #include "trellis/core/errors.h"
 #include "trellis/io/tcp.h"
 #include "trellis/scenarios/chat/chat_protocol.h"
 #include "trellis/scenarios/kv/kv_protocol.h"
+#include "trellis/tls/ssl_tcp.h"
 
 namespace trellis::scenarios::chat {
 
 void ChatServer::serve(std::uint16_t port, std::string host,
                        TaskStatus<std::vector<SocketListener*>>* task_status) {
+  if (options_.tls != nullptr) {
+    if (options_.single_send_writes) {
+      throw std::invalid_argument("ChatServer: the planted single-send bug needs plain TCP");
+    }
+    serve_ssl_over_tcp([this](SslStream& stream) { handle_connection(stream); }, port,
+                       *options_.tls, {.host = std::move(host), .task_status = task_status});
+    return;
+  }
   serve_tcp([this](SocketStream& stream) { handle_connection(stream); }, port,
             {.host = std::move(host), .task_status = task_status});
 }
@@ -33,21 +43,21 @@ void ChatServer::broadcast(const Line& line) {
   }
 }
 
-void ChatServer::write_line(SocketStream& stream, const std::string& line) {
+void ChatServer::write_line(Stream& stream, const std::string& line) {
   if (!options_.single_send_writes) {
     kv::send_line(stream, line);
     return;
   }
   // The planted bug: one send() and whatever did not fit is forgotten.
   const std::string data = line + "\n";
-  Socket& socket = stream.socket();
+  Socket& socket = dynamic_cast<SocketStream&>(stream).socket();  // plain TCP (serve checks)
   const IoResult<std::size_t> sent = socket.io_call(
       true, [&] { return socket.network().send(socket.handle(), data.data(), data.size()); });
   if (!sent.ok())
     throw BrokenResourceError("send failed (errno " + std::to_string(sent.error) + ")");
 }
 
-void ChatServer::handle_connection(SocketStream& stream) {
+void ChatServer::handle_connection(Stream& stream) {
   // (Not a structured binding: clang 14 cannot capture one in a lambda.)
   auto channel = open_memory_channel<Line>(options_.outbox_lines_max);
   auto& outbox = channel.first;
@@ -76,7 +86,7 @@ void ChatServer::handle_connection(SocketStream& stream) {
   });
 }
 
-void ChatServer::relay_messages(SocketStream& stream) {
+void ChatServer::relay_messages(Stream& stream) {
   // The sender this connection speaks for, released however the connection ends (Cancelled
   // included).
   struct Claim {

@@ -27,6 +27,11 @@
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/nursery.h"
 #include "trellis/io/socket_stream.h"
+#include "trellis/io/stream.h"
+
+namespace trellis {
+class SslContext;  // trellis/tls/ssl_context.h (target trellis::tls)
+}
 
 namespace trellis::scenarios::chat {
 
@@ -39,6 +44,9 @@ class ChatServer {
     // instead of send_all, so when the socket's buffer has room for only part of it the rest
     // is silently lost. Off by default.
     bool single_send_writes = false;
+    // Serve TLS with this server context (serve_ssl_over_tcp) instead of plain TCP; null:
+    // plain TCP. Not with single_send_writes (std::invalid_argument from serve).
+    SslContext* tls = nullptr;
   };
 
   struct Statistics {
@@ -61,7 +69,7 @@ class ChatServer {
 
   // Runs one client's connection until it ends (the peer closes or breaks it, sends a
   // malformed line, or is dropped as slow). Blocks; a checkpoint; never throws but Cancelled.
-  void handle_connection(SocketStream& stream);
+  void handle_connection(Stream& stream);
 
   Statistics statistics() const noexcept { return statistics_; }
   // Senders the server keeps a last relayed seq for: those with an open connection.
@@ -77,10 +85,10 @@ class ChatServer {
   // Queues line on every connected client's outbox; drops the clients whose outbox is full.
   // Not a checkpoint.
   void broadcast(const Line& line);
-  void write_line(SocketStream& stream, const std::string& line);
+  void write_line(Stream& stream, const std::string& line);
   // Reads and relays the connection's messages until it ends. The connection speaks for the
   // sender of its first message. A checkpoint; never throws but Cancelled.
-  void relay_messages(SocketStream& stream);
+  void relay_messages(Stream& stream);
   void release_sender(const std::string& sender);
 
   struct SenderState {
