@@ -174,13 +174,49 @@ TEST(SslSim, OneSeedIsOneRun) {
   EXPECT_NE(other.stats.wire_digest, first.stats.wire_digest);
 }
 
-// The witness that the wire digest sees OpenSSL's randomness: without the seeded generator,
-// the same seed puts other bytes on the wire (the schedule and the plaintext stay the same).
+// The witness that the wire digest sees OpenSSL's randomness: without the seeded generator
+// around the whole test, the CA's keys (made outside the World, from the system's entropy)
+// differ, and the same seed puts other bytes on the wire (the schedule and the plaintext
+// stay the same).
 TEST(SslSim, WithoutTheSeededGeneratorTheCiphertextDiffers) {
   const WorldResult first = run_tls_world(11, false);
   const WorldResult second = run_tls_world(11, false);
   EXPECT_EQ(first.stats.digest, second.stats.digest);
   EXPECT_NE(first.stats.wire_digest, second.stats.wire_digest);
+}
+
+// With nothing set up: the CA, the keys and every handshake made inside the World draw
+// OpenSSL's randomness from the world's seed (Backend::library_seed), so one seed is still
+// one run, ciphertext included; the run's generator goes with the run.
+WorldResult run_tls_world_unprepared(std::uint64_t seed) {
+  WorldResult result;
+  sim::World world({.seed = seed});
+  sim::Host& host = world.add_host("both", "10.0.0.1");
+  host.start([&] {
+    fakes::TestCertificateAuthority ca;
+    SslContext server_context = SslContext::server();
+    ca.issue_server_certificate({"10.0.0.1"}).configure(server_context);
+    SslContext client_context = SslContext::client();
+    ca.configure_trust(client_context);
+    open_nursery([&](Nursery& nursery) {
+      nursery.start_soon([&] { serve_ssl_over_tcp(echo, kPort, server_context); });
+      echo_client(client_context, result.stats);
+    });
+  });
+  world.run([] { sleep(3s); });
+  result.trace_hash = world.trace().hash();
+  return result;
+}
+
+TEST(SslSim, InsideAWorldOpenSslDrawsFromTheSeedWithNothingSetUp) {
+  ASSERT_FALSE(DeterministicOpenSslRandom::active());
+  const WorldResult first = run_tls_world_unprepared(21);
+  EXPECT_FALSE(DeterministicOpenSslRandom::active()) << "the run's generator outlived the run";
+  const WorldResult second = run_tls_world_unprepared(21);
+  EXPECT_GT(first.stats.rounds_ok, 10);
+  EXPECT_EQ(first.trace_hash, second.trace_hash);
+  EXPECT_EQ(first.stats.wire_digest, second.stats.wire_digest);
+  EXPECT_NE(run_tls_world_unprepared(22).stats.wire_digest, first.stats.wire_digest);
 }
 
 std::uint64_t combined_hash(std::uint64_t seed) {

@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "trellis/core/time.h"
@@ -47,6 +49,11 @@ class Backend {
   // pending deadline and no pending source, the run is deadlocked.
   virtual bool has_pending_sources() const = 0;
   virtual BackendStatistics statistics() const = 0;
+
+  // A deterministic backend (the simulator's) gives libraries that draw randomness of their
+  // own (OpenSSL: trellis::tls) a seed derived from the run's, so that a run stays
+  // reproducible from its seed. Real backends: nullopt (the system's entropy).
+  virtual std::optional<std::uint64_t> library_seed() const { return std::nullopt; }
 
   // Guest runs (trellis/guest.h): block up to `timeout` (Duration::max(): no limit) until a
   // wait_and_dispatch(0) would deliver something or wake_from_any_thread() is called, and

@@ -1,5 +1,7 @@
 #include "trellis/tls/dtls_endpoint.h"
 
+#include "trellis/tls/openssl_random.h"
+
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -396,6 +398,7 @@ bool listen(DtlsEndpointState& endpoint, DtlsChannelState& listener,
 
 DtlsEndpoint::DtlsEndpoint(UdpSocket socket)
     : state_(std::make_shared<DtlsEndpointState>(std::move(socket))) {
+  ::trellis::internal::use_run_randomness();  // inside a World: the cookie key comes from the seed
   if (RAND_bytes(state_->cookie_secret.data(), static_cast<int>(state_->cookie_secret.size())) !=
       1) {
     throw SslError("DtlsEndpoint: no random bytes for the cookie key",

@@ -12,9 +12,13 @@
 
 #include <climits>
 #include <cstring>
+#include <memory>
 #include <mutex>
+#include <optional>
 
 #include "trellis/base/assert.h"
+#include "trellis/core/backend.h"
+#include "trellis/core/lowlevel.h"
 
 namespace trellis {
 namespace {
@@ -91,4 +95,17 @@ void DeterministicOpenSslRandom::fill(unsigned char* out, std::size_t size) noex
   }
 }
 
+namespace internal {
+
+void use_run_randomness() {
+  if (!lowlevel::in_run() || DeterministicOpenSslRandom::active()) return;
+  const std::optional<std::uint64_t> seed = lowlevel::current_backend().library_seed();
+  if (!seed.has_value()) return;
+  // Lives as long as the run (its run-local slot), on the run's thread.
+  static const char key = 0;
+  std::shared_ptr<void>& slot = lowlevel::run_local(&key);
+  if (slot == nullptr) slot = std::make_shared<DeterministicOpenSslRandom>(*seed);
+}
+
+}  // namespace internal
 }  // namespace trellis

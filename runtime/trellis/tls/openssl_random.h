@@ -48,4 +48,12 @@ class DeterministicOpenSslRandom {
   DeterministicOpenSslRandom* outer_;
 };
 
+namespace internal {
+// Called where OpenSSL objects are made inside a run (SslStream, DtlsEndpoint): if the run's
+// backend is deterministic (Backend::library_seed(), the simulator's) and no guard is alive
+// on this thread, installs one for the rest of the run, seeded from the run. Inside a World
+// TLS is then reproducible from the world's seed with nothing to set up.
+void use_run_randomness();
+}  // namespace internal
+
 }  // namespace trellis

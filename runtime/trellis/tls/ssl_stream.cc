@@ -1,5 +1,7 @@
 #include "trellis/tls/ssl_stream.h"
 
+#include "trellis/tls/openssl_random.h"
+
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -425,7 +427,10 @@ namespace trellis {
 using tls_internal::SslStreamState;
 
 SslStream::SslStream(std::unique_ptr<Stream> transport, SslContext& context, Options options)
-    : state_(std::make_unique<SslStreamState>(std::move(transport), context, std::move(options))) {}
+    // (Inside a World, OpenSSL's randomness comes from the world's seed before anything draws.)
+    : state_(
+          (::trellis::internal::use_run_randomness(),
+           std::make_unique<SslStreamState>(std::move(transport), context, std::move(options)))) {}
 SslStream::SslStream(SslStream&&) noexcept = default;
 SslStream& SslStream::operator=(SslStream&&) noexcept = default;
 SslStream::~SslStream() = default;

@@ -209,6 +209,9 @@ World::World(Config config)
       clock_, prng_, config_.disk, [this] { return current_host_state(); },
       [this] { return current_task_is_stale(); }, &trace_);
   backend_->set_file_system(file_system_.get());
+  // Libraries with randomness of their own (OpenSSL) draw from a stream of the seed's.
+  std::uint64_t library_seed = config_.seed ^ 0x6c69627261727921ULL;  // "library!"
+  backend_->set_library_seed(Prng::split_mix64(library_seed));
   trace_.set_group_function([this]() -> std::uint32_t {
     const internal::HostState* host = current_host_state();
     return host == nullptr ? 0 : host->index + 1;

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "trellis/base/assert.h"
+#include "trellis/tls/openssl_random.h"
 #include "trellis/tls/ssl_error.h"
 
 namespace trellis::fakes {
@@ -84,6 +85,7 @@ void IssuedCertificate::configure(SslContext& context) const {
 }
 
 TestCertificateAuthority::TestCertificateAuthority(std::string organization) {
+  ::trellis::internal::use_run_randomness();  // made inside a World: keys from the world's seed
   ERR_clear_error();
   key_ = make_key();
   certificate_ = make_certificate(key_.get(), organization, organization + " root", 1, {});
@@ -116,6 +118,7 @@ IssuedCertificate TestCertificateAuthority::issue_client_certificate(
 
 IssuedCertificate TestCertificateAuthority::issue(const std::vector<std::string>& identities,
                                                   const CertificateOptions& options, bool server) {
+  ::trellis::internal::use_run_randomness();
   std::string alt_names;
   for (const std::string& identity : identities) {
     if (identity.empty() || identity.find_first_of(",\n") != std::string::npos) {

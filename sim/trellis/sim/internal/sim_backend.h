@@ -77,6 +77,9 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   ProcessFacet* processes() noexcept override { return &processes_; }
   // Signals the world sends to hosts (sim_signals.h); never the process's real ones.
   SignalFacet* signals() noexcept override { return &signals_; }
+  // Derived from the world's seed without drawing from its stream (no run changes).
+  std::optional<std::uint64_t> library_seed() const override { return library_seed_; }
+  void set_library_seed(std::uint64_t seed) noexcept { library_seed_ = seed; }
   // The world's simulated disks (owned by the world).
   void set_file_system(FileSystemFacet* file_system) noexcept { file_system_ = file_system; }
 
@@ -139,6 +142,7 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   std::size_t open_sockets() const noexcept { return sockets_.size(); }
 
  private:
+  std::uint64_t library_seed_ = 0;
   void wait(IoHandle handle, bool for_write);
   void wait_socket(SimSocket& socket, bool for_write);
   // Wakes the socket's waiters whose condition now holds (by its protocol).
