@@ -54,12 +54,15 @@ TEST(WalScenario, ReportsCorruptionInTheMiddleAndCutsNothing) {
   host.start([] {
     {
       WriteAheadLog log = WriteAheadLog::open({.directory = "/w"});
-      for (int i = 0; i < 100; ++i) log.append("record " + std::to_string(i));
+      for (int i = 0; i < 100; ++i) {
+        const std::string digits = std::to_string(1000 + i).substr(1);  // "000".."099"
+        log.append("record " + digits);  // 10 bytes: every record is 22 bytes on disk
+      }
     }
     std::string content = open_file("/w/log", "r").read_all();
     const std::size_t size = content.size();
-    // Record 40 starts at 40 * (12 + 9) bytes ("record 40" is 9 bytes); flip a payload bit.
-    content[40 * 21 + 12 + 3] ^= 0x04;
+    // Record 40 starts at byte 40 * 22; flip a bit of its payload.
+    content[40 * 22 + 12 + 3] ^= 0x04;
     {
       AsyncFile f = open_file("/w/log", "w");
       f.write(content);
@@ -70,14 +73,14 @@ TEST(WalScenario, ReportsCorruptionInTheMiddleAndCutsNothing) {
       ADD_FAILURE() << "a record damaged mid-log was not reported";
     } catch (const WalCorruptionError& e) {
       EXPECT_EQ(e.record(), 40u);
-      EXPECT_EQ(e.offset(), 40u * 21);
-      EXPECT_NE(std::string(e.what()).find("record 40 at byte 840"), std::string::npos) << e.what();
+      EXPECT_EQ(e.offset(), 40u * 22);
+      EXPECT_NE(std::string(e.what()).find("record 40 at byte 880"), std::string::npos) << e.what();
     }
     EXPECT_EQ(open_file("/w/log", "r").read_all(), content) << "recovery changed the file";
     EXPECT_EQ(content.size(), size);
     // The same flip in the last record is indistinguishable from a torn write: cut.
-    content[40 * 21 + 12 + 3] ^= 0x04;
-    content[99 * 21 + 12 + 3] ^= 0x04;
+    content[40 * 22 + 12 + 3] ^= 0x04;
+    content[99 * 22 + 12 + 3] ^= 0x04;
     {
       AsyncFile f = open_file("/w/log", "w");
       f.write(content);
@@ -85,7 +88,7 @@ TEST(WalScenario, ReportsCorruptionInTheMiddleAndCutsNothing) {
     }
     WriteAheadLog log = WriteAheadLog::open({.directory = "/w"});
     EXPECT_EQ(log.records().size(), 99u);
-    EXPECT_EQ(log.truncated_bytes(), 21u);
+    EXPECT_EQ(log.truncated_bytes(), 22u);
   });
   world.run([] { sleep(1s); });
 }
