@@ -11,6 +11,7 @@
 // no World needed.
 #pragma once
 
+#include "trellis/check/history_file.h"
 #include "trellis/check/linearizability.h"
 #include "trellis/check/model.h"
 #include "trellis/check/operation.h"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -17,6 +18,8 @@ namespace {
 constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
 constexpr std::size_t kExplainOpsMax = 40;
 constexpr std::size_t kExplainPrefixMax = 5;
+// Search steps one key runs before the next key's turn.
+constexpr std::size_t kSliceSteps = 10'000;
 
 std::uint64_t mix(std::uint64_t x) {  // splitmix64's finalizer: a fixed, well-spread hash
   x += 0x9e3779b97f4a7c15ULL;
@@ -113,79 +116,87 @@ class Search {
     build_entries();
     op_hash_.reserve(ops_.size());
     for (std::size_t i = 0; i < ops_.size(); ++i) op_hash_.push_back(mix(i ^ 0x5eed0000ULL));
+    linearized_.assign((ops_.size() + 63) / 64, 0);
+    entry_ = entries_[kHead].next;
+    result_.operations = ops_.size();
   }
 
-  KeyResult run(Budget& budget, std::string& explanation) {
-    KeyResult result;
-    result.key = ops_.empty() ? std::string() : history_[ops_[0]].key;
-    result.operations = ops_.size();
-    std::vector<std::uint64_t> linearized((ops_.size() + 63) / 64, 0);
-    std::uint64_t set_hash = 0;
-    std::vector<std::pair<std::size_t, std::uint32_t>> stack;  // (call entry, state before)
-    std::size_t entry = entries_[kHead].next;
-    while (entries_[kHead].next != kEnd) {
+  // Runs at most `slice` steps (and never past the budget). Returns true once the key's
+  // verdict is known (result() and explanation() then hold it), false when the slice ran out
+  // first: the search can be resumed where it stopped.
+  bool advance(std::size_t slice, Budget& budget) {
+    TRELLIS_ASSERT(!done_);
+    for (; slice > 0; --slice) {
+      if (entries_[kHead].next == kEnd) {
+        TRELLIS_ASSERT(stack_.size() == ops_.size());
+        return finish(Verdict::kLinearizable, {});
+      }
       if (budget.steps_left == 0) {
-        result.verdict = Verdict::kUnknown;
-        explanation = "gave up after " + std::to_string(budget.options.steps_max) +
-                      " search steps (CheckOptions::steps_max)";
-        break;
+        return finish(Verdict::kUnknown, "gave up after " +
+                                             std::to_string(budget.options.steps_max) +
+                                             " search steps (CheckOptions::steps_max)");
       }
       --budget.steps_left;
-      ++result.steps;
-      const Entry& e = entries_[entry];
+      ++result_.steps;
+      const Entry& e = entries_[entry_];
       if (e.is_call) {
         const std::optional<std::string> next = model_.step(names_[state_], history_[ops_[e.op]]);
         if (next) {
           const std::uint32_t next_state = intern(*next);
-          linearized[e.op / 64] |= std::uint64_t{1} << (e.op % 64);
-          set_hash ^= op_hash_[e.op];
-          if (memo_.insert(linearized, set_hash, next_state)) {
+          flip(e.op);
+          if (memo_.insert(linearized_, set_hash_, next_state)) {
             if (const char* bound = over_memory(budget.options)) {
-              result.verdict = Verdict::kUnknown;
-              explanation = bound;
-              break;
+              return finish(Verdict::kUnknown, bound);
             }
-            stack.emplace_back(entry, state_);
+            stack_.emplace_back(entry_, state_);
             state_ = next_state;
-            lift(entry);
-            entry = entries_[kHead].next;
+            lift(entry_);
+            entry_ = entries_[kHead].next;
             continue;
           }
-          linearized[e.op / 64] &= ~(std::uint64_t{1} << (e.op % 64));
-          set_hash ^= op_hash_[e.op];
+          flip(e.op);
         }
-        entry = e.next;
+        entry_ = e.next;
         continue;
       }
       // A completion: its operation must have taken effect before now, and did not.
-      if (stack.size() >= best_prefix_.size()) {
+      if (stack_.size() >= best_prefix_.size()) {
         best_prefix_.clear();
-        for (const auto& [call, state] : stack) best_prefix_.push_back(entries_[call].op);
+        for (const auto& [call, state] : stack_) best_prefix_.push_back(entries_[call].op);
         blocked_op_ = e.op;
         blocked_state_ = state_;
       }
-      if (stack.empty()) {
-        result.verdict = Verdict::kNotLinearizable;
-        explanation = explain();
-        break;
-      }
-      const auto [call, state] = stack.back();
-      stack.pop_back();
+      if (stack_.empty()) return finish(Verdict::kNotLinearizable, explain());
+      const auto [call, state] = stack_.back();
+      stack_.pop_back();
       state_ = state;
-      const std::size_t undone = entries_[call].op;
-      linearized[undone / 64] &= ~(std::uint64_t{1} << (undone % 64));
-      set_hash ^= op_hash_[undone];
+      flip(entries_[call].op);
       unlift(call);
-      entry = entries_[call].next;
+      entry_ = entries_[call].next;
     }
-    TRELLIS_ASSERT(result.verdict != Verdict::kLinearizable || stack.size() == ops_.size());
-    result.states = memo_.size();
-    return result;
+    return false;
   }
+
+  const KeyResult& result() const { return result_; }
+  const std::string& explanation() const { return explanation_; }
 
  private:
   static constexpr std::size_t kHead = 0;
   static constexpr std::size_t kEnd = 1;
+
+  bool finish(Verdict verdict, std::string explanation) {
+    done_ = true;
+    result_.verdict = verdict;
+    result_.states = memo_.size();
+    explanation_ = std::move(explanation);
+    return true;
+  }
+
+  // Adds op to the linearized set, or removes it.
+  void flip(std::size_t op) {
+    linearized_[op / 64] ^= std::uint64_t{1} << (op % 64);
+    set_hash_ ^= op_hash_[op];
+  }
 
   const char* over_memory(const CheckOptions& options) const {
     if (options.states_max != 0 && memo_.size() > options.states_max) {
@@ -319,6 +330,15 @@ class Search {
   std::vector<std::size_t> best_prefix_;
   std::size_t blocked_op_ = 0;
   std::uint32_t blocked_state_ = 0;
+  // Where a resumable search stands. Invariant: linearized_ holds exactly the operations of
+  // stack_'s calls, and set_hash_ is the XOR of their op_hash_.
+  std::vector<std::uint64_t> linearized_;
+  std::uint64_t set_hash_ = 0;
+  std::vector<std::pair<std::size_t, std::uint32_t>> stack_;  // (call entry, state before)
+  std::size_t entry_ = 0;
+  bool done_ = false;
+  KeyResult result_;
+  std::string explanation_;
 };
 
 void validate(const std::vector<Operation>& history, const Model& model) {
@@ -367,29 +387,55 @@ CheckResult check_linearizable(const std::vector<Operation>& history, const Mode
       part.ops.push_back(i);
     }
   }
-  CheckResult result;
+  // The keys are searched round-robin, a slice of steps each, so that a key that fails fast
+  // is found before a key whose search is long (Porcupine checks keys in parallel for the
+  // same reason); the order is fixed by the code, so verdicts stay deterministic.
   Budget budget{
       options.steps_max == 0 ? std::numeric_limits<std::size_t>::max() : options.steps_max,
       options};
+  std::vector<std::unique_ptr<Search>> searches;
+  std::vector<std::string> keys;
   for (auto& [key, part] : parts) {
-    std::string explanation;
-    KeyResult key_result = Search(history, std::move(part.ops), model, part.indeterminate_reads)
-                               .run(budget, explanation);
-    key_result.key = key;
-    result.steps += key_result.steps;
-    result.states += key_result.states;
-    result.keys.push_back(key_result);
-    if (key_result.verdict == Verdict::kNotLinearizable) {
-      result.verdict = Verdict::kNotLinearizable;
-      result.key = key;
-      result.explanation = key.empty() ? explanation : "key '" + key + "': " + explanation;
-      break;
+    searches.push_back(
+        std::make_unique<Search>(history, std::move(part.ops), model, part.indeterminate_reads));
+    keys.push_back(key);
+  }
+  std::vector<std::optional<KeyResult>> finished(searches.size());
+  std::vector<std::string> explanations(searches.size());
+  std::optional<std::size_t> unknown_key;
+  std::optional<std::size_t> failed;
+  std::size_t active = searches.size();
+  while (active > 0 && !failed) {
+    for (std::size_t i = 0; i < searches.size() && !failed; ++i) {
+      if (!searches[i] || !searches[i]->advance(kSliceSteps, budget)) continue;
+      KeyResult key_result = searches[i]->result();
+      key_result.key = keys[i];
+      if (key_result.verdict != Verdict::kLinearizable) {
+        const std::string& why = searches[i]->explanation();
+        const bool first_unknown = key_result.verdict == Verdict::kUnknown && !unknown_key;
+        if (key_result.verdict == Verdict::kNotLinearizable) failed = i;
+        if (first_unknown) unknown_key = i;
+        if (failed == i || first_unknown) {
+          explanations[i] = keys[i].empty() ? why : "key '" + keys[i] + "': " + why;
+        }
+      }
+      finished[i] = std::move(key_result);
+      searches[i].reset();  // frees its memo table
+      --active;
     }
-    if (key_result.verdict == Verdict::kUnknown && result.verdict == Verdict::kLinearizable) {
-      result.verdict = Verdict::kUnknown;
-      result.key = key;
-      result.explanation = key.empty() ? explanation : "key '" + key + "': " + explanation;
-    }
+  }
+  CheckResult result;
+  for (std::size_t i = 0; i < finished.size(); ++i) {
+    if (!finished[i]) continue;
+    result.steps += finished[i]->steps;
+    result.states += finished[i]->states;
+    result.keys.push_back(std::move(*finished[i]));
+  }
+  const std::optional<std::size_t> decider = failed ? failed : unknown_key;
+  if (decider) {
+    result.verdict = failed ? Verdict::kNotLinearizable : Verdict::kUnknown;
+    result.key = keys[*decider];
+    result.explanation = explanations[*decider];
   }
   TRELLIS_ASSERT(result.keys.size() <= parts.size());
   return result;

@@ -60,8 +60,9 @@ struct CheckResult {
   std::string key;  // the key that decided a kNotLinearizable or kUnknown verdict
   std::size_t steps = 0;
   std::size_t states = 0;
-  // One entry per key checked, in key order. The search stops at the first key that is not
-  // linearizable, so keys after it are absent.
+  // One entry per key whose search finished, in key order. Keys are searched round-robin, a
+  // slice of steps at a time, and all stop once one key is found not linearizable: keys still
+  // unfinished then are absent.
   std::vector<KeyResult> keys;
 
   bool linearizable() const { return verdict == Verdict::kLinearizable; }
