@@ -97,6 +97,7 @@ struct Entry {
 struct Budget {
   std::size_t steps_left;  // over the whole history
   const CheckOptions& options;
+  std::size_t bytes_in_use = 0;  // the memo tables of the searches still running
 };
 
 // Wing & Gong's search over one key's sub-history, as Lowe and Porcupine run it: walk the
@@ -129,12 +130,13 @@ class Search {
     for (; slice > 0; --slice) {
       if (entries_[kHead].next == kEnd) {
         TRELLIS_ASSERT(stack_.size() == ops_.size());
-        return finish(Verdict::kLinearizable, {});
+        return finish(Verdict::kLinearizable, {}, budget);
       }
       if (budget.steps_left == 0) {
-        return finish(Verdict::kUnknown, "gave up after " +
-                                             std::to_string(budget.options.steps_max) +
-                                             " search steps (CheckOptions::steps_max)");
+        return finish(Verdict::kUnknown,
+                      "gave up after " + std::to_string(budget.options.steps_max) +
+                          " search steps (CheckOptions::steps_max)",
+                      budget);
       }
       --budget.steps_left;
       ++result_.steps;
@@ -145,8 +147,8 @@ class Search {
           const std::uint32_t next_state = intern(*next);
           flip(e.op);
           if (memo_.insert(linearized_, set_hash_, next_state)) {
-            if (const char* bound = over_memory(budget.options)) {
-              return finish(Verdict::kUnknown, bound);
+            if (const char* bound = over_memory(budget)) {
+              return finish(Verdict::kUnknown, bound, budget);
             }
             stack_.emplace_back(entry_, state_);
             state_ = next_state;
@@ -166,7 +168,7 @@ class Search {
         blocked_op_ = e.op;
         blocked_state_ = state_;
       }
-      if (stack_.empty()) return finish(Verdict::kNotLinearizable, explain());
+      if (stack_.empty()) return finish(Verdict::kNotLinearizable, explain(), budget);
       const auto [call, state] = stack_.back();
       stack_.pop_back();
       state_ = state;
@@ -184,8 +186,11 @@ class Search {
   static constexpr std::size_t kHead = 0;
   static constexpr std::size_t kEnd = 1;
 
-  bool finish(Verdict verdict, std::string explanation) {
+  bool finish(Verdict verdict, std::string explanation, Budget& budget) {
     done_ = true;
+    TRELLIS_ASSERT(budget.bytes_in_use >= bytes_reported_);
+    budget.bytes_in_use -= bytes_reported_;  // the caller frees this search next
+    bytes_reported_ = 0;
     result_.verdict = verdict;
     result_.states = memo_.size();
     explanation_ = std::move(explanation);
@@ -198,12 +203,17 @@ class Search {
     set_hash_ ^= op_hash_[op];
   }
 
-  const char* over_memory(const CheckOptions& options) const {
+  const char* over_memory(Budget& budget) {
+    const std::size_t bytes = memo_.bytes() + state_bytes_;
+    TRELLIS_ASSERT(budget.bytes_in_use >= bytes_reported_);
+    budget.bytes_in_use += bytes - bytes_reported_;
+    bytes_reported_ = bytes;
+    const CheckOptions& options = budget.options;
     if (options.states_max != 0 && memo_.size() > options.states_max) {
       return "gave up: the memo table of one key exceeded CheckOptions::states_max states";
     }
-    if (options.memory_bytes_max != 0 && memo_.bytes() + state_bytes_ > options.memory_bytes_max) {
-      return "gave up: the memo table of one key exceeded CheckOptions::memory_bytes_max bytes";
+    if (options.memory_bytes_max != 0 && budget.bytes_in_use > options.memory_bytes_max) {
+      return "gave up: the memo tables exceeded CheckOptions::memory_bytes_max bytes";
     }
     return nullptr;
   }
@@ -326,6 +336,7 @@ class Search {
   std::map<std::string, std::uint32_t> values_;  // interned states
   std::vector<std::string> names_;
   std::size_t state_bytes_ = 0;
+  std::size_t bytes_reported_ = 0;  // this search's share of Budget::bytes_in_use
   std::uint32_t state_ = 0;
   std::vector<std::size_t> best_prefix_;
   std::size_t blocked_op_ = 0;

@@ -38,7 +38,8 @@ struct CheckOptions {
   std::size_t steps_max = 200'000'000;
   // Memoized (linearized set, state) pairs of one key. 0: unbounded.
   std::size_t states_max = 20'000'000;
-  // Estimated bytes of one key's memo table (sets, states, index). 0: unbounded.
+  // Estimated bytes of the memo tables (sets, states, index) of the keys being searched at
+  // once. 0: unbounded.
   std::size_t memory_bytes_max = std::size_t{1} << 30;
 };
 
