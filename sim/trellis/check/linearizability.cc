@@ -365,6 +365,27 @@ void validate(const std::vector<Operation>& history, const Model& model) {
   }
 }
 
+// P-compositionality: one sub-history per key, in key order.
+struct Part {
+  std::vector<std::size_t> ops;
+  std::size_t indeterminate_reads = 0;
+};
+
+std::map<std::string, Part> partition_by_key(const std::vector<Operation>& history) {
+  std::map<std::string, Part> parts;
+  for (std::size_t i = 0; i < history.size(); ++i) {
+    const Operation& op = history[i];
+    Part& part = parts[op.key];
+    // An indeterminate read constrains nothing: it may be linearized anywhere.
+    if (!op.completed && op.kind == Operation::Kind::kRead) {
+      ++part.indeterminate_reads;
+    } else {
+      part.ops.push_back(i);
+    }
+  }
+  return parts;
+}
+
 }  // namespace
 
 std::string_view to_string(Verdict verdict) {
@@ -382,22 +403,7 @@ std::string_view to_string(Verdict verdict) {
 CheckResult check_linearizable(const std::vector<Operation>& history, const Model& model,
                                const CheckOptions& options) {
   validate(history, model);
-  // P-compositionality: one sub-history per key, in key order.
-  struct Part {
-    std::vector<std::size_t> ops;
-    std::size_t indeterminate_reads = 0;
-  };
-  std::map<std::string, Part> parts;
-  for (std::size_t i = 0; i < history.size(); ++i) {
-    const Operation& op = history[i];
-    Part& part = parts[op.key];
-    // An indeterminate read constrains nothing: it may be linearized anywhere.
-    if (!op.completed && op.kind == Operation::Kind::kRead) {
-      ++part.indeterminate_reads;
-    } else {
-      part.ops.push_back(i);
-    }
-  }
+  std::map<std::string, Part> parts = partition_by_key(history);
   // The keys are searched round-robin, a slice of steps each, so that a key that fails fast
   // is found before a key whose search is long (Porcupine checks keys in parallel for the
   // same reason); the order is fixed by the code, so verdicts stay deterministic.
