@@ -6,10 +6,9 @@
 //   LinearizabilityResult r = check_register_history(history, /*initial=*/"");
 //   if (!r.linearizable) fail(r.explanation);
 //
-// The search is Wing & Gong's, with Lowe's memoisation of (operations linearized, register
-// value) so that equivalent branches are explored once: exponential in the worst case, fast
-// on the histories a simulation run produces (tens of operations per key). Linearizability
-// is compositional, so a key-value store is checked key by key.
+// The kv scenario's view of the general checker in <trellis/check.h> (check_linearizable
+// with a RegisterModel): Wing & Gong's search with Lowe's memoisation. Linearizability is
+// compositional, so a key-value store is checked key by key.
 //
 // An operation whose outcome the client never learned (it timed out or its connection
 // broke) is "indeterminate": a write may have taken effect at any point after it was
