@@ -11,8 +11,9 @@
 // Semantics are run()'s: nurseries, cancellation, timeouts, sockets, threads and RunTokens
 // behave the same; main's outcome goes to done_callback (nullptr: success, else main's
 // exception or the DeadlockError / InternalError run() would throw). start_guest_run()
-// returns at once, before main starts. Each callback runs at most one batch of tasks, so
-// the host stays responsive however busy the run is. A guest run never installs a SIGINT
+// returns at once, before main starts. Each callback runs at most 512 task steps (small
+// batches share a callback; a big batch is spread over several), so the host stays
+// responsive however many tasks are runnable. A guest run never installs a SIGINT
 // handler (the host owns the process's signals).
 //
 // Errors: start_guest_run() inside a run, or while another guest run lives on this thread,

@@ -36,7 +36,8 @@ class GuestLoop {
   // Each call binds the run to the calling thread for its duration (throws UsageError if
   // the thread is inside another run). `main` must outlive the run.
   void start(FunctionRef<void()> main, const std::type_info& main_type);
-  // At most one batch of tasks. `waited`: the previous step asked for a wait, now over.
+  // At most a slice of task steps (Runner::kGuestSliceSteps). `waited`: the previous step
+  // asked for a wait, now over.
   Step step(bool waited);
   // After a step said done: rethrows main's error, or DeadlockError / InternalError.
   void finish();

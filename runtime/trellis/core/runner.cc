@@ -201,6 +201,10 @@ void Runner::start_guest(FunctionRef<void()> main, const std::type_info& main_ty
 
 Runner::GuestStep Runner::guest_step(bool waited) {
   TRELLIS_ASSERT(this_thread_ == this && guest_);
+  // Each step runs at most kGuestSliceSteps task steps, across as many batches as fit (a
+  // batch too big for one slice goes on in the next step): the host's own work runs between
+  // steps, however many tasks are runnable, and small batches cost no extra host callbacks.
+  guest_slice_left_ = kGuestSliceSteps;
   bool ready = !waited;  // a step that waited finishes that iteration first
   if (waited) {
     try {
@@ -212,11 +216,17 @@ Runner::GuestStep Runner::guest_step(bool waited) {
   }
   for (;;) {
     if (abandoned_ || root_ == nullptr) return {.done = true};
+    if (batch_position_ < batch_.size()) {
+      run_batch();  // this iteration's batch, or what the last slice left of it
+      if (abandoned_ || root_ == nullptr) return {.done = true};
+      if (batch_position_ < batch_.size()) return {};  // the slice is used up
+      ready = false;
+      continue;
+    }
     if (ready && !runq_.empty()) {
-      // One batch per step: the host's own work runs between batches.
+      if (guest_slice_left_ == 0) return {};
       form_batch();
-      run_batch();
-      return {.done = abandoned_ || root_ == nullptr};
+      continue;
     }
     ready = false;
     try {
@@ -421,6 +431,10 @@ void Runner::form_batch() {
 
 void Runner::run_batch() {
   while (batch_position_ < batch_.size()) {
+    if (guest_) [[unlikely]] {
+      if (guest_slice_left_ == 0) return;  // the rest of the batch runs in the next step
+      --guest_slice_left_;
+    }
     lowlevel::Task& task = *batch_[batch_position_++];
     TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunnable);
     TRELLIS_ASSERT(current_ == nullptr);
@@ -594,6 +608,10 @@ lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
   lowlevel::Task* next = batch_[batch_position_];
   TRELLIS_ASSERT(next->state_ == lowlevel::Task::State::kRunnable);
   if (next->stack_.empty()) return nullptr;
+  if (guest_) [[unlikely]] {
+    if (guest_slice_left_ == 0) return nullptr;  // the host's turn (guest_step)
+    --guest_slice_left_;
+  }
   ++batch_position_;
   return next;
 }
@@ -608,6 +626,10 @@ lowlevel::Task* Runner::next_for_instrumented_switch(lowlevel::Task& self) {
   lowlevel::Task* next = batch_[batch_position_];
   TRELLIS_ASSERT(next->state_ == lowlevel::Task::State::kRunnable);
   if (next->stack_.empty()) return nullptr;
+  if (guest_) [[unlikely]] {
+    if (guest_slice_left_ == 0) return nullptr;  // the host's turn (guest_step)
+    --guest_slice_left_;
+  }
   ++batch_position_;
   call_instruments([&](Instrument& i) { i.after_task_step(self); });
   current_ = next;

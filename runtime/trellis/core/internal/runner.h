@@ -63,7 +63,7 @@ class Runner {
   void run(FunctionRef<void()> main, const std::type_info& main_type);
 
   // A guest run (core/guest_loop.h) is run() turned inside out, driven by a host's loop on
-  // the host's thread: start_guest() spawns main; each guest_step() runs at most one batch
+  // the host's thread: start_guest() spawns main; each guest_step() runs a slice of task steps
   // and says whether the run is done, or how long it wants to wait for I/O before the next
   // step (the host waits on another thread: Backend::wait_for_readiness); finish_guest()
   // ends the run as run() does (rethrows main's error...). The caller binds this runner to
@@ -242,6 +242,9 @@ class Runner {
   // A guest run: every batch ends back in the loop (the host runs between batches).
   bool guest_ = false;
   IdlePrimed guest_idle_ = IdlePrimed::kNone;  // the plan of the iteration whose wait is out
+  // Task steps a guest step may still start (guest_step, run_batch, the direct switches).
+  static constexpr std::size_t kGuestSliceSteps = 512;
+  std::size_t guest_slice_left_ = 0;
   const bool strict_exception_groups_;
   const std::size_t stack_size_default_;
   std::vector<Instrument*> instruments_;
