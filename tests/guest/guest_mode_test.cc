@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -427,6 +428,79 @@ TEST(AsioHost, AwaitAnAsioTimerFromAGuestTask) {
       [&](std::exception_ptr error) { outcome = error; });
   io.run();
   if (outcome != nullptr) std::rethrow_exception(outcome);
+}
+
+// Asio handlers hand work to Trellis tasks through a TaskGateway and get each outcome back
+// on the io_context: a value, an error, a Cancelled when the nursery is cancelled, and
+// ClosedResourceError once the gateway is gone — every handler runs exactly once.
+TEST(AsioHost, AsioHandlersSubmitWorkToTrellisTasks) {
+  boost::asio::io_context io;
+  int value = 0;
+  std::string error_text;
+  int cancelled = 0;
+  int closed = 0;
+  std::exception_ptr outcome;
+  asio_host::start_guest_run(
+      io,
+      [&] {
+        std::optional<asio_host::TaskGateway::Submitter> late;
+        open_nursery([&](Nursery& nursery) {
+          asio_host::TaskGateway gateway(nursery);
+          const auto submit = gateway.submitter();
+          late = submit;
+          boost::asio::post(io, [&, submit] {
+            submit.submit<int>(
+                io,
+                [] {
+                  sleep(1ms);
+                  return 42;
+                },
+                [&](std::exception_ptr error, int v) {
+                  EXPECT_EQ(error, nullptr);
+                  value = v;
+                });
+            submit.submit<void>(
+                io, [] { throw std::runtime_error("task failed"); },
+                [&](std::exception_ptr error) {
+                  try {
+                    std::rethrow_exception(error);
+                  } catch (const std::runtime_error& e) {
+                    error_text = e.what();
+                  }
+                });
+            submit.submit<int>(
+                io, []() -> int { sleep_forever(); },
+                [&](std::exception_ptr error, int) {
+                  try {
+                    std::rethrow_exception(error);
+                  } catch (const Cancelled&) {
+                    ++cancelled;
+                  }
+                });
+          });
+          while (value == 0 || error_text.empty()) sleep(1ms);
+          nursery.cancel_scope().cancel();  // the sleeper's handler gets Cancelled
+        });
+        boost::asio::post(io, [&, submit = *late] {
+          submit.submit<int>(
+              io, [] { return 1; },
+              [&](std::exception_ptr error, int) {
+                try {
+                  std::rethrow_exception(error);
+                } catch (const ClosedResourceError&) {
+                  ++closed;
+                }
+              });
+        });
+        while (closed == 0) sleep(1ms);
+      },
+      [&](std::exception_ptr error) { outcome = error; });
+  io.run();
+  if (outcome != nullptr) std::rethrow_exception(outcome);
+  EXPECT_EQ(value, 42);
+  EXPECT_EQ(error_text, "task failed");
+  EXPECT_EQ(cancelled, 1);
+  EXPECT_EQ(closed, 1);
 }
 
 // The io_context may live on its own thread while Trellis runs normally.

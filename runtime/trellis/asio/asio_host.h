@@ -38,6 +38,7 @@
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
+#include "trellis/core/nursery.h"
 #include "trellis/core/run.h"
 #include "trellis/core/run_token.h"
 #include "trellis/sync/event.h"
@@ -142,5 +143,145 @@ R await(boost::asio::io_context& ctx, Initiate&& initiate) {
         *shield.run([&] { return await<R>(ctx, std::forward<Initiate>(initiate), [] {}); }));
   }
 }
+
+// The other direction: Asio handlers hand work to Trellis tasks. A TaskGateway, made by a
+// task, starts submitted functions as tasks of its nursery; each result (or exception) goes
+// back to the submitter as handler(std::exception_ptr, R) — handler(std::exception_ptr) for
+// void — posted to the submitter's io_context. Structured: every submission's handler runs
+// exactly once, with the function's outcome, a Cancelled when the nursery is cancelled, or
+// ClosedResourceError once the gateway is gone (or RunFinishedError once the run is), so
+// nothing is left pending on the Asio side when the Trellis side exits.
+//
+//   open_nursery([&](Nursery& nursery) {
+//     asio_host::TaskGateway gateway(nursery);
+//     auto submit = gateway.submitter();          // copy it into Asio handlers
+//     ...   // in a handler, on any thread:
+//     submit.submit<int>(io, [] { return compute(); },
+//                        [](std::exception_ptr error, int value) { ... });
+//   });
+namespace detail {
+
+template <class R>
+struct TaskOutcome {
+  std::exception_ptr error;
+  std::optional<R> value;
+};
+template <>
+struct TaskOutcome<void> {
+  std::exception_ptr error;
+};
+
+// Posts handler(error[, value]) to ctx (a default R with an error: Asio's co_spawn's way).
+template <class R, class Handler>
+void post_outcome(boost::asio::io_context& ctx, std::shared_ptr<Handler> handler,
+                  TaskOutcome<R> outcome) {
+  boost::asio::post(ctx, [handler = std::move(handler), outcome = std::move(outcome)]() mutable {
+    if constexpr (std::is_void_v<R>) {
+      (*handler)(outcome.error);
+    } else {
+      (*handler)(outcome.error, outcome.value.has_value() ? std::move(*outcome.value) : R{});
+    }
+  });
+}
+
+// Reports RunFinishedError through `fail` unless disarmed (fail = nullptr) before it dies.
+struct UnrunNotice {
+  std::function<void(std::exception_ptr)> fail;
+  ~UnrunNotice() {
+    if (fail) {
+      fail(std::make_exception_ptr(
+          RunFinishedError("asio_host::TaskGateway: the run ended before the task started")));
+    }
+  }
+};
+
+}  // namespace detail
+
+class TaskGateway {
+  struct State {
+    Nursery* nursery;  // run-loop thread only; nullptr once the gateway is gone
+    RunToken token;
+  };
+
+ public:
+  class Submitter {
+   public:
+    // Any thread. fn runs as a task of the gateway's nursery; handler gets its outcome on ctx.
+    template <class R, class F, class Handler>
+    void submit(boost::asio::io_context& ctx, F fn, Handler handler) const {
+      static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
+                    "TaskGateway::submit<R>: R must be default-constructible (the value "
+                    "passed with an error)");
+      auto shared_handler = std::make_shared<Handler>(std::move(handler));
+      auto fail = [&ctx, shared_handler](std::exception_ptr error) {
+        detail::TaskOutcome<R> failed;
+        failed.error = std::move(error);
+        detail::post_outcome<R>(ctx, shared_handler, std::move(failed));
+      };
+      // If the run ends with the start still queued, the closure is destroyed unrun: the
+      // submitter still hears of it (RunFinishedError).
+      auto unrun = std::make_shared<detail::UnrunNotice>();
+      unrun->fail = fail;
+      auto start = [state = state_, fn = std::move(fn), &ctx, shared_handler, fail,
+                    unrun]() mutable {
+        unrun->fail = nullptr;  // it ran
+        if (state->nursery == nullptr) {
+          return fail(std::make_exception_ptr(
+              ClosedResourceError("asio_host::TaskGateway: the gateway is closed")));
+        }
+        // (This closure runs on the loop: nothing may escape it.)
+        try {
+          start_task<R>(*state->nursery, std::move(fn), ctx, shared_handler, fail);
+        } catch (...) {
+          fail(std::current_exception());
+        }
+      };
+      try {
+        state_->token.run_sync_soon(std::move(start));
+      } catch (const RunFinishedError&) {
+        // The run is over: `start` was destroyed unrun, and `unrun` reports it.
+      }
+    }
+
+   private:
+    template <class R, class F, class Handler, class Fail>
+    static void start_task(Nursery& nursery, F fn, boost::asio::io_context& ctx,
+                           std::shared_ptr<Handler> shared_handler, Fail fail) {
+      nursery.start_soon([fn = std::move(fn), &ctx, shared_handler, fail]() mutable {
+        detail::TaskOutcome<R> outcome;
+        try {
+          if constexpr (std::is_void_v<R>) {
+            fn();
+          } else {
+            outcome.value.emplace(fn());
+          }
+        } catch (const Cancelled&) {
+          fail(std::current_exception());
+          throw;  // a Cancelled goes on unwinding the task
+        } catch (...) {
+          return fail(std::current_exception());  // the submitter's error, not the nursery's
+        }
+        detail::post_outcome<R>(ctx, shared_handler, std::move(outcome));
+      });
+    }
+
+    friend class TaskGateway;
+    explicit Submitter(std::shared_ptr<State> state) : state_(std::move(state)) {}
+    std::shared_ptr<State> state_;
+  };
+
+  // In a task of the run that owns `nursery` (which must outlive the gateway).
+  explicit TaskGateway(Nursery& nursery)
+      : state_(std::make_shared<State>(State{&nursery, lowlevel::current_run_token()})) {}
+  ~TaskGateway() { state_->nursery = nullptr; }
+  TaskGateway(const TaskGateway&) = delete;
+  TaskGateway& operator=(const TaskGateway&) = delete;
+
+  // A copyable handle for Asio handlers.
+  Submitter submitter() const { return Submitter(state_); }
+
+ private:
+  std::shared_ptr<State> state_;
+};
 
 }  // namespace trellis::asio_host
