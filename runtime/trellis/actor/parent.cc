@@ -1,0 +1,375 @@
+// trellis/actor/parent.cc — the parent's side: actor nurseries and portals (actor.h).
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <mutex>
+
+#include "trellis/actor/internal/parent.h"
+#include "trellis/actor/protocol.h"
+#include "trellis/base/assert.h"
+#include "trellis/core/errors.h"
+#include "trellis/core/os_error.h"
+#include "trellis/core/run.h"
+#include "trellis/core/signal_facet.h"
+#include "trellis/io/tcp.h"
+#include "trellis/to_process/worker.h"
+
+namespace trellis::actor {
+namespace {
+
+std::string describe_exit(int returncode) {
+  if (returncode < 0) return std::string("died with ") + signal_name(-returncode);
+  return "exited with status " + std::to_string(returncode);
+}
+
+template <class F>
+void shielded(F&& body) {
+  CancelScope shield(kNoDeadline, true);
+  shield.run(std::forward<F>(body));
+}
+
+// Waits up to `grace` for the process to exit; its return code if it did.
+std::optional<int> wait_at_most(Process& process, Duration grace) {
+  std::optional<int> code = process.returncode();
+  if (!code) move_on_after(grace, [&] { code = process.wait(); });
+  return code;
+}
+
+}  // namespace
+
+RemoteActorError::RemoteActorError(std::string type_name, std::string message,
+                                   std::string actor_name, std::vector<std::string> relayed_through)
+    : std::runtime_error([&] {
+        std::string what = type_name + ": " + message + " (raised in actor '" + actor_name + "'";
+        for (const std::string& relay : relayed_through) what += ", relayed by '" + relay + "'";
+        return what + ")";
+      }()),
+      type_name_(std::move(type_name)),
+      message_(std::move(message)),
+      actor_name_(std::move(actor_name)),
+      relayed_through_(std::move(relayed_through)) {}
+
+// ---- Portal::State -------------------------------------------------------------------------
+
+std::string Portal::State::describe() const {
+  return "actor '" + name + "' (pid " + std::to_string(pid) + ")";
+}
+
+void Portal::State::break_channel(const std::string& reason) {
+  if (!broken) broken = reason;
+  for (auto& [id, call] : pending) {
+    if (call->done.is_set()) continue;
+    call->error = std::make_exception_ptr(BrokenActorError(*broken));
+    call->done.set();
+  }
+  if (channel) channel->close();
+}
+
+void Portal::State::read_loop() {
+  std::string reason;
+  try {
+    for (;;) {
+      std::optional<to_process::RawFrame> frame = channel->receive();
+      if (!frame) break;
+      const auto kind = static_cast<protocol::Kind>(frame->kind);
+      if (kind != protocol::Kind::kReturn && kind != protocol::Kind::kError) {
+        throw to_process::FrameError(std::string("unexpected '") +
+                                     protocol::kind_name(frame->kind) + "' message from a child");
+      }
+      std::shared_ptr<internal::PendingCall> call;
+      if (kind == protocol::Kind::kReturn) {
+        protocol::Return answer = protocol::parse_return(frame->payload);
+        auto it = pending.find(answer.id);
+        if (it == pending.end()) continue;  // a cancelled call's late answer
+        call = it->second;
+        call->value = std::move(answer.value);
+      } else {
+        protocol::Error answer = protocol::parse_error(frame->payload);
+        auto it = pending.find(answer.id);
+        if (it == pending.end()) continue;
+        call = it->second;
+        call->error = std::make_exception_ptr(
+            RemoteActorError(std::move(answer.type_name), std::move(answer.message),
+                             std::move(answer.source_actor), std::move(answer.relayed_through)));
+      }
+      call->done.set();
+    }
+  } catch (const to_process::FrameError& e) {
+    // The stream cannot be trusted past a bad frame: this channel is over, the child too.
+    break_channel(describe() + " broke the actor protocol: " + e.what() + "; killed");
+    shielded([&] { process.kill(); });
+    return;
+  } catch (const BrokenResourceError& e) {
+    reason = std::string("connection lost: ") + e.what();
+  } catch (const ClosedResourceError&) {
+    reason = "closed";
+  }
+  if (stopping) {
+    break_channel(describe() + " was cancelled");
+    return;
+  }
+  // The child hung up by itself: say how it ended if it ends soon.
+  std::optional<int> code;
+  shielded([&] { code = wait_at_most(process, cancel_grace); });
+  break_channel(describe() + (code ? " " + describe_exit(*code) : " disconnected") +
+                (reason.empty() ? "" : " (" + reason + ")"));
+}
+
+void Portal::State::stop() noexcept {
+  if (stopped) return;
+  stopping = true;
+  try {
+    shielded([&] {
+      std::optional<int> code = process.returncode();
+      if (!code && channel && !channel->closed() && !broken) {
+        move_on_after(cancel_grace, [&] {
+          try {
+            channel->send(protocol::encode_cancel_actor());
+          } catch (const BrokenResourceError&) {
+          } catch (const ClosedResourceError&) {
+          }
+        });
+        code = wait_at_most(process, cancel_grace);
+      }
+      if (!code) {
+        process.terminate();
+        code = wait_at_most(process, cancel_grace);
+      }
+      if (!code) {
+        process.kill();
+        code = process.wait();
+      }
+    });
+  } catch (const std::exception& e) {  // kill(2) failing: nothing left to do but say so
+    std::fprintf(stderr, "trellis actor: stopping %s: %s\n", describe().c_str(), e.what());
+  }
+  stopped = true;
+  if (channel) channel->close();
+  if (!broken) broken = describe() + " was cancelled";
+}
+
+// ---- Portal --------------------------------------------------------------------------------
+
+Portal::Portal(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Portal::~Portal() = default;
+
+const std::string& Portal::actor_name() const {
+  return state_->name;
+}
+
+int Portal::pid() const {
+  return state_->pid;
+}
+
+std::optional<int> Portal::returncode() {
+  return state_->process.returncode();
+}
+
+void Portal::cancel_actor() {
+  state_->stop();
+}
+
+std::vector<char> Portal::run_packed(std::string_view function, std::vector<char> arguments) {
+  State& s = *state_;
+  if (s.broken) throw BrokenActorError(*s.broken);
+  const std::uint64_t id = ++s.next_call_id;
+  auto call = std::make_shared<internal::PendingCall>();
+  s.pending.emplace(id, call);
+  struct Forget {
+    State& s;
+    std::uint64_t id;
+    ~Forget() { s.pending.erase(id); }
+  } forget{s, id};
+  try {
+    s.channel->send(protocol::encode_call(id, function, arguments));
+  } catch (const BrokenResourceError& e) {
+    throw BrokenActorError(s.describe() + ": connection lost: " + e.what());
+  } catch (const ClosedResourceError&) {
+    throw BrokenActorError(s.broken ? *s.broken : s.describe() + " was cancelled");
+  }
+  try {
+    call->done.wait();
+  } catch (const Cancelled&) {
+    if (!call->done.is_set() && !s.broken) {
+      try {  // transitive cancellation: the remote task is cancelled too
+        s.channel->send(protocol::encode_cancel_call(id));
+      } catch (const BrokenResourceError&) {
+      } catch (const ClosedResourceError&) {
+      }
+    }
+    throw;
+  }
+  if (call->error) std::rethrow_exception(call->error);
+  return std::move(call->value);
+}
+
+std::vector<char> Portal::result_packed() {
+  State& s = *state_;
+  if (!s.runs_one_function) {
+    throw UsageError("Portal::result: actor '" + s.name + "' was not started by run_in_actor");
+  }
+  s.result.done.wait();
+  if (s.result.error) std::rethrow_exception(s.result.error);
+  return s.result.value;
+}
+
+// ---- ActorNursery --------------------------------------------------------------------------
+
+ActorNursery::ActorNursery(std::unique_ptr<State> state) : state_(std::move(state)) {}
+ActorNursery::~ActorNursery() = default;
+
+CancelScope& ActorNursery::cancel_scope() {
+  TRELLIS_ASSERT(state_->tasks != nullptr);
+  return state_->tasks->cancel_scope();
+}
+
+std::unique_ptr<internal::Channel> ActorNursery::State::accept_child(Process& process,
+                                                                     const std::string& uid,
+                                                                     std::optional<int>& exited) {
+  std::unique_ptr<internal::Channel> channel;
+  open_nursery([&](Nursery& race) {
+    race.start_soon([&] {
+      exited = process.wait();
+      race.cancel_scope().cancel();
+    });
+    while (channel == nullptr) {
+      auto candidate = std::make_unique<internal::Channel>(listener->accept());
+      try {
+        std::optional<to_process::RawFrame> hello = candidate->receive();
+        if (hello && hello->kind == static_cast<std::uint8_t>(protocol::Kind::kHello) &&
+            protocol::parse_hello(hello->payload).uid == uid) {
+          channel = std::move(candidate);
+        }
+      } catch (const to_process::FrameError&) {  // not our child: drop the connection
+      } catch (const BrokenResourceError&) {
+      }
+      if (candidate) candidate->close();
+    }
+    race.cancel_scope().cancel();
+  });
+  return channel;
+}
+
+std::unique_ptr<Portal::State> ActorNursery::State::spawn(const std::string& name,
+                                                          const ActorOptions& options) {
+  const std::string uid = std::to_string(::getpid()) + "-" + std::to_string(++next_uid);
+  std::vector<std::string> argv{
+      options.executable.empty() ? std::string(to_process::kSelfExecutable) : options.executable,
+      std::string(kActorFlag), "--name=" + name, "--parent=" + host + ":" + std::to_string(port),
+      "--uid=" + uid};
+  auto state = std::make_unique<Portal::State>(name, open_process(std::move(argv)),
+                                               this->options.cancel_grace);
+  std::optional<int> exited;
+  try {
+    state->channel = accept_child(state->process, uid, exited);
+  } catch (...) {
+    state->stop();
+    throw;
+  }
+  if (state->channel == nullptr) {
+    state->stopped = true;
+    throw BrokenActorError(state->describe() + " " + describe_exit(exited.value_or(-9)) +
+                           " before it connected (does main() call "
+                           "trellis::actor::maybe_run_actor first?)");
+  }
+  return state;
+}
+
+Portal& ActorNursery::start_actor(std::string name, ActorOptions options) {
+  State& s = *state_;
+  if (s.tasks == nullptr || s.tasks->closed()) {
+    throw UsageError("ActorNursery::start_actor: the nursery has exited");
+  }
+  if (name.empty()) throw std::invalid_argument("ActorNursery::start_actor: empty actor name");
+  std::unique_ptr<Portal::State> state;
+  {
+    std::lock_guard<Lock> hold(s.spawn_lock);
+    state = s.spawn(name, options);
+  }
+  Portal::State* raw = state.get();
+  s.portals.push_back(std::make_unique<Portal>(std::move(state)));
+  s.tasks->start_soon([raw] { raw->read_loop(); });
+  return *s.portals.back();
+}
+
+Portal& ActorNursery::run_in_actor_packed(std::string name, std::string_view function,
+                                          std::vector<char> arguments) {
+  Portal& portal = start_actor(std::move(name));
+  Portal::State& s = portal.state();
+  s.runs_one_function = true;
+  state_->tasks->start_soon([&portal, function = std::string(function),
+                             arguments = std::move(arguments)]() mutable {
+    Portal::State& s = portal.state();
+    try {
+      s.result.value = portal.run_packed(function, std::move(arguments));
+    } catch (const Cancelled&) {
+      s.result.error = std::make_exception_ptr(BrokenActorError(s.describe() + " was cancelled"));
+      s.result.done.set();
+      throw;
+    } catch (...) {
+      s.result.error = std::current_exception();
+      s.result.done.set();
+      throw;  // an error of the nursery, like a task's
+    }
+    s.result.done.set();
+    s.stop();
+  });
+  return portal;
+}
+
+void ActorNursery::State::wait_for_results() {
+  for (std::size_t i = 0; i < portals.size(); ++i) {  // (run_in_actor may add portals)
+    Portal::State& s = portals[i]->state();
+    if (s.runs_one_function) s.result.done.wait();
+  }
+}
+
+void ActorNursery::State::stop_all() noexcept {
+  try {
+    shielded([&] {
+      open_nursery([&](Nursery& stoppers) {
+        for (auto& portal : portals) {
+          Portal::State* s = &portal->state();
+          stoppers.start_soon([s] { s->stop(); });
+        }
+      });
+    });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "trellis actor: stopping the children: %s\n", e.what());
+  }
+  if (listener) {
+    try {
+      shielded([&] { listener->close(); });
+    } catch (...) {
+    }
+  }
+}
+
+namespace internal {
+
+void run_actor_nursery(const ActorNurseryOptions& options, FunctionRef<void(ActorNursery&)> body) {
+  auto state = std::make_unique<ActorNursery::State>(options);
+  std::vector<std::unique_ptr<SocketListener>> listeners = open_tcp_listeners(0, state->host);
+  TRELLIS_ASSERT(!listeners.empty());
+  state->listener = std::move(listeners.front());
+  state->port = state->listener->local_address().port();
+  ActorNursery nursery(std::move(state));
+  ActorNursery::State& s = nursery.state();
+  open_nursery([&](Nursery& tasks) {
+    s.tasks = &tasks;
+    std::exception_ptr error;
+    try {
+      body(nursery);
+      s.wait_for_results();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    s.stop_all();
+    tasks.cancel_scope().cancel();  // the reader tasks (their channels are closed anyway)
+    if (error) std::rethrow_exception(error);
+  });
+}
+
+}  // namespace internal
+}  // namespace trellis::actor
