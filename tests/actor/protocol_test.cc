@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "trellis/actor.h"
-#include "trellis/actor/internal/channel.h"
 #include "trellis/core/run.h"
 #include "trellis/io/tcp.h"
 #include "trellis/process/process.h"
@@ -26,6 +25,27 @@ RawFrame decode_one(const std::vector<char>& bytes) {
   EXPECT_EQ(decoded->consumed, bytes.size());
   return decoded->frame;
 }
+
+// The parent's end of a connection, raw: frames out, frames in.
+class RawChannel {
+ public:
+  explicit RawChannel(std::unique_ptr<SocketStream> stream) : stream_(std::move(stream)) {}
+  void send(const std::vector<char>& frame) { stream_->send_all(std::as_bytes(std::span(frame))); }
+  std::optional<RawFrame> receive() {
+    for (;;) {
+      if (std::optional<RawFrame> frame = reader_.next()) return frame;
+      const std::size_t got = stream_->receive_some(buffer_);
+      if (got == 0) return std::nullopt;
+      reader_.feed(std::span<const char>(reinterpret_cast<const char*>(buffer_.data()), got));
+    }
+  }
+  void close() { stream_->close(); }
+
+ private:
+  std::unique_ptr<SocketStream> stream_;
+  to_process::RawFrameReader reader_{protocol::kActorFrameFormat};
+  std::vector<std::byte> buffer_ = std::vector<std::byte>(65536);
+};
 
 template <class F>
 std::string error_of(F parse) {
@@ -128,7 +148,7 @@ TEST(ActorProtocolTest, ChildAnswersMalformedMessagesAndKeepsServing) {
     const std::uint16_t port = listeners.front()->local_address().port();
     Process child = open_process({"/proc/self/exe", std::string(kActorFlag), "--name=probe",
                                   "--uid=u1", "--parent=127.0.0.1:" + std::to_string(port)});
-    internal::Channel channel(listeners.front()->accept());
+    RawChannel channel(listeners.front()->accept());
     std::optional<RawFrame> hello = channel.receive();
     ASSERT_TRUE(hello);
     EXPECT_EQ(protocol::parse_hello(hello->payload).name, "probe");
@@ -168,7 +188,7 @@ TEST(ActorProtocolTest, ChildExitsWhenItsParentHangsUp) {
     const std::uint16_t port = listeners.front()->local_address().port();
     Process child = open_process({"/proc/self/exe", std::string(kActorFlag), "--name=orphan",
                                   "--uid=u2", "--parent=127.0.0.1:" + std::to_string(port)});
-    internal::Channel channel(listeners.front()->accept());
+    RawChannel channel(listeners.front()->accept());
     ASSERT_TRUE(channel.receive());
     channel.send(protocol::encode_call(1, "sleep_forever", to_process::internal::pack_arguments()));
     channel.close();  // the parent vanishes: the child cancels its call and exits

@@ -28,8 +28,18 @@ inline constexpr std::string_view kActorFlag = "--trellis-actor";
 // to_process::maybe_run_worker (both may be called, in either order).
 void maybe_run_actor(int argc, char** argv);
 
-// The name of the actor this code runs in: its name in a child actor, "root" elsewhere.
-const std::string& current_actor_name();
+// The name of the actor this code runs in: its name in a child actor, "root" elsewhere (a
+// task-local: in a World several actors share one process).
+std::string current_actor_name();
+
+// A child actor as a fake program of the simulator: argv as the parent built it (argv[0] the
+// executable, argv[1] kActorFlag). Inside a World, install it under the executable's name on
+// every host that starts actors, and the same actor code runs over simulated TCP:
+//   host.install_program(std::string(to_process::kSelfExecutable), [](sim::ProgramIo& io) {
+//     return actor::serve_actor_program(io.argv);
+//   });
+// Returns the exit status (as maybe_run_actor's process would).
+int serve_actor_program(const std::vector<std::string>& argv);
 
 struct ActorOptions {
   std::string executable{};  // empty: this executable (/proc/self/exe)

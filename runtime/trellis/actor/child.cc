@@ -17,13 +17,15 @@
 #include "trellis/core/exception_group.h"
 #include "trellis/core/nursery.h"
 #include "trellis/core/run.h"
+#include "trellis/core/task_local.h"
 #include "trellis/io/tcp.h"
 
 namespace trellis::actor {
 namespace {
 
-std::string& actor_name_storage() {
-  static std::string name = "root";
+// Per task tree rather than per process: in a World several actors share one process.
+TaskLocal<std::string>& actor_name_local() {
+  static TaskLocal<std::string> name{"root"};
   return name;
 }
 
@@ -34,9 +36,12 @@ struct ActorArguments {
   std::uint16_t port = 0;
 };
 
-ActorArguments parse_actor_arguments(int argc, char** argv) {
+ActorArguments parse_actor_arguments(const std::vector<std::string>& argv) {
+  if (argv.size() < 2 || argv[1] != kActorFlag) {
+    throw std::invalid_argument("not an actor's command line (no " + std::string(kActorFlag) + ")");
+  }
   ActorArguments parsed;
-  for (int i = 2; i < argc; ++i) {
+  for (std::size_t i = 2; i < argv.size(); ++i) {
     const std::string_view argument(argv[i]);
     if (argument.starts_with("--name=")) {
       parsed.name = argument.substr(7);
@@ -74,7 +79,7 @@ std::exception_ptr single_leaf(std::exception_ptr error) {
 }
 
 protocol::Error describe_error(std::uint64_t id, std::exception_ptr error) {
-  const std::string& self = current_actor_name();
+  const std::string self = current_actor_name();
   try {
     std::rethrow_exception(single_leaf(std::move(error)));
   } catch (const RemoteActorError& e) {
@@ -212,34 +217,40 @@ class ChildActor {
   std::map<std::uint64_t, std::unique_ptr<CancelScope>> calls_;
 };
 
-int serve_actor(const ActorArguments& arguments) {
+// Inside a run: connects to the parent and serves it.
+int serve_actor(const ActorArguments& arguments, std::int64_t pid) {
+  actor_name_local().set(arguments.name);
   int status = 0;
-  trellis::run([&] {
+  {
     internal::Channel channel(
         std::make_unique<SocketStream>(open_tcp_stream(arguments.host, arguments.port)));
-    channel.send(protocol::encode_hello({arguments.name, arguments.uid, ::getpid()}));
+    channel.send(protocol::encode_hello({arguments.name, arguments.uid, pid}));
     ChildActor actor(channel);  // outlives the nursery: its calls' tasks use it
     open_nursery([&](Nursery& tasks) {
       status = actor.serve(tasks);
       tasks.cancel_scope().cancel();  // every call (and the actor nurseries inside them)
     });
     channel.close();
-  });
+  }
   return status;
 }
 
 }  // namespace
 
-const std::string& current_actor_name() {
-  return actor_name_storage();
+std::string current_actor_name() {
+  return actor_name_local().get();
+}
+
+int serve_actor_program(const std::vector<std::string>& argv) {
+  return serve_actor(parse_actor_arguments(argv), 0);  // (no real pid in a simulation)
 }
 
 void maybe_run_actor(int argc, char** argv) {
   if (argc < 2 || argv[1] != kActorFlag) return;
   int status = 3;
   try {
-    const ActorArguments arguments = parse_actor_arguments(argc, argv);
-    actor_name_storage() = arguments.name;
+    const ActorArguments arguments =
+        parse_actor_arguments(std::vector<std::string>(argv, argv + argc));
     // Backstop for a child busy in code without checkpoints: die with the parent. Idle, the
     // end of the parent's connection does it (and cancels this actor's own children).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -247,7 +258,7 @@ void maybe_run_actor(int argc, char** argv) {
     // Ctrl-C goes to the whole process group: the parent decides (it cancels, then stops us).
     ::signal(SIGINT, SIG_IGN);
     ::signal(SIGPIPE, SIG_IGN);
-    status = serve_actor(arguments);
+    status = trellis::run([&] { return serve_actor(arguments, ::getpid()); });
   } catch (const std::exception& e) {
     std::fprintf(stderr, "trellis actor: %s\n", e.what());
   }

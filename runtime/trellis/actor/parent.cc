@@ -253,7 +253,9 @@ std::unique_ptr<internal::Channel> ActorNursery::State::accept_child(Process& pr
 
 std::unique_ptr<Portal::State> ActorNursery::State::spawn(const std::string& name,
                                                           const ActorOptions& options) {
-  const std::string uid = std::to_string(::getpid()) + "-" + std::to_string(++next_uid);
+  // Unique among the connections this listener accepts (and the same in every replay of a
+  // simulated run: no pid in it).
+  const std::string uid = std::to_string(port) + "-" + std::to_string(++next_uid);
   std::vector<std::string> argv{
       options.executable.empty() ? std::string(to_process::kSelfExecutable) : options.executable,
       std::string(kActorFlag), "--name=" + name, "--parent=" + host + ":" + std::to_string(port),
