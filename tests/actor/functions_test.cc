@@ -232,3 +232,52 @@ void spawn_and_sleep(std::string dir, int depth) {
 TRELLIS_ACTOR_FUNCTION("spawn_and_sleep", spawn_and_sleep);
 
 }  // namespace
+
+namespace {
+
+using trellis::actor::Context;
+using trellis::actor::MsgStream;
+
+// Echoes each message plus `offset` until the caller closes its stream; returns the count.
+int echo_stream(Context& ctx, int offset) {
+  ctx.started(offset);
+  MsgStream stream = ctx.open_stream();
+  int count = 0;
+  for (;;) {
+    int value = 0;
+    try {
+      value = stream.receive<int>();
+    } catch (const trellis::EndOfChannel&) {
+      break;
+    }
+    stream.send(value + offset);
+    ++count;
+  }
+  return count;
+}
+TRELLIS_ACTOR_FUNCTION("echo_stream", echo_stream);
+
+// Sends 0..n-1, closes its stream and returns n.
+int produce(Context& ctx, int n) {
+  ctx.started(std::string("producing"));
+  MsgStream stream = ctx.open_stream();
+  for (int i = 0; i < n; ++i) stream.send(i);
+  stream.close();
+  return n;
+}
+TRELLIS_ACTOR_FUNCTION("produce", produce);
+
+void context_fails(Context& ctx) {
+  ctx.started(1);
+  throw std::out_of_range("context failure");
+}
+TRELLIS_ACTOR_FUNCTION("context_fails", context_fails);
+
+// Starts, never opens its stream, sleeps until cancelled (marking it in dir).
+void never_opens(Context& ctx, std::string dir) {
+  ctx.started(0);
+  sleep_marking(dir);
+}
+TRELLIS_ACTOR_FUNCTION("never_opens", never_opens);
+
+}  // namespace

@@ -88,6 +88,23 @@ TEST(ActorProtocolTest, MessagesRoundTrip) {
 
   EXPECT_EQ(protocol::parse_cancel_call(decode_one(protocol::encode_cancel_call(10)).payload), 10u);
   protocol::parse_cancel_actor(decode_one(protocol::encode_cancel_actor()).payload);
+
+  RawFrame open = decode_one(protocol::encode_open_context(11, "g", arguments));
+  EXPECT_EQ(open.kind, static_cast<std::uint8_t>(protocol::Kind::kOpenContext));
+  EXPECT_EQ(protocol::parse_call(open.payload).function, "g");
+  RawFrame yield = decode_one(protocol::encode_id_value(protocol::Kind::kYield, 12, value));
+  EXPECT_EQ(yield.kind, static_cast<std::uint8_t>(protocol::Kind::kYield));
+  EXPECT_EQ(protocol::parse_return(yield.payload).value, value);
+  RawFrame stop = decode_one(protocol::encode_id(protocol::Kind::kStop, 13));
+  EXPECT_EQ(stop.kind, static_cast<std::uint8_t>(protocol::Kind::kStop));
+  EXPECT_EQ(protocol::parse_cancel_call(stop.payload), 13u);
+  const auto [id, count] = protocol::parse_ack(decode_one(protocol::encode_ack(14, 32)).payload);
+  EXPECT_EQ(id, 14u);
+  EXPECT_EQ(count, 32u);
+  EXPECT_NE(error_of([] {
+              protocol::parse_ack(to_process::internal::pack_arguments(1u, -3));
+            }).find("count"),
+            std::string::npos);
 }
 
 TEST(ActorProtocolTest, MalformedFramesAndPayloadsAreFrameErrors) {

@@ -68,6 +68,7 @@ void parse_as_actor_messages(std::span<const char> payload) {
   try_parse(protocol::parse_return, payload);
   try_parse(protocol::parse_error, payload);
   try_parse(protocol::parse_cancel_call, payload);
+  try_parse(protocol::parse_ack, payload);
   try_parse(
       [](std::span<const char> p) {
         protocol::parse_cancel_actor(p);

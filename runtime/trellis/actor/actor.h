@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "trellis/actor/context.h"
 #include "trellis/actor/errors.h"
 #include "trellis/base/function_ref.h"
 #include "trellis/core/cancel_scope.h"
@@ -72,6 +73,13 @@ class Portal {
     std::vector<char> value = run_packed(function, to_process::internal::pack_arguments(args...));
     if constexpr (!std::is_void_v<R>) return decode<R>(value);
   }
+  // Runs a context function (its first parameter Context&) in the actor: see context.h.
+  // Returns once the call is sent; ctx->first<T>() waits for the callee's started value.
+  template <class... Args>
+  ContextHandle open_context(std::string_view function, const Args&... args) {
+    return open_context_packed(function, to_process::internal::pack_arguments(args...));
+  }
+  ContextHandle open_context_packed(std::string_view function, std::vector<char> arguments);
   // run_in_actor's result: waits for it. Throws what run would have thrown.
   template <class R>
   R result() {

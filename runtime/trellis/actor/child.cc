@@ -11,6 +11,7 @@
 
 #include "trellis/actor/actor.h"
 #include "trellis/actor/internal/channel.h"
+#include "trellis/actor/internal/context_state.h"
 #include "trellis/actor/protocol.h"
 #include "trellis/actor/registry.h"
 #include "trellis/core/errors.h"
@@ -129,8 +130,13 @@ class ChildActor {
   bool dispatch(to_process::RawFrame& frame) {
     const auto kind = static_cast<protocol::Kind>(frame.kind);
     try {
-      if (kind == protocol::Kind::kCall) {
-        start_call(protocol::parse_call(frame.payload));
+      if (kind == protocol::Kind::kCall || kind == protocol::Kind::kOpenContext) {
+        start_call(protocol::parse_call(frame.payload), kind == protocol::Kind::kOpenContext);
+      } else if (kind >= protocol::Kind::kStarted && kind <= protocol::Kind::kStop) {
+        const std::optional<std::uint64_t> id = protocol::peek_call_id(frame.payload);
+        if (!id) throw to_process::FrameError("no call id");
+        auto it = contexts_.find(*id);
+        if (it != contexts_.end()) it->second->on_message(frame.kind, frame.payload);
       } else if (kind == protocol::Kind::kCancelCall) {
         auto it = calls_.find(protocol::parse_cancel_call(frame.payload));
         if (it != calls_.end()) it->second->cancel();  // else: it has answered already
@@ -145,7 +151,7 @@ class ChildActor {
       const std::optional<std::uint64_t> id = protocol::peek_call_id(frame.payload);
       const std::string message = std::string("malformed '") + protocol::kind_name(frame.kind) +
                                   "' message from the parent: " + e.what();
-      if (kind == protocol::Kind::kCall && id) {
+      if ((kind == protocol::Kind::kCall || kind == protocol::Kind::kOpenContext) && id) {
         reply(protocol::encode_error(
             {*id, "trellis::actor::ProtocolError", message, current_actor_name(), {}}));
       } else {
@@ -155,7 +161,7 @@ class ChildActor {
     return true;
   }
 
-  void start_call(protocol::Call call) {
+  void start_call(protocol::Call call, bool with_context) {
     if (calls_.contains(call.id)) {
       reply(protocol::encode_error({call.id,
                                     "trellis::actor::ProtocolError",
@@ -167,22 +173,43 @@ class ChildActor {
     auto scope = std::make_unique<CancelScope>();
     CancelScope* raw = scope.get();
     calls_.emplace(call.id, std::move(scope));
-    tasks_->start_soon([this, raw, call = std::move(call)] { run_call(*raw, call); });
+    std::shared_ptr<internal::ContextState> context;
+    if (with_context) {
+      context = std::make_shared<internal::ContextState>(call.id, channel_, false, "parent");
+      contexts_.emplace(call.id, context);
+    }
+    tasks_->start_soon(
+        [this, raw, context, call = std::move(call)] { run_call(*raw, call, context); });
   }
 
-  void run_call(CancelScope& scope, const protocol::Call& call) {
+  void run_call(CancelScope& scope, const protocol::Call& call,
+                const std::shared_ptr<internal::ContextState>& context) {
     struct Forget {
-      std::map<std::uint64_t, std::unique_ptr<CancelScope>>& calls;
+      ChildActor& actor;
       std::uint64_t id;
-      ~Forget() { calls.erase(id); }
-    } forget{calls_, call.id};
+      ~Forget() {
+        actor.calls_.erase(id);
+        actor.contexts_.erase(id);
+      }
+    } forget{*this, call.id};
     std::vector<char> answer;
-    scope.run([&] { answer = invoke(call); });
-    if (scope.cancelled_caught()) return;  // cancelled by the parent: no answer
+    std::optional<Context> ctx;
+    if (context) ctx.emplace(context);
+    scope.run([&] { answer = invoke(call, ctx ? &*ctx : nullptr); });
+    if (scope.cancelled_caught()) {  // cancelled by the parent: a plain call gets no answer
+      if (!context) return;
+      answer =
+          protocol::encode_error({call.id,
+                                  "trellis::actor::ContextCancelled",
+                                  "the context's remote task '" + call.function + "' in actor '" +
+                                      current_actor_name() + "' was cancelled by its caller",
+                                  current_actor_name(),
+                                  {}});
+    }
     reply(answer);
   }
 
-  static std::vector<char> invoke(const protocol::Call& call) {
+  static std::vector<char> invoke(const protocol::Call& call, Context* context) {
     const internal::ActorFunction* found = internal::find_actor_function(call.function);
     if (found == nullptr) {
       return protocol::encode_error(
@@ -195,7 +222,7 @@ class ChildActor {
     }
     try {
       msgpack::object_handle handle = to_process::internal::unpack_payload(call.arguments);
-      return protocol::encode_return(call.id, (*found)(handle.get()));
+      return protocol::encode_return(call.id, (*found)(context, handle.get()));
     } catch (const Cancelled&) {
       throw;
     } catch (...) {
@@ -215,6 +242,7 @@ class ChildActor {
   internal::Channel& channel_;
   Nursery* tasks_ = nullptr;
   std::map<std::uint64_t, std::unique_ptr<CancelScope>> calls_;
+  std::map<std::uint64_t, std::shared_ptr<internal::ContextState>> contexts_;
 };
 
 // Inside a run: connects to the parent and serves it.

@@ -39,4 +39,17 @@ class BrokenActorError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A context's remote task was cancelled by its caller (Context::cancel, a cancelled scope).
+class ContextCancelled : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A stream's other side has not opened its stream and its buffer is full: sending more
+// would wait forever.
+class StreamOverrun : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace trellis::actor

@@ -58,6 +58,10 @@ std::string Portal::State::describe() const {
 
 void Portal::State::break_channel(const std::string& reason) {
   if (!broken) broken = reason;
+  for (auto& [id, context] : contexts) {
+    context->fail(std::make_exception_ptr(BrokenActorError(*broken)));
+  }
+  contexts.clear();
   for (auto& [id, call] : pending) {
     if (call->done.is_set()) continue;
     call->error = std::make_exception_ptr(BrokenActorError(*broken));
@@ -66,35 +70,58 @@ void Portal::State::break_channel(const std::string& reason) {
   if (channel) channel->close();
 }
 
+void Portal::State::answer_context(std::uint64_t id, std::vector<char>* value,
+                                   protocol::Error* error) {
+  auto it = contexts.find(id);
+  if (it == contexts.end()) return;  // (a context whose handle is gone, already answered)
+  std::shared_ptr<internal::ContextState> context = it->second;
+  contexts.erase(it);
+  context->done = true;
+  if (value != nullptr) {
+    context->result = std::move(*value);
+    context->notify();
+  } else if (error->type_name == "trellis::actor::ContextCancelled") {
+    context->fail(std::make_exception_ptr(ContextCancelled(describe() + ": " + error->message)));
+  } else {
+    context->fail(std::make_exception_ptr(
+        RemoteActorError(std::move(error->type_name), std::move(error->message),
+                         std::move(error->source_actor), std::move(error->relayed_through))));
+  }
+}
+
+void Portal::State::dispatch(to_process::RawFrame& frame) {
+  const auto kind = static_cast<protocol::Kind>(frame.kind);
+  if (kind == protocol::Kind::kReturn) {
+    protocol::Return answer = protocol::parse_return(frame.payload);
+    auto it = pending.find(answer.id);
+    if (it == pending.end()) return answer_context(answer.id, &answer.value, nullptr);
+    it->second->value = std::move(answer.value);
+    it->second->done.set();
+  } else if (kind == protocol::Kind::kError) {
+    protocol::Error answer = protocol::parse_error(frame.payload);
+    auto it = pending.find(answer.id);
+    if (it == pending.end()) return answer_context(answer.id, nullptr, &answer);
+    it->second->error = std::make_exception_ptr(
+        RemoteActorError(std::move(answer.type_name), std::move(answer.message),
+                         std::move(answer.source_actor), std::move(answer.relayed_through)));
+    it->second->done.set();
+  } else if (kind >= protocol::Kind::kStarted && kind <= protocol::Kind::kStop) {
+    const std::optional<std::uint64_t> id = protocol::peek_call_id(frame.payload);
+    if (!id)
+      throw to_process::FrameError(std::string("malformed '") + protocol::kind_name(frame.kind) +
+                                   "'");
+    auto it = contexts.find(*id);
+    if (it != contexts.end()) it->second->on_message(frame.kind, frame.payload);
+  } else {
+    throw to_process::FrameError(std::string("unexpected '") + protocol::kind_name(frame.kind) +
+                                 "' message from a child");
+  }
+}
+
 void Portal::State::read_loop() {
   std::string reason;
   try {
-    for (;;) {
-      std::optional<to_process::RawFrame> frame = channel->receive();
-      if (!frame) break;
-      const auto kind = static_cast<protocol::Kind>(frame->kind);
-      if (kind != protocol::Kind::kReturn && kind != protocol::Kind::kError) {
-        throw to_process::FrameError(std::string("unexpected '") +
-                                     protocol::kind_name(frame->kind) + "' message from a child");
-      }
-      std::shared_ptr<internal::PendingCall> call;
-      if (kind == protocol::Kind::kReturn) {
-        protocol::Return answer = protocol::parse_return(frame->payload);
-        auto it = pending.find(answer.id);
-        if (it == pending.end()) continue;  // a cancelled call's late answer
-        call = it->second;
-        call->value = std::move(answer.value);
-      } else {
-        protocol::Error answer = protocol::parse_error(frame->payload);
-        auto it = pending.find(answer.id);
-        if (it == pending.end()) continue;
-        call = it->second;
-        call->error = std::make_exception_ptr(
-            RemoteActorError(std::move(answer.type_name), std::move(answer.message),
-                             std::move(answer.source_actor), std::move(answer.relayed_through)));
-      }
-      call->done.set();
-    }
+    while (std::optional<to_process::RawFrame> frame = channel->receive()) dispatch(*frame);
   } catch (const to_process::FrameError& e) {
     // The stream cannot be trusted past a bad frame: this channel is over, the child too.
     break_channel(describe() + " broke the actor protocol: " + e.what() + "; killed");
@@ -204,6 +231,24 @@ std::vector<char> Portal::run_packed(std::string_view function, std::vector<char
   return std::move(call->value);
 }
 
+ContextHandle Portal::open_context_packed(std::string_view function, std::vector<char> arguments) {
+  State& s = *state_;
+  if (s.broken) throw BrokenActorError(*s.broken);
+  const std::uint64_t id = ++s.next_call_id;
+  auto context = std::make_shared<internal::ContextState>(id, *s.channel, true, s.name);
+  s.contexts.emplace(id, context);
+  try {
+    s.channel->send(protocol::encode_open_context(id, function, arguments));
+  } catch (const BrokenResourceError& e) {
+    s.contexts.erase(id);
+    throw BrokenActorError(s.describe() + ": connection lost: " + e.what());
+  } catch (const ClosedResourceError&) {
+    s.contexts.erase(id);
+    throw BrokenActorError(s.broken ? *s.broken : s.describe() + " was cancelled");
+  }
+  return ContextHandle(std::move(context));
+}
+
 std::vector<char> Portal::result_packed() {
   State& s = *state_;
   if (!s.runs_one_function) {
@@ -308,6 +353,11 @@ Portal& ActorNursery::run_in_actor_packed(std::string name, std::string_view fun
     } catch (const Cancelled&) {
       s.result.error = std::make_exception_ptr(BrokenActorError(s.describe() + " was cancelled"));
       s.result.done.set();
+      throw;
+    } catch (const BrokenActorError&) {
+      s.result.error = std::current_exception();
+      s.result.done.set();
+      if (s.stopping) return;  // stopped by its nursery (cancelled): not an error
       throw;
     } catch (...) {
       s.result.error = std::current_exception();

@@ -96,6 +96,50 @@ std::vector<char> encode_cancel_actor() {
   return frame(Kind::kCancelActor, sink);
 }
 
+std::vector<char> encode_open_context(std::uint64_t id, std::string_view function,
+                                      std::span<const char> arguments) {
+  ByteSink sink;
+  Packer packer(sink);
+  packer.pack_array(3);
+  packer.pack(id);
+  packer.pack(function);
+  sink.bytes.insert(sink.bytes.end(), arguments.begin(), arguments.end());
+  return frame(Kind::kOpenContext, sink);
+}
+
+std::vector<char> encode_id_value(Kind kind, std::uint64_t id, std::span<const char> value) {
+  ByteSink sink;
+  Packer packer(sink);
+  packer.pack_array(2);
+  packer.pack(id);
+  sink.bytes.insert(sink.bytes.end(), value.begin(), value.end());
+  return frame(kind, sink);
+}
+
+std::vector<char> encode_id(Kind kind, std::uint64_t id) {
+  ByteSink sink;
+  Packer packer(sink);
+  packer.pack_array(1);
+  packer.pack(id);
+  return frame(kind, sink);
+}
+
+std::vector<char> encode_ack(std::uint64_t id, std::uint64_t count) {
+  ByteSink sink;
+  Packer packer(sink);
+  packer.pack_array(2);
+  packer.pack(id);
+  packer.pack(count);
+  return frame(Kind::kAck, sink);
+}
+
+std::pair<std::uint64_t, std::uint64_t> parse_ack(std::span<const char> payload) {
+  msgpack::object_handle handle = to_process::internal::unpack_payload(payload);
+  const msgpack::object* e = elements(handle.get(), 2, "ack");
+  if (e[1].type != msgpack::type::POSITIVE_INTEGER) throw FrameError("ack's count is not a count");
+  return {read_id(e[0]), e[1].via.u64};
+}
+
 Hello parse_hello(std::span<const char> payload) {
   msgpack::object_handle handle = to_process::internal::unpack_payload(payload);
   const msgpack::object* e = elements(handle.get(), 3, "hello");
@@ -170,6 +214,18 @@ const char* kind_name(std::uint8_t kind) noexcept {
       return "cancel-call";
     case Kind::kCancelActor:
       return "cancel-actor";
+    case Kind::kOpenContext:
+      return "open-context";
+    case Kind::kStarted:
+      return "started";
+    case Kind::kStreamOpened:
+      return "stream-opened";
+    case Kind::kYield:
+      return "yield";
+    case Kind::kAck:
+      return "ack";
+    case Kind::kStop:
+      return "stop";
   }
   return "unknown";
 }

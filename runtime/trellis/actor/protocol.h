@@ -12,11 +12,20 @@
 //                                     source actor (str), relayed through (array of str)]
 //   5 kCancelCall   parent -> child  [call id]   cancel that call's task (transitively)
 //   6 kCancelActor  parent -> child  []          cancel every task, then exit
+//   7 kOpenContext  parent -> child  [call id, function (str), arguments (array)]: a call
+//                                    whose function gets a Context (answered by kReturn or
+//                                    kError; a cancelled one by kError ContextCancelled)
+//   8 kStarted      child -> parent  [call id, value]   Context::started
+//   9 kStreamOpened either           [call id]   this side opened its stream
+//  10 kYield        either           [call id, message]   one stream message
+//  11 kAck          either           [call id, count]   count stream messages consumed
+//  12 kStop         either           [call id]   this side closed its stream
 //
 // The connection: the parent listens on TCP loopback; the child (started with the address
 // and a uid on its command line, see actor_arguments) connects and sends kHello first. Call
 // ids are chosen by the parent, unique per connection. A call cancelled by kCancelCall gets no
-// answer. Version history: 1, the messages above.
+// answer. Version history: 1, the messages above (kinds 7-12, contexts, added
+// before any release of version 1).
 //
 // Bytes from the peer are untrusted: the parsers throw to_process::FrameError naming what is
 // wrong, never read past the input (the fuzz target tools/fuzz/frame_fuzzer.cc runs them).
@@ -27,6 +36,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "trellis/to_process/frame.h"
@@ -42,9 +52,15 @@ enum class Kind : std::uint8_t {
   kError = 4,
   kCancelCall = 5,
   kCancelActor = 6,
+  kOpenContext = 7,
+  kStarted = 8,
+  kStreamOpened = 9,
+  kYield = 10,
+  kAck = 11,
+  kStop = 12,
 };
 inline constexpr to_process::FrameFormat kActorFrameFormat{
-    {'T', 'A', 'C', 'T'}, kActorProtocolVersion, static_cast<std::uint8_t>(Kind::kCancelActor), 0};
+    {'T', 'A', 'C', 'T'}, kActorProtocolVersion, static_cast<std::uint8_t>(Kind::kStop), 0};
 
 struct Hello {
   std::string name;
@@ -76,13 +92,22 @@ std::vector<char> encode_return(std::uint64_t id, std::span<const char> value);
 std::vector<char> encode_error(const Error& error);
 std::vector<char> encode_cancel_call(std::uint64_t id);
 std::vector<char> encode_cancel_actor();
+std::vector<char> encode_open_context(std::uint64_t id, std::string_view function,
+                                      std::span<const char> arguments);
+// kStarted and kYield: [id, value]; kStreamOpened and kStop: [id]; kAck: [id, count].
+std::vector<char> encode_id_value(Kind kind, std::uint64_t id, std::span<const char> value);
+std::vector<char> encode_id(Kind kind, std::uint64_t id);
+std::vector<char> encode_ack(std::uint64_t id, std::uint64_t count);
 
 // Payload parsers (the frame's kind says which); throw to_process::FrameError.
 Hello parse_hello(std::span<const char> payload);
 Call parse_call(std::span<const char> payload);
 Return parse_return(std::span<const char> payload);
 Error parse_error(std::span<const char> payload);
-std::uint64_t parse_cancel_call(std::span<const char> payload);
+std::uint64_t parse_cancel_call(std::span<const char> payload);  // also kStreamOpened, kStop
+// kOpenContext's payload is a kCall's (parse_call); kStarted's and kYield's a kReturn's
+// (parse_return). kAck: {id, count}.
+std::pair<std::uint64_t, std::uint64_t> parse_ack(std::span<const char> payload);
 void parse_cancel_actor(std::span<const char> payload);
 // The call id of a kCall/kReturn/kError/kCancelCall payload whose rest may be malformed (to
 // answer a malformed call with an error); nullopt if not even that can be read.

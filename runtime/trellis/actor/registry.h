@@ -14,9 +14,61 @@
 
 #include "trellis/to_process/registry.h"
 
+namespace trellis::actor {
+class Context;
+}  // namespace trellis::actor
+
 namespace trellis::actor::internal {
 
-using ActorFunction = to_process::internal::WorkerFunction;
+// Called with the context of an open_context call, nullptr for a Portal::run call.
+using ActorFunction =
+    std::function<std::vector<char>(Context* context, const msgpack::object& arguments)>;
+
+// A function whose first parameter is Context&: run by open_context only.
+template <class R, class... A>
+ActorFunction wrap_context_function(R (*function)(Context&, A...)) {
+  static_assert(!std::is_reference_v<R>, "TRELLIS_ACTOR_FUNCTION: return by value");
+  return [function](Context* context, const msgpack::object& arguments) -> std::vector<char> {
+    using to_process::internal::ArgumentError;
+    if (context == nullptr) {
+      throw ArgumentError(
+          "a context function (its first parameter is Context&): call it with "
+          "Portal::open_context, not Portal::run");
+    }
+    if (arguments.type != msgpack::type::ARRAY || arguments.via.array.size != sizeof...(A)) {
+      throw ArgumentError("expected " + std::to_string(sizeof...(A)) + " arguments");
+    }
+    std::tuple<std::decay_t<A>...> decoded;
+    try {
+      decoded = arguments.as<std::tuple<std::decay_t<A>...>>();
+    } catch (const msgpack::type_error&) {
+      throw ArgumentError("the arguments do not convert to the function's parameter types");
+    }
+    auto call = [&](auto&&... a) { return function(*context, a...); };
+    if constexpr (std::is_void_v<R>) {
+      std::apply(call, std::move(decoded));
+      return to_process::internal::pack_nil();
+    } else {
+      return to_process::internal::pack_value(std::apply(call, std::move(decoded)));
+    }
+  };
+}
+
+template <class... A>
+struct FirstIsContext : std::false_type {};
+template <class... A>
+struct FirstIsContext<Context&, A...> : std::true_type {};
+
+template <class R, class... A>
+ActorFunction wrap_actor_function(R (*function)(A...)) {
+  if constexpr (FirstIsContext<A...>::value) {
+    return wrap_context_function(function);
+  } else {
+    to_process::internal::WorkerFunction plain =
+        to_process::internal::wrap_worker_function(function);
+    return [plain](Context*, const msgpack::object& arguments) { return plain(arguments); };
+  }
+}
 
 void register_actor_function(std::string_view name, ActorFunction function);
 // nullptr if no function has that name. Read-only after static initialization.
@@ -25,7 +77,7 @@ const ActorFunction* find_actor_function(std::string_view name);
 struct ActorRegistration {
   template <class F>
   ActorRegistration(std::string_view name, F function) {
-    register_actor_function(name, to_process::internal::wrap_worker_function(+function));
+    register_actor_function(name, wrap_actor_function(+function));
   }
 };
 

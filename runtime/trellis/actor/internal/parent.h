@@ -10,6 +10,8 @@
 
 #include "trellis/actor/actor.h"
 #include "trellis/actor/internal/channel.h"
+#include "trellis/actor/internal/context_state.h"
+#include "trellis/actor/protocol.h"
 #include "trellis/core/nursery.h"
 #include "trellis/io/socket_stream.h"
 #include "trellis/process/process.h"
@@ -36,6 +38,9 @@ struct Portal::State {
 
   // Reads the child's answers until the channel ends, then fails every pending call.
   void read_loop();
+  // One message from the child; throws FrameError for one that breaks the protocol.
+  void dispatch(to_process::RawFrame& frame);
+  void answer_context(std::uint64_t id, std::vector<char>* value, protocol::Error* error);
   // Cancel request, SIGTERM, SIGKILL (each after cancel_grace); reaps. Shielded.
   void stop() noexcept;
   void break_channel(const std::string& reason);
@@ -48,6 +53,7 @@ struct Portal::State {
   std::unique_ptr<internal::Channel> channel;
   std::uint64_t next_call_id = 0;
   std::map<std::uint64_t, std::shared_ptr<internal::PendingCall>> pending;
+  std::map<std::uint64_t, std::shared_ptr<internal::ContextState>> contexts;
   std::optional<std::string> broken;  // why the channel is gone
   bool stopping = false;              // we asked it to exit
   bool stopped = false;               // reaped

@@ -1,0 +1,61 @@
+// trellis/actor/internal/context_state.h — one context, as either side sees it (context.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "trellis/actor/internal/channel.h"
+#include "trellis/sync/event.h"
+
+namespace trellis::actor::internal {
+
+struct ContextState {
+  // Flow control: a side sends at most kWindow stream messages the other side has not
+  // consumed; the consumer acknowledges every kWindow / 2.
+  static constexpr std::size_t kWindow = 64;
+
+  ContextState(std::uint64_t context_id, Channel& connection, bool caller, std::string peer)
+      : id(context_id), channel(&connection), caller_side(caller), peer_name(std::move(peer)) {}
+
+  // Wakes every task waiting for a change (a message, an ack, the end, an error).
+  void notify();
+  // Waits for the next notify(). A checkpoint.
+  void wait_change();
+  // The context ended with `failure` (remote error, broken channel, overrun).
+  void fail(std::exception_ptr failure);
+  // Handles a stream-level message for this context; false if the kind is not one.
+  bool on_message(std::uint8_t kind, std::span<const char> payload);
+  void send_frame(std::span<const char> frame);
+
+  std::uint64_t id;
+  Channel* channel;
+  bool caller_side;
+  std::string peer_name;  // the other actor, for messages
+
+  bool has_started = false;
+  std::vector<char> started_value;
+
+  std::deque<std::vector<char>> inbox;
+  bool local_opened = false;
+  bool peer_stopped = false;
+  std::size_t consumed_unacked = 0;
+
+  bool peer_opened = false;
+  bool local_stopped = false;
+  std::size_t in_flight = 0;
+
+  bool done = false;  // the callee's function returned (or failed)
+  bool cancel_requested = false;
+  std::vector<char> result;
+  std::exception_ptr error;
+
+ private:
+  std::shared_ptr<Event> changed_ = std::make_shared<Event>();
+};
+
+}  // namespace trellis::actor::internal
