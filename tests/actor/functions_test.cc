@@ -281,3 +281,16 @@ void never_opens(Context& ctx, std::string dir) {
 TRELLIS_ACTOR_FUNCTION("never_opens", never_opens);
 
 }  // namespace
+
+namespace {
+
+// A child's own registry: it finds the grandchild it started.
+int spawn_and_find() {
+  return trellis::actor::open_actor_nursery([](trellis::actor::ActorNursery& an) {
+    an.start_actor("gc");
+    return trellis::actor::find_actor("gc").run<int>("add", 20, 1);
+  });
+}
+TRELLIS_ACTOR_FUNCTION("spawn_and_find", spawn_and_find);
+
+}  // namespace

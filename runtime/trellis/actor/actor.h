@@ -143,6 +143,14 @@ class ActorNursery {
   std::unique_ptr<State> state_;
 };
 
+// Discovery. Each actor keeps a registry of the actors its nurseries started (the root's
+// holds its children): find_actor returns a running one by name (the first started, if
+// several share it), or throws ActorNotFound; wait_for_actor waits (a checkpoint) until one
+// of that name has started. An actor leaves the registry when it is stopped or its nursery
+// exits. Not tractor's tree-wide arbiter: a child does not see its siblings (see README).
+Portal& find_actor(std::string_view name);
+Portal& wait_for_actor(std::string_view name);
+
 namespace internal {
 void run_actor_nursery(const ActorNurseryOptions& options, FunctionRef<void(ActorNursery&)> body);
 }  // namespace internal

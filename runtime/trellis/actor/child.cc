@@ -12,6 +12,7 @@
 #include "trellis/actor/actor.h"
 #include "trellis/actor/internal/channel.h"
 #include "trellis/actor/internal/context_state.h"
+#include "trellis/actor/internal/parent.h"
 #include "trellis/actor/protocol.h"
 #include "trellis/actor/registry.h"
 #include "trellis/core/errors.h"
@@ -248,6 +249,7 @@ class ChildActor {
 // Inside a run: connects to the parent and serves it.
 int serve_actor(const ActorArguments& arguments, std::int64_t pid) {
   actor_name_local().set(arguments.name);
+  internal::start_registry();
   int status = 0;
   {
     internal::Channel channel(

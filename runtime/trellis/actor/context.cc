@@ -82,9 +82,65 @@ bool ContextState::on_message(std::uint8_t kind, std::span<const char> payload) 
   return true;
 }
 
+void BroadcastState::notify() {
+  std::shared_ptr<Event> old = std::move(changed);
+  changed = std::make_shared<Event>();
+  old->set();
+}
+
+void BroadcastState::wait_change() {
+  std::shared_ptr<Event> event = changed;
+  event->wait();
+}
+
 }  // namespace internal
 
+using internal::BroadcastState;
 using internal::ContextState;
+
+BroadcastReceiver MsgStream::subscribe(std::size_t buffer) {
+  if (!state_->broadcast) state_->broadcast = std::make_shared<BroadcastState>(buffer);
+  BroadcastState& b = *state_->broadcast;
+  return BroadcastReceiver(state_, state_->broadcast, b.base + b.ring.size());
+}
+
+std::vector<char> BroadcastReceiver::receive_packed() {
+  BroadcastState& b = *broadcast_;
+  for (;;) {
+    if (next_ < b.base) {
+      const std::uint64_t skipped = b.base - next_;
+      next_ = b.base;
+      throw Lagged(skipped);
+    }
+    if (next_ < b.base + b.ring.size()) return b.ring[static_cast<std::size_t>(next_++ - b.base)];
+    if (b.ended) std::rethrow_exception(b.ended);
+    if (b.pulling) {
+      b.wait_change();
+      continue;
+    }
+    // This receiver reads the stream for every subscriber.
+    b.pulling = true;
+    std::vector<char> message;
+    try {
+      message = MsgStream(context_).receive_packed();
+    } catch (const Cancelled&) {
+      b.pulling = false;
+      b.notify();  // another receiver takes over
+      throw;
+    } catch (...) {
+      b.ended = std::current_exception();
+    }
+    b.pulling = false;
+    if (!b.ended) {
+      b.ring.push_back(std::move(message));
+      if (b.ring.size() > b.capacity) {
+        b.ring.pop_front();
+        ++b.base;
+      }
+    }
+    b.notify();
+  }
+}
 
 void MsgStream::send_packed(std::vector<char> message) {
   ContextState& s = *state_;

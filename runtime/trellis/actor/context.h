@@ -36,7 +36,32 @@ namespace trellis::actor {
 
 namespace internal {
 struct ContextState;
+struct BroadcastState;
 }  // namespace internal
+
+// One of several readers of a stream (MsgStream::subscribe): each gets every message that
+// arrives after it subscribed, as tokio's broadcast channel. One that falls more than the
+// buffer behind gets Lagged once, then continues with the oldest message kept.
+class BroadcastReceiver {
+ public:
+  BroadcastReceiver(std::shared_ptr<internal::ContextState> context,
+                    std::shared_ptr<internal::BroadcastState> broadcast, std::uint64_t next)
+      : context_(std::move(context)), broadcast_(std::move(broadcast)), next_(next) {}
+  // Throws Lagged, and what MsgStream::receive throws (EndOfChannel at the end, to every
+  // subscriber once it has had every message).
+  template <class T>
+  T receive() {
+    std::vector<char> value = receive_packed();
+    msgpack::object_handle handle = to_process::internal::unpack_payload(value);
+    return to_process::internal::convert<T>(handle.get());
+  }
+  std::vector<char> receive_packed();
+
+ private:
+  std::shared_ptr<internal::ContextState> context_;
+  std::shared_ptr<internal::BroadcastState> broadcast_;
+  std::uint64_t next_;  // sequence number of the next message this receiver gets
+};
 
 class MsgStream {
  public:
@@ -55,6 +80,10 @@ class MsgStream {
   }
   // Tells the other side that no more messages come (its receive raises EndOfChannel).
   void close();
+  // A broadcast receiver of this stream's incoming messages, keeping at most `buffer`
+  // messages for the slowest subscriber (the first subscribe fixes the size). Once a stream
+  // has subscribers, read it through them only.
+  BroadcastReceiver subscribe(std::size_t buffer = 64);
   void send_packed(std::vector<char> message);
   std::vector<char> receive_packed();
 

@@ -1,6 +1,7 @@
 // trellis/actor/errors.h — what actor calls throw besides Cancelled.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -48,6 +49,26 @@ class ContextCancelled : public std::runtime_error {
 // A stream's other side has not opened its stream and its buffer is full: sending more
 // would wait forever.
 class StreamOverrun : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A BroadcastReceiver fell behind by more than the buffer: skipped() messages are lost to it;
+// its next receive continues with the oldest one kept.
+class Lagged : public std::runtime_error {
+ public:
+  explicit Lagged(std::uint64_t skipped)
+      : std::runtime_error("broadcast receiver lagged: " + std::to_string(skipped) +
+                           " messages skipped"),
+        skipped_(skipped) {}
+  std::uint64_t skipped() const noexcept { return skipped_; }
+
+ private:
+  std::uint64_t skipped_;
+};
+
+// find_actor: no actor of that name is registered here.
+class ActorNotFound : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

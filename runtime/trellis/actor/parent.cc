@@ -12,6 +12,7 @@
 #include "trellis/core/os_error.h"
 #include "trellis/core/run.h"
 #include "trellis/core/signal_facet.h"
+#include "trellis/core/task_local.h"
 #include "trellis/io/tcp.h"
 #include "trellis/to_process/worker.h"
 
@@ -49,6 +50,52 @@ RemoteActorError::RemoteActorError(std::string type_name, std::string message,
       message_(std::move(message)),
       actor_name_(std::move(actor_name)),
       relayed_through_(std::move(relayed_through)) {}
+
+// ---- the registry ----
+
+namespace internal {
+namespace {
+TaskLocal<std::shared_ptr<Registry>>& registry_local() {
+  static TaskLocal<std::shared_ptr<Registry>> registry{std::make_shared<Registry>()};
+  return registry;
+}
+}  // namespace
+
+void Registry::notify() {
+  std::shared_ptr<Event> old = std::move(changed);
+  changed = std::make_shared<Event>();
+  old->set();
+}
+
+std::shared_ptr<Registry> current_registry() {
+  return registry_local().get();
+}
+
+void start_registry() {
+  registry_local().set(std::make_shared<Registry>());
+}
+}  // namespace internal
+
+Portal& find_actor(std::string_view name) {
+  std::shared_ptr<internal::Registry> registry = internal::current_registry();
+  for (auto [it, end] = registry->actors.equal_range(name); it != end; ++it) {
+    if (!it->second->state().broken) return *it->second;
+  }
+  throw ActorNotFound("no running actor named '" + std::string(name) + "' was started by actor '" +
+                      current_actor_name() + "'");
+}
+
+Portal& wait_for_actor(std::string_view name) {
+  std::shared_ptr<internal::Registry> registry = internal::current_registry();
+  for (;;) {
+    try {
+      return find_actor(name);
+    } catch (const ActorNotFound&) {
+    }
+    std::shared_ptr<Event> changed = registry->changed;
+    changed->wait();
+  }
+}
 
 // ---- Portal::State -------------------------------------------------------------------------
 
@@ -143,7 +190,24 @@ void Portal::State::read_loop() {
                 (reason.empty() ? "" : " (" + reason + ")"));
 }
 
+Portal::State::~State() {
+  unregister();
+}
+
+void Portal::State::unregister() noexcept {
+  if (!registry) return;
+  for (auto [it, end] = registry->actors.equal_range(name); it != end; ++it) {
+    if (it->second == self) {
+      registry->actors.erase(it);
+      break;
+    }
+  }
+  registry->notify();
+  registry.reset();
+}
+
 void Portal::State::stop() noexcept {
+  unregister();
   if (stopped) return;
   stopping = true;
   try {
@@ -336,6 +400,10 @@ Portal& ActorNursery::start_actor(std::string name, ActorOptions options) {
   }
   Portal::State* raw = state.get();
   s.portals.push_back(std::make_unique<Portal>(std::move(state)));
+  raw->self = s.portals.back().get();
+  raw->registry = internal::current_registry();
+  raw->registry->actors.emplace(raw->name, raw->self);
+  raw->registry->notify();
   s.tasks->start_soon([raw] { raw->read_loop(); });
   return *s.portals.back();
 }

@@ -14,6 +14,20 @@
 
 namespace trellis::actor::internal {
 
+// The messages kept for a stream's broadcast receivers (context.h).
+struct BroadcastState {
+  explicit BroadcastState(std::size_t buffer) : capacity(buffer == 0 ? 1 : buffer) {}
+  void notify();
+  void wait_change();
+
+  std::size_t capacity;
+  std::deque<std::vector<char>> ring;
+  std::uint64_t base = 0;    // sequence number of ring.front()
+  bool pulling = false;      // a receiver is reading the stream for everyone
+  std::exception_ptr ended;  // how the stream ended, for every receiver
+  std::shared_ptr<Event> changed = std::make_shared<Event>();
+};
+
 struct ContextState {
   // Flow control: a side sends at most kWindow stream messages the other side has not
   // consumed; the consumer acknowledges every kWindow / 2.
@@ -48,6 +62,8 @@ struct ContextState {
   bool peer_opened = false;
   bool local_stopped = false;
   std::size_t in_flight = 0;
+
+  std::shared_ptr<BroadcastState> broadcast;  // once subscribed
 
   bool done = false;  // the callee's function returned (or failed)
   bool cancel_requested = false;

@@ -21,6 +21,17 @@
 namespace trellis::actor {
 
 namespace internal {
+// The actors this actor's nurseries started, by name (find_actor).
+struct Registry {
+  void notify();
+  std::multimap<std::string, Portal*, std::less<>> actors;
+  std::shared_ptr<Event> changed = std::make_shared<Event>();
+};
+// This actor's registry (a task-local: in a World several actors share one process).
+std::shared_ptr<Registry> current_registry();
+// A fresh, empty registry for the calling task and the tasks it spawns (a new actor).
+void start_registry();
+
 // One call waiting for its answer.
 struct PendingCall {
   Event done;
@@ -46,7 +57,12 @@ struct Portal::State {
   void break_channel(const std::string& reason);
   std::string describe() const;
 
+  ~State();
+  void unregister() noexcept;
+
   std::string name;
+  std::shared_ptr<internal::Registry> registry;  // where it is listed, if it is
+  Portal* self = nullptr;
   Process process;
   int pid = 0;
   Duration cancel_grace;
