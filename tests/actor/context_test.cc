@@ -51,6 +51,9 @@ TEST_F(ActorContextTest, ManyMessagesFlowWithBackpressure) {
       Portal& portal = an.start_actor("producer");
       ContextHandle ctx = portal.open_context("produce", 1000);
       EXPECT_EQ(ctx->first<std::string>(), "producing");
+      // The producer fills its window before this side opens its stream: it waits for the
+      // opening (a grace period), no overrun.
+      trellis::sleep(std::chrono::milliseconds(100));
       MsgStream stream = ctx->open_stream();
       for (int i = 0; i < 1000; ++i) ASSERT_EQ(stream.receive<int>(), i);
       EXPECT_THROW(stream.receive<int>(), EndOfChannel);

@@ -52,6 +52,16 @@ void actor_tree() {
       });
       if (ctx.result<int>() != 200) throw std::logic_error("wrong context result");
     }
+    {  // the producer fills its window before the caller opens its stream: no overrun
+      ContextHandle ctx = portal.open_context("produce", 300);
+      (void)ctx->first<std::string>();
+      sleep(500ms);
+      MsgStream stream = ctx->open_stream();
+      for (int i = 0; i < 300; ++i) {
+        if (stream.receive<int>() != i) throw std::logic_error("wrong stream message");
+      }
+      if (ctx.result<int>() != 300) throw std::logic_error("wrong producer result");
+    }
     Portal& one = an.run_in_actor("one", "add", 40, 2);
     if (one.result<int>() != 42) throw std::logic_error("wrong run_in_actor result");
     try {

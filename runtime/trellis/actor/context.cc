@@ -5,6 +5,7 @@
 #include "trellis/actor/context.h"
 #include "trellis/actor/internal/context_state.h"
 #include "trellis/actor/protocol.h"
+#include "trellis/core/cancel_scope.h"
 #include "trellis/core/errors.h"
 
 namespace trellis::actor {
@@ -16,11 +17,12 @@ void ContextState::notify() {
   old->set();
 }
 
-void ContextState::wait_change() {
+void ContextState::wait_change(bool cancel_remote) {
   std::shared_ptr<Event> event = changed_;  // kept alive while waiting
   try {
     event->wait();
   } catch (const Cancelled&) {
+    if (!cancel_remote) throw;
     // Transitive cancellation: a caller cancelled while waiting cancels the remote task.
     if (caller_side && !done && !cancel_requested && !error) {
       cancel_requested = true;
@@ -152,9 +154,17 @@ void MsgStream::send_packed(std::vector<char> message) {
     }
     if (s.in_flight < ContextState::kWindow) break;
     if (!s.peer_opened) {
-      throw StreamOverrun("actor '" + s.peer_name +
-                          "' has not opened its stream and its buffer of " +
-                          std::to_string(ContextState::kWindow) + " messages is full");
+      move_on_after(ContextState::kOverrunGrace, [&] {
+        while (!s.peer_opened && !s.error && !s.done) s.wait_change(false);
+      });
+      if (s.peer_opened || s.error || s.done) continue;
+      throw StreamOverrun(
+          "actor '" + s.peer_name + "' has not opened its stream and its buffer of " +
+          std::to_string(ContextState::kWindow) + " messages is full (it did not open it within " +
+          std::to_string(
+              std::chrono::duration_cast<std::chrono::milliseconds>(ContextState::kOverrunGrace)
+                  .count()) +
+          " ms)");
     }
     s.wait_change();
   }

@@ -17,7 +17,8 @@
 //
 // Flow control: a side has at most 64 stream messages in flight that the other side has not
 // consumed. Sending more waits while the other side has opened its stream (backpressure);
-// if it never opened it, send() raises StreamOverrun instead of waiting forever.
+// if it has not opened it within 2 s (run time: virtual in a World), send() raises
+// StreamOverrun instead of waiting forever.
 // Cancellation: a caller cancelled while waiting (first, receive, send, result) cancels the
 // remote task; so does Context::cancel() and destroying a ContextHandle whose remote task
 // still runs. A remote failure surfaces on the caller's side as RemoteActorError.

@@ -1,6 +1,7 @@
 // trellis/actor/internal/context_state.h — one context, as either side sees it (context.h).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "trellis/actor/internal/channel.h"
+#include "trellis/core/time.h"
 #include "trellis/sync/event.h"
 
 namespace trellis::actor::internal {
@@ -32,14 +34,18 @@ struct ContextState {
   // Flow control: a side sends at most kWindow stream messages the other side has not
   // consumed; the consumer acknowledges every kWindow / 2.
   static constexpr std::size_t kWindow = 64;
+  // How long a sender whose window is full waits for the other side to open its stream
+  // before it raises StreamOverrun (it may be about to: opening races the first messages).
+  static constexpr Duration kOverrunGrace = std::chrono::seconds(2);
 
   ContextState(std::uint64_t context_id, Channel& connection, bool caller, std::string peer)
       : id(context_id), channel(&connection), caller_side(caller), peer_name(std::move(peer)) {}
 
   // Wakes every task waiting for a change (a message, an ack, the end, an error).
   void notify();
-  // Waits for the next notify(). A checkpoint.
-  void wait_change();
+  // Waits for the next notify(). A checkpoint. A caller cancelled while waiting cancels the
+  // remote task unless `cancel_remote` is false.
+  void wait_change(bool cancel_remote = true);
   // The context ended with `failure` (remote error, broken channel, overrun).
   void fail(std::exception_ptr failure);
   // Handles a stream-level message for this context; false if the kind is not one.
