@@ -1,6 +1,7 @@
 // Actor nurseries, portals, error relay and cancellation across real processes (ports of
 // tractor's test semantics: test_spawning, test_local/test_remote errors, test_cancellation).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -333,6 +334,24 @@ TEST_F(ActorTest, ChildThatNeverConnectsIsReported) {
       } catch (const BrokenActorError& e) {
         EXPECT_NE(std::string(e.what()).find("before it connected"), std::string::npos) << e.what();
       }
+    });
+  });
+}
+
+TEST_F(ActorTest, ChildThatHangsBeforeConnectingIsKilledAfterTheStartTimeout) {
+  const std::string script = make_temp_dir() + "/hang.sh";
+  testing::write_file(script, "#!/bin/sh\nexec sleep 1000\n");
+  ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+  trellis::run([&] {
+    open_actor_nursery({.cancel_grace = 500ms, .start_timeout = 300ms}, [&](ActorNursery& an) {
+      try {
+        an.start_actor("hung", ActorOptions{.executable = script});
+        ADD_FAILURE() << "no error";
+      } catch (const BrokenActorError& e) {
+        EXPECT_NE(std::string(e.what()).find("did not connect within 300 ms"), std::string::npos)
+            << e.what();
+      }
+      EXPECT_EQ(an.start_actor("fine").run<int>("add", 1, 1), 2);
     });
   });
 }

@@ -50,6 +50,9 @@ struct ActorNurseryOptions {
   // How long each step of stopping a child waits for it to exit: the cancel request, then
   // SIGTERM, then SIGKILL (see ActorNursery).
   Duration cancel_grace = std::chrono::seconds(3);
+  // How long start_actor waits for a new child to connect and say hello before it kills it
+  // and raises BrokenActorError.
+  Duration start_timeout = std::chrono::seconds(60);
 };
 
 class ActorNursery;

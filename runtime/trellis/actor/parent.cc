@@ -373,10 +373,19 @@ std::unique_ptr<Portal::State> ActorNursery::State::spawn(const std::string& nam
                                                this->options.cancel_grace);
   std::optional<int> exited;
   try {
-    state->channel = accept_child(state->process, uid, exited);
+    move_on_after(this->options.start_timeout,
+                  [&] { state->channel = accept_child(state->process, uid, exited); });
   } catch (...) {
     state->stop();
     throw;
+  }
+  if (state->channel == nullptr && !exited) {
+    state->stop();
+    throw BrokenActorError(state->describe() + " did not connect within " +
+                           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              this->options.start_timeout)
+                                              .count()) +
+                           " ms; killed");
   }
   if (state->channel == nullptr) {
     state->stopped = true;
