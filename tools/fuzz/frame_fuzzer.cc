@@ -3,7 +3,9 @@
 // input into frames or a FrameError — never a crash, an over-read, a huge allocation or a
 // hang. The input is cut into frames as a stream (FrameReader), each frame's payload is
 // parsed as every payload kind, and the worker loop serves the input as if the parent sent
-// it (answers go nowhere).
+// it (answers go nowhere). The actors' protocol (trellis/actor/protocol.h: the same frame
+// layout with its own magic and kinds) is decoded the same way, each payload parsed as every
+// actor message.
 //
 //   build/fuzz/tools/trellis_frame_fuzzer -max_total_time=60 corpus/
 #include <cstddef>
@@ -11,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "trellis/actor/protocol.h"
 #include "trellis/to_process.h"
 
 namespace {
@@ -50,6 +53,44 @@ void parse_every_way(const Frame& frame) {
   }
 }
 
+template <class Parse>
+void try_parse(Parse parse, std::span<const char> payload) {
+  try {
+    (void)parse(payload);
+  } catch (const FrameError&) {
+  }
+}
+
+void parse_as_actor_messages(std::span<const char> payload) {
+  namespace protocol = trellis::actor::protocol;
+  try_parse(protocol::parse_hello, payload);
+  try_parse(protocol::parse_call, payload);
+  try_parse(protocol::parse_return, payload);
+  try_parse(protocol::parse_error, payload);
+  try_parse(protocol::parse_cancel_call, payload);
+  try_parse(protocol::parse_ack, payload);
+  try_parse(
+      [](std::span<const char> p) {
+        protocol::parse_cancel_actor(p);
+        return 0;
+      },
+      payload);
+  (void)protocol::peek_call_id(payload);
+}
+
+void fuzz_actor_frames(std::span<const char> input) {
+  RawFrameReader reader(trellis::actor::protocol::kActorFrameFormat);
+  reader.feed(input);
+  try {
+    while (std::optional<RawFrame> frame = reader.next()) {
+      (void)trellis::actor::protocol::kind_name(frame->kind);
+      parse_as_actor_messages(frame->payload);
+    }
+  } catch (const FrameError&) {
+  }
+  parse_as_actor_messages(input);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -64,5 +105,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   parse_every_way(Frame{FrameKind::kCall, 0, std::vector<char>(input.begin(), input.end())});
   FuzzIo io(input);
   (void)serve_worker(io, {});
+  fuzz_actor_frames(input);
   return 0;
 }

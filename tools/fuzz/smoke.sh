@@ -2,7 +2,7 @@
 # tools/fuzz/smoke.sh — a short, bounded CI run of the schedule fuzzer (build it first with
 # `tools/setup.sh fuzz`; the replay check uses build/release/tools/trellis).
 #
-# 0. The to_process frame decoders: a few seconds of fuzzing find no crash (ASan + UBSan).
+# 0. The to_process and actor frame decoders: a few seconds of fuzzing find no crash (ASan + UBSan).
 # 1. The kv scenario without its planted bug: 300 fuzzed runs find nothing.
 # 2. With the bug: the fuzzer finds it within its time bound, writes a replay file that
 #    `trellis replay` reproduces, and running the crash input again converts it to the same
@@ -18,7 +18,7 @@ fail() { echo "fuzz smoke: FAILED: $*" >&2; exit 1; }
 
 frame_fuzzer=build/fuzz/tools/trellis_frame_fuzzer
 mkdir -p "$work/frames"
-echo "fuzz smoke: to_process frame decoders, 5 s"
+echo "fuzz smoke: to_process and actor frame decoders, 5 s"
 "$frame_fuzzer" -seed=1 -max_total_time=5 -rss_limit_mb=1024 -artifact_prefix="$work/frames/" \
   >"$work/frames.log" 2>&1 || { tail -30 "$work/frames.log"; fail "the frame fuzzer crashed"; }
 

@@ -11,8 +11,6 @@
 namespace trellis::to_process {
 namespace {
 
-constexpr std::array<char, 4> kMagic = {'T', 'P', 'W', 'K'};
-
 constexpr std::array<std::uint32_t, 256> make_crc_table() {
   std::array<std::uint32_t, 256> table{};
   for (std::uint32_t i = 0; i < 256; ++i) {
@@ -38,29 +36,29 @@ std::uint32_t get_u32(const char* in) {
   return (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
 }
 
-bool known_kind(std::uint8_t kind) {
-  return kind >= static_cast<std::uint8_t>(FrameKind::kCall) &&
-         kind <= static_cast<std::uint8_t>(FrameKind::kReady);
+bool known_kind(const FrameFormat& format, std::uint8_t kind) {
+  return kind >= 1 && kind <= format.max_kind;
 }
 
 // Checks the header bytes seen so far (any prefix of it); throws at the first wrong one.
-void check_header_prefix(std::span<const char> input) {
+void check_header_prefix(const FrameFormat& format, std::span<const char> input) {
   if (input.empty()) return;  // (its data() may be null, which memcmp must not see)
-  const std::size_t magic_seen = std::min(input.size(), kMagic.size());
-  if (std::memcmp(input.data(), kMagic.data(), magic_seen) != 0) {
-    throw FrameError(
-        "bad frame magic (the peer is not a trellis to_process worker, or wrote "
-        "something else to the pipe)");
+  const std::size_t magic_seen = std::min(input.size(), format.magic.size());
+  if (std::memcmp(input.data(), format.magic.data(), magic_seen) != 0) {
+    throw FrameError("bad frame magic (expected \"" +
+                     std::string(format.magic.data(), format.magic.size()) +
+                     "\": the peer does not speak this protocol, or wrote something else to "
+                     "the channel)");
   }
-  if (input.size() > 4 && static_cast<std::uint8_t>(input[4]) != kProtocolVersion) {
+  if (input.size() > 4 && static_cast<std::uint8_t>(input[4]) != format.version) {
     throw FrameError("unsupported protocol version " +
                      std::to_string(static_cast<unsigned char>(input[4])) + " (expected " +
-                     std::to_string(kProtocolVersion) + ")");
+                     std::to_string(format.version) + ")");
   }
-  if (input.size() > 5 && !known_kind(static_cast<std::uint8_t>(input[5]))) {
+  if (input.size() > 5 && !known_kind(format, static_cast<std::uint8_t>(input[5]))) {
     throw FrameError("unknown frame kind " + std::to_string(static_cast<unsigned char>(input[5])));
   }
-  if (input.size() > 6 && (static_cast<std::uint8_t>(input[6]) & ~kFlagRetiring) != 0) {
+  if (input.size() > 6 && (static_cast<std::uint8_t>(input[6]) & ~format.flag_mask) != 0) {
     throw FrameError("unknown frame flags " + std::to_string(static_cast<unsigned char>(input[6])));
   }
   if (input.size() > 7 && input[7] != 0) throw FrameError("reserved frame byte is not zero");
@@ -84,15 +82,21 @@ std::uint32_t crc32(std::span<const char> bytes) noexcept {
 }
 
 std::vector<char> encode_frame(FrameKind kind, std::uint8_t flags, std::span<const char> payload) {
+  return encode_raw_frame(kWorkerFrameFormat, static_cast<std::uint8_t>(kind), flags, payload);
+}
+
+std::vector<char> encode_raw_frame(const FrameFormat& format, std::uint8_t kind, std::uint8_t flags,
+                                   std::span<const char> payload) {
   if (payload.size() > kPayloadSizeMax) {
     throw FrameError("a payload of " + std::to_string(payload.size()) +
                      " bytes exceeds the bound of " + std::to_string(kPayloadSizeMax) +
-                     " (to_process arguments and results must be smaller)");
+                     " (arguments, results and messages must be smaller)");
   }
-  TRELLIS_ASSERT((flags & ~kFlagRetiring) == 0);
+  TRELLIS_ASSERT((flags & ~format.flag_mask) == 0);
+  TRELLIS_ASSERT(known_kind(format, kind));
   std::vector<char> out(kFrameHeaderSize + payload.size() + kFrameTrailerSize);
-  std::memcpy(out.data(), kMagic.data(), kMagic.size());
-  out[4] = static_cast<char>(kProtocolVersion);
+  std::memcpy(out.data(), format.magic.data(), format.magic.size());
+  out[4] = static_cast<char>(format.version);
   out[5] = static_cast<char>(kind);
   out[6] = static_cast<char>(flags);
   out[7] = 0;
@@ -105,15 +109,27 @@ std::vector<char> encode_frame(FrameKind kind, std::uint8_t flags, std::span<con
 }
 
 std::optional<DecodedFrame> decode_frame(std::span<const char> input) {
-  check_header_prefix(input);
+  std::optional<DecodedRawFrame> raw = decode_raw_frame(kWorkerFrameFormat, input);
+  if (!raw) return std::nullopt;
+  DecodedFrame decoded;
+  decoded.frame.kind = static_cast<FrameKind>(raw->frame.kind);
+  decoded.frame.flags = raw->frame.flags;
+  decoded.frame.payload = std::move(raw->frame.payload);
+  decoded.consumed = raw->consumed;
+  return decoded;
+}
+
+std::optional<DecodedRawFrame> decode_raw_frame(const FrameFormat& format,
+                                                std::span<const char> input) {
+  check_header_prefix(format, input);
   if (input.size() < kFrameHeaderSize) return std::nullopt;
   const std::size_t length = get_u32(input.data() + 8);
   const std::size_t body = kFrameHeaderSize + length;
   if (input.size() < body + kFrameTrailerSize) return std::nullopt;
   const std::uint32_t expected = get_u32(input.data() + body);
   if (crc32(input.first(body)) != expected) throw FrameError("frame checksum mismatch");
-  DecodedFrame decoded;
-  decoded.frame.kind = static_cast<FrameKind>(input[5]);
+  DecodedRawFrame decoded;
+  decoded.frame.kind = static_cast<std::uint8_t>(input[5]);
   decoded.frame.flags = static_cast<std::uint8_t>(input[6]);
   decoded.frame.payload.assign(input.data() + kFrameHeaderSize, input.data() + body);
   decoded.consumed = body + kFrameTrailerSize;
@@ -122,9 +138,15 @@ std::optional<DecodedFrame> decode_frame(std::span<const char> input) {
 }
 
 std::optional<Frame> FrameReader::next() {
+  std::optional<RawFrame> raw = raw_.next();
+  if (!raw) return std::nullopt;
+  return Frame{static_cast<FrameKind>(raw->kind), raw->flags, std::move(raw->payload)};
+}
+
+std::optional<RawFrame> RawFrameReader::next() {
   TRELLIS_ASSERT(start_ <= buffer_.size());
-  std::optional<DecodedFrame> decoded =
-      decode_frame(std::span<const char>(buffer_.data() + start_, buffer_.size() - start_));
+  std::optional<DecodedRawFrame> decoded = decode_raw_frame(
+      format_, std::span<const char>(buffer_.data() + start_, buffer_.size() - start_));
   if (!decoded) return std::nullopt;
   start_ += decoded->consumed;
   if (start_ == buffer_.size()) {

@@ -20,6 +20,7 @@
 // tests call them directly).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -66,19 +67,63 @@ struct DecodedFrame {
 // more). Throws FrameError as soon as the bytes seen cannot start a valid frame.
 std::optional<DecodedFrame> decode_frame(std::span<const char> input);
 
-// Collects bytes from a stream and cuts them into frames.
-class FrameReader {
+// The frame layout above is shared by other protocols on other channels (the actors'
+// protocol, trellis/actor/protocol.h): each names its own magic, version, kinds and flags.
+// A frame's kind must lie in [1, max_kind]; flag bits outside flag_mask are refused.
+struct FrameFormat {
+  std::array<char, 4> magic;
+  std::uint8_t version;
+  std::uint8_t max_kind;
+  std::uint8_t flag_mask;
+};
+inline constexpr FrameFormat kWorkerFrameFormat{{'T', 'P', 'W', 'K'},
+                                                kProtocolVersion,
+                                                static_cast<std::uint8_t>(FrameKind::kReady),
+                                                kFlagRetiring};
+
+// A frame of any FrameFormat: its kind as the raw byte.
+struct RawFrame {
+  std::uint8_t kind = 0;
+  std::uint8_t flags = 0;
+  std::vector<char> payload;
+};
+struct DecodedRawFrame {
+  RawFrame frame;
+  std::size_t consumed = 0;
+};
+// encode_frame / decode_frame for any format (the same checks).
+std::vector<char> encode_raw_frame(const FrameFormat& format, std::uint8_t kind, std::uint8_t flags,
+                                   std::span<const char> payload);
+std::optional<DecodedRawFrame> decode_raw_frame(const FrameFormat& format,
+                                                std::span<const char> input);
+
+// Collects bytes from a stream and cuts them into frames of one format.
+class RawFrameReader {
  public:
+  explicit RawFrameReader(const FrameFormat& format) : format_(format) {}
   void feed(std::span<const char> bytes) {
     buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
   }
   // The next complete frame, or nullopt. Throws FrameError (the stream is then unusable).
-  std::optional<Frame> next();
+  std::optional<RawFrame> next();
   std::size_t buffered() const noexcept { return buffer_.size() - start_; }
 
  private:
+  FrameFormat format_;
   std::vector<char> buffer_;
   std::size_t start_ = 0;  // Invariant: start_ <= buffer_.size(); bytes before it are consumed
+};
+
+// Collects bytes from a stream and cuts them into to_process frames.
+class FrameReader {
+ public:
+  void feed(std::span<const char> bytes) { raw_.feed(bytes); }
+  // The next complete frame, or nullopt. Throws FrameError (the stream is then unusable).
+  std::optional<Frame> next();
+  std::size_t buffered() const noexcept { return raw_.buffered(); }
+
+ private:
+  RawFrameReader raw_{kWorkerFrameFormat};
 };
 
 // Payload helpers. The parsers throw FrameError for anything but the expected shape.

@@ -2,8 +2,13 @@
 
 #include "trellis/to_process/registry.h"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
 #include <map>
+#include <memory>
 #include <stdexcept>
+#include <typeinfo>
 
 namespace trellis::to_process::internal {
 namespace {
@@ -24,6 +29,14 @@ void register_worker_function(std::string_view name, WorkerFunction function) {
     throw std::logic_error("TRELLIS_WORKER_FUNCTION: two functions are registered as '" +
                            std::string(name) + "'");
   }
+}
+
+std::string type_name_of(const std::exception& error) {
+  const char* mangled = typeid(error).name();
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  return status == 0 && name != nullptr ? std::string(name.get()) : std::string(mangled);
 }
 
 const WorkerFunction* find_worker_function(std::string_view name) {

@@ -36,6 +36,9 @@ class ArgumentError : public std::runtime_error {
 using WorkerFunction = std::function<std::vector<char>(const msgpack::object& arguments)>;
 
 void register_worker_function(std::string_view name, WorkerFunction function);
+// The exception's dynamic C++ type, demangled ("std::out_of_range"): how errors are named to
+// the other process (to_process's WorkerError, the actors' RemoteActorError).
+std::string type_name_of(const std::exception& error);
 // nullptr if no function has that name. Thread-safe after static initialization.
 const WorkerFunction* find_worker_function(std::string_view name);
 

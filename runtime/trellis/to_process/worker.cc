@@ -2,7 +2,6 @@
 
 #include "trellis/to_process/worker.h"
 
-#include <cxxabi.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -16,7 +15,6 @@
 #include <optional>
 #include <stdexcept>
 #include <system_error>
-#include <typeinfo>
 
 #include "trellis/base/assert.h"
 #include "trellis/to_process/frame.h"
@@ -28,13 +26,6 @@ namespace {
 constexpr std::string_view kInitPrefix = "--init=";
 constexpr std::string_view kRetirePrefix = "--retire=";
 constexpr std::size_t kReadChunk = 65536;
-
-std::string demangle(const char* mangled) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> name(
-      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
-  return status == 0 && name != nullptr ? std::string(name.get()) : std::string(mangled);
-}
 
 struct Reply {
   FrameKind kind = FrameKind::kResult;
@@ -60,7 +51,7 @@ Reply invoke(std::string_view function, std::span<const char> arguments) {
     return error_reply("trellis::to_process::ArgumentError",
                        "'" + std::string(function) + "': " + e.what());
   } catch (const std::exception& e) {
-    return error_reply(demangle(typeid(e).name()), e.what());
+    return error_reply(internal::type_name_of(e), e.what());
   } catch (...) {
     return error_reply("unknown", "an exception not derived from std::exception");
   }
