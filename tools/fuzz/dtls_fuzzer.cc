@@ -19,6 +19,7 @@
 //     writes seeds built from the captured ClientHello into corpus/ (tools/fuzz/smoke.sh).
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include <cstdlib>
 #include <exception>
 #include <fstream>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>

@@ -189,8 +189,8 @@ void DtlsChannelState::resend_last_flight() {
 
 void DtlsChannelState::answer_handshaking_peer() {
   TRELLIS_ASSERT(handshake_done);
-  if (!sent_final_flight) return;  // the peer has our last flight, or it would not be done
-  TRELLIS_ASSERT(!last_flight.empty());
+  // Not ours to resend: the peer has our last flight, or it would not be done.
+  if (!sent_final_flight || last_flight.empty()) return;
   const Time now = current_time();
   if (final_flight_resent_at && now - *final_flight_resent_at < kRetransmitInitial) return;
   final_flight_resent_at = now;
