@@ -11,7 +11,7 @@ void Condition::require_owner(const char* message) const {
   if (lock_.core_.owner() != &lowlevel::current_task()) throw UsageError(message);
 }
 
-void Condition::wait(std::source_location site) {
+void Condition::wait(SourceLocation site) {
   require_owner("must hold the lock to wait");
   release();
   try {

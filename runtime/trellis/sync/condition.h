@@ -26,7 +26,7 @@
 #pragma once
 
 #include <cstddef>
-#include <source_location>
+#include "trellis/base/source_location.h"
 
 #include "trellis/sync/lock.h"
 #include "trellis/sync/parking_lot.h"
@@ -47,8 +47,8 @@ class Condition {
   Condition& operator=(const Condition&) = delete;
 
   // The underlying lock's acquire / acquire_nowait / release / locked (see Lock).
-  void acquire(std::source_location site = std::source_location::current()) { lock_.acquire(site); }
-  void acquire_nowait(std::source_location site = std::source_location::current()) {
+  void acquire(SourceLocation site = SourceLocation::current()) { lock_.acquire(site); }
+  void acquire_nowait(SourceLocation site = SourceLocation::current()) {
     lock_.acquire_nowait(site);
   }
   void release() { lock_.release(); }
@@ -62,7 +62,7 @@ class Condition {
   // not hold the lock.
   // With RunOptions::check_lock_order, taking the lock back is checked like an acquire() at
   // `site` (sync/lock_order.h): it may throw LockOrderError, with the lock held.
-  void wait(std::source_location site = std::source_location::current());
+  void wait(SourceLocation site = SourceLocation::current());
   // Wakes the min(n, waiting) longest waiters by moving them onto the lock's queue: each
   // returns from wait() once it is handed the lock. Not a checkpoint; never blocks. Throws
   // UsageError("must hold the lock to notify") if this task does not hold the lock.
@@ -74,10 +74,8 @@ class Condition {
   }
 
   // BasicLockable on the underlying lock (std::lock_guard guard(condition)).
-  void lock(std::source_location site = std::source_location::current()) { acquire(site); }
-  bool try_lock(std::source_location site = std::source_location::current()) {
-    return lock_.try_lock(site);
-  }
+  void lock(SourceLocation site = SourceLocation::current()) { acquire(site); }
+  bool try_lock(SourceLocation site = SourceLocation::current()) { return lock_.try_lock(site); }
   void unlock() { release(); }
 
  private:

@@ -23,16 +23,16 @@
 // RunOptions::check_lock_order on (tests and the simulator), acquiring locks in an order that
 // inverts one seen before throws LockOrderError naming both locks, both orders, their tasks
 // and sites — see sync/lock_order.h. Every acquiring call records its caller's line through a
-// std::source_location default argument.
+// SourceLocation default argument.
 //
 // A task that exits while holding the lock breaks it, as in Trio: its waiters and every later
 // acquire() or acquire_nowait() throw BrokenResourceError naming the dead owner, and the lock
 // stays locked. (A guard releases on every exit, so only a bug gets here.)
 #pragma once
 
-#include <source_location>
 #include <string>
 #include <utility>
+#include "trellis/base/source_location.h"
 
 #include "trellis/sync/internal/lock_core.h"
 #include "trellis/sync/lock_order.h"
@@ -55,10 +55,10 @@ class Lock {
   // the task yields (without a cancel point) before returning. A cancelled wait throws
   // Cancelled and leaves the lock and its queue as if it had never waited.
   // Throws UsageError if this task already holds it.
-  void acquire(std::source_location site = std::source_location::current()) { core_.acquire(site); }
+  void acquire(SourceLocation site = SourceLocation::current()) { core_.acquire(site); }
   // Takes the lock without blocking. Not a checkpoint. Throws WouldBlock if another task
   // holds it or any task is queued for it; UsageError if this task already holds it.
-  void acquire_nowait(std::source_location site = std::source_location::current()) {
+  void acquire_nowait(SourceLocation site = SourceLocation::current()) {
     core_.acquire_nowait(site);
   }
   // Gives the lock to the longest waiter (which holds it before it even runs), or frees it.
@@ -71,10 +71,8 @@ class Lock {
 
   // Lockable (std::lock_guard, std::unique_lock, std::scoped_lock): lock() is acquire(),
   // unlock() is release(), try_lock() is acquire_nowait() returning false for WouldBlock.
-  void lock(std::source_location site = std::source_location::current()) { acquire(site); }
-  bool try_lock(std::source_location site = std::source_location::current()) {
-    return core_.try_acquire(site);
-  }
+  void lock(SourceLocation site = SourceLocation::current()) { acquire(site); }
+  bool try_lock(SourceLocation site = SourceLocation::current()) { return core_.try_acquire(site); }
   void unlock() { release(); }
 
  private:
@@ -93,8 +91,8 @@ class StrictFIFOLock {
   StrictFIFOLock& operator=(const StrictFIFOLock&) = delete;
 
   // Exactly as Lock (above): acquire() a checkpoint that may block; the rest synchronous.
-  void acquire(std::source_location site = std::source_location::current()) { core_.acquire(site); }
-  void acquire_nowait(std::source_location site = std::source_location::current()) {
+  void acquire(SourceLocation site = SourceLocation::current()) { core_.acquire(site); }
+  void acquire_nowait(SourceLocation site = SourceLocation::current()) {
     core_.acquire_nowait(site);
   }
   void release() { core_.release(); }
@@ -103,10 +101,8 @@ class StrictFIFOLock {
   const std::string& name() const noexcept { return core_.user_name(); }
   LockStatistics statistics() const noexcept { return core_.statistics(); }
 
-  void lock(std::source_location site = std::source_location::current()) { acquire(site); }
-  bool try_lock(std::source_location site = std::source_location::current()) {
-    return core_.try_acquire(site);
-  }
+  void lock(SourceLocation site = SourceLocation::current()) { acquire(site); }
+  bool try_lock(SourceLocation site = SourceLocation::current()) { return core_.try_acquire(site); }
   void unlock() { release(); }
 
  private:

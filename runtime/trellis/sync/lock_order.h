@@ -19,7 +19,7 @@
 //   account order never conflict. A lock is named by its constructor's name, else "Lock#N" /
 //   "StrictFIFOLock#N", N the order in which this run first took it (deterministic, never an
 //   address). The graph is iterated in id order only.
-// - Sites: acquire(), lock(), acquire_nowait() and try_lock() take a std::source_location
+// - Sites: acquire(), lock(), acquire_nowait() and try_lock() take a SourceLocation
 //   default argument, so a direct call records the caller's line. Through std::lock_guard,
 //   std::unique_lock or std::scoped_lock the recorded line is inside the standard header (the
 //   report says which guard); the task names and lock names still locate it.

@@ -187,6 +187,17 @@ void DtlsChannelState::resend_last_flight() {
   statistics.datagrams_sent += last_flight.size();
 }
 
+void DtlsChannelState::answer_handshaking_peer() {
+  TRELLIS_ASSERT(handshake_done);
+  // Not ours to resend: the peer has our last flight, or it would not be done.
+  if (!sent_final_flight || last_flight.empty()) return;
+  const Time now = current_time();
+  if (final_flight_resent_at && now - *final_flight_resent_at < kRetransmitInitial) return;
+  final_flight_resent_at = now;
+  resend_last_flight();
+  ++statistics.flights_resent_to_handshaking_peer;
+}
+
 void DtlsChannelState::run_handshake() {
   Duration timeout = kRetransmitInitial;
   // Ends when OpenSSL completes or fails, or the caller is cancelled: each turn hands
@@ -234,6 +245,7 @@ void DtlsChannelState::ensure_handshake() {
     throw;
   }
   handshake_done = true;
+  sent_final_flight = context->client == (SSL_session_reused(ssl.get()) == 1);
   handshake_finished.set();
 }
 
@@ -296,8 +308,7 @@ std::vector<std::byte> DtlsChannel::receive() {
     while (!s.incoming.datagrams.empty() &&
            tls_internal::is_epoch_zero(s.incoming.datagrams.front())) {
       s.incoming.datagrams.pop_front();
-      s.resend_last_flight();
-      ++s.statistics.flights_resent_to_handshaking_peer;
+      s.answer_handshaking_peer();
     }
     ERR_clear_error();
     std::size_t n = 0;

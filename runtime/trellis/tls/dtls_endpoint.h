@@ -19,8 +19,11 @@
 // handshake retransmits its last flight of datagrams when no answer came within 1 s on the
 // run's clock, doubling up to 60 s (so it runs in virtual time in a World); once done, a
 // peer that is still handshaking (its copy of our last flight was lost) gets that flight
-// again. DTLS itself does not retransmit application data: a lost datagram stays lost, a
-// duplicated one is dropped (replay protection), reordered ones arrive reordered.
+// again, from the side whose flight ended the handshake only and at most once a second (so
+// a spoofed epoch-0 datagram cannot start an endless exchange of flights, nor make us send
+// more than a flight a second). Empty datagrams are ignored. DTLS itself does not retransmit
+// application data: a lost datagram stays lost, a duplicated one is dropped (replay protection),
+// reordered ones arrive reordered.
 //
 // Not thread-safe: for the tasks of one run.
 #pragma once

@@ -28,7 +28,7 @@ bool LockCore::take_if_free(lowlevel::Task& task) {
   return true;
 }
 
-bool LockCore::try_acquire(const std::source_location& site) {
+bool LockCore::try_acquire(const SourceLocation& site) {
   lowlevel::Task& task = lowlevel::current_task();
   if (!take_if_free(task)) return false;
   // A trylock never waits, so it cannot close a deadlock: recorded as held, not checked.
@@ -38,11 +38,11 @@ bool LockCore::try_acquire(const std::source_location& site) {
   return true;
 }
 
-void LockCore::acquire_nowait(const std::source_location& site) {
+void LockCore::acquire_nowait(const SourceLocation& site) {
   if (!try_acquire(site)) throw WouldBlock(std::string(name_) + " is held by another task");
 }
 
-void LockCore::acquire(const std::source_location& site, bool check_order) {
+void LockCore::acquire(const SourceLocation& site, bool check_order) {
   checkpoint_if_cancelled();
   lowlevel::Task& task = lowlevel::current_task();
   LockTracker* tracker = LockTracker::current();
@@ -80,7 +80,7 @@ void LockCore::acquire(const std::source_location& site, bool check_order) {
     tracker->acquired(*this, task, site);
 }
 
-void LockCore::retaken(const std::source_location& site) {
+void LockCore::retaken(const SourceLocation& site) {
   lowlevel::Task& task = lowlevel::current_task();
   TRELLIS_ASSERT(owner() == &task);
   if (LockTracker* tracker = LockTracker::current(); tracker != nullptr) [[unlikely]] {

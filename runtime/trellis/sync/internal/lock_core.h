@@ -5,9 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <source_location>
 #include <string>
 #include <utility>
+#include "trellis/base/source_location.h"
 
 #include "trellis/core/task.h"
 #include "trellis/sync/parking_lot.h"
@@ -39,10 +39,10 @@ class LockCore {
   // `site`: where the caller asked, for lock-order errors (RunOptions::check_lock_order).
   // check_order false (Condition::wait() taking its lock back after a cancellation, where an
   // error would leave the caller's guard without its lock): recorded as held, not checked.
-  void acquire(const std::source_location& site, bool check_order = true);
-  void acquire_nowait(const std::source_location& site);
+  void acquire(const SourceLocation& site, bool check_order = true);
+  void acquire_nowait(const SourceLocation& site);
   // acquire_nowait() that returns false instead of throwing WouldBlock.
-  bool try_acquire(const std::source_location& site);
+  bool try_acquire(const SourceLocation& site);
   void release();
   const std::string& user_name() const noexcept { return user_name_; }
   const char* kind() const noexcept { return name_; }
@@ -57,7 +57,7 @@ class LockCore {
   const lowlevel::Task* owner() const noexcept { return lot_.broken() ? nullptr : owner_; }
   // For Condition::wait(): the task was handed the lock back at `site`; tells the lock
   // tracker, which may throw LockOrderError (the task holds the lock either way).
-  void retaken(const std::source_location& site);
+  void retaken(const SourceLocation& site);
   lowlevel::ParkingLot& lot() noexcept { return lot_; }
 
  private:

@@ -23,7 +23,7 @@ std::string task_label(const lowlevel::Task& task) {
   return "task '" + task.name() + "' (#" + std::to_string(task.id()) + ")";
 }
 
-std::string site_label(const std::source_location& site) {
+std::string site_label(const SourceLocation& site) {
   std::string out = std::string(site.file_name()) + ":" + std::to_string(site.line());
   // Through a standard guard the line is the guard's: name the guard, so the reader knows to
   // look at the caller's std::lock_guard / unique_lock / scoped_lock.
@@ -94,7 +94,7 @@ std::string LockTracker::describe_edge(std::uint32_t from, std::uint32_t to, con
 }
 
 void LockTracker::check_order(LockCore& lock, const lowlevel::Task& task,
-                              const std::source_location& site) {
+                              const SourceLocation& site) {
   const std::uint32_t id = id_of(lock);
   auto held = held_.find(task.id());
   if (held == held_.end()) return;
@@ -129,8 +129,7 @@ void LockTracker::check_order(LockCore& lock, const lowlevel::Task& task,
   TRELLIS_ASSERT_SLOW(find_path(id, id).size() == 1);
 }
 
-void LockTracker::acquired(LockCore& lock, const lowlevel::Task& task,
-                           const std::source_location& site) {
+void LockTracker::acquired(LockCore& lock, const lowlevel::Task& task, const SourceLocation& site) {
   const std::uint32_t id = id_of(lock);
   std::vector<Held>& held = held_[task.id()];
   TRELLIS_ASSERT(

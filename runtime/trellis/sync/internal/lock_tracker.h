@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <source_location>
 #include <string>
 #include <vector>
+#include "trellis/base/source_location.h"
 
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/task.h"
@@ -37,9 +37,9 @@ class LockTracker final : public lowlevel::LockTracking {
   // `task` is about to wait for `lock` (acquire(), or Condition::wait() taking it back):
   // records an edge from every lock the task holds to `lock`, and throws LockOrderError,
   // recording nothing, if one of them would close a cycle of the order graph.
-  void check_order(LockCore& lock, const lowlevel::Task& task, const std::source_location& site);
+  void check_order(LockCore& lock, const lowlevel::Task& task, const SourceLocation& site);
   // `task` now holds `lock` (taken at `site`).
-  void acquired(LockCore& lock, const lowlevel::Task& task, const std::source_location& site);
+  void acquired(LockCore& lock, const lowlevel::Task& task, const SourceLocation& site);
   void released(LockCore& lock, const lowlevel::Task& task);
   // `task` is parked in lock's queue between these two calls.
   void wait_begins(LockCore& lock, const lowlevel::Task& task);
@@ -57,12 +57,12 @@ class LockTracker final : public lowlevel::LockTracking {
  private:
   struct Held {
     std::uint32_t lock = 0;
-    std::source_location site;
+    SourceLocation site;
   };
   struct Edge {
-    std::source_location from_site;  // where the earlier lock was taken
-    std::source_location to_site;    // where the later one was asked for
-    std::string task;                // who did it ("task 'x' (#3)")
+    SourceLocation from_site;  // where the earlier lock was taken
+    SourceLocation to_site;    // where the later one was asked for
+    std::string task;          // who did it ("task 'x' (#3)")
   };
   struct Wait {
     const lowlevel::Task* task = nullptr;

@@ -28,6 +28,10 @@ int datagram_write(BIO* bio, const char* data, int size) {
 int datagram_read(BIO* bio, char* out, int size) {
   BIO_clear_retry_flags(bio);
   DatagramQueue& queue = queue_of(bio);
+  // An empty UDP datagram holds no record: returning 0 for it would read to OpenSSL as the
+  // end of the stream and break the channel, so one stray empty datagram from anyone who can
+  // send from the peer's address would end it. Skip it.
+  while (!queue.datagrams.empty() && queue.datagrams.front().empty()) queue.datagrams.pop_front();
   if (queue.datagrams.empty()) {
     BIO_set_retry_read(bio);
     return -1;
@@ -35,6 +39,7 @@ int datagram_read(BIO* bio, char* out, int size) {
   std::vector<std::byte> datagram = std::move(queue.datagrams.front());
   queue.datagrams.pop_front();
   const std::size_t n = std::min(datagram.size(), static_cast<std::size_t>(size < 0 ? 0 : size));
+  TRELLIS_ASSERT(n > 0 || size <= 0);  // 0 means end of stream to OpenSSL: never for data
   if (n > 0) std::memcpy(out, datagram.data(), n);
   return static_cast<int>(n);
 }

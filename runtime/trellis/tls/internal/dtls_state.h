@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,10 @@ struct DtlsChannelState {
   // Sends every datagram OpenSSL queued; returns them (a new flight), or {} if none.
   std::vector<std::vector<std::byte>> flush();
   void resend_last_flight();
+  // Answers an epoch-0 datagram that arrived after the handshake: resends our last flight
+  // if it is the one that ended the handshake (the peer may have lost it), at most once per
+  // kRetransmitInitial of the run's clock; otherwise does nothing.
+  void answer_handshaking_peer();
   void ensure_handshake();
   void run_handshake();
   void check_status() const;
@@ -79,6 +84,13 @@ struct DtlsChannelState {
   std::vector<std::vector<std::byte>> last_flight;
   bool handshake_started = false;
   bool handshake_done = false;
+  // Invariant: set once the handshake is done, iff our last flight ended it (the server's
+  // in a full handshake, the client's in a resumed one). Only that side resends when the peer
+  // still sends epoch 0; if both did, one spoofed epoch-0 datagram would start an endless
+  // exchange of flights between the two peers.
+  bool sent_final_flight = false;
+  // When answer_handshaking_peer last resent (bounds what a spoofer can make us send).
+  std::optional<Time> final_flight_resent_at;
   Event handshake_finished;
   bool broken = false;
   bool closed = false;
