@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/setup.sh [release|asan|fuzz|all] — install what Trellis needs and build it.
+# tools/setup.sh [release|asan|tsan|fuzz|all] — install what Trellis needs and build it.
 #
 # Idempotent: Debian packages are installed only when one is missing (this needs root), and
 # the build reuses build/<preset>/ if it exists. Works on a fresh Debian 12 machine.
@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 presets="${1:-release}"
-[ "$presets" = all ] && presets="release asan fuzz"
+[ "$presets" = all ] && presets="release asan tsan fuzz"
 
 packages=(build-essential cmake ninja-build clang clang-format libboost-context-dev
           libboost-fiber-dev libabsl-dev librapidcheck-dev libbenchmark-dev libgtest-dev
