@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "../sim/child_process.h"
 #include "trellis/actor.h"
 #include "trellis/sim.h"
 #include "trellis/to_process/worker.h"
@@ -121,6 +122,28 @@ TEST(ActorSim, SeveralSeedsPass) {
     ASSERT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
     EXPECT_TRUE(done) << seed;
   }
+}
+
+// The same seeds give the same hashes in another process (another address-space layout):
+// the actor tree's processes, connections and messages depend on nothing but the seed.
+std::uint64_t actor_tree_hash(std::uint64_t seed) {
+  bool done = false;
+  return sim::run_simulation(body(done), {.seed = seed, .buggify_enable_ppm = 0}).trace_hash;
+}
+
+TEST(ActorSim, ChildPrintsHashes) {
+  const std::uint64_t seeds = sim::testing::child_seed_count("TRELLIS_ACTOR_CHILD_SEEDS");
+  if (seeds == 0) GTEST_SKIP() << "runs only as the child of SameHashInAnotherProcess";
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+    sim::testing::print_seed_hash(seed, actor_tree_hash(seed));
+  }
+}
+
+TEST(ActorSim, SameHashInAnotherProcess) {
+  const auto theirs =
+      sim::testing::hashes_from_child("ActorSim.ChildPrintsHashes", "TRELLIS_ACTOR_CHILD_SEEDS", 4);
+  ASSERT_EQ(theirs.size(), 4u);
+  for (const auto& [seed, hash] : theirs) EXPECT_EQ(actor_tree_hash(seed), hash) << seed;
 }
 
 }  // namespace

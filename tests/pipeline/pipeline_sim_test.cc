@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "../sim/child_process.h"
 #include "trellis/pipeline.h"
 #include "trellis/sim.h"
 #include "trellis/trellis.h"
@@ -85,6 +86,23 @@ TEST(PipelineSim, SameSeedSameTraceHash) {
     hashes.insert(first.hash);
   }
   EXPECT_GT(hashes.size(), 1u);  // different seeds, different schedules
+}
+
+// The same seeds give the same hashes in another process (another address-space layout):
+// nothing in a pipeline's run depends on an address (tests/sim/child_process.h).
+TEST(PipelineSim, ChildPrintsHashes) {
+  const std::uint64_t seeds = sim::testing::child_seed_count("TRELLIS_PIPELINE_CHILD_SEEDS");
+  if (seeds == 0) GTEST_SKIP() << "runs only as the child of SameHashInAnotherProcess";
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+    sim::testing::print_seed_hash(seed, pipeline_run(seed).hash);
+  }
+}
+
+TEST(PipelineSim, SameHashInAnotherProcess) {
+  const auto theirs = sim::testing::hashes_from_child("PipelineSim.ChildPrintsHashes",
+                                                      "TRELLIS_PIPELINE_CHILD_SEEDS", 4);
+  ASSERT_EQ(theirs.size(), 4u);
+  for (const auto& [seed, hash] : theirs) EXPECT_EQ(pipeline_run(seed).hash, hash) << seed;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "../sim/child_process.h"
 #include "trellis/sim.h"
 #include "trellis/to_process.h"
 #include "trellis/trellis.h"
@@ -133,6 +134,28 @@ TEST(ToProcessSim, TheTwinWithoutRetryIsFoundAndReplays) {
   const sim::RunResult again = sim::run_simulation(program(false, crashes), failing->config);
   EXPECT_TRUE(again.failed);
   EXPECT_EQ(again.trace_hash, failing->trace_hash);
+}
+
+// The same seeds give the same hashes in another process (another address-space layout),
+// worker crashes and replacements included (tests/sim/child_process.h).
+std::uint64_t retrying_program_hash(std::uint64_t seed) {
+  int crashes = 0;
+  return sim::run_simulation(program(true, crashes), {.seed = seed}).trace_hash;
+}
+
+TEST(ToProcessSim, ChildPrintsHashes) {
+  const std::uint64_t seeds = sim::testing::child_seed_count("TRELLIS_TO_PROCESS_CHILD_SEEDS");
+  if (seeds == 0) GTEST_SKIP() << "runs only as the child of SameHashInAnotherProcess";
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+    sim::testing::print_seed_hash(seed, retrying_program_hash(seed));
+  }
+}
+
+TEST(ToProcessSim, SameHashInAnotherProcess) {
+  const auto theirs = sim::testing::hashes_from_child("ToProcessSim.ChildPrintsHashes",
+                                                      "TRELLIS_TO_PROCESS_CHILD_SEEDS", 6);
+  ASSERT_EQ(theirs.size(), 6u);
+  for (const auto& [seed, hash] : theirs) EXPECT_EQ(retrying_program_hash(seed), hash) << seed;
 }
 
 }  // namespace
