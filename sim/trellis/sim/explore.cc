@@ -9,6 +9,7 @@
 #include "trellis/core/errors.h"
 #include "trellis/core/run.h"
 #include "trellis/fakes/mock_clock.h"
+#include "trellis/sim/internal/describe_failure.h"
 
 namespace trellis::sim {
 namespace {
@@ -150,18 +151,6 @@ class Explorer {
   bool cut_ = false;  // the budget stopped a level: it and all after it are incomplete
 };
 
-std::string describe_exception(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (const Cancelled&) {
-    return "Cancelled escaped the run";
-  } catch (...) {
-    return "an exception of unknown type";
-  }
-}
-
 }  // namespace
 
 void run_unit_with(const std::function<void()>& body, SchedulePolicy& policy) {
@@ -188,7 +177,7 @@ ExhaustiveResult explore_exhaustively(const std::function<void()>& body, Exhaust
       run_unit_with(body, policy);
     } catch (...) {
       result.failed = true;
-      result.failure = describe_exception(std::current_exception());
+      result.failure = internal::describe_failure(std::current_exception());
     }
     if (probe) {
       if (std::optional<std::string> failure = probe()) {

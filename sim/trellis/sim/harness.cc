@@ -10,36 +10,13 @@
 
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
-#include "trellis/core/exception_group.h"
 #include "trellis/core/run.h"
 #include "trellis/fakes/mock_clock.h"
+#include "trellis/sim/internal/describe_failure.h"
 #include "trellis/sim/random_policy.h"
 #include "trellis/sim/step_policy.h"
 
 namespace trellis::sim {
-namespace {
-
-// The failure as a reader wants it: nested exception groups flattened to their leaves.
-std::string describe_failure(const std::exception_ptr& error, int depth = 0) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const ExceptionGroup& group) {
-    if (depth > 8) return group.what();
-    std::string out;
-    for (const std::exception_ptr& inner : group.exceptions()) {
-      out += (out.empty() ? "" : "; ") + describe_failure(inner, depth + 1);
-    }
-    return out.empty() ? group.what() : out;
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (const Cancelled&) {
-    return "Cancelled escaped the run";
-  } catch (...) {
-    return "an exception of unknown type";
-  }
-}
-
-}  // namespace
 
 ReplayFile RunResult::replay(const std::string& scenario,
                              std::map<std::string, std::string> options) const {
@@ -63,7 +40,7 @@ RunResult run_simulation(const SimBody& body, const Config& config, const Failur
     body(world);
   } catch (...) {
     result.failed = true;
-    result.failure = describe_failure(std::current_exception());
+    result.failure = internal::describe_failure(std::current_exception());
   }
   if (probe) {
     if (std::optional<std::string> failure = probe()) {
