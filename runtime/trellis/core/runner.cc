@@ -217,7 +217,11 @@ Runner::GuestStep Runner::guest_step(bool waited) {
   for (;;) {
     if (abandoned_ || root_ == nullptr) return {.done = true};
     if (batch_position_ < batch_.size()) {
-      run_batch();  // this iteration's batch, or what the last slice left of it
+      // This iteration's batch, or what the last slice left of it, up to the slice's end.
+      const std::size_t start = batch_position_;
+      batch_stop_ = std::min(batch_.size(), start + guest_slice_left_);
+      run_batch();
+      guest_slice_left_ -= batch_position_ - start;
       if (abandoned_ || root_ == nullptr) return {.done = true};
       if (batch_position_ < batch_.size()) return {};  // the slice is used up
       ready = false;
@@ -427,14 +431,11 @@ void Runner::form_batch() {
   if (batch_.size() > 1) {
     policy_.order_batch(std::span<lowlevel::Task*>(batch_.data(), batch_.size()));
   }
+  batch_stop_ = batch_.size();
 }
 
 void Runner::run_batch() {
-  while (batch_position_ < batch_.size()) {
-    if (guest_) [[unlikely]] {
-      if (guest_slice_left_ == 0) return;  // the rest of the batch runs in the next step
-      --guest_slice_left_;
-    }
+  while (batch_position_ < batch_stop_) {
     lowlevel::Task& task = *batch_[batch_position_++];
     TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunnable);
     TRELLIS_ASSERT(current_ == nullptr);
@@ -590,8 +591,9 @@ lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
   // itself: the same poll() the loop runs, outside every task (no current task while it
   // fires deadlines and signals). The loop still starts new tasks (stack allocation can
   // fail) and finishes exited ones.
-  if (batch_position_ == batch_.size()) {
-    // (A guest run goes back to the loop after every batch, and from there to its host.)
+  if (batch_position_ == batch_stop_) {
+    // (A guest run goes back to the loop at the end of its step's part of a batch, and from
+    // there to its host.)
     if (runq_.empty() || guest_) return nullptr;
     current_ = nullptr;
     PollResult polled = PollResult::kNeedsLoop;
@@ -608,10 +610,6 @@ lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
   lowlevel::Task* next = batch_[batch_position_];
   TRELLIS_ASSERT(next->state_ == lowlevel::Task::State::kRunnable);
   if (next->stack_.empty()) return nullptr;
-  if (guest_) [[unlikely]] {
-    if (guest_slice_left_ == 0) return nullptr;  // the host's turn (guest_step)
-    --guest_slice_left_;
-  }
   ++batch_position_;
   return next;
 }
@@ -622,14 +620,10 @@ lowlevel::Task* Runner::next_for_instrumented_switch(lowlevel::Task& self) {
   // two steps, in the same order: after_task_step(self), before_task_step(next), each "as"
   // its task. (The hooks then run on the task's stack rather than the loop's.) At the end
   // of a batch it goes back to the loop, which calls the I/O-wait hooks around its wait.
-  if (batch_position_ == batch_.size()) return nullptr;
+  if (batch_position_ == batch_stop_) return nullptr;
   lowlevel::Task* next = batch_[batch_position_];
   TRELLIS_ASSERT(next->state_ == lowlevel::Task::State::kRunnable);
   if (next->stack_.empty()) return nullptr;
-  if (guest_) [[unlikely]] {
-    if (guest_slice_left_ == 0) return nullptr;  // the host's turn (guest_step)
-    --guest_slice_left_;
-  }
   ++batch_position_;
   call_instruments([&](Instrument& i) { i.after_task_step(self); });
   current_ = next;

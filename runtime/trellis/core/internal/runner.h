@@ -242,7 +242,7 @@ class Runner {
   // A guest run: every batch ends back in the loop (the host runs between batches).
   bool guest_ = false;
   IdlePrimed guest_idle_ = IdlePrimed::kNone;  // the plan of the iteration whose wait is out
-  // Task steps a guest step may still start (guest_step, run_batch, the direct switches).
+  // Task steps a guest step may still start (guest_step lowers batch_stop_ to the slice's end).
   static constexpr std::size_t kGuestSliceSteps = 512;
   std::size_t guest_slice_left_ = 0;
   const bool strict_exception_groups_;
@@ -272,6 +272,9 @@ class Runner {
   std::vector<lowlevel::Task*> runq_;
   std::vector<lowlevel::Task*> batch_;
   std::size_t batch_position_ = 0;
+  // Where run_batch() and the direct switches stop: batch_.size() (form_batch), or the end of
+  // a guest step's slice. Invariant: batch_position_ <= batch_stop_ <= batch_.size().
+  std::size_t batch_stop_ = 0;
   DeadlineHeap deadlines_;
   WakeupPrefetch wakeup_prefetch_;
   // wait_all_tasks_blocked waiters, ordered by (cushion, task id): deterministic.
