@@ -120,6 +120,14 @@ RunToken current_run_token();
 // checkpoint.
 void spawn_system_task(std::function<void()> fn, std::string_view name = "system task");
 
+// A batch (every task runnable when it formed, one step each) longer than this runs in slices
+// of this many task steps. Between slices the run loop polls again without blocking: timers
+// that came due and I/O that became ready during the slice wake their tasks, which run before
+// the rest of the batch. So a timer or a socket waits at most one slice of steps, however
+// many tasks are runnable, and every task of a batch still runs once in it. Counted in steps,
+// never in time: a seeded schedule stays a function of its seed.
+inline constexpr std::size_t kBatchSliceSteps = 256;
+
 struct RunStatistics {
   std::size_t tasks_living = 0;
   std::size_t tasks_runnable = 0;

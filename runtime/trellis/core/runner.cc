@@ -431,10 +431,56 @@ void Runner::form_batch() {
   if (batch_.size() > 1) {
     policy_.order_batch(std::span<lowlevel::Task*>(batch_.data(), batch_.size()));
   }
-  batch_stop_ = batch_.size();
+  batch_stop_ = guest_ ? batch_.size() : std::min(batch_.size(), lowlevel::kBatchSliceSteps);
+}
+
+bool Runner::next_slice(PollSite site) {
+  TRELLIS_ASSERT(!guest_);
+  TRELLIS_ASSERT(batch_position_ == batch_stop_ && batch_stop_ < batch_.size());
+  const std::size_t first_woken = runq_.size();
+  if (poll(Duration::zero(), site) == PollResult::kNeedsLoop) return false;
+  admit_woken(first_woken);
+  batch_stop_ = std::min(batch_.size(), batch_position_ + lowlevel::kBatchSliceSteps);
+  TRELLIS_ASSERT(batch_position_ < batch_stop_);
+  return true;
+}
+
+void Runner::admit_woken(std::size_t first) {
+  TRELLIS_ASSERT(first <= runq_.size());
+  const std::size_t count = runq_.size() - first;
+  if (count == 0) return;
+  const auto woken_begin = runq_.begin() + static_cast<std::ptrdiff_t>(first);
+  if (count <= batch_position_) {
+    // The slots of steps already run take them: no move of the remainder.
+    batch_position_ -= count;
+    std::copy(woken_begin, runq_.end(),
+              batch_.begin() + static_cast<std::ptrdiff_t>(batch_position_));
+  } else {
+    batch_.insert(batch_.begin() + static_cast<std::ptrdiff_t>(batch_position_), woken_begin,
+                  runq_.end());
+  }
+  runq_.resize(first);
+  if (count > 1) {
+    policy_.order_batch(std::span<lowlevel::Task*>(batch_.data() + batch_position_, count));
+  }
 }
 
 void Runner::run_batch() {
+  for (;;) {
+    run_slice();
+    if (abandoned_ || guest_ || batch_position_ == batch_.size()) return;
+    bool next = false;
+    try {
+      next = next_slice(PollSite::kLoop);
+    } catch (...) {
+      fail_run(std::current_exception());
+      return;
+    }
+    TRELLIS_ASSERT(next);
+  }
+}
+
+void Runner::run_slice() {
   while (batch_position_ < batch_stop_) {
     lowlevel::Task& task = *batch_[batch_position_++];
     TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunnable);
@@ -594,18 +640,25 @@ lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
   if (batch_position_ == batch_stop_) {
     // (A guest run goes back to the loop at the end of its step's part of a batch, and from
     // there to its host.)
-    if (runq_.empty() || guest_) return nullptr;
+    if (guest_) return nullptr;
+    const bool batch_done = batch_stop_ == batch_.size();
+    if (batch_done && runq_.empty()) return nullptr;
     current_ = nullptr;
-    PollResult polled = PollResult::kNeedsLoop;
+    bool ready = false;
     try {
-      polled = poll(Duration::zero(), PollSite::kTaskStack);
+      // The end of a slice runs the poll between slices that run_batch() runs; the end of
+      // the batch runs the next iteration's poll and forms its batch.
+      ready = batch_done ? poll(Duration::zero(), PollSite::kTaskStack) != PollResult::kNeedsLoop
+                         : next_slice(PollSite::kTaskStack);
     } catch (...) {
       fail_run(std::current_exception());
     }
     current_ = &self;
-    if (polled == PollResult::kNeedsLoop) return nullptr;
-    TRELLIS_ASSERT(!runq_.empty());
-    form_batch();
+    if (!ready) return nullptr;
+    if (batch_done) {
+      TRELLIS_ASSERT(!runq_.empty());
+      form_batch();
+    }
   }
   lowlevel::Task* next = batch_[batch_position_];
   TRELLIS_ASSERT(next->state_ == lowlevel::Task::State::kRunnable);

@@ -202,7 +202,18 @@ class Runner {
   inline PollResult poll(Duration timeout, PollSite site);
   bool expire_deadlines();
   void form_batch();
+  // Runs the batch from batch_position_ to its end, slice by slice (guest: up to batch_stop_).
   void run_batch();
+  void run_slice();  // up to batch_stop_
+  // A long batch runs in slices of lowlevel::kBatchSliceSteps task steps (lowlevel.h). Between
+  // two slices the poll step runs again with a zero timeout, and the tasks it woke (parked
+  // until then, so none is in the batch's remainder) run next, in the policy's order, ahead
+  // of the remainder. Returns false if that poll must run in loop() (PollResult::kNeedsLoop,
+  // from a task's stack).
+  bool next_slice(PollSite site);
+  // Moves the tasks runq_ gained past `first` (woken by a slice's poll) into the batch, ahead
+  // of its remainder, ordered by the policy.
+  void admit_woken(std::size_t first);
   bool prepare_to_run(lowlevel::Task& task);
   void finish(lowlevel::Task& task);
   // Forced inline, in runner_inline.h.
@@ -272,8 +283,9 @@ class Runner {
   std::vector<lowlevel::Task*> runq_;
   std::vector<lowlevel::Task*> batch_;
   std::size_t batch_position_ = 0;
-  // Where run_batch() and the direct switches stop: batch_.size() (form_batch), or the end of
-  // a guest step's slice. Invariant: batch_position_ <= batch_stop_ <= batch_.size().
+  // Where run_batch() and the direct switches stop: the end of the batch's current slice
+  // (kBatchSliceSteps after its start), or of a guest step's slice.
+  // Invariant: batch_position_ <= batch_stop_ <= batch_.size().
   std::size_t batch_stop_ = 0;
   DeadlineHeap deadlines_;
   WakeupPrefetch wakeup_prefetch_;
