@@ -17,6 +17,7 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/exception_group.h"
+#include "trellis/core/internal/task_memory.h"
 #include "trellis/core/internal/wakeup_prefetch.h"
 #include "trellis/core/task_local.h"
 
@@ -70,6 +71,7 @@ Runner::~Runner() {
     for (lowlevel::TaskExitListener* listener : listeners) listener->run_ended();
   }
   stack_pool_.trim();
+  trim_task_memory();
   if (abandoned_) {
     all_tasks_.abandon();
     return;

@@ -1,17 +1,27 @@
 // The task allocator: lowlevel::Task's operator new and delete (core/task.h).
 //
-// Tasks come and go by the hundred thousand (a spawn storm, a server's connections), so their
-// memory is recycled through per-thread free lists by 64-byte size class instead of going to
-// malloc each time. Tasks start on a cache line: the fields a wake-up touches fill their
-// first lines (task.h), which the run loop prefetches for the next sleeper due.
+// Tasks come and go by the hundred thousand (a spawn storm, a server's connections), and in a
+// spawn storm they all exist at once before the first one runs. So their memory is carved out
+// of per-thread slabs by 64-byte size class and recycled through free lists, instead of going
+// to malloc each time (an aligned malloc splits and merges chunks: a tenth of a spawn's cost).
+// Slabs grow from 64 KiB to 2 MiB; slabs of 2 MiB are aligned and advised for transparent huge
+// pages (huge_page_memory.h), so 100k tasks fault in a few dozen huge pages rather than 12,000
+// small ones. Slabs live until the thread exits, or until a run ends with no task alive while
+// the thread holds more than kTaskSlabBytesKept (trim_task_memory(), called by the Runner).
+// Tasks start on a cache line: the fields a wake-up touches fill their first lines (task.h),
+// which the run loop prefetches for the next sleeper due.
+#include <algorithm>
 #include <cstddef>
 #include <new>
 #include <utility>
+#include <vector>
 
 #include "trellis/base/assert.h"
+#include "trellis/core/internal/huge_page_memory.h"
+#include "trellis/core/internal/task_memory.h"
 #include "trellis/core/task.h"
 
-namespace trellis::lowlevel {
+namespace trellis {
 namespace {
 
 // Sanitizer builds use plain new/delete, so that use-after-free of a task stays detectable.
@@ -22,26 +32,61 @@ constexpr bool kRecycleTaskMemory = true;
 #endif
 constexpr std::size_t kTaskSizeClassBytes = 64;
 constexpr std::align_val_t kTaskAlignment{64};
-constexpr std::size_t kTaskSizeClassCount = 32;  // recycles tasks up to 2 KiB
-// Bounds the memory a thread keeps for reuse: enough for ~100k small tasks of a burst.
-constexpr std::size_t kTaskCacheBytesMax = std::size_t{48} << 20;
+constexpr std::size_t kTaskSizeClassCount = 32;  // slab-allocates tasks up to 2 KiB
+constexpr std::size_t kFirstSlabBytes = std::size_t{64} << 10;
+// Kept across runs: enough for ~100k small tasks of a burst, without a fault on the next.
+constexpr std::size_t kTaskSlabBytesKept = std::size_t{64} << 20;
 
 struct FreeBlock {
   FreeBlock* next;
 };
 
-// Invariant: bytes == the sum over the lists of (their length x their class's size).
-struct TaskMemoryCache {
+// Invariant: live == blocks handed out and not yet given back; next <= end, both inside the
+// last slab (or null before the first).
+struct TaskMemory {
   FreeBlock* heads[kTaskSizeClassCount] = {};
-  std::size_t bytes = 0;
-  ~TaskMemoryCache() {
-    for (FreeBlock*& head : heads) {
-      while (head != nullptr) ::operator delete(std::exchange(head, head->next), kTaskAlignment);
-    }
+  char* next = nullptr;
+  char* end = nullptr;
+  struct Slab {
+    void* memory;
+    std::size_t bytes;
+  };
+  std::vector<Slab> slabs;
+  std::size_t slab_bytes = 0;
+  std::size_t live = 0;
+
+  ~TaskMemory() { release_slabs(); }
+
+  void release_slabs() noexcept {
+    for (const Slab& slab : slabs) internal::free_table(slab.memory, slab.bytes);
+    slabs.clear();
+    slab_bytes = 0;
+    for (FreeBlock*& head : heads) head = nullptr;
+    next = end = nullptr;
+  }
+
+  void* carve(std::size_t bytes) {
+    if (static_cast<std::size_t>(end - next) < bytes) add_slab();
+    void* block = next;
+    next += bytes;
+    return block;
+  }
+
+  void add_slab() {
+    // Each slab doubles the last, up to a huge page; from then on one huge page at a time.
+    const std::size_t bytes = slabs.empty()
+                                  ? kFirstSlabBytes
+                                  : std::min(slabs.back().bytes * 2, internal::kHugePageBytes);
+    slabs.reserve(slabs.size() + 1);
+    void* memory = internal::allocate_table(bytes);  // cache-line aligned at least
+    slabs.push_back(Slab{memory, bytes});
+    slab_bytes += bytes;
+    next = static_cast<char*>(memory);
+    end = next + bytes;
   }
 };
 
-thread_local TaskMemoryCache task_memory_cache;
+thread_local TaskMemory task_memory;
 
 std::size_t task_size_class(std::size_t size) noexcept {
   return (size + kTaskSizeClassBytes - 1) / kTaskSizeClassBytes;
@@ -49,35 +94,46 @@ std::size_t task_size_class(std::size_t size) noexcept {
 
 }  // namespace
 
+namespace internal {
+
+void trim_task_memory() noexcept {
+  if (!kRecycleTaskMemory) return;
+  TaskMemory& memory = task_memory;
+  // With no task alive, every block is free: the slabs can go as a whole.
+  if (memory.live == 0 && memory.slab_bytes > kTaskSlabBytesKept) memory.release_slabs();
+}
+
+}  // namespace internal
+
+namespace lowlevel {
+
 void* Task::operator new(std::size_t size) {
   const std::size_t size_class = task_size_class(size);
   if (!kRecycleTaskMemory || size_class >= kTaskSizeClassCount) {
     return ::operator new(size, kTaskAlignment);
   }
-  TaskMemoryCache& cache = task_memory_cache;
-  if (FreeBlock* block = cache.heads[size_class]) {
-    TRELLIS_ASSERT(cache.bytes >= size_class * kTaskSizeClassBytes);
-    cache.heads[size_class] = block->next;
-    cache.bytes -= size_class * kTaskSizeClassBytes;
-    return block;
+  TaskMemory& memory = task_memory;
+  void* block = memory.heads[size_class];
+  if (block != nullptr) {
+    memory.heads[size_class] = memory.heads[size_class]->next;
+  } else {
+    block = memory.carve(size_class * kTaskSizeClassBytes);
   }
-  return ::operator new(size_class* kTaskSizeClassBytes, kTaskAlignment);
+  ++memory.live;
+  return block;
 }
 
-void Task::operator delete(void* memory, std::size_t size) noexcept {
+void Task::operator delete(void* block, std::size_t size) noexcept {
   const std::size_t size_class = task_size_class(size);
   if (!kRecycleTaskMemory || size_class >= kTaskSizeClassCount) {
-    ::operator delete(memory, kTaskAlignment);
+    ::operator delete(block, kTaskAlignment);
     return;
   }
-  TaskMemoryCache& cache = task_memory_cache;
-  if (cache.bytes + size_class * kTaskSizeClassBytes > kTaskCacheBytesMax) {
-    ::operator delete(memory, kTaskAlignment);
-    return;
-  }
-  cache.heads[size_class] = new (memory) FreeBlock{cache.heads[size_class]};
-  cache.bytes += size_class * kTaskSizeClassBytes;
-  TRELLIS_ASSERT(cache.bytes <= kTaskCacheBytesMax);
+  TaskMemory& memory = task_memory;
+  TRELLIS_ASSERT(memory.live > 0);
+  --memory.live;
+  memory.heads[size_class] = new (block) FreeBlock{memory.heads[size_class]};
 }
 
-}  // namespace trellis::lowlevel
+}  // namespace lowlevel
+}  // namespace trellis
