@@ -26,6 +26,7 @@
 #include <system_error>
 #include <vector>
 
+#include "dtls_world.h"
 #include "trellis/fakes/tls.h"
 #include "trellis/tls.h"
 #include "trellis/trellis.h"
@@ -43,9 +44,7 @@ std::span<const std::byte> b(std::string_view text) {
   return std::as_bytes(std::span(text.data(), text.size()));
 }
 
-std::string text(const std::vector<std::byte>& datagram) {
-  return std::string(reinterpret_cast<const char*>(datagram.data()), datagram.size());
-}
+using dtls_testing::text;
 
 // The openssl binary, if PATH has one.
 std::optional<std::string> find_openssl() {
