@@ -117,7 +117,9 @@ class SslStreamState {
   // _inner_recv_count).
   std::uint64_t inner_receive_count_ = 0;
   std::size_t receive_size_ = kReceiveSizeStart;
-  std::vector<std::byte> receive_buffer_;
+  // Invariant: holds receive_buffer_size_ bytes (0: not allocated yet).
+  std::unique_ptr<std::byte[]> receive_buffer_;
+  std::size_t receive_buffer_size_ = 0;
   // Ciphertext made but not yet sent: a TLS 1.3 server's session tickets (see RetryMode).
   // Invariant: goes out before any later ciphertext, in one send_all with it.
   std::vector<std::byte> deferred_;
@@ -221,9 +223,13 @@ void SslStreamState::receive_ciphertext() {
   const std::uint64_t count = inner_receive_count_;
   const auto held = hold(inner_receive_lock_);
   if (count != inner_receive_count_) return;  // another task read while we waited: retry first
-  // Kept between reads (no zero-filled allocation per read); grows with receive_size_.
-  if (receive_buffer_.size() < receive_size_) receive_buffer_.resize(receive_size_);
-  const std::span<std::byte> buffer = std::span(receive_buffer_).first(receive_size_);
+  // Kept between reads and never zero-filled (the transport overwrites what it reports);
+  // grows with receive_size_.
+  if (receive_buffer_size_ < receive_size_) {
+    receive_buffer_ = std::make_unique_for_overwrite<std::byte[]>(receive_size_);
+    receive_buffer_size_ = receive_size_;
+  }
+  const std::span<std::byte> buffer(receive_buffer_.get(), receive_size_);
   const std::size_t n = transport->receive_some(buffer);
   TRELLIS_ASSERT(n <= buffer.size());
   if (n == 0) {
@@ -345,17 +351,24 @@ std::size_t SslStreamState::receive_some(std::span<std::byte> buffer) {
   if (buffer.empty()) throw std::invalid_argument("receive_some: the buffer is empty");
   ConflictDetector::Guard guard(receive_conflict_);
   check_status();
-  try {
+  const auto receive = [&] {
     ensure_handshake(false);
     std::size_t received = 0;
     retry([&] { return SSL_read_ex(ssl.get(), buffer.data(), buffer.size(), &received); },
           "TLS receive failed");
     TRELLIS_ASSERT(received <= buffer.size());
     return received;
+  };
+  // Without https_compatible an SslError goes straight to the caller: no catch and rethrow,
+  // which would unwind the stack a second time (a peer that drops the connection without
+  // close_notify, common, costs one exception, not two).
+  if (!options.https_compatible) return receive();
+  try {
+    return receive();
   } catch (const SslError& error) {
     // A ragged EOF (also during the handshake) is a clean one for https_compatible streams;
     // the stream stays broken, but all that is left to do with it is close it (as Trio).
-    if (!options.https_compatible || !error.unexpected_eof()) throw;
+    if (!error.unexpected_eof()) throw;
     checkpoint();
     return 0;
   }
