@@ -60,7 +60,10 @@ enum class HandshakeStatus { kNotStarted, kRunning, kDone };
 // (deferred_); they go out in front of the next record this stream sends. Sending them at
 // once would block the server's handshake (or its next receive) on the client reading, which
 // a client that only sends next never does: over a lockstep transport that deadlocks both.
-enum class RetryMode { kNormal, kIgnoreWantRead, kHandshake };
+// kRaggedEofIsEof: an https_compatible stream's read, for which the peer closing the
+// transport without close_notify is a clean end of file (Trio): reported as 0 with no
+// exception thrown (and caught again), as a peer that just drops the connection is common.
+enum class RetryMode { kNormal, kIgnoreWantRead, kHandshake, kRaggedEofIsEof };
 
 // Everything an SslStream owns, on the heap so the stream can move while the locks, the
 // detectors and the event (which tasks may be parked on) stay put.
@@ -93,8 +96,10 @@ class SslStreamState {
   SslStream::Options options;
 
  private:
-  // Returns whether op must wait for more input; throws (and breaks the stream) on failure.
-  bool interpret(int& ret, const char* operation);
+  // Returns whether op must wait for more input; throws (and breaks the stream) on failure,
+  // except for a ragged EOF when ragged_eof is given: then the stream is broken, ret is 0
+  // and *ragged_eof is set.
+  bool interpret(int& ret, const char* operation, bool* ragged_eof);
   // What OpenSSL wrote for the transport (after what was deferred), or {} if nothing is to
   // go now. handshake_finished: this is the handshake's last output.
   std::vector<std::byte> take_outgoing(bool handshake_finished);
@@ -185,7 +190,7 @@ void SslStreamState::mark_broken(std::string reason) noexcept {
   broken_reason_ = std::move(reason);
 }
 
-bool SslStreamState::interpret(int& ret, const char* operation) {
+bool SslStreamState::interpret(int& ret, const char* operation, bool* ragged_eof) {
   if (ret > 0) return false;
   if (ret == kWantRead) return true;
   const int error = SSL_get_error(ssl.get(), ret);
@@ -201,6 +206,11 @@ bool SslStreamState::interpret(int& ret, const char* operation) {
     default: {
       SslError failure = make_ssl_error(ssl.get(), error, operation);
       mark_broken(failure.what());
+      if (ragged_eof != nullptr && failure.unexpected_eof()) {
+        *ragged_eof = true;
+        ret = 0;
+        return false;
+      }
       throw failure;
     }
   }
@@ -269,7 +279,16 @@ int SslStreamState::retry(FunctionRef<int()> op, const char* operation, RetryMod
     TRELLIS_ASSERT(transport != nullptr);
     ERR_clear_error();
     int ret = op();
-    bool want_read = interpret(ret, operation);
+    bool ragged_eof = false;
+    bool want_read =
+        interpret(ret, operation, mode == RetryMode::kRaggedEofIsEof ? &ragged_eof : nullptr);
+    if (ragged_eof) {
+      // Read as EOF: done, and the alert OpenSSL queued for the peer stays unsent (the peer
+      // is gone; sending it would fail).
+      TRELLIS_ASSERT(ret == 0 && status_ != StreamStatus::kOk);  // broken (or closed meanwhile)
+      if (!yielded) checkpoint();
+      return ret;
+    }
     if (mode == RetryMode::kIgnoreWantRead) want_read = false;
     std::vector<std::byte> to_send = take_outgoing(mode == RetryMode::kHandshake && !want_read);
     if (to_send.empty() && !want_read) {
@@ -355,7 +374,8 @@ std::size_t SslStreamState::receive_some(std::span<std::byte> buffer) {
     ensure_handshake(false);
     std::size_t received = 0;
     retry([&] { return SSL_read_ex(ssl.get(), buffer.data(), buffer.size(), &received); },
-          "TLS receive failed");
+          "TLS receive failed",
+          options.https_compatible ? RetryMode::kRaggedEofIsEof : RetryMode::kNormal);
     TRELLIS_ASSERT(received <= buffer.size());
     return received;
   };
@@ -366,7 +386,8 @@ std::size_t SslStreamState::receive_some(std::span<std::byte> buffer) {
   try {
     return receive();
   } catch (const SslError& error) {
-    // A ragged EOF (also during the handshake) is a clean one for https_compatible streams;
+    // A ragged EOF during the handshake (after it, retry reports it as 0 without throwing)
+    // is a clean one for https_compatible streams;
     // the stream stays broken, but all that is left to do with it is close it (as Trio).
     if (!error.unexpected_eof()) throw;
     checkpoint();
