@@ -121,50 +121,90 @@ std::size_t read_until(PipeReceiveStream& stdout_stream, std::string& output,
     GTEST_SKIP() << "no `openssl` program in PATH (Debian: the openssl package)"; \
   }
 
-// A Trellis client handshakes with s_server (verifying its certificate for 127.0.0.1), sends
-// datagrams that s_server prints, receives the replies the test types into s_server, and
-// closes: s_server sees close_notify ("DONE") and, with -naccept 1, exits 0.
+// `openssl s_server -dtls1_2` on 127.0.0.1 (any port) for one client, with pki's certificate
+// and `extra` options, once it listens (it prints "ACCEPT 127.0.0.1:<port>").
+struct SServer {
+  Process process;
+  std::string output;  // what it printed so far
+  std::uint16_t port = 0;
+};
+
+SServer start_s_server(const std::string& openssl, const DtlsPki& pki, const PemDirectory& dir,
+                       const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv = {openssl,
+                                   "s_server",
+                                   "-dtls1_2",
+                                   "-accept",
+                                   "127.0.0.1:0",
+                                   "-naccept",
+                                   "1",
+                                   "-cert",
+                                   dir.write("cert.pem", pki.certificate.certificate_chain_pem),
+                                   "-key",
+                                   dir.write("key.pem", pki.certificate.private_key_pem)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  SServer server{open_process(argv, {.stdin_mode = Stdio::kPipe,
+                                     .stdout_mode = Stdio::kPipe,
+                                     .stderr_mode = Stdio::kDevNull}),
+                 {},
+                 0};
+  std::size_t accept = 0;
+  fail_after(kStepTimeout, [&] {
+    accept = read_until(*server.process.stdout_stream(), server.output, "ACCEPT ");
+    read_until(*server.process.stdout_stream(), server.output, "\n", accept);
+  });
+  const std::size_t colon = server.output.find(':', accept);
+  server.port = static_cast<std::uint16_t>(std::stoi(server.output.substr(colon + 1)));
+  return server;
+}
+
+// A Trellis client (ciphertext MTU `mtu`) handshakes with s_server (verifying its certificate
+// for 127.0.0.1), sends datagrams that s_server prints, receives the replies the test types
+// into s_server, and closes: s_server sees close_notify ("DONE") and, with -naccept 1, exits 0.
+void exchange_with_s_server(SServer& server, SslContext& client_ctx, std::size_t mtu) {
+  PipeReceiveStream& out = *server.process.stdout_stream();
+  DtlsEndpoint client(UdpSocket(AF_INET));
+  DtlsChannel channel = client.connect(*SocketAddress::parse("127.0.0.1", server.port), client_ctx);
+  channel.set_ciphertext_mtu(mtu);
+  fail_after(kStepTimeout, [&] { channel.do_handshake(); });
+  std::size_t seen = 0;
+  for (int i = 0; i < kDatagrams; ++i) {
+    const std::string request = "trellis datagram " + std::to_string(i) + "\n";
+    const std::string reply = "s_server reply " + std::to_string(i) + "\n";
+    fail_after(kStepTimeout, [&] {
+      channel.send(b(request));
+      seen = read_until(out, server.output, request, seen) + request.size();
+      server.process.stdin_stream()->send_all(b(reply));  // one line: one record
+      EXPECT_EQ(text(channel.receive()), reply);
+    });
+  }
+  EXPECT_EQ(channel.statistics().handshake_retransmissions, 0u);  // loopback loses nothing
+  channel.close();
+  fail_after(kStepTimeout, [&] {
+    read_until(out, server.output, "DONE", seen);  // s_server read our close_notify
+    EXPECT_EQ(server.process.wait(), 0) << server.output;
+  });
+}
+
 TEST(DtlsInterop, TrellisClientAgainstOpensslSServer) {
   TRELLIS_REQUIRE_OPENSSL(openssl);
   DtlsPki pki;
   PemDirectory dir;
-  const std::string certificate = dir.write("cert.pem", pki.certificate.certificate_chain_pem);
-  const std::string key = dir.write("key.pem", pki.certificate.private_key_pem);
   run([&] {
-    Process server = open_process(
-        {*openssl, "s_server", "-dtls1_2", "-accept", "127.0.0.1:0", "-naccept", "1", "-cert",
-         certificate, "-key", key},
-        {.stdin_mode = Stdio::kPipe, .stdout_mode = Stdio::kPipe, .stderr_mode = Stdio::kDevNull});
-    PipeReceiveStream& out = *server.stdout_stream();
-    std::string output;
-    // s_server prints "ACCEPT 127.0.0.1:<port>" once it listens.
-    std::size_t accept = 0;
-    fail_after(kStepTimeout, [&] {
-      accept = read_until(out, output, "ACCEPT ");
-      read_until(out, output, "\n", accept);
-    });
-    const std::size_t colon = output.find(':', accept);
-    const auto port = static_cast<std::uint16_t>(std::stoi(output.substr(colon + 1)));
-    DtlsEndpoint client(UdpSocket(AF_INET));
-    DtlsChannel channel = client.connect(*SocketAddress::parse("127.0.0.1", port), pki.client);
-    fail_after(kStepTimeout, [&] { channel.do_handshake(); });
-    std::size_t seen = 0;
-    for (int i = 0; i < kDatagrams; ++i) {
-      const std::string request = "trellis datagram " + std::to_string(i) + "\n";
-      const std::string reply = "s_server reply " + std::to_string(i) + "\n";
-      fail_after(kStepTimeout, [&] {
-        channel.send(b(request));
-        seen = read_until(out, output, request, seen) + request.size();
-        server.stdin_stream()->send_all(b(reply));  // one line: one record
-        EXPECT_EQ(text(channel.receive()), reply);
-      });
-    }
-    EXPECT_EQ(channel.statistics().handshake_retransmissions, 0u);  // loopback loses nothing
-    channel.close();
-    fail_after(kStepTimeout, [&] {
-      read_until(out, output, "DONE", seen);  // s_server read our close_notify
-      EXPECT_EQ(server.wait(), 0) << output;
-    });
+    SServer server = start_s_server(*openssl, pki, dir);
+    exchange_with_s_server(server, pki.client, 1200);
+  });
+}
+
+// Both sides fragment their handshake flights to fit a 300-byte MTU (ours:
+// set_ciphertext_mtu; s_server's: -mtu), so each reassembles the other's fragments.
+TEST(DtlsInterop, FragmentedHandshakeWithOpensslSServerAtA300ByteMtu) {
+  TRELLIS_REQUIRE_OPENSSL(openssl);
+  DtlsPki pki;
+  PemDirectory dir;
+  run([&] {
+    SServer server = start_s_server(*openssl, pki, dir, {"-mtu", "300"});
+    exchange_with_s_server(server, pki.client, 300);
   });
 }
 
@@ -174,23 +214,11 @@ TEST(DtlsInterop, TrellisClientRefusesOpensslSServerWithAnotherAddressesCertific
   TRELLIS_REQUIRE_OPENSSL(openssl);
   DtlsPki pki("10.9.9.9");
   PemDirectory dir;
-  const std::string certificate = dir.write("cert.pem", pki.certificate.certificate_chain_pem);
-  const std::string key = dir.write("key.pem", pki.certificate.private_key_pem);
   run([&] {
-    Process server = open_process(
-        {*openssl, "s_server", "-dtls1_2", "-accept", "127.0.0.1:0", "-naccept", "1", "-cert",
-         certificate, "-key", key},
-        {.stdin_mode = Stdio::kPipe, .stdout_mode = Stdio::kPipe, .stderr_mode = Stdio::kDevNull});
-    std::string output;
-    std::size_t accept = 0;
-    fail_after(kStepTimeout, [&] {
-      accept = read_until(*server.stdout_stream(), output, "ACCEPT ");
-      read_until(*server.stdout_stream(), output, "\n", accept);
-    });
-    const std::size_t colon = output.find(':', accept);
-    const auto port = static_cast<std::uint16_t>(std::stoi(output.substr(colon + 1)));
+    SServer server = start_s_server(*openssl, pki, dir);
     DtlsEndpoint client(UdpSocket(AF_INET));
-    DtlsChannel channel = client.connect(*SocketAddress::parse("127.0.0.1", port), pki.client);
+    DtlsChannel channel =
+        client.connect(*SocketAddress::parse("127.0.0.1", server.port), pki.client);
     try {
       fail_after(kStepTimeout, [&] { channel.do_handshake(); });
       ADD_FAILURE() << "the handshake succeeded";
@@ -198,8 +226,8 @@ TEST(DtlsInterop, TrellisClientRefusesOpensslSServerWithAnotherAddressesCertific
       EXPECT_NE(error.reason().find("IP address mismatch"), std::string::npos) << error.reason();
     }
     EXPECT_THROW(channel.send(b("x")), BrokenResourceError);
-    server.kill();
-    fail_after(kStepTimeout, [&] { server.wait(); });
+    server.process.kill();
+    fail_after(kStepTimeout, [&] { server.process.wait(); });
   });
 }
 
