@@ -72,8 +72,6 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 constexpr std::size_t kMessageSize = 64;
-// The server's receive buffer per connection (the same in both servers).
-constexpr std::size_t kEchoBufferSize = 4096;
 constexpr int kEchoConnectionsMax = 100;
 constexpr long kIdleConnectionsMax = 10'000;
 // Descriptors kept free for everything else when sizing the idle benchmark to the limit.
@@ -217,16 +215,6 @@ class EchoClient {
 
 // ---- Servers -------------------------------------------------------------------------------
 
-// Trellis: one task per connection, the Trio way.
-void trellis_echo(trellis::SocketStream& stream) {
-  std::array<std::byte, kEchoBufferSize> buffer;
-  try {
-    while (const std::size_t n = stream.receive_some(buffer)) stream.send_all({buffer.data(), n});
-  } catch (const trellis::BrokenResourceError&) {
-    // The client reset the connection: this connection is over, the server goes on.
-  }
-}
-
 // Asio: a session object per connection, read -> write -> read callbacks.
 class AsioSession : public std::enable_shared_from_this<AsioSession> {
  public:
@@ -277,104 +265,22 @@ class AsioEchoServer {
   std::function<void()> on_accept_;
 };
 
-// A server running on its own thread, with that thread's CPU clock.
-class ServerThread {
+using Listeners = TrellisServerThread::Listeners;
+
+void serve_tcp_echo(trellis::TaskStatus<Listeners>& status) {
+  trellis::serve_tcp(trellis_echo<trellis::SocketStream>, 0,
+                     {.host = "127.0.0.1", .task_status = &status});
+}
+
+class TrellisTcpServerThread final : public TrellisServerThread {
  public:
-  double cpu_seconds() const {
-    timespec now{};
-    ::clock_gettime(cpu_clock_, &now);
-    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
-  }
-  std::uint16_t port() const { return port_; }
-
- protected:
-  void start(std::function<void()> body) {
-    thread_ = std::thread(std::move(body));
-    port_ = ready_.get_future().get();  // rethrows a failed start
-    if (::pthread_getcpuclockid(thread_.native_handle(), &cpu_clock_) != 0) {
-      throw std::runtime_error("pthread_getcpuclockid failed");
-    }
-  }
-  void join() {
-    if (thread_.joinable()) thread_.join();
-  }
-
-  // Invariant: set once, by the server thread, when it accepts connections (or failed).
-  std::promise<std::uint16_t> ready_;
-
- private:
-  std::thread thread_;
-  clockid_t cpu_clock_ = CLOCK_THREAD_CPUTIME_ID;
-  std::uint16_t port_ = 0;
+  TrellisTcpServerThread() : TrellisServerThread(serve_tcp_echo) {}
 };
 
-// The Trellis echo server, run by trellis::run or (guest) as the guest of an Asio
-// io_context on the server thread (trellis/asio.h).
-class TrellisServerThread : public ServerThread {
- public:
-  explicit TrellisServerThread(bool guest = false) {
-    start([this, guest] { guest ? serve_as_guest() : serve(); });
-  }
-  ~TrellisServerThread() {
-    try {
-      token_.run_sync_soon([this] { scope_->cancel(); });
-    } catch (const trellis::RunFinishedError&) {
-      // The run already ended (it failed): nothing to stop.
-    }
-    join();
-  }
-
- private:
-  void serve_main() {
-    trellis::open_nursery([this](trellis::Nursery& nursery) {
-      auto listeners = nursery.start<std::vector<trellis::SocketListener*>>(
-          [](trellis::TaskStatus<std::vector<trellis::SocketListener*>>& status) {
-            trellis::serve_tcp(trellis_echo, 0, {.host = "127.0.0.1", .task_status = &status});
-          });
-      scope_ = &nursery.cancel_scope();
-      token_ = trellis::lowlevel::current_run_token();
-      ready_.set_value(listeners.at(0)->local_address().port());
-    });
-  }
-
-  void serve() {
-    try {
-      trellis::posix::EpollBackend backend;
-      trellis::run([this] { serve_main(); }, {.backend = &backend});
-    } catch (...) {
-      failed(std::current_exception());
-    }
-  }
-
-  void serve_as_guest() {
-    try {
-      asio::io_context io{1};
-      std::exception_ptr outcome;
-      trellis::asio_host::start_guest_run(
-          io, [this] { serve_main(); }, [&](std::exception_ptr error) { outcome = error; });
-      io.run();
-      if (outcome != nullptr) std::rethrow_exception(outcome);
-    } catch (...) {
-      failed(std::current_exception());
-    }
-  }
-
-  void failed(std::exception_ptr error) {
-    try {
-      ready_.set_exception(error);
-    } catch (const std::future_error&) {
-      std::fprintf(stderr, "trellis echo server failed after it started\n");
-    }
-  }
-
-  // Set on the server thread before ready_; used by the destructor to stop the run.
-  trellis::CancelScope* scope_ = nullptr;
-  trellis::RunToken token_;
-};
-
+// The same server as the guest of an Asio io_context on the server thread.
 class TrellisGuestServerThread final : public TrellisServerThread {
  public:
-  TrellisGuestServerThread() : TrellisServerThread(/*guest=*/true) {}
+  TrellisGuestServerThread() : TrellisServerThread(serve_tcp_echo, /*guest=*/true) {}
 };
 
 class AsioServerThread final : public ServerThread {
@@ -415,26 +321,22 @@ void tcp_echo(benchmark::State& state) {
       client.start_pipeline();
       client.complete_round_trips(connections);
     }
-    const double cpu_before = server.cpu_seconds();
-    for (auto _ : state) {
-      if (connections == 1) {
-        client.round_trip();
-      } else {
-        client.complete_round_trips(connections);
-      }
-    }
-    const double cpu_used = server.cpu_seconds() - cpu_before;
+    measure_round_trips(state, server, static_cast<std::size_t>(connections),
+                        "server_cpu_per_round_trip", [&] {
+                          if (connections == 1) {
+                            client.round_trip();
+                          } else {
+                            client.complete_round_trips(connections);
+                          }
+                        });
     if (connections > 1) client.drain_pipeline();
-    const double round_trips = static_cast<double>(state.iterations()) * connections;
-    state.counters["round_trips"] = benchmark::Counter(round_trips, benchmark::Counter::kIsRate);
-    state.counters["server_cpu_per_round_trip"] = cpu_used / round_trips;
   } catch (const std::exception& error) {
     state.SkipWithError(error.what());
   }
 }
 
 void BM_Trellis_TcpEcho(benchmark::State& state) {
-  tcp_echo<TrellisServerThread>(state);
+  tcp_echo<TrellisTcpServerThread>(state);
 }
 BENCHMARK(BM_Trellis_TcpEcho)->ArgName("connections")->Arg(1)->Arg(100)->UseRealTime();
 
@@ -627,6 +529,78 @@ void BM_Asio_TcpIdleConnections(benchmark::State& state) {
 BENCHMARK(BM_Asio_TcpIdleConnections)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
+
+double ServerThread::cpu_seconds() const {
+  timespec now{};
+  ::clock_gettime(cpu_clock_, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
+
+void ServerThread::start(std::function<void()> body) {
+  thread_ = std::thread(std::move(body));
+  port_ = ready_.get_future().get();  // rethrows a failed start
+  if (::pthread_getcpuclockid(thread_.native_handle(), &cpu_clock_) != 0) {
+    throw std::runtime_error("pthread_getcpuclockid failed");
+  }
+}
+
+void ServerThread::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+TrellisServerThread::TrellisServerThread(Serve serve, bool guest) : serve_(std::move(serve)) {
+  TRELLIS_ASSERT(serve_ != nullptr);
+  start([this, guest] { guest ? serve_as_guest() : this->serve(); });
+}
+
+TrellisServerThread::~TrellisServerThread() {
+  try {
+    token_.run_sync_soon([this] { scope_->cancel(); });
+  } catch (const trellis::RunFinishedError&) {
+    // The run already ended (it failed): nothing to stop.
+  }
+  join();
+}
+
+void TrellisServerThread::serve_main() {
+  trellis::open_nursery([this](trellis::Nursery& nursery) {
+    const Listeners listeners = nursery.start<Listeners>(serve_);
+    scope_ = &nursery.cancel_scope();
+    token_ = trellis::lowlevel::current_run_token();
+    TRELLIS_ASSERT(!listeners.empty());
+    ready_.set_value(listeners.at(0)->local_address().port());
+  });
+}
+
+void TrellisServerThread::serve() {
+  try {
+    trellis::posix::EpollBackend backend;
+    trellis::run([this] { serve_main(); }, {.backend = &backend});
+  } catch (...) {
+    failed(std::current_exception());
+  }
+}
+
+void TrellisServerThread::serve_as_guest() {
+  try {
+    asio::io_context io{1};
+    std::exception_ptr outcome;
+    trellis::asio_host::start_guest_run(
+        io, [this] { serve_main(); }, [&](std::exception_ptr error) { outcome = error; });
+    io.run();
+    if (outcome != nullptr) std::rethrow_exception(outcome);
+  } catch (...) {
+    failed(std::current_exception());
+  }
+}
+
+void TrellisServerThread::failed(std::exception_ptr error) {
+  try {
+    ready_.set_exception(error);
+  } catch (const std::future_error&) {
+    std::fprintf(stderr, "trellis server failed after it started\n");
+  }
+}
 
 int idle_connections_child(std::string_view argument) {
   const std::size_t colon = argument.find(':');

@@ -6,9 +6,18 @@
 
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 #include "scenario_sweep.h"
@@ -262,27 +271,42 @@ TEST(ChatReal, SenderTableIsBoundedByOpenConnections) {
   });
 }
 
-// The real program: `trellis serve chat` in a child process, two clients talking through it,
-// then SIGINT: it says so and exits 0.
-TEST(ChatServe, ServerProcessRelaysMessagesAndStopsOnSigint) {
+// The real program: `trellis serve chat ARGS` in a child process, two clients talking through
+// it (over TLS with client_tls() once the lines before the banner are read, when given),
+// then SIGINT: it says so and exits 0. Returns the lines it printed before its banner.
+std::string chat_through_server_process(const std::vector<std::string>& args,
+                                        const std::string& banner_marker,
+                                        const std::function<SslContext*()>& client_tls = {}) {
   constexpr std::uint64_t kTexts = 20;
   ChatChecker checker;
+  std::string preamble;
   std::string banner;
   std::string rest;
   int exit_status = -1;
   trellis::run([&] {
-    Process server =
-        open_process({TRELLIS_CLI_PATH, "serve", "chat"}, {.stdout_mode = Stdio::kPipe});
+    std::vector<std::string> argv = {TRELLIS_CLI_PATH, "serve", "chat"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Process server = open_process(argv, {.stdout_mode = Stdio::kPipe});
     kv::LineReader output(*server.stdout_stream());
-    fail_after(30s, [&] { banner = output.read_line().value_or(""); });
-    const std::string marker = "serving chat on ";
-    ASSERT_EQ(banner.rfind(marker, 0), 0u) << banner;
+    fail_after(30s, [&] {
+      for (;;) {
+        std::optional<std::string> line = output.read_line();
+        ASSERT_TRUE(line.has_value()) << "no banner after:\n" << preamble;
+        if (line->rfind("serving chat", 0) == 0) {
+          banner = *line;
+          break;
+        }
+        preamble += *line + "\n";
+      }
+    });
+    ASSERT_EQ(banner.rfind(banner_marker, 0), 0u) << banner;
     const auto port = static_cast<std::uint16_t>(std::stoi(banner.substr(banner.rfind(':') + 1)));
+    SslContext* tls = client_tls ? client_tls() : nullptr;
     const std::vector<std::string> names = {"alice", "bob"};
     std::vector<std::unique_ptr<ChatClient>> clients;
     for (const std::string& name : names) {
       clients.push_back(std::make_unique<ChatClient>(ChatClient::Options{
-          .server = "127.0.0.1", .port = port, .name = name, .echo_timeout = 5s}));
+          .server = "127.0.0.1", .port = port, .name = name, .echo_timeout = 5s, .tls = tls}));
     }
     fail_after(30s, [&] {
       open_nursery([&](Nursery& sessions) {
@@ -327,6 +351,93 @@ TEST(ChatServe, ServerProcessRelaysMessagesAndStopsOnSigint) {
   EXPECT_FALSE(checker.violation()) << *checker.violation();
   EXPECT_EQ(exit_status, 0);
   EXPECT_NE(rest.find("stopped by SIGINT"), std::string::npos) << rest;
+  return preamble;
+}
+
+TEST(ChatServe, ServerProcessRelaysMessagesAndStopsOnSigint) {
+  EXPECT_EQ(chat_through_server_process({}, "serving chat on "), "");
+}
+
+// A temporary directory, removed with what is in it.
+class TempDir {
+ public:
+  TempDir() {
+    char name[] = "/tmp/trellis-chat-XXXXXX";
+    if (::mkdtemp(name) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = name;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream file(path);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// `--tls` alone: the server makes a test CA and writes its certificate to --tls_ca_out; the
+// clients trust that file and talk TLS (a plain TCP client would not get an echo).
+TEST(ChatServe, TlsWithAGeneratedTestCa) {
+  TempDir dir;
+  const std::string ca_file = dir.file("ca.pem");
+  SslContext client = SslContext::client();
+  const std::string preamble = chat_through_server_process(
+      {"--tls", "--tls_ca_out=" + ca_file}, "serving chat over TLS on ", [&] {
+        client.load_verify_locations(read_file(ca_file));
+        return &client;
+      });
+  EXPECT_EQ(preamble, "test CA certificate written to " + ca_file + "\n");
+}
+
+// `--tls --tls_cert --tls_key`: the server uses the given files (here from a CA of the test's
+// own, which only the clients trust).
+TEST(ChatServe, TlsWithAGivenCertificateAndKey) {
+  TempDir dir;
+  fakes::TestCertificateAuthority ca;
+  const fakes::IssuedCertificate certificate = ca.issue_server_certificate({"127.0.0.1"});
+  std::ofstream(dir.file("chain.pem")) << certificate.certificate_chain_pem;
+  std::ofstream(dir.file("key.pem")) << certificate.private_key_pem;
+  SslContext client = SslContext::client();
+  ca.configure_trust(client);
+  chat_through_server_process(
+      {"--tls", "--tls_cert=" + dir.file("chain.pem"), "--tls_key", dir.file("key.pem")},
+      "serving chat over TLS on ", [&] { return &client; });
+}
+
+// Bad TLS flags are bad usage (exit 2, a message naming the problem), before anything listens.
+TEST(ChatServe, BadTlsFlagsAreUsageErrors) {
+  TempDir dir;
+  std::ofstream(dir.file("garbage.pem")) << "not a certificate";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"serve", "chat", "--tls_cert=" + dir.file("garbage.pem")}, "need tls=on"},
+      {{"serve", "chat", "--tls", "--tls_cert=" + dir.file("garbage.pem")}, "go together"},
+      {{"serve", "chat", "--tls", "--tls_cert=" + dir.file("missing.pem"),
+        "--tls_key=" + dir.file("garbage.pem")},
+       "cannot read cert="},
+      {{"serve", "chat", "--tls", "--tls_cert=" + dir.file("garbage.pem"),
+        "--tls_key=" + dir.file("garbage.pem")},
+       "cannot use cert="},
+      {{"serve", "lease", "--tls"}, "unknown option 'tls'"}};
+  trellis::run([&] {
+    for (const auto& [args, message] : cases) {
+      std::vector<std::string> argv = {TRELLIS_CLI_PATH};
+      argv.insert(argv.end(), args.begin(), args.end());
+      fail_after(30s, [&] {
+        const CompletedProcess done =
+            run_process(argv, {.capture_stdout = true, .capture_stderr = true, .check = false});
+        EXPECT_EQ(done.returncode, 2) << args.back();
+        EXPECT_NE(done.stderr_data.find(message), std::string::npos) << done.stderr_data;
+      });
+    }
+  });
 }
 
 }  // namespace

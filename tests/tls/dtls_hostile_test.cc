@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "dtls_world.h"
 #include "trellis/fakes/tls.h"
 #include "trellis/sim.h"
 #include "trellis/tls.h"
@@ -61,23 +62,9 @@ struct Outcome {
   std::size_t flights_resent_by_client = 0;
 };
 
-std::vector<std::byte> bytes(const std::string& text) {
-  const auto* data = reinterpret_cast<const std::byte*>(text.data());
-  return std::vector<std::byte>(data, data + text.size());
-}
-
-std::string text(const std::vector<std::byte>& datagram) {
-  return std::string(reinterpret_cast<const char*>(datagram.data()), datagram.size());
-}
-
-void echo(DtlsChannel& channel) {
-  try {
-    for (;;) channel.send(channel.receive());
-  } catch (const BrokenResourceError&) {
-    // The peer closed or the channel failed (SslError too): this channel is over; the
-    // endpoint keeps serving the others.
-  }
-}
+using dtls_testing::bytes;
+using dtls_testing::DtlsWorld;
+using dtls_testing::text;
 
 std::vector<std::byte> materialize(const Hostile& hostile, const std::vector<std::byte>& hello) {
   std::vector<std::byte> datagram;
@@ -95,22 +82,6 @@ std::vector<std::byte> materialize(const Hostile& hostile, const std::vector<std
   return datagram;
 }
 
-// A real ClientHello, captured by a DTLS client that talks to a socket of our own.
-std::vector<std::byte> capture_client_hello(SslContext& client_ctx) {
-  UdpSocket spy = UdpSocket::bind(*SocketAddress::parse("10.0.0.3", 9999));
-  std::vector<std::byte> hello(65536);
-  open_nursery([&](Nursery& nursery) {
-    nursery.start_soon([&] {
-      DtlsEndpoint endpoint(UdpSocket(AF_INET));
-      DtlsChannel channel = endpoint.connect(spy.local_address(), client_ctx);
-      channel.do_handshake();  // never completes: cancelled below
-    });
-    hello.resize(spy.receive_from(hello).size);
-    nursery.cancel_scope().cancel();
-  });
-  return hello;
-}
-
 void send_all(UdpSocket& socket, const std::vector<Hostile>& attack, Target target,
               const std::vector<std::byte>& hello, const SocketAddress& to) {
   for (const Hostile& hostile : attack) {
@@ -122,7 +93,7 @@ void send_all(UdpSocket& socket, const std::vector<Hostile>& attack, Target targ
 // attack from its own address; then a second client on a fresh socket.
 void legitimate_client(Outcome& outcome, SslContext& client_ctx, const std::vector<Hostile>& attack,
                        const std::vector<std::byte>& hello, Event& handshaken, int count) {
-  const SocketAddress server = *SocketAddress::parse("10.0.0.1", 4433);
+  const SocketAddress server = DtlsWorld::server_address();
   DtlsEndpoint endpoint(UdpSocket(AF_INET));
   DtlsChannel channel = endpoint.connect(server, client_ctx);
   channel.do_handshake();
@@ -149,49 +120,34 @@ void legitimate_client(Outcome& outcome, SslContext& client_ctx, const std::vect
 }
 
 Outcome run_attack(std::uint64_t seed, const std::vector<Hostile>& attack, int count) {
-  DeterministicOpenSslRandom random(seed);
-  static fakes::TestCertificateAuthority ca;  // key generation is slow: once per process
-  static const fakes::IssuedCertificate certificate = ca.issue_server_certificate({"10.0.0.1"});
-  SslContext server_ctx = SslContext::dtls_server();
-  SslContext client_ctx = SslContext::dtls_client();
-  certificate.configure(server_ctx);
-  ca.configure_trust(client_ctx);
-  sim::World world(sim::Config{.seed = seed});
-  sim::Host& server = world.add_host("server", "10.0.0.1");
-  sim::Host& client = world.add_host("client", "10.0.0.2");
-  sim::Host& attacker = world.add_host("attacker", "10.0.0.3");
+  DtlsWorld w(sim::Config{.seed = seed});
+  w.start_echo_server();
   Outcome outcome;
   Event before_sent;
   Event handshaken;
   std::vector<std::byte> hello;
-  bool done = false;
-  server.start([&] {
-    DtlsEndpoint endpoint(UdpSocket::bind(*SocketAddress::parse("10.0.0.1", 4433)));
-    endpoint.serve(server_ctx, echo);
-  });
-  attacker.start([&] {
-    const SocketAddress to = *SocketAddress::parse("10.0.0.1", 4433);
-    hello = capture_client_hello(client_ctx);
-    UdpSocket socket = UdpSocket::bind(*SocketAddress::parse("10.0.0.3", 0));
+  w.attacker().start([&] {
+    const SocketAddress to = DtlsWorld::server_address();
+    hello = dtls_testing::capture_client_hello(w.client_context(),
+                                               *SocketAddress::parse(DtlsWorld::kAttackerIp, 9999));
+    UdpSocket socket = UdpSocket::bind(*SocketAddress::parse(DtlsWorld::kAttackerIp, 0));
     send_all(socket, attack, Target::kServerBeforeHandshake, hello, to);
     before_sent.set();
     handshaken.wait();
     send_all(socket, attack, Target::kServerAfterHandshake, hello, to);
   });
-  client.start([&] {
-    try {
-      fail_after(120s, [&] {
-        before_sent.wait();
-        legitimate_client(outcome, client_ctx, attack, hello, handshaken, count);
-      });
-    } catch (const std::exception& error) {
-      outcome.error = error.what();
-    }
-    done = true;
-  });
-  world.run([&] {
-    for (int second = 0; second < 200 && !done; ++second) sleep(1s);
-  });
+  const bool done = w.run_client(
+      [&] {
+        try {
+          fail_after(120s, [&] {
+            before_sent.wait();
+            legitimate_client(outcome, w.client_context(), attack, hello, handshaken, count);
+          });
+        } catch (const std::exception& error) {
+          outcome.error = error.what();
+        }
+      },
+      200s);
   if (!done) outcome.error = "the client did not finish within 200 s of virtual time";
   return outcome;
 }

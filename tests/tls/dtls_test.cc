@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "dtls_world.h"
 #include "trellis/fakes/tls.h"
 #include "trellis/sim.h"
 #include "trellis/tls.h"
@@ -25,14 +26,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::vector<std::byte> bytes(const std::string& text) {
-  const auto* data = reinterpret_cast<const std::byte*>(text.data());
-  return std::vector<std::byte>(data, data + text.size());
-}
+using dtls_testing::bytes;
+using dtls_testing::echo;
+using dtls_testing::text;
 
-std::string text(const std::vector<std::byte>& datagram) {
-  return std::string(reinterpret_cast<const char*>(datagram.data()), datagram.size());
-}
+// Bounds a lossy run: 40 requests, each retried every virtual second until answered.
+constexpr Duration kLossyRunTimeMax = std::chrono::minutes(10);
 
 struct DtlsPki {
   fakes::TestCertificateAuthority ca;
@@ -43,14 +42,6 @@ struct DtlsPki {
     ca.configure_trust(client);
   }
 };
-
-void echo(DtlsChannel& channel) {
-  try {
-    for (;;) channel.send(channel.receive());
-  } catch (const BrokenResourceError&) {
-    // The peer closed or failed: this channel is over.
-  }
-}
 
 TEST(Dtls, EchoOverLoopback) {
   DtlsPki pki("127.0.0.1");
@@ -133,50 +124,41 @@ struct LossyResult {
 // A client on a lossy, duplicating, reordering network sends numbered requests, retrying
 // each (1 s on the virtual clock) until its echo comes back.
 LossyResult lossy_echo(std::uint64_t seed) {
-  DeterministicOpenSslRandom random(seed);
-  DtlsPki pki("10.0.0.1");
   LossyResult result;
   sim::Config config{.seed = seed};
   config.network.datagram_loss_ppm = 200'000;
   config.network.datagram_duplicate_ppm = 200'000;
   config.network.datagram_reorder_ppm = 200'000;
-  sim::World world(config);
-  sim::Host& server = world.add_host("server", "10.0.0.1");
-  sim::Host& client = world.add_host("client", "10.0.0.2");
-  server.start([&] {
-    DtlsEndpoint endpoint(UdpSocket::bind(*SocketAddress::parse("10.0.0.1", 4433)));
-    endpoint.serve(pki.server, echo);
-  });
-  bool done = false;
-  client.start([&] {
-    DtlsEndpoint endpoint(UdpSocket(AF_INET));
-    DtlsChannel channel = endpoint.connect(*SocketAddress::parse("10.0.0.1", 4433), pki.client);
-    channel.do_handshake();
-    result.handshake_retransmissions = channel.statistics().handshake_retransmissions;
-    for (int i = 0; i < 40; ++i) {
-      const std::string message = "request " + std::to_string(i);
-      for (bool answered = false; !answered;) {
-        channel.send(bytes(message));
-        move_on_after(1s, [&] {
-          // Echoes of earlier requests (duplicates, late ones) are skipped.
-          for (;;) {
-            const std::string reply = text(channel.receive());
-            if (reply == message) break;
-            if (reply.rfind("request ", 0) != 0) ++result.wrong;
+  dtls_testing::DtlsWorld w(config);
+  w.start_echo_server();
+  const bool done = w.run_client(
+      [&] {
+        DtlsEndpoint endpoint(UdpSocket(AF_INET));
+        DtlsChannel channel = endpoint.connect(w.server_address(), w.client_context());
+        channel.do_handshake();
+        result.handshake_retransmissions = channel.statistics().handshake_retransmissions;
+        for (int i = 0; i < 40; ++i) {
+          const std::string message = "request " + std::to_string(i);
+          for (bool answered = false; !answered;) {
+            channel.send(bytes(message));
+            move_on_after(1s, [&] {
+              // Echoes of earlier requests (duplicates, late ones) are skipped.
+              for (;;) {
+                const std::string reply = text(channel.receive());
+                if (reply == message) break;
+                if (reply.rfind("request ", 0) != 0) ++result.wrong;
+              }
+              answered = true;
+            });
+            if (!answered) ++result.retries;
           }
-          answered = true;
-        });
-        if (!answered) ++result.retries;
-      }
-      ++result.delivered;
-    }
-    channel.close();
-    done = true;
-  });
-  world.run([&] {
-    while (!done) sleep(1s);
-  });
-  result.trace_hash = world.trace().hash();
+          ++result.delivered;
+        }
+        channel.close();
+      },
+      kLossyRunTimeMax);
+  EXPECT_TRUE(done) << "seed " << seed << ": the client did not finish in virtual time";
+  result.trace_hash = w.world().trace().hash();
   return result;
 }
 

@@ -161,6 +161,9 @@ TEST_P(SslStreamVersions, HttpsCompatibleStreamsReadARaggedEofAsEof) {
     handshake_both(*client, *server);
     client->close();  // https_compatible: no close_notify, just the transport's EOF
     EXPECT_EQ(receive_text(*server), "");
+    // Read as EOF, but the stream is still broken (a truncation is not a goodbye): what it
+    // would send next has no one to go to.
+    EXPECT_THROW(server->send_all(b("x")), BrokenResourceError);
   });
 }
 

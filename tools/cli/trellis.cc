@@ -11,8 +11,9 @@
 //   trellis shrink FILE [--out=FILE] [--shrink_runs=N]
 //   trellis check-determinism SCENARIO --seeds=N
 //   trellis trace FILE [--format=chrome] [--out=trace.json]
-//   trellis serve SCENARIO [--options=k=v,...]     (the real program, until SIGINT)
 //                                  Chrome Trace Event JSON (Perfetto, chrome://tracing)
+//   trellis serve SCENARIO [--options=k=v,...]     (the real program, until SIGINT)
+//   trellis serve chat --tls [--tls_cert=F --tls_key=F | --tls_ca_out=F]   (chat over TLS)
 //
 // Exit status: 0 all seeds passed (replay: the failure did not reproduce), 1 a seed failed
 // (replay: it reproduced), 2 bad usage or input (unknown scenario, malformed replay file).
@@ -30,6 +31,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -64,6 +66,16 @@ ABSL_FLAG(std::string, format, "chrome",
 ABSL_FLAG(std::size_t, shrink_runs, 400,
           "`sweep`, `run` and `shrink`: reruns a failure's shrinking may spend (faults, then "
           "non-default decisions)");
+ABSL_FLAG(bool, tls, false,
+          "`serve chat`: serve TLS (the option tls=on), with --tls_cert and --tls_key or else a "
+          "certificate from a test CA generated at start-up");
+ABSL_FLAG(std::string, tls_cert, "",
+          "`serve chat --tls`: the server's certificate chain, a PEM file (the option cert=)");
+ABSL_FLAG(std::string, tls_key, "",
+          "`serve chat --tls`: the server's private key, a PEM file (the option key=)");
+ABSL_FLAG(std::string, tls_ca_out, "",
+          "`serve chat --tls` without --tls_cert: write the generated test CA's certificate "
+          "(what clients trust) to this file instead of printing it (the option ca_out=)");
 ABSL_FLAG(std::string, out, "",
           "`shrink`: output file (default: FILE.min); `trace`: FILE.trace.json");
 
@@ -222,6 +234,16 @@ int command_serve(const std::string& name) {
     options = scenarios::parse_options(absl::GetFlag(FLAGS_options));
   } catch (const std::invalid_argument& e) {
     throw UsageFailure(e.what());
+  }
+  // The TLS flags are spellings of the options tls, cert, key and ca_out (a scenario that
+  // has no such option refuses them as it refuses --options=tls=on).
+  if (absl::GetFlag(FLAGS_tls)) options["tls"] = "on";
+  const std::pair<const char*, std::string> tls_files[] = {
+      {"cert", absl::GetFlag(FLAGS_tls_cert)},
+      {"key", absl::GetFlag(FLAGS_tls_key)},
+      {"ca_out", absl::GetFlag(FLAGS_tls_ca_out)}};
+  for (const auto& [key, value] : tls_files) {
+    if (!value.empty()) options[key] = value;
   }
   try {
     return scenario->serve(options, stdout);
@@ -707,7 +729,11 @@ int main(int argc, char** argv) {
       "  trellis shrink FILE [--out=FILE] [--shrink_runs=N]\n"
       "  trellis check-determinism SCENARIO --seeds=N\n"
       "  trellis trace FILE [--format=chrome] [--out=trace.json]\n"
-      "  trellis serve SCENARIO [--options=k=v,...]   (real mode, until Ctrl-C)");
+      "  trellis serve SCENARIO [--options=k=v,...]   (real mode, until Ctrl-C)\n"
+      "  trellis serve chat --tls [--tls_cert=chain.pem --tls_key=key.pem | "
+      "--tls_ca_out=ca.pem]\n"
+      "      (chat over TLS; without --tls_cert a test CA is generated and its certificate,\n"
+      "       what clients must trust, is written to --tls_ca_out or printed)");
   std::vector<std::string> normalized;
   try {
     normalized = normalize_flags(argc, argv);

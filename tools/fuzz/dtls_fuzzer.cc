@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "dtls_world.h"  // tests/tls/: the world the DTLS tests use too
 #include "trellis/fakes/tls.h"
 #include "trellis/sim.h"
 #include "trellis/tls.h"
@@ -42,10 +43,11 @@ namespace {
 using namespace std::chrono_literals;
 using namespace trellis;
 
+using trellis::dtls_testing::bytes;
+using trellis::dtls_testing::DtlsWorld;
+
 constexpr std::size_t kDatagramsMax = 64;  // per input: bounds the run's length
 constexpr int kExchangeCount = 8;
-const char* const kServer = "10.0.0.1";
-constexpr std::uint16_t kPort = 4433;
 
 struct Hostile {
   int target = 0;  // 0 before the handshake, 1 after, 2 from the client's address
@@ -94,38 +96,9 @@ std::vector<std::byte> materialize(const Hostile& hostile, const std::vector<std
   std::abort();
 }
 
-std::vector<std::byte> bytes(const std::string& text) {
-  const auto* data = reinterpret_cast<const std::byte*>(text.data());
-  return std::vector<std::byte>(data, data + text.size());
-}
-
-void echo(DtlsChannel& channel) {
-  try {
-    for (;;) channel.send(channel.receive());
-  } catch (const BrokenResourceError&) {
-    // Closed by the peer or failed (SslError): this channel is over, the endpoint serves on.
-  }
-}
-
-// A real ClientHello, from a DTLS client that talks to a socket of the attacker's own.
-std::vector<std::byte> capture_client_hello(SslContext& client_ctx) {
-  UdpSocket spy = UdpSocket::bind(*SocketAddress::parse("10.0.0.3", 9999));
-  std::vector<std::byte> hello(65536);
-  open_nursery([&](Nursery& nursery) {
-    nursery.start_soon([&] {
-      DtlsEndpoint endpoint(UdpSocket(AF_INET));
-      DtlsChannel channel = endpoint.connect(spy.local_address(), client_ctx);
-      channel.do_handshake();  // cancelled below
-    });
-    hello.resize(spy.receive_from(hello).size);
-    nursery.cancel_scope().cancel();
-  });
-  return hello;
-}
-
 void send_all(UdpSocket& socket, const FuzzInput& input, int target,
               const std::vector<std::byte>& hello) {
-  const SocketAddress to = *SocketAddress::parse(kServer, kPort);
+  const SocketAddress to = DtlsWorld::server_address();
   for (const Hostile& hostile : input.datagrams) {
     if (hostile.target == target) socket.send_to(materialize(hostile, hello), to);
   }
@@ -143,7 +116,7 @@ void exchange(DtlsChannel& channel, int count, const std::function<void(int)>& b
 
 void legitimate_client(SslContext& client_ctx, const FuzzInput& input,
                        const std::vector<std::byte>& hello, Event& handshaken) {
-  const SocketAddress server = *SocketAddress::parse(kServer, kPort);
+  const SocketAddress server = DtlsWorld::server_address();
   DtlsEndpoint endpoint(UdpSocket(AF_INET));
   DtlsChannel channel = endpoint.connect(server, client_ctx);
   channel.do_handshake();
@@ -174,44 +147,29 @@ void write_seeds(const char* dir, const std::vector<std::byte>& hello) {
 }
 
 void run_one(const FuzzInput& input) {
-  DeterministicOpenSslRandom random(input.seed);
-  static fakes::TestCertificateAuthority ca;  // key generation is slow: once per process
-  static const fakes::IssuedCertificate certificate = ca.issue_server_certificate({kServer});
-  SslContext server_ctx = SslContext::dtls_server();
-  SslContext client_ctx = SslContext::dtls_client();
-  certificate.configure(server_ctx);
-  ca.configure_trust(client_ctx);
-  sim::World world(sim::Config{.seed = input.seed});
-  sim::Host& server = world.add_host("server", kServer);
-  sim::Host& client = world.add_host("client", "10.0.0.2");
-  sim::Host& attacker = world.add_host("attacker", "10.0.0.3");
+  DtlsWorld w(sim::Config{.seed = input.seed});
+  w.start_echo_server();
   Event before_sent;
   Event handshaken;
   std::vector<std::byte> hello;
-  bool done = false;
-  server.start([&] {
-    DtlsEndpoint endpoint(UdpSocket::bind(*SocketAddress::parse(kServer, kPort)));
-    endpoint.serve(server_ctx, echo);
-  });
-  attacker.start([&] {
-    hello = capture_client_hello(client_ctx);
+  w.attacker().start([&] {
+    hello = trellis::dtls_testing::capture_client_hello(
+        w.client_context(), *SocketAddress::parse(DtlsWorld::kAttackerIp, 9999));
     if (const char* dir = std::getenv("TRELLIS_DTLS_FUZZ_SEED_DIR")) write_seeds(dir, hello);
-    UdpSocket socket = UdpSocket::bind(*SocketAddress::parse("10.0.0.3", 0));
+    UdpSocket socket = UdpSocket::bind(*SocketAddress::parse(DtlsWorld::kAttackerIp, 0));
     send_all(socket, input, 0, hello);
     before_sent.set();
     handshaken.wait();
     send_all(socket, input, 1, hello);
   });
-  client.start([&] {
-    fail_after(120s, [&] {
-      before_sent.wait();
-      legitimate_client(client_ctx, input, hello, handshaken);
-    });
-    done = true;
-  });
-  world.run([&] {
-    for (int second = 0; second < 200 && !done; ++second) sleep(1s);
-  });
+  const bool done = w.run_client(
+      [&] {
+        fail_after(120s, [&] {
+          before_sent.wait();
+          legitimate_client(w.client_context(), input, hello, handshaken);
+        });
+      },
+      200s);
   if (!done) fail("the client did not finish within 200 s of virtual time");
 }
 

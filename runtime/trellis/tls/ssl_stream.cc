@@ -60,7 +60,10 @@ enum class HandshakeStatus { kNotStarted, kRunning, kDone };
 // (deferred_); they go out in front of the next record this stream sends. Sending them at
 // once would block the server's handshake (or its next receive) on the client reading, which
 // a client that only sends next never does: over a lockstep transport that deadlocks both.
-enum class RetryMode { kNormal, kIgnoreWantRead, kHandshake };
+// kRaggedEofIsEof: an https_compatible stream's read, for which the peer closing the
+// transport without close_notify is a clean end of file (Trio): reported as 0 with no
+// exception thrown (and caught again), as a peer that just drops the connection is common.
+enum class RetryMode { kNormal, kIgnoreWantRead, kHandshake, kRaggedEofIsEof };
 
 // Everything an SslStream owns, on the heap so the stream can move while the locks, the
 // detectors and the event (which tasks may be parked on) stay put.
@@ -93,8 +96,10 @@ class SslStreamState {
   SslStream::Options options;
 
  private:
-  // Returns whether op must wait for more input; throws (and breaks the stream) on failure.
-  bool interpret(int& ret, const char* operation);
+  // Returns whether op must wait for more input; throws (and breaks the stream) on failure,
+  // except for a ragged EOF when ragged_eof is given: then the stream is broken, ret is 0
+  // and *ragged_eof is set.
+  bool interpret(int& ret, const char* operation, bool* ragged_eof);
   // What OpenSSL wrote for the transport (after what was deferred), or {} if nothing is to
   // go now. handshake_finished: this is the handshake's last output.
   std::vector<std::byte> take_outgoing(bool handshake_finished);
@@ -117,7 +122,9 @@ class SslStreamState {
   // _inner_recv_count).
   std::uint64_t inner_receive_count_ = 0;
   std::size_t receive_size_ = kReceiveSizeStart;
-  std::vector<std::byte> receive_buffer_;
+  // Invariant: holds receive_buffer_size_ bytes (0: not allocated yet).
+  std::unique_ptr<std::byte[]> receive_buffer_;
+  std::size_t receive_buffer_size_ = 0;
   // Ciphertext made but not yet sent: a TLS 1.3 server's session tickets (see RetryMode).
   // Invariant: goes out before any later ciphertext, in one send_all with it.
   std::vector<std::byte> deferred_;
@@ -183,7 +190,7 @@ void SslStreamState::mark_broken(std::string reason) noexcept {
   broken_reason_ = std::move(reason);
 }
 
-bool SslStreamState::interpret(int& ret, const char* operation) {
+bool SslStreamState::interpret(int& ret, const char* operation, bool* ragged_eof) {
   if (ret > 0) return false;
   if (ret == kWantRead) return true;
   const int error = SSL_get_error(ssl.get(), ret);
@@ -199,6 +206,11 @@ bool SslStreamState::interpret(int& ret, const char* operation) {
     default: {
       SslError failure = make_ssl_error(ssl.get(), error, operation);
       mark_broken(failure.what());
+      if (ragged_eof != nullptr && failure.unexpected_eof()) {
+        *ragged_eof = true;
+        ret = 0;
+        return false;
+      }
       throw failure;
     }
   }
@@ -221,9 +233,13 @@ void SslStreamState::receive_ciphertext() {
   const std::uint64_t count = inner_receive_count_;
   const auto held = hold(inner_receive_lock_);
   if (count != inner_receive_count_) return;  // another task read while we waited: retry first
-  // Kept between reads (no zero-filled allocation per read); grows with receive_size_.
-  if (receive_buffer_.size() < receive_size_) receive_buffer_.resize(receive_size_);
-  const std::span<std::byte> buffer = std::span(receive_buffer_).first(receive_size_);
+  // Kept between reads and never zero-filled (the transport overwrites what it reports);
+  // grows with receive_size_.
+  if (receive_buffer_size_ < receive_size_) {
+    receive_buffer_ = std::make_unique_for_overwrite<std::byte[]>(receive_size_);
+    receive_buffer_size_ = receive_size_;
+  }
+  const std::span<std::byte> buffer(receive_buffer_.get(), receive_size_);
   const std::size_t n = transport->receive_some(buffer);
   TRELLIS_ASSERT(n <= buffer.size());
   if (n == 0) {
@@ -263,7 +279,16 @@ int SslStreamState::retry(FunctionRef<int()> op, const char* operation, RetryMod
     TRELLIS_ASSERT(transport != nullptr);
     ERR_clear_error();
     int ret = op();
-    bool want_read = interpret(ret, operation);
+    bool ragged_eof = false;
+    bool want_read =
+        interpret(ret, operation, mode == RetryMode::kRaggedEofIsEof ? &ragged_eof : nullptr);
+    if (ragged_eof) {
+      // Read as EOF: done, and the alert OpenSSL queued for the peer stays unsent (the peer
+      // is gone; sending it would fail).
+      TRELLIS_ASSERT(ret == 0 && status_ != StreamStatus::kOk);  // broken (or closed meanwhile)
+      if (!yielded) checkpoint();
+      return ret;
+    }
     if (mode == RetryMode::kIgnoreWantRead) want_read = false;
     std::vector<std::byte> to_send = take_outgoing(mode == RetryMode::kHandshake && !want_read);
     if (to_send.empty() && !want_read) {
@@ -345,17 +370,26 @@ std::size_t SslStreamState::receive_some(std::span<std::byte> buffer) {
   if (buffer.empty()) throw std::invalid_argument("receive_some: the buffer is empty");
   ConflictDetector::Guard guard(receive_conflict_);
   check_status();
-  try {
+  const auto receive = [&] {
     ensure_handshake(false);
     std::size_t received = 0;
     retry([&] { return SSL_read_ex(ssl.get(), buffer.data(), buffer.size(), &received); },
-          "TLS receive failed");
+          "TLS receive failed",
+          options.https_compatible ? RetryMode::kRaggedEofIsEof : RetryMode::kNormal);
     TRELLIS_ASSERT(received <= buffer.size());
     return received;
+  };
+  // Without https_compatible an SslError goes straight to the caller: no catch and rethrow,
+  // which would unwind the stack a second time (a peer that drops the connection without
+  // close_notify, common, costs one exception, not two).
+  if (!options.https_compatible) return receive();
+  try {
+    return receive();
   } catch (const SslError& error) {
-    // A ragged EOF (also during the handshake) is a clean one for https_compatible streams;
+    // A ragged EOF during the handshake (after it, retry reports it as 0 without throwing)
+    // is a clean one for https_compatible streams;
     // the stream stays broken, but all that is left to do with it is close it (as Trio).
-    if (!options.https_compatible || !error.unexpected_eof()) throw;
+    if (!error.unexpected_eof()) throw;
     checkpoint();
     return 0;
   }
