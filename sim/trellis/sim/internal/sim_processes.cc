@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/run.h"
@@ -89,6 +90,7 @@ IoResult<SpawnedProcess> SimProcesses::spawn(const ProcessSpec& spec) {
   SpawnedProcess spawned;
   make_stdio_pipes(spec, *state, spawned);
   const std::uint64_t id = next_id_++;
+  TRELLIS_ASSERT(!records_.contains(id));  // ids are never reused
   Record& rec = records_[id];
   rec.host = host;
   rec.pid = next_pid_++;
@@ -141,6 +143,8 @@ SimProcesses::Record& SimProcesses::record(std::uint64_t id) {
 
 void SimProcesses::finished(std::uint64_t id, int returncode) {
   Record& rec = record(id);
+  TRELLIS_ASSERT(!rec.returncode.has_value());  // a program exits once
+  TRELLIS_ASSERT(rec.scope == nullptr);         // and only after its scope is gone
   rec.returncode = returncode;
   if (rec.waiter != nullptr) lowlevel::reschedule(*std::exchange(rec.waiter, nullptr));
   if (rec.released) records_.erase(id);
@@ -162,11 +166,14 @@ int SimProcesses::wait(std::uint64_t id) {
         return lowlevel::Abort::kSucceeded;
       },
       "fake program exit");
+  // Rescheduled only by finished(), which set the code first.
+  TRELLIS_ASSERT(record(id).returncode.has_value());
   return *record(id).returncode;
 }
 
 void SimProcesses::terminate(Record& rec, int signo) {
   if (rec.returncode.has_value() || rec.killed_by != 0) return;
+  TRELLIS_ASSERT(signo > 0 && signo < NSIG);
   rec.killed_by = signo;
   if (rec.scope != nullptr) rec.scope->cancel();
 }
@@ -193,11 +200,14 @@ void SimProcesses::release(std::uint64_t id) noexcept {
   // Killed; the record goes when its task has unwound.
   it->second.released = true;
   terminate(it->second, SIGKILL);
+  TRELLIS_ASSERT(it->second.killed_by != 0);
 }
 
 void SimProcesses::host_crashed(const HostState& host) {
   for (auto& [id, rec] : records_) {
     if (rec.host == &host) terminate(rec, SIGKILL);
+    // Nothing of a crashed host runs on: every program is dead or dying.
+    TRELLIS_ASSERT(rec.host != &host || rec.returncode.has_value() || rec.killed_by != 0);
   }
 }
 
