@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netdb.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -190,6 +191,91 @@ TEST(EpollIo, WritesToAPipeWithoutReaderAreEpipeNotSigpipe) {
     IoResult<std::size_t> wrote = lowlevel::current_io().write(IoHandle{fds[1]}, "x", 1);
     EXPECT_EQ(wrote.error, EPIPE);
     EXPECT_EQ(lowlevel::current_io().close(IoHandle{fds[1]}), 0);
+  });
+}
+
+// SIGPIPE in this thread's mask and pending set, as seen from outside any run.
+bool sigpipe_blocked_here() {
+  sigset_t mask;
+  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+  return sigismember(&mask, SIGPIPE) == 1;
+}
+bool sigpipe_pending_here() {
+  sigset_t pending;
+  sigpending(&pending);
+  return sigismember(&pending, SIGPIPE) == 1;
+}
+
+TEST(EpollIo, APipeWriteLeavesNoSigpipeBlockedOrPendingAfterTheRun) {
+  ASSERT_FALSE(sigpipe_blocked_here());
+  run([] {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    IoFacet& io = lowlevel::current_io();
+    EXPECT_EQ(io.write(IoHandle{fds[1]}, "ab", 2).value, 2u);
+    EXPECT_TRUE(sigpipe_blocked_here());  // blocked for the run, not around each write
+    EXPECT_EQ(io.close(IoHandle{fds[0]}), 0);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(io.write(IoHandle{fds[1]}, "x", 1).error, EPIPE);
+    EXPECT_FALSE(sigpipe_pending_here());  // each EPIPE's signal was taken off again
+    EXPECT_EQ(io.close(IoHandle{fds[1]}), 0);
+  });
+  EXPECT_FALSE(sigpipe_blocked_here());
+  EXPECT_FALSE(sigpipe_pending_here());
+}
+
+TEST(EpollIo, SigpipeBlockedBeforeTheRunStaysBlocked) {
+  sigset_t pipe_only;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr), 0);
+  run([] {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    ::close(fds[0]);
+    EXPECT_EQ(lowlevel::current_io().write(IoHandle{fds[1]}, "x", 1).error, EPIPE);
+    EXPECT_EQ(lowlevel::current_io().close(IoHandle{fds[1]}), 0);
+  });
+  EXPECT_TRUE(sigpipe_blocked_here());
+  EXPECT_FALSE(sigpipe_pending_here());
+  ASSERT_EQ(pthread_sigmask(SIG_UNBLOCK, &pipe_only, nullptr), 0);
+}
+
+// A descriptor closed behind the backend's back (no notify_closing) whose number comes back
+// as the other kind: writes stay correct both ways, and EPIPE never raises a signal.
+TEST(EpollIo, ANumberReusedByTheOtherKindOfDescriptorStillWritesCorrectly) {
+  run([] {
+    IoFacet& io = lowlevel::current_io();
+    char byte = 0;
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    EXPECT_EQ(io.write(IoHandle{fds[1]}, "p", 1).value, 1u);  // learnt: a pipe
+    const int number = fds[1];
+    ::close(fds[0]);
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+    ASSERT_EQ(::dup3(pair[0], number, O_CLOEXEC), number);  // the pipe end silently replaced
+    ::close(pair[0]);
+    EXPECT_EQ(io.write(IoHandle{number}, "s", 1).value, 1u);  // write(2) on a socket
+    EXPECT_EQ(::read(pair[1], &byte, 1), 1);
+    EXPECT_EQ(byte, 's');
+    ::close(pair[1]);
+    EXPECT_EQ(io.write(IoHandle{number}, "s", 1).error, EPIPE);
+    EXPECT_FALSE(sigpipe_pending_here());
+    EXPECT_EQ(io.close(IoHandle{number}), 0);
+    // And back: learnt as a socket, the number now a pipe.
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+    EXPECT_EQ(io.write(IoHandle{pair[0]}, "s", 1).value, 1u);  // learnt: a socket
+    ::close(pair[1]);
+    ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    ASSERT_EQ(::dup3(fds[1], pair[0], O_CLOEXEC), pair[0]);
+    ::close(fds[1]);
+    EXPECT_EQ(io.write(IoHandle{pair[0]}, "p", 1).value, 1u);  // ENOTSOCK, then write(2)
+    EXPECT_EQ(::read(fds[0], &byte, 1), 1);
+    EXPECT_EQ(byte, 'p');
+    ::close(fds[0]);
+    EXPECT_EQ(io.write(IoHandle{pair[0]}, "p", 1).error, EPIPE);
+    EXPECT_FALSE(sigpipe_pending_here());
+    EXPECT_EQ(io.close(IoHandle{pair[0]}), 0);
   });
 }
 
