@@ -8,7 +8,9 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/run.h"
@@ -199,6 +201,20 @@ void SimProcesses::host_crashed(const HostState& host) {
   for (auto& [id, rec] : records_) {
     if (rec.host == &host) terminate(rec, SIGKILL);
   }
+}
+
+int SimProcesses::kill_running(const HostState& host, std::uint32_t which, int signo) {
+  std::vector<Record*> candidates;  // ordered by id: spawn order
+  for (auto& [id, rec] : records_) {
+    if (rec.host == &host && !rec.returncode.has_value() && rec.killed_by == 0) {
+      candidates.push_back(&rec);
+    }
+  }
+  if (candidates.empty()) return 0;
+  Record& chosen = *candidates[which % candidates.size()];
+  terminate(chosen, signo);
+  TRELLIS_ASSERT(chosen.killed_by == signo);
+  return chosen.pid;
 }
 
 std::size_t SimProcesses::running() const noexcept {
