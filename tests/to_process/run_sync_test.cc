@@ -161,6 +161,8 @@ char process_state(int pid) {
 // trio-parallel prunes dead cached workers: a worker killed while idle is not the next
 // call's failure. Here it is found when the call breaks its pipe, before the call reached it.
 TEST(ToProcessRunSync, AWorkerKilledWhileIdleIsReplacedWithoutAnError) {
+  run([] {});  // what a first run keeps open for the process's life (the signal hub's pipe)
+  const std::size_t fds_before = testing::open_fd_count();
   run([] {
     WorkerContext context;
     Options options{.context = &context};
@@ -175,6 +177,7 @@ TEST(ToProcessRunSync, AWorkerKilledWhileIdleIsReplacedWithoutAnError) {
     EXPECT_EQ(testing::live_children(), std::set<int>{after});  // the killed one is reaped
   });
   EXPECT_TRUE(testing::live_children().empty());
+  EXPECT_EQ(testing::open_fd_count(), fds_before);
 }
 
 TEST(ToProcessRunSync, AThousandCallsLeaveNoZombieAndNoDescriptor) {
