@@ -234,10 +234,13 @@ TEST(FaultPlan, SummaryNamesEveryKind) {
        .a = 0,
        .b = 1,
        .duration = 1s,
-       .latency = 5ms}};
+       .latency = 5ms},
+      {.kind = PlannedFault::Kind::kKillProcess, .at = 500ms, .a = 1, .b = 2}};
   EXPECT_EQ(summarize(plan, {"a", "b"}),
             "partition b|a at 2s-2.4s; partition a->b at 0.001s-0.002s; clog a->b at 0s-0.05s; "
-            "slow link a|b (5ms) at 0s-1s");
+            "slow link a|b (5ms) at 0s-1s; kill program 2 of b at 0.5s");
+  EXPECT_EQ(describe(plan.faults.back()), "kill_process 2 on host 1 at 500ms");
+  EXPECT_EQ(parse_planned_fault_name("kill_process"), PlannedFault::Kind::kKillProcess);
   EXPECT_EQ(summarize(FaultPlan{}, {}), "no faults");
 }
 

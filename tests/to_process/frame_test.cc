@@ -165,9 +165,12 @@ TEST(ToProcessWorkerLoop, AnswersCallsAndEndsAtEndOfInput) {
 TEST(ToProcessWorkerLoop, AMalformedOrTruncatedFrameEndsTheLoopWithStatus2) {
   const std::vector<char> good = call_frame("add", internal::pack_arguments(1, 2));
   std::vector<std::vector<char>> inputs = {
-      bytes({'n', 'o', 'p', 'e'}), std::vector<char>(good.begin(), good.end() - 1),  // cut short
-      encode_frame(FrameKind::kResult, 0, internal::pack_value(1)),                  // not a call
-      encode_frame(FrameKind::kCall, 0, internal::pack_value(std::string("x"))),     // bad payload
+      bytes({'n', 'o', 'p', 'e'}),
+      std::vector<char>(good.begin(), good.end() - 1),                            // cut short
+      encode_frame(FrameKind::kResult, 0, internal::pack_value(1)),               // not a call
+      encode_frame(FrameKind::kCall, 0, internal::pack_value(std::string("x"))),  // bad payload
+      encode_frame(FrameKind::kCall, 0, std::span<const char>("\xc1", 1)),        // not msgpack
+      encode_frame(FrameKind::kCall, 0, std::span<const char>("\x92\xa3", 2)),    // msgpack cut
   };
   for (const std::vector<char>& input : inputs) {
     MemoryIo io(input);

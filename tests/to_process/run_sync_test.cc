@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <chrono>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@ namespace trellis::to_process {
 namespace {
 
 using testing::Point;
+using namespace std::chrono_literals;
 
 TEST(ToProcessRunSync, ResultsOfSeveralTypesRoundTrip) {
   run([] {
@@ -145,6 +148,37 @@ INSTANTIATE_TEST_SUITE_P(Kinds, ToProcessCrash,
                            return std::string(info.param.function) +
                                   std::to_string(info.param.argument);
                          });
+
+// The state letter of /proc/<pid>/stat ('Z' for a zombie), or 0 if there is no such process.
+char process_state(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return 0;
+  const std::size_t paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() ? 0 : line[paren + 2];
+}
+
+// trio-parallel prunes dead cached workers: a worker killed while idle is not the next
+// call's failure. Here it is found when the call breaks its pipe, before the call reached it.
+TEST(ToProcessRunSync, AWorkerKilledWhileIdleIsReplacedWithoutAnError) {
+  run([] {});  // what a first run keeps open for the process's life (the signal hub's pipe)
+  const std::size_t fds_before = testing::open_fd_count();
+  run([] {
+    WorkerContext context;
+    Options options{.context = &context};
+    const int before = run_sync<int>(options, "pid");
+    ASSERT_EQ(::kill(before, SIGKILL), 0);
+    for (int i = 0; i < 2000 && process_state(before) != 'Z'; ++i) sleep(1ms);
+    ASSERT_EQ(process_state(before), 'Z') << "the killed worker did not exit";
+    const int after = run_sync<int>(options, "pid");
+    EXPECT_NE(after, before);
+    EXPECT_EQ(context.statistics().workers_started, 2u);
+    EXPECT_EQ(context.statistics().workers_stopped, 1u);
+    EXPECT_EQ(testing::live_children(), std::set<int>{after});  // the killed one is reaped
+  });
+  EXPECT_TRUE(testing::live_children().empty());
+  EXPECT_EQ(testing::open_fd_count(), fds_before);
+}
 
 TEST(ToProcessRunSync, AThousandCallsLeaveNoZombieAndNoDescriptor) {
   // A first run opens what the process keeps for every later run (the signal hub's pipe).

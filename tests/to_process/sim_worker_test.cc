@@ -1,6 +1,7 @@
 // to_process inside the simulator: the same run_sync and pool code, with the worker loop
 // running as a fake program on the calling host (no real process), each call taking virtual
-// time, and worker crashes injected by a buggify fault point. A program that retries on
+// time, and worker crashes injected by a buggify fault point or by a planned kill_process
+// fault (recorded in the replay file, shrunk with the schedule). A program that retries on
 // BrokenWorkerError survives a sweep; its twin without the retry is found.
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "../sim/child_process.h"
+#include "trellis/base/prng.h"
 #include "trellis/sim.h"
 #include "trellis/to_process.h"
 #include "trellis/trellis.h"
@@ -21,12 +23,13 @@ using namespace std::chrono_literals;
 constexpr Duration kCallDuration = 5ms;  // the virtual time a worker spends on a call
 
 // Installs the worker loop as the host's "executable": each call takes kCallDuration of
-// virtual time and, where the seed enables the fault point, sometimes crashes the worker.
-void install_worker(sim::Host& host) {
-  host.install_program(std::string(kSelfExecutable), [](sim::ProgramIo& io) {
-    return serve_worker_streams(io.in, io.out, io.argv, [](std::string_view) {
+// virtual time and, with crash_point, where the seed enables the fault point, sometimes
+// crashes the worker.
+void install_worker(sim::Host& host, bool crash_point = true) {
+  host.install_program(std::string(kSelfExecutable), [crash_point](sim::ProgramIo& io) {
+    return serve_worker_streams(io.in, io.out, io.argv, [crash_point](std::string_view) {
       sleep(kCallDuration);
-      if (sim::buggify("to_process.worker_crash", 0.3)) {
+      if (crash_point && sim::buggify("to_process.worker_crash", 0.3)) {
         throw std::runtime_error("injected worker crash");  // the program aborts
       }
     });
@@ -59,10 +62,10 @@ int sum_in_workers(bool retry, int& crashes) {
   return sum;
 }
 
-sim::SimBody program(bool retry, int& crashes) {
-  return [retry, &crashes](sim::World& world) {
+sim::SimBody program(bool retry, int& crashes, bool crash_point = true) {
+  return [retry, &crashes, crash_point](sim::World& world) {
     sim::Host& host = world.add_host("h", "10.0.0.1");
-    install_worker(host);
+    install_worker(host, crash_point);
     bool done = false;
     host.start([&] {
       if (sum_in_workers(retry, crashes) != 210) throw std::logic_error("wrong sum");
@@ -134,6 +137,97 @@ TEST(ToProcessSim, TheTwinWithoutRetryIsFoundAndReplays) {
   const sim::RunResult again = sim::run_simulation(program(false, crashes), failing->config);
   EXPECT_TRUE(again.failed);
   EXPECT_EQ(again.trace_hash, failing->trace_hash);
+}
+
+// ---- Worker crashes as planned faults --------------------------------------------------
+
+// A sweep's fault plan for one seed: 2 to 5 kills of the host's programs (its workers) at
+// virtual times within the ~50 ms the sum takes, drawn from the seed alone.
+sim::FaultPlan planned_kills(std::uint64_t seed) {
+  Prng prng(seed * 0x9e3779b97f4a7c15ULL + 18);
+  sim::FaultPlan plan;
+  const std::uint64_t kills = 2 + prng.below(4);
+  for (std::uint64_t i = 0; i < kills; ++i) {
+    plan.faults.push_back({.kind = sim::PlannedFault::Kind::kKillProcess,
+                           .at = std::chrono::microseconds(prng.below(60'000)),
+                           .a = 0,
+                           .b = static_cast<std::uint32_t>(prng.below(4))});
+  }
+  return plan;
+}
+
+sim::Config kill_config(std::uint64_t seed) {
+  sim::Config config{.seed = seed};
+  config.fault_plan = planned_kills(seed);
+  return config;
+}
+
+std::size_t kills_in(const sim::FaultPlan& plan) {
+  std::size_t n = 0;
+  for (const sim::PlannedFault& f : plan.faults) {
+    n += f.kind == sim::PlannedFault::Kind::kKillProcess ? 1 : 0;
+  }
+  return n;
+}
+
+TEST(ToProcessSimFaults, PlannedKillsBreakCallsThatARetryingProgramSurvives) {
+  int crashes = 0;
+  int seeds_with_crashes = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    const int before = crashes;
+    // Crashes come from the plan only: no crash point in the worker.
+    const sim::RunResult r = sim::run_simulation(program(true, crashes, false), kill_config(seed));
+    ASSERT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
+    if (crashes > before) ++seeds_with_crashes;
+  }
+  EXPECT_GT(seeds_with_crashes, 0);  // the kills landed on busy workers
+}
+
+TEST(ToProcessSimFaults, TheTwinWithoutRetryIsFoundReplayedFromItsFileAndShrunk) {
+  int crashes = 0;
+  const sim::SimBody twin = program(false, crashes, false);  // crashes: the plan's only
+  std::optional<sim::RunResult> failing;
+  for (std::uint64_t seed = 1; seed <= 20 && !failing; ++seed) {
+    sim::RunResult r = sim::run_simulation(twin, kill_config(seed));
+    if (r.failed) failing = std::move(r);
+  }
+  ASSERT_TRUE(failing.has_value()) << "no planned kill broke a call";
+  EXPECT_NE(failing->failure.find("died with SIGKILL"), std::string::npos) << failing->failure;
+  EXPECT_NE(failing->fault_summary().find("kill program"), std::string::npos)
+      << failing->fault_summary();
+
+  // The replay file carries the kills and reruns the failure exactly.
+  const std::string text = sim::format_replay_file(failing->replay("to_process_no_retry"));
+  EXPECT_NE(text.find("\nfault kill_process "), std::string::npos) << text;
+  const sim::ReplayFile parsed = sim::parse_replay_file(text);
+  EXPECT_EQ(parsed.fault_plan, failing->config.fault_plan);
+  const sim::RunResult again = sim::run_simulation(twin, sim::replay_config(parsed));
+  EXPECT_TRUE(again.failed);
+  EXPECT_EQ(again.trace_hash, failing->trace_hash);
+
+  // Shrinking keeps a kill (nothing else crashes a worker) and at most 3 faults.
+  const sim::ShrinkResult minimal = sim::shrink(twin, *failing);
+  EXPECT_TRUE(minimal.run.failed);
+  EXPECT_LE(minimal.faults_after(), 3u) << minimal.run.fault_summary();
+  EXPECT_LE(minimal.faults_after(), minimal.faults_before);
+  EXPECT_GE(kills_in(minimal.run.config.fault_plan), 1u);
+  const std::string shrunk_text =
+      sim::format_replay_file(minimal.run.replay("to_process_no_retry"));
+  const sim::Config shrunk = sim::replay_config(sim::parse_replay_file(shrunk_text));
+  EXPECT_TRUE(sim::run_simulation(twin, shrunk).failed) << shrunk_text;
+}
+
+TEST(ToProcessSimFaults, AKillOfAHostWithoutProgramsDoesNothing) {
+  auto body = [](sim::World& world) {
+    world.add_host("h", "10.0.0.1");
+    world.run([] { sleep(10ms); });
+  };
+  sim::Config config{.seed = 3};
+  config.fault_plan.faults.push_back(
+      {.kind = sim::PlannedFault::Kind::kKillProcess, .at = 1ms, .a = 0, .b = 7});
+  const sim::RunResult r = sim::run_simulation(body, config);
+  EXPECT_FALSE(r.failed) << r.failure;
+  EXPECT_EQ(sim::check_determinism(body, config), std::nullopt);
 }
 
 // The same seeds give the same hashes in another process (another address-space layout),

@@ -226,6 +226,8 @@ std::string ready_frame() {
 
 TEST(ToProcessProtocol, AWorkerWritingGarbageIsKilledWithAClearError) {
   const std::string dir = testing::make_temp_dir();
+  run([] {});  // what a first run keeps open for the process's life (the signal hub's pipe)
+  const std::size_t fds_before = testing::open_fd_count();
   run([&] {
     WorkerContext garbage_first({.executable = write_script(dir, "garbage!garbage!", "")});
     try {
@@ -259,8 +261,24 @@ TEST(ToProcessProtocol, AWorkerWritingGarbageIsKilledWithAClearError) {
     bad_crc.back() = static_cast<char>(bad_crc.back() ^ 1);
     WorkerContext corrupt({.executable = write_script(dir, ready_frame(), bad_crc)});
     EXPECT_THROW(run_sync<int>(Options{.context = &corrupt}, "add", 1, 2), BrokenWorkerError);
+    // A well-formed result frame (magic, version, checksum all right) whose payload is not
+    // msgpack: the message says so and names the call.
+    const std::vector<char> undecodable = encode_frame(FrameKind::kResult, 0, {"\xc1", 1});
+    WorkerContext bad_result(
+        {.executable = write_script(dir, ready_frame(),
+                                    std::string(undecodable.begin(), undecodable.end()))});
+    try {
+      run_sync<int>(Options{.context = &bad_result}, "add", 1, 2);
+      ADD_FAILURE() << "no exception";
+    } catch (const BrokenWorkerError& e) {
+      EXPECT_NE(std::string(e.what()).find("malformed frame while running 'add'"),
+                std::string::npos)
+          << e.what();
+    }
     EXPECT_TRUE(testing::live_children().empty());
   });
+  EXPECT_TRUE(testing::live_children().empty());
+  EXPECT_EQ(testing::open_fd_count(), fds_before);
   fs::remove_all(dir);
 }
 

@@ -10,6 +10,12 @@
 // POSIX file calls on those workers). When no task waits for I/O and no wake-up is pending, a
 // zero-timeout poll returns without a system call, which keeps a busy run loop cheap.
 //
+// SIGPIPE: a write to a pipe whose reader is gone is EPIPE, never the signal. Sockets get it
+// from send(MSG_NOSIGNAL); for pipes the thread that writes one through this backend has
+// SIGPIPE blocked in its own signal mask from its first such write until the backend is
+// destroyed (posix/internal/sigpipe_block.h). The process's signal dispositions are not
+// touched, and children start with an empty mask.
+//
 //   trellis::posix::EpollBackend backend;
 //   trellis::run(main, {.backend = &backend});   // the default when RunOptions::backend is null
 #pragma once

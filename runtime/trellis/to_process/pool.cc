@@ -84,15 +84,12 @@ void Pool::forget_other_runs() {
 std::unique_ptr<WorkerProcess> Pool::take() {
   forget_other_runs();
   std::unique_ptr<WorkerProcess> worker;
-  while (!idle_.empty() && worker == nullptr) {
+  if (!idle_.empty()) {
     worker = std::move(idle_.back());
     idle_.pop_back();
-    if (worker->process.returncode().has_value()) {  // died while idle (now reaped)
-      ++stopped_;
-      worker.reset();
-    }
+  } else {
+    worker = start_worker();
   }
-  if (worker == nullptr) worker = start_worker();
   worker->busy = true;
   ++busy_;
   TRELLIS_ASSERT(busy_ <= started_);
@@ -363,27 +360,58 @@ msgpack::object_handle finish_call(Pool& pool, std::unique_ptr<WorkerProcess> wo
   return result;
 }
 
+// Sends the call. nullopt once sent; else the worker was gone before the whole call reached
+// it (its pipe broke, so it never started the call): discarded, its return code is returned.
+// Anything else (Cancelled when cancellable) kills and discards the worker and propagates.
+std::optional<int> send_call(Pool& pool, std::unique_ptr<WorkerProcess>& worker,
+                             const std::vector<char>& frame) {
+  try {
+    worker->process.stdin_stream()->send_all(std::as_bytes(std::span(frame)));
+    return std::nullopt;
+  } catch (const BrokenResourceError&) {
+    return pool.discard(std::move(worker), false);
+  } catch (...) {
+    pool.discard(std::move(worker), true);
+    throw;
+  }
+}
+
+[[noreturn]] void throw_died(int pid, int code, std::string_view function) {
+  throw BrokenWorkerError("worker process " + std::to_string(pid) + " " + describe_exit(code) +
+                          " while running '" + std::string(function) + "'");
+}
+
 msgpack::object_handle run_call(Pool& pool, const std::vector<char>& frame,
                                 std::string_view function) {
   std::unique_ptr<WorkerProcess> worker = pool.take();
+  // A reused worker that died while idle (killed from outside) breaks its pipe here: the call
+  // never reached it, so another worker takes it, as trio-parallel prunes dead cached workers.
+  // Bounded: each retry uses up one idle worker, and a fresh worker is never retried.
+  for (;;) {
+    const bool reused = worker->calls_answered != 0;
+    const int pid = worker->pid;
+    const std::optional<int> gone = send_call(pool, worker, frame);
+    if (!gone.has_value()) break;
+    if (!reused) throw_died(pid, *gone, function);
+    worker = pool.take();
+  }
+  TRELLIS_ASSERT(worker != nullptr && worker->busy);
   std::optional<Frame> reply;
   try {
-    worker->process.stdin_stream()->send_all(std::as_bytes(std::span(frame)));
     reply = Pool::read_frame(*worker);
   } catch (const BrokenResourceError&) {
-    reply.reset();  // the worker died: its pipe broke
+    reply.reset();  // as an end of file: it died
   } catch (const FrameError& e) {
     throw_malformed(pool, std::move(worker), function, e.what());
   } catch (...) {
     pool.discard(std::move(worker), true);  // cancelled (cancellable), or worse
     throw;
   }
-  if (!reply.has_value()) {
-    const std::string name = worker_name(*worker);
-    const int code = pool.discard(std::move(worker), false);
-    throw BrokenWorkerError(name + " " + describe_exit(code) + " while running '" +
-                            std::string(function) + "'");
+  if (!reply.has_value()) {  // its pipe ended before a reply: it died
+    const int pid = worker->pid;
+    throw_died(pid, pool.discard(std::move(worker), false), function);
   }
+  ++worker->calls_answered;
   return finish_call(pool, std::move(worker), *reply, function);
 }
 

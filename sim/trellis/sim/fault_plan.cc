@@ -47,6 +47,8 @@ std::string summarize_one(const PlannedFault& f, const std::vector<std::string>&
       return "clog " + a + "->" + b + window;
     case PlannedFault::Kind::kSlowLink:
       return "slow link " + a + "|" + b + " (" + format_duration(f.latency) + ")" + window;
+    case PlannedFault::Kind::kKillProcess:
+      return "kill program " + std::to_string(f.b) + " of " + a + " at " + format_seconds(f.at);
     case PlannedFault::Kind::kCount:
       break;
   }
@@ -82,6 +84,8 @@ std::string_view planned_fault_name(PlannedFault::Kind kind) {
       return "clog";
     case PlannedFault::Kind::kSlowLink:
       return "slow_link";
+    case PlannedFault::Kind::kKillProcess:
+      return "kill_process";
     case PlannedFault::Kind::kCount:
       break;
   }
@@ -101,6 +105,10 @@ PlannedFault::Kind parse_planned_fault_name(std::string_view name) {
 
 std::string describe(const PlannedFault& fault) {
   std::string out(planned_fault_name(fault.kind));
+  if (fault.kind == PlannedFault::Kind::kKillProcess) {
+    return out + " " + std::to_string(fault.b) + " on host " + std::to_string(fault.a) + " at " +
+           format_duration(fault.at);
+  }
   out += " host " + std::to_string(fault.a);
   if (fault.kind != PlannedFault::Kind::kCrash) out += " and host " + std::to_string(fault.b);
   out += " at " + format_duration(fault.at) + " for " + format_duration(fault.duration);

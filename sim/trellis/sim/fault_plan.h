@@ -12,8 +12,13 @@
 // (a partition of a host from itself) or a host never started does nothing. Faults may
 // overlap; each one is undone `duration` after it began (restart, heal that link, reset
 // that link's latency; a clog ends by itself). A crash of a host that is already down, or a
-// restart of one that is up, does nothing. The plan runs in a task of the world (like the
-// driver), so it stops when the driver returns.
+// restart of one that is up, does nothing.
+//
+// kKillProcess kills one program (sim/program.h) that host a runs at `at` — a worker process
+// of to_process, a child of run_process — as SIGKILL would: number b % (the programs running
+// there), counted in the order they were spawned. A host running no program then is left
+// alone; nothing is undone (the program's parent sees it die, as it would a real crash). The plan
+// runs in a task of the world (like the driver), so it stops when the driver returns.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +37,7 @@ struct PlannedFault {
     kPartitionOneWay,  // a cannot reach b for duration
     kClog,             // a -> b stalls for duration (delayed, never lost)
     kSlowLink,         // a <-> b packets take [latency, 2 * latency] for duration
+    kKillProcess,      // SIGKILL to program b (mod those running) of host a; duration unused
     kCount,
   };
   Kind kind = Kind::kCrash;
@@ -52,7 +58,7 @@ struct FaultPlan {
   friend bool operator==(const FaultPlan&, const FaultPlan&) = default;
 };
 
-// "crash", "partition", "partition_one_way", "clog", "slow_link".
+// "crash", "partition", "partition_one_way", "clog", "slow_link", "kill_process".
 std::string_view planned_fault_name(PlannedFault::Kind kind);
 // Throws std::invalid_argument listing the valid names.
 PlannedFault::Kind parse_planned_fault_name(std::string_view name);

@@ -320,6 +320,12 @@ void World::run_fault_plan(Time start) {
         }
         break;
       }
+      case PlannedFault::Kind::kKillProcess:
+        if (step.undo || !a.alive()) break;
+        if (const int pid = backend_->kill_program(a.state_, f.b); pid != 0) {
+          trace_.record("program killed", Trace::detail_pair(ia, static_cast<std::uint64_t>(pid)));
+        }
+        break;
       case PlannedFault::Kind::kCount:
         TRELLIS_ASSERT(false);
     }

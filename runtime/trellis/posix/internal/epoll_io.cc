@@ -1,6 +1,5 @@
 #include "trellis/posix/internal/epoll_io.h"
 
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -18,6 +17,7 @@
 #include "trellis/core/lowlevel.h"
 #include "trellis/core/os_error.h"
 #include "trellis/core/run.h"
+#include "trellis/posix/internal/sigpipe_block.h"
 
 namespace trellis::posix::internal {
 namespace {
@@ -29,29 +29,6 @@ constexpr std::uint32_t kWriteEvents = EPOLLOUT | EPOLLHUP | EPOLLERR;
 // epoll data of a descriptor: fd + 1, so 0 stays the backend's wake-up eventfd.
 std::uint64_t tag(int fd) {
   return static_cast<std::uint64_t>(fd) + 1;
-}
-
-// write(2) on something that is not a socket (a pipe) with SIGPIPE blocked for the call, and a
-// SIGPIPE it raised consumed, so the caller sees EPIPE and the process no signal.
-IoResult<std::size_t> write_without_sigpipe(int fd, const void* data, std::size_t size) {
-  sigset_t pipe_only;
-  sigemptyset(&pipe_only);
-  sigaddset(&pipe_only, SIGPIPE);
-  sigset_t pending;
-  sigpending(&pending);
-  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
-  sigset_t old;
-  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
-  const ssize_t n = ::write(fd, data, size);
-  const int error = n < 0 ? errno : 0;
-  if (error == EPIPE && !was_pending) {
-    const timespec zero{};
-    while (::sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (n < 0) return {0, error};
-  return {static_cast<std::size_t>(n), 0};
 }
 
 }  // namespace
@@ -204,20 +181,48 @@ IoResult<std::size_t> EpollIo::read(IoHandle handle, void* buffer, std::size_t s
   return {0, error};
 }
 
+EpollIo::~EpollIo() {
+  SigpipeBlock::release(this);
+}
+
+EpollIo::Kind EpollIo::kind(int fd) const noexcept {
+  const auto index = static_cast<std::size_t>(fd);
+  return index < fds_.size() ? fds_[index].kind : Kind::kUnknown;
+}
+
+void EpollIo::set_kind(int fd, Kind kind) {
+  TRELLIS_ASSERT(kind != Kind::kUnknown);
+  // Only for a descriptor a call just accepted: its number is below RLIMIT_NOFILE, so growing
+  // fds_ to it is bounded (a bogus number got EBADF and is never recorded).
+  state(fd).kind = kind;
+  TRELLIS_ASSERT(this->kind(fd) == kind);
+}
+
 IoResult<std::size_t> EpollIo::write(IoHandle handle, const void* data, std::size_t size) {
   if (handle.value < 0 || handle.value > INT_MAX) return {0, EBADF};
   const int fd = static_cast<int>(handle.value);
-  IoResult<std::size_t> result;
-  const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
-  if (n >= 0) {
-    result = {static_cast<std::size_t>(n), 0};
-  } else if (errno == ENOTSOCK) {
-    result = write_without_sigpipe(fd, data, size);
-  } else {
-    result = {0, errno};
+  ssize_t n = -1;
+  int error = 0;
+  const Kind known = kind(fd);
+  if (known != Kind::kPipe) {
+    // A socket, or not known yet: send() with MSG_NOSIGNAL, which a pipe refuses (ENOTSOCK).
+    n = ::send(fd, data, size, MSG_NOSIGNAL);
+    error = n < 0 ? errno : 0;
+    if (error == 0 && known == Kind::kUnknown) set_kind(fd, Kind::kSocket);
   }
-  if (result.error == EAGAIN) note_would_block(fd, true);
-  return result;
+  if (known == Kind::kPipe || error == ENOTSOCK) {
+    // Not a socket (its number may also have been reused behind our back: write(2) is right
+    // for any descriptor). SIGPIPE is blocked on this thread, so EPIPE raises no signal that
+    // is ever delivered: one write(2), no signal-mask calls around it.
+    if (known != Kind::kPipe) set_kind(fd, Kind::kPipe);
+    SigpipeBlock::ensure_blocked(this);
+    n = ::write(fd, data, size);
+    error = n < 0 ? errno : 0;
+    if (error == EPIPE) SigpipeBlock::consume_after_epipe();
+  }
+  if (error == EAGAIN) note_would_block(fd, true);
+  if (n < 0) return {0, error};
+  return {static_cast<std::size_t>(n), 0};
 }
 
 }  // namespace trellis::posix::internal

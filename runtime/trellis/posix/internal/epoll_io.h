@@ -17,6 +17,11 @@
 //          EPOLL_CTL_MOD, which makes the kernel re-check readiness.
 // So the usual cycle (recv -> EAGAIN -> wait_readable -> edge -> recv) costs no epoll_ctl.
 //
+// Writes: send(MSG_NOSIGNAL) on a socket, plain write(2) on anything else (a pipe), with
+// SIGPIPE blocked on the writing thread instead (see sigpipe_block.h). Which one a descriptor
+// is, is learnt from its first write (a send() that fails with ENOTSOCK) and kept in its
+// FdState until notify_closing/close, so each later write is one system call.
+//
 // Rule for descriptors not created through this backend (a pipe the caller made): call
 // notify_closing() before closing it, as in Trio, so a reused number is not mistaken for it.
 #pragma once
@@ -34,6 +39,8 @@ class EpollIo final : public IoFacet {
  public:
   // epoll_fd: the backend's epoll instance (not owned).
   explicit EpollIo(int epoll_fd) : epoll_fd_(epoll_fd) {}
+  // Restores SIGPIPE in the signal mask of this thread if a write here blocked it.
+  ~EpollIo() override;
   EpollIo(const EpollIo&) = delete;
   EpollIo& operator=(const EpollIo&) = delete;
 
@@ -61,15 +68,24 @@ class EpollIo final : public IoFacet {
     bool ready = false;
     bool armed = false;
   };
+  // What write() learnt a descriptor is. Not tied to registration: a pipe may be written
+  // before any wait registers it.
+  enum class Kind : std::uint8_t { kUnknown, kSocket, kPipe };
   struct FdState {
     // Invariant: registered iff fd is in the epoll set (as far as this backend knows).
     bool registered = false;
+    // Reset with the rest by notify_closing/close. A number closed behind our back and reused
+    // may carry a stale kind; write() stays correct either way (ENOTSOCK from send() re-learns
+    // it; write(2) on a socket is covered by the blocked SIGPIPE).
+    Kind kind = Kind::kUnknown;
     Direction read;
     Direction write;
   };
 
   void wait(IoHandle handle, bool for_write);
   FdState& state(int fd);
+  Kind kind(int fd) const noexcept;
+  void set_kind(int fd, Kind kind);
   static int checked_fd(IoHandle handle);
 
   const int epoll_fd_;

@@ -30,6 +30,8 @@ struct WorkerProcess {
   Time idle_since{};
   int pid = 0;
   bool busy = false;  // taken by a call (counted in Pool::busy_)
+  // Calls it answered; 0 for a worker fresh from start_worker().
+  std::size_t calls_answered = 0;
 };
 
 class Pool : public std::enable_shared_from_this<Pool> {
@@ -42,9 +44,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void forget_other_runs();
   // Bounds the workers in use to max_workers (a call holds a slot while it has a worker).
   CapacityLimiter& slots() noexcept { return slots_; }
-  // An idle worker still alive (the most recently used), else a new one that has answered
-  // kReady. A checkpoint when it starts one. Throws OSError (spawn failed), WorkerError (init
-  // failed), BrokenWorkerError (the new worker died or broke the protocol).
+  // The most recently used idle worker, else a new one that has answered kReady. An idle
+  // worker is not asked whether it is still alive (a system call on every call): one that
+  // died while idle is found by the caller, whose call then breaks its pipe before the
+  // worker could have started it (see run_call in pool.cc). A checkpoint when it starts one. Throws
+  // OSError (spawn failed), WorkerError (init failed), BrokenWorkerError (the new worker died or
+  // broke the protocol).
   std::unique_ptr<WorkerProcess> take();
   // The call is over and the worker healthy: idle again (its idle timer starts now).
   void give_back(std::unique_ptr<WorkerProcess> worker);
@@ -69,7 +74,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   WorkerContextOptions options_;
   CapacityLimiter slots_;
   RunToken run_;  // the run whose workers idle_ holds
-  // Invariant: every worker here is alive as far as we know, its protocol at a frame
+  // Invariant: every worker here was alive when given back, its protocol at a frame
   // boundary, no call in flight; back() is the most recently used, front() the oldest.
   std::deque<std::unique_ptr<WorkerProcess>> idle_;
   std::size_t busy_ = 0;

@@ -20,6 +20,8 @@
 // the run-loop thread; nothing here reads a real clock or an address.
 #pragma once
 
+#include <signal.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -124,6 +126,11 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   // The host's sockets and pipes vanish (no FIN), its programs are killed, its signal
   // receivers close; its waiters must already have been cancelled.
   void host_crashed(HostState& host);
+  // A planned kKillProcess: SIGKILL to program `which` (mod the running ones, in spawn order)
+  // of host. Returns its pid, 0 if the host runs no program.
+  int kill_program(const HostState& host, std::uint32_t which) {
+    return processes_.kill_running(host, which, SIGKILL);
+  }
   // Host::send_signal's delivery.
   SimSignals& sim_signals() noexcept { return signals_; }
   // Link faults between two hosts (by index); one_way: only from -> to.

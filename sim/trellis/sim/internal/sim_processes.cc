@@ -8,6 +8,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
@@ -209,6 +210,20 @@ void SimProcesses::host_crashed(const HostState& host) {
     // Nothing of a crashed host runs on: every program is dead or dying.
     TRELLIS_ASSERT(rec.host != &host || rec.returncode.has_value() || rec.killed_by != 0);
   }
+}
+
+int SimProcesses::kill_running(const HostState& host, std::uint32_t which, int signo) {
+  std::vector<Record*> candidates;  // ordered by id: spawn order
+  for (auto& [id, rec] : records_) {
+    if (rec.host == &host && !rec.returncode.has_value() && rec.killed_by == 0) {
+      candidates.push_back(&rec);
+    }
+  }
+  if (candidates.empty()) return 0;
+  Record& chosen = *candidates[which % candidates.size()];
+  terminate(chosen, signo);
+  TRELLIS_ASSERT(chosen.killed_by == signo);
+  return chosen.pid;
 }
 
 std::size_t SimProcesses::running() const noexcept {

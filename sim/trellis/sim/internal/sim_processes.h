@@ -37,6 +37,9 @@ class SimProcesses final : public ProcessFacet {
 
   // The host crashed: its running programs are killed (SIGKILL).
   void host_crashed(const HostState& host);
+  // Terminates program `which` % n of the n that host runs and no signal has terminated yet,
+  // counted in spawn order, as by signo. Returns its pid; 0 (and nothing done) if n is 0.
+  int kill_running(const HostState& host, std::uint32_t which, int signo);
   std::size_t running() const noexcept;
 
  private:
