@@ -508,12 +508,13 @@ SweepPlan plan_sweep(const std::string& name) {
 }
 
 void print_sweep_header(const Job& job, const SweepPlan& plan, int workers) {
-  const std::string shard = plan.shard.total == 1
-                                ? std::string()
-                                : ", shard " + plan.shard.name() + " (" +
-                                      std::to_string(plan.seeds.count) + " seeds, every " +
-                                      std::to_string(plan.shard.total) + "th from " +
-                                      std::to_string(plan.base + plan.shard.index) + ")";
+  std::string shard;
+  if (plan.shard.total > 1) {
+    shard = ", shard " + plan.shard.name() + " (" + std::to_string(plan.seeds.count) + " seeds";
+    if (plan.seeds.count > 0) shard += ": " + std::to_string(plan.seeds.first);
+    if (plan.seeds.count > 1) shard += ", " + std::to_string(plan.seeds.at(1)) + ", ...";
+    shard += ")";
+  }
   std::printf("sweep %s: seeds %llu..%llu%s, %d workers, policy %s%s\n", plan.name.c_str(),
               static_cast<unsigned long long>(plan.base),
               static_cast<unsigned long long>(plan.base + plan.count - 1), shard.c_str(), workers,
@@ -582,10 +583,10 @@ std::string locate_replay(const std::string& recorded, const std::string& report
 }
 
 void print_merge(const sim::SweepMerge& m, const std::string& replay) {
-  std::printf("sweep %s: seeds %llu..%llu in %llu shards, policy %s%s\n", m.scenario.c_str(),
+  std::printf("sweep %s: seeds %llu..%llu in %llu shard%s, policy %s%s\n", m.scenario.c_str(),
               static_cast<unsigned long long>(m.base_seed),
               static_cast<unsigned long long>(m.base_seed + m.seeds - 1),
-              static_cast<unsigned long long>(m.shards), m.policy.c_str(),
+              static_cast<unsigned long long>(m.shards), m.shards == 1 ? "" : "s", m.policy.c_str(),
               m.options.empty() ? "" : (", options " + m.options).c_str());
   std::printf("%llu of %llu seeds run: %llu failed\n", static_cast<unsigned long long>(m.run),
               static_cast<unsigned long long>(m.seeds), static_cast<unsigned long long>(m.failed));
