@@ -415,12 +415,18 @@ SweepReport read_sweep_report(const std::string& path) {
   return parse_sweep_report(text, path);
 }
 
+// Written beside, then renamed: a merge that waits for the shards' reports (the Kubernetes
+// recipe) never reads half a report.
 void write_sweep_report(const std::string& path, const SweepReport& report) {
   const std::string xml = format_sweep_report(report);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  const std::string partial = path + ".partial";
+  std::ofstream out(partial, std::ios::binary | std::ios::trunc);
   out << xml;
   out.close();
-  if (!out) throw std::runtime_error("cannot write the sweep report " + path);
+  if (!out || std::rename(partial.c_str(), path.c_str()) != 0) {
+    std::remove(partial.c_str());
+    throw std::runtime_error("cannot write the sweep report " + path);
+  }
 }
 
 namespace {

@@ -98,6 +98,7 @@ std::string format_sweep_report(const SweepReport& report);
 // Throws SweepReportError (naming `where` if given).
 SweepReport parse_sweep_report(std::string_view text, const std::string& where = {});
 // Files; errors name the path (SweepReportError; std::runtime_error when writing fails).
+// The writer writes PATH.partial and renames it: PATH, once it exists, is whole.
 SweepReport read_sweep_report(const std::string& path);
 void write_sweep_report(const std::string& path, const SweepReport& report);
 
