@@ -160,6 +160,29 @@ TEST(ShardedSweep, AShardStoppedByAFailureIsReportedIncomplete) {
   EXPECT_FALSE(merged.first_seed.empty()) << merged.output;
 }
 
+// A property of a report, read with a regex.
+std::string report_property(const std::string& path, const std::string& name) {
+  return first_match(read_text(path),
+                     std::regex("<property name=\"" + name + "\" value=\"([^\"]*)\"/>"));
+}
+
+// Every shard runs the unsharded sweep's policy: PCT learns its steps estimate from the
+// sweep's first seed, not from each shard's.
+TEST(ShardedSweep, PctShardsRunTheUnshardedSweepsPolicy) {
+  const TempDir tmp;
+  const Sweep sweep{"kv", 6, {"--policy=pct"}};
+  const std::string whole = report_property(run_shard(sweep, "", tmp.path() / "whole"), "policy");
+  EXPECT_EQ(whole.rfind("pct:depth=3,steps=", 0), 0u) << whole;
+  std::vector<std::string> reports;
+  for (int i = 0; i < 2; ++i) {
+    reports.push_back(run_shard(sweep, std::to_string(i) + "/2", tmp.path() / std::to_string(i)));
+    EXPECT_EQ(report_property(reports.back(), "policy"), whole) << "shard " << i;
+  }
+  const MergeSummary merged = merge(reports);
+  EXPECT_EQ(merged.exit_code, kExitPassed) << merged.output;
+  EXPECT_NE(merged.output.find("policy " + whole), std::string::npos) << merged.output;
+}
+
 // The shard a sweep ran, from its report: "I/N".
 std::string report_shard(const std::string& path) {
   return first_match(read_text(path),

@@ -337,14 +337,15 @@ struct SweepPlan {
 
 // The JUnit report of a sweep (sim/trellis/sim/sweep_report.h): one test case per seed run,
 // in seed order; `replay` is the first failure's replay file.
-void write_junit(const std::string& path, const SweepPlan& plan, std::vector<SeedOutcome> outcomes,
-                 double seconds, bool complete, const std::string& replay) {
+void write_junit(const std::string& path, const SweepPlan& plan, const std::string& policy,
+                 std::vector<SeedOutcome> outcomes, double seconds, bool complete,
+                 const std::string& replay) {
   std::sort(outcomes.begin(), outcomes.end(),
             [](const SeedOutcome& a, const SeedOutcome& b) { return a.seed < b.seed; });
   sim::SweepReport report;
   report.scenario = plan.name;
   report.options = sim::sweep_report_text(absl::GetFlag(FLAGS_options));
-  report.policy = sim::sweep_report_text(absl::GetFlag(FLAGS_policy));
+  report.policy = sim::sweep_report_text(policy);
   report.base_seed = plan.base;
   report.seeds = plan.count;
   report.shard = plan.shard;
@@ -544,12 +545,17 @@ SweepTally run_sweep_workers(const Job& job, const SweepPlan& plan, int workers,
 
 int command_sweep(const std::string& name) {
   const SweepPlan plan = plan_sweep(name);
-  const Job job = make_job(name, plan.seeds.count > 0 ? plan.seeds.first : plan.base);
+  // PCT's steps estimate is learned from the sweep's first seed, not the shard's: every shard
+  // of a sweep runs the same policy as the unsharded sweep (the reports name it).
+  const Job job = make_job(name, plan.base);
   if (job.policy.exhaustive) {
     throw UsageFailure("--policy=exhaustive explores one seed: use `trellis run --seed=S`");
   }
   const int workers = std::clamp(absl::GetFlag(FLAGS_j), 1, 256);
   print_sweep_header(job, plan, workers);
+  if (plan.shard.total > 1 && absl::GetFlag(FLAGS_junit).empty()) {
+    std::printf("note: a shard without --junit=FILE leaves nothing for `trellis sweep-merge`\n");
+  }
   SweepProgress progress(plan.seeds.count);
   std::vector<std::uint64_t> died_at;
   const SweepTally tally = run_sweep_workers(job, plan, workers, progress, died_at);
@@ -565,7 +571,8 @@ int command_sweep(const std::string& name) {
                                  : rerun_first_failure(job, tally.failures);
   const bool complete = tally.done == plan.seeds.count && died_at.empty();
   if (!absl::GetFlag(FLAGS_junit).empty()) {
-    write_junit(absl::GetFlag(FLAGS_junit), plan, tally.outcomes, elapsed, complete, replay);
+    write_junit(absl::GetFlag(FLAGS_junit), plan, job.policy.name(), tally.outcomes, elapsed,
+                complete, replay);
   }
   return complete && tally.failures.empty() ? kExitPassed : kExitFailed;
 }
