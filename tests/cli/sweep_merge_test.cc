@@ -108,6 +108,13 @@ TEST_F(SweepMergeErrors, ReportsItDidNotWriteAreRefused) {
                  "the suite's name does not match");
   expect_refused({edited("</testsuites>\n", "</testsuites>\n<x/>\n")}, "text after </testsuites>");
   expect_refused({edited("time=\"0.", "time=\"x.")}, "a time is not");
+  expect_refused({edited("name=\"seeds\" value=\"20\"", "name=\"seeds\" value=\"0\"")},
+                 "a sweep of 0 seeds");
+  expect_refused({edited("name=\"shard\" value=\"0/3\"", "name=\"shard\" value=\"0/4\"")},
+                 "the suite's name does not match");
+  expect_refused({edited("name=\"base_seed\" value=\"1\"",
+                         "name=\"base_seed\" value=\"18446744073709551615\"")},
+                 "go past the largest seed");
   expect_refused(
       {edited("value=\"\"/>\n    </properties>", "value=\"a\x01\"/>\n    </properties>")},
       "a character a report never holds");

@@ -606,8 +606,10 @@ void print_merge(const sim::SweepMerge& m, const std::string& replay) {
               static_cast<unsigned long long>(*m.first_failure),
               m.first_failure_shard.name().c_str());
   if (replay.empty()) {
-    std::printf("  no replay file (rerun it: trellis run %s --seed=%llu)\n", m.scenario.c_str(),
-                static_cast<unsigned long long>(*m.first_failure));
+    std::printf("  no replay file (rerun it: trellis run %s --seed=%llu%s%s)\n", m.scenario.c_str(),
+                static_cast<unsigned long long>(*m.first_failure),
+                m.options.empty() ? "" : (" --options=" + m.options).c_str(),
+                m.policy == "random" ? "" : (" --policy=" + m.policy).c_str());
     return;
   }
   std::printf("  replay file: %s\n  replay it:   trellis replay %s\n", replay.c_str(),

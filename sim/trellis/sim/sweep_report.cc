@@ -308,6 +308,7 @@ class ReportParser {
     report_.policy = property("policy");
     report_.base_seed = number<std::uint64_t>(property("base_seed"), "base_seed");
     report_.seeds = number<std::uint64_t>(property("seeds"), "seeds");
+    if (report_.seeds == 0) fail("a sweep of 0 seeds (sweep refuses --seeds=0)");
     try {
       report_.shard = parse_shard(property("shard"), "shard");
       slice_ = report_.slice();
