@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <functional>
 #include <limits>
 #include <set>
 #include <string>
@@ -145,6 +146,21 @@ TEST(SweepReport, ReadsBackAsItself) {
   bad = r;
   bad.cases[1].message = "line\nbreak";
   EXPECT_THROW(trellis::sim::format_sweep_report(bad), std::invalid_argument);
+  for (auto breaks : std::vector<std::function<void(SweepReport&)>>{
+           [](SweepReport& x) { x.cases[2].seed = 13; },               // not in shard 1/3
+           [](SweepReport& x) { std::swap(x.cases[0], x.cases[1]); },  // out of order
+           [](SweepReport& x) { x.cases.pop_back(); },                 // "complete" but short
+           [](SweepReport& x) { x.seeds = 0; },
+           [](SweepReport& x) {
+             x.shard = Shard{3, 3};
+           },
+           [](SweepReport& x) {  // a replay file without a failure
+             for (auto& c : x.cases) c = {c.seed, c.micros, false, ""};
+           }}) {
+    bad = r;
+    breaks(bad);
+    EXPECT_THROW(trellis::sim::format_sweep_report(bad), std::invalid_argument);
+  }
   EXPECT_EQ(trellis::sim::sweep_report_text("a\nb\x01\xff"), "a b ?");
 }
 

@@ -71,6 +71,25 @@ std::string rerun_command(const SweepReport& r, std::uint64_t seed) {
   return command;
 }
 
+// The writer never writes what the parser refuses: the cases are the shard's, ascending.
+void check_cases(const SweepReport& r) {
+  if (r.seeds == 0 || r.shard.total == 0 || r.shard.index >= r.shard.total) {
+    throw std::invalid_argument("sweep report: no seeds, or not a shard");
+  }
+  const SeedSlice slice = r.slice();  // ShardError (an invalid_argument) if it overflows
+  for (std::size_t i = 0; i < r.cases.size(); ++i) {
+    if (!slice.contains(r.cases[i].seed) || (i > 0 && r.cases[i - 1].seed >= r.cases[i].seed)) {
+      throw std::invalid_argument("sweep report: the cases must be the shard's seeds, ascending");
+    }
+  }
+  if (r.complete ? r.cases.size() != slice.count : r.cases.size() > slice.count) {
+    throw std::invalid_argument("sweep report: a complete report has every seed of its shard");
+  }
+  if (!r.replay.empty() && r.failures() == 0) {
+    throw std::invalid_argument("sweep report: a replay file without a failure");
+  }
+}
+
 void check_fields(const SweepReport& r) {
   if (!is_word(r.scenario)) {
     throw std::invalid_argument("sweep report: the scenario must be one printable word");
@@ -84,6 +103,7 @@ void check_fields(const SweepReport& r) {
           "sweep report: a failure's message must be printable and non-empty, a pass's empty");
     }
   }
+  check_cases(r);
 }
 
 void append_properties(std::string& xml, const SweepReport& r) {
