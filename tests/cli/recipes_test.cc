@@ -221,6 +221,10 @@ TEST(Recipes, KubernetesSettingsAgree) {
   EXPECT_EQ(scalar(m.text, "mountPath", 18), m.env["SWEEP_DIR"]);
   EXPECT_NE(m.text.find(R"(command: ["/bin/sh", "-c"])"), std::string::npos);
   EXPECT_NE(m.script.find("trellis sweep-merge"), std::string::npos);
+  // What the test sets in place of the downward API comes from it in the manifest.
+  EXPECT_NE(m.text.find("fieldPath: metadata.labels['batch.kubernetes.io/job-name']"),
+            std::string::npos);
+  EXPECT_NE(m.text.find("resource: requests.cpu"), std::string::npos);
   // The shard comes from the Job's index, not from a --shard the manifest would have to keep
   // in step with completions.
   EXPECT_EQ(m.script.find("--shard"), std::string::npos);
@@ -238,7 +242,8 @@ ChildResult run_pods(const Manifest& m, const std::string& options, const TempDi
     env["OPTIONS"] = options;
     env["SWEEP_DIR"] = tmp.path().string();
     env["WAIT_SECONDS"] = wait_seconds;
-    env["RUN"] = "trellis-nightly-sweep-1";
+    env["RUN"] = "trellis-nightly-sweep-1";  // these two come from the downward API
+    env["WORKERS"] = "2";
     env["JOB_COMPLETION_INDEX"] = std::to_string(i);
     const ChildResult r = run_child({"/bin/sh", "-c", m.script}, env);
     if (i == 0) {
