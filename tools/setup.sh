@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tools/setup.sh [release|asan|tsan|fuzz|all] — install what Trellis needs and build it.
+# tools/setup.sh [release|asan|tsan|fuzz|all|deps] — install what Trellis needs and build it
+# (deps: install only, build nothing; the CI recipes in tools/recipes/ build one target).
 #
 # Idempotent: Debian packages are installed only when one is missing (this needs root), and
 # the build reuses build/<preset>/ if it exists. Works on a fresh Debian 12 machine.
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 presets="${1:-release}"
 [ "$presets" = all ] && presets="release asan tsan fuzz"
+[ "$presets" = deps ] && presets=""
 
 packages=(build-essential cmake ninja-build clang clang-format libboost-context-dev
           libboost-fiber-dev libabsl-dev librapidcheck-dev libbenchmark-dev libgtest-dev

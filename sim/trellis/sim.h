@@ -11,6 +11,8 @@
 // sim/buggify.h          buggify(): fault points in production code
 // sim/replay_file.h      ReplayFile: a run's seed, config and decisions as text
 // sim/harness.h          run_simulation, shrink, check_determinism, shard_seeds
+// sim/shard.h            Shard, SeedSlice: one slice of a sweep (--shard, GTEST_*, Job index)
+// sim/sweep_report.h     a sweep's JUnit report, parsed back and merged across shards
 // sim/exhaustive_policy.h ExhaustivePolicy: one run of a systematic exploration
 // sim/explore.h          explore_exhaustively: every schedule within a preemption bound
 // sim/policy_spec.h      "pct:depth=3,steps=200", "exhaustive:preemptions=2": policies by name
@@ -39,7 +41,9 @@
 #include "trellis/sim/program.h"
 #include "trellis/sim/random_policy.h"
 #include "trellis/sim/replay_file.h"
+#include "trellis/sim/shard.h"
 #include "trellis/sim/step_policy.h"
+#include "trellis/sim/sweep_report.h"
 #include "trellis/sim/trace.h"
 #include "trellis/sim/world.h"
 #include "trellis/trellis.h"

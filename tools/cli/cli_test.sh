@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The `trellis` tool end to end: list, a sweep that finds the WAL scenario's planted bug
 # (exit 1) and writes a replay file that `replay` reproduces (exit 1, twice), a clean sweep
-# (exit 0), and bad input (unknown scenario, bad option, malformed replay file: exit 2).
+# (exit 0), a sharded sweep and its merge, and bad input (unknown scenario, bad option,
+# malformed replay file, a bad shard: exit 2).
 set -u
 trellis=$1
 work=$(mktemp -d)
@@ -47,6 +48,18 @@ if command -v python3 >/dev/null; then
     "$work/junit-bug.xml" || fail "the JUnit report is not valid XML"
 fi
 "$trellis" trace "$replay" --format=svg >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad format should exit 2"
+
+# A sweep in three shards merges to every seed; a missing shard or a bad --shard is exit 2
+# (tests/cli/ has the thorough checks).
+for i in 0 1 2; do
+  out=$("$trellis" sweep wal --seeds=30 --shard=$i/3 --junit="$work/shard$i.xml" 2>&1)
+  [ $? -eq 0 ] || fail "clean shard $i/3 should exit 0: $out"
+done
+out=$("$trellis" sweep-merge "$work"/shard0.xml "$work"/shard1.xml "$work"/shard2.xml 2>&1)
+[ $? -eq 0 ] || fail "sweep-merge of three clean shards should exit 0: $out"
+echo "$out" | grep -q '^30 of 30 seeds run: 0 failed' || fail "sweep-merge output: $out"
+"$trellis" sweep-merge "$work/shard0.xml" >/dev/null 2>&1; [ $? -eq 2 ] || fail "missing shards: exit 2"
+"$trellis" sweep wal --seeds=30 --shard=3/3 >/dev/null 2>&1; [ $? -eq 2 ] || fail "--shard=3/3: exit 2"
 
 "$trellis" run nope >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown scenario should exit 2"
 "$trellis" run wal --bogus >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown flag should exit 2"

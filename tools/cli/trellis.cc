@@ -6,7 +6,11 @@
 //       refined by --pct-depth, --pct-steps, --preemptions, --budget; exhaustive (run only)
 //       explores every schedule of the seed within the bound and reports how many it ran
 //   trellis sweep SCENARIO --seeds=N [--base_seed=B] [-j J] [--keep-going] [--replay_dir=D]
-//                          [--junit=report.xml]
+//                          [--junit=report.xml] [--shard=I/N | --shards=N]
+//       --shard=I/N sweeps shard I of N (from 0) of the seeds: base + i for i = I (mod N);
+//       without it GTEST_SHARD_INDEX/GTEST_TOTAL_SHARDS, then JOB_COMPLETION_INDEX with
+//       --shards=N or TRELLIS_SHARDS name the shard (sim/trellis/sim/shard.h)
+//   trellis sweep-merge REPORT...   the union of the shards' --junit reports
 //   trellis replay FILE
 //   trellis shrink FILE [--out=FILE] [--shrink_runs=N]
 //   trellis check-determinism SCENARIO --seeds=N
@@ -61,6 +65,13 @@ ABSL_FLAG(std::uint64_t, budget, 0,
 ABSL_FLAG(std::string, replay_dir, ".", "where `sweep` writes the replay file of a failure");
 ABSL_FLAG(std::string, junit, "",
           "`sweep`: also write a JUnit XML report (one test case per seed) to this file");
+ABSL_FLAG(std::string, shard, "",
+          "`sweep`: sweep only shard I/N of the seeds (I from 0): seeds base + i, i = I mod N. "
+          "Without it: GTEST_SHARD_INDEX/GTEST_TOTAL_SHARDS, then JOB_COMPLETION_INDEX with "
+          "--shards or TRELLIS_SHARDS; none: every seed");
+ABSL_FLAG(std::string, shards, "",
+          "`sweep`: the number of shards, with JOB_COMPLETION_INDEX (a Kubernetes Indexed Job); "
+          "must agree with --shard or GTEST_TOTAL_SHARDS when those are given");
 ABSL_FLAG(std::string, format, "chrome",
           "`trace`: output format; chrome = Chrome Trace Event JSON (Perfetto, chrome://tracing)");
 ABSL_FLAG(std::size_t, shrink_runs, 400,
@@ -185,8 +196,8 @@ void print_shrink_summary(const sim::ShrinkResult& minimal) {
               minimal.run.failure.c_str());
 }
 
-// Shrinks a failing run, writes its replay file and prints how to replay it.
-void report_failure(const Job& job, const sim::RunResult& failing, const std::string& dir) {
+// Shrinks a failing run, writes its replay file and prints how to replay it; returns its path.
+std::string report_failure(const Job& job, const sim::RunResult& failing, const std::string& dir) {
   std::printf("\nseed %llu failed: %s\nshrinking the schedule and the faults...\n",
               static_cast<unsigned long long>(failing.config.seed), failing.failure.c_str());
   std::fflush(stdout);
@@ -197,6 +208,7 @@ void report_failure(const Job& job, const sim::RunResult& failing, const std::st
   sim::write_replay_file(path, minimal.run.replay(job.scenario->name, job.options));
   print_shrink_summary(minimal);
   std::printf("  replay file: %s\n  replay it:   trellis replay %s\n", path.c_str(), path.c_str());
+  return path;
 }
 
 int command_list() {
@@ -287,7 +299,7 @@ int command_run(const std::string& name) {
 struct SeedOutcome {
   std::uint64_t seed = 0;
   bool failed = false;
-  double seconds = 0;
+  std::uint64_t micros = 0;
   std::string message;
 };
 
@@ -307,16 +319,16 @@ SeedOutcome parse_outcome(const std::string& line) {
   outcome.failed = end != nullptr && end[0] == ' ' && end[1] == 'F';
   if (end != nullptr && end[0] != '\0' && end[1] != '\0') {
     char* after = nullptr;
-    outcome.seconds = static_cast<double>(std::strtoull(end + 2, &after, 10)) / 1e6;
+    outcome.micros = std::strtoull(end + 2, &after, 10);
     if (after != nullptr && *after == ' ') outcome.message = after + 1;
   }
   return outcome;
 }
 
-// Worker process: runs seeds index, index + workers, ... and writes one line per seed to fd.
-[[noreturn]] void sweep_worker(const Job& job, std::uint64_t base, std::uint64_t count,
-                               std::uint64_t index, std::uint64_t workers, int fd) {
-  for (std::uint64_t seed : sim::shard_seeds(base, count, index, workers)) {
+// Worker process: runs the seeds of `seeds` and writes one line per seed to fd.
+[[noreturn]] void sweep_worker(const Job& job, const sim::SeedSlice& seeds, int fd) {
+  for (std::uint64_t i = 0; i < seeds.count; ++i) {
+    const std::uint64_t seed = seeds.at(i);
     const auto start = std::chrono::steady_clock::now();
     const sim::RunResult r = sim::run_simulation(body_of(job), config_for(job, seed));
     const double seconds =
@@ -325,64 +337,6 @@ SeedOutcome parse_outcome(const std::string& line) {
     if (::write(fd, line.data(), line.size()) < 0) ::_exit(3);
   }
   ::_exit(0);
-}
-
-std::string xml_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        // XML 1.0 has no other control characters than tab, newline and carriage return.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
-          out += ' ';
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
-// A JUnit XML report of a sweep: one test case per seed run, in seed order.
-void write_junit(const std::string& path, const std::string& scenario,
-                 std::vector<SeedOutcome> outcomes, double seconds) {
-  std::sort(outcomes.begin(), outcomes.end(),
-            [](const SeedOutcome& a, const SeedOutcome& b) { return a.seed < b.seed; });
-  std::size_t failures = 0;
-  for (const SeedOutcome& o : outcomes) failures += o.failed ? 1 : 0;
-  std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  xml += "<testsuites>\n  <testsuite name=\"trellis sweep " + xml_escape(scenario) + "\" tests=\"" +
-         std::to_string(outcomes.size()) + "\" failures=\"" + std::to_string(failures) +
-         "\" time=\"" + std::to_string(seconds) + "\">\n";
-  for (const SeedOutcome& o : outcomes) {
-    xml += "    <testcase classname=\"" + xml_escape(scenario) + "\" name=\"seed " +
-           std::to_string(o.seed) + "\" time=\"" + std::to_string(o.seconds) + "\"";
-    if (!o.failed) {
-      xml += "/>\n";
-      continue;
-    }
-    xml += ">\n      <failure message=\"" + xml_escape(o.message) + "\">replay: trellis run " +
-           xml_escape(scenario) + " --seed=" + std::to_string(o.seed) +
-           "</failure>\n    </testcase>\n";
-  }
-  xml += "  </testsuite>\n</testsuites>\n";
-  FILE* file = std::fopen(path.c_str(), "w");
-  if (file == nullptr) throw std::runtime_error("cannot write JUnit report " + path);
-  const bool written = std::fwrite(xml.data(), 1, xml.size(), file) == xml.size();
-  if (std::fclose(file) != 0 || !written) throw std::runtime_error("error writing " + path);
-  std::printf("JUnit report: %s\n", path.c_str());
 }
 
 // What a sweep has heard from its workers so far.
@@ -394,18 +348,54 @@ struct SweepTally {
   bool stopped = false;               // a failure without --keep_going: workers are stopped
 };
 
-// Forks `workers` processes that run the sweep's shards and write one outcome line per seed
-// to `write_fd`.
-std::vector<pid_t> start_sweep_workers(const Job& job, std::uint64_t base, std::uint64_t count,
-                                       int workers, int read_fd, int write_fd) {
+// What `sweep` sweeps: the scenario's job and this shard's seeds.
+struct SweepPlan {
+  std::string name;
+  sim::Shard shard;
+  sim::SeedSlice seeds;     // this shard's
+  std::uint64_t count = 0;  // --seeds, every shard together
+  std::uint64_t base = 1;
+};
+
+// The JUnit report of a sweep (sim/trellis/sim/sweep_report.h): one test case per seed run,
+// in seed order; `replay` is the first failure's replay file.
+void write_junit(const std::string& path, const SweepPlan& plan, const std::string& policy,
+                 std::vector<SeedOutcome> outcomes, double seconds, bool complete,
+                 const std::string& replay) {
+  std::sort(outcomes.begin(), outcomes.end(),
+            [](const SeedOutcome& a, const SeedOutcome& b) { return a.seed < b.seed; });
+  sim::SweepReport report;
+  report.scenario = plan.name;
+  report.options = sim::sweep_report_text(absl::GetFlag(FLAGS_options));
+  report.policy = sim::sweep_report_text(policy);
+  report.base_seed = plan.base;
+  report.seeds = plan.count;
+  report.shard = plan.shard;
+  report.complete = complete;
+  report.micros = static_cast<std::uint64_t>(seconds * 1e6);
+  report.replay = sim::sweep_report_text(replay, std::string::npos);
+  for (const SeedOutcome& o : outcomes) {
+    std::string message = o.failed ? sim::sweep_report_text(o.message) : std::string();
+    if (o.failed && message.empty()) message = "failed";
+    report.cases.push_back({o.seed, o.micros, o.failed, std::move(message)});
+  }
+  sim::write_sweep_report(path, report);
+  std::printf("JUnit report: %s\n", path.c_str());
+}
+
+// Forks `workers` processes that run the shard's seeds (worker w: seeds.shard(w, workers)) and
+// write one outcome line per seed to `write_fd`.
+std::vector<pid_t> start_sweep_workers(const Job& job, const sim::SeedSlice& seeds, int workers,
+                                       int read_fd, int write_fd) {
   std::vector<pid_t> children;
   for (int w = 0; w < workers; ++w) {
+    const sim::SeedSlice mine =
+        seeds.shard(static_cast<std::uint64_t>(w), static_cast<std::uint64_t>(workers));
     const pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
       ::close(read_fd);
-      sweep_worker(job, base, count, static_cast<std::uint64_t>(w),
-                   static_cast<std::uint64_t>(workers), write_fd);
+      sweep_worker(job, mine, write_fd);
     }
     children.push_back(pid);
   }
@@ -480,9 +470,8 @@ void collect_outcomes(int read_fd, bool keep_going, bool keep_outcomes, SweepTal
 
 // Waits for every worker. A worker that died (an assertion, a crash in the scenario) leaves
 // seeds unreported: the first of them is where it died. Says so; returns those seeds.
-std::vector<std::uint64_t> reap_sweep_workers(const Job& job, const std::string& name,
+std::vector<std::uint64_t> reap_sweep_workers(const Job& job, const SweepPlan& plan,
                                               const std::vector<pid_t>& children,
-                                              std::uint64_t base, std::uint64_t count,
                                               const SweepTally& tally) {
   std::vector<std::uint64_t> died_at;
   for (std::size_t w = 0; w < children.size(); ++w) {
@@ -490,7 +479,9 @@ std::vector<std::uint64_t> reap_sweep_workers(const Job& job, const std::string&
     ::waitpid(children[w], &status, 0);
     if (tally.stopped) continue;  // we stopped them
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
-    for (std::uint64_t seed : sim::shard_seeds(base, count, w, children.size())) {
+    const sim::SeedSlice mine = plan.seeds.shard(w, children.size());
+    for (std::uint64_t i = 0; i < mine.count; ++i) {
+      const std::uint64_t seed = mine.at(i);
       if (tally.reported.count(seed) != 0) continue;
       const std::string how =
           WIFSIGNALED(status) ? std::string("killed by signal ") + std::to_string(WTERMSIG(status))
@@ -498,7 +489,7 @@ std::vector<std::uint64_t> reap_sweep_workers(const Job& job, const std::string&
       std::printf(
           "\n  worker %zu died (%s) running seed %llu: rerun it with\n    trellis run %s "
           "--seed=%llu%s\n",
-          w, how.c_str(), static_cast<unsigned long long>(seed), name.c_str(),
+          w, how.c_str(), static_cast<unsigned long long>(seed), plan.name.c_str(),
           static_cast<unsigned long long>(seed),
           job.options.empty() ? "" : (" --options=" + absl::GetFlag(FLAGS_options)).c_str());
       died_at.push_back(seed);
@@ -509,56 +500,156 @@ std::vector<std::uint64_t> reap_sweep_workers(const Job& job, const std::string&
 }
 
 // Reruns the first failing seed here (deterministic: it fails again), shrinks and reports it.
-int rerun_first_failure(const Job& job, std::vector<std::uint64_t> failures) {
+// Returns its replay file ("" if the rerun passed: nondeterminism, reported).
+std::string rerun_first_failure(const Job& job, std::vector<std::uint64_t> failures) {
   std::sort(failures.begin(), failures.end());
   const sim::RunResult again = sim::run_simulation(body_of(job), config_for(job, failures.front()));
   if (!again.failed) {
     std::printf("seed %llu failed in its worker but passed when rerun: nondeterminism!\n",
                 static_cast<unsigned long long>(failures.front()));
-    return kExitFailed;
+    return {};
   }
-  report_failure(job, again, absl::GetFlag(FLAGS_replay_dir));
-  return kExitFailed;
+  return report_failure(job, again, absl::GetFlag(FLAGS_replay_dir));
 }
 
-int command_sweep(const std::string& name) {
-  const Job job = make_job(name, absl::GetFlag(FLAGS_base_seed));
-  if (job.policy.exhaustive) {
-    throw UsageFailure("--policy=exhaustive explores one seed: use `trellis run --seed=S`");
+// The shard this process sweeps (--shard, the environment; sim/trellis/sim/shard.h).
+SweepPlan plan_sweep(const std::string& name) {
+  SweepPlan plan;
+  plan.name = name;
+  plan.count = absl::GetFlag(FLAGS_seeds);
+  plan.base = absl::GetFlag(FLAGS_base_seed);
+  if (plan.count == 0) throw UsageFailure("--seeds must be at least 1");
+  try {
+    plan.shard = sim::resolve_shard(sim::ShardInputs::from_environment(
+        absl::GetFlag(FLAGS_shard), absl::GetFlag(FLAGS_shards)));
+    plan.seeds =
+        sim::SeedSlice::range(plan.base, plan.count).shard(plan.shard.index, plan.shard.total);
+  } catch (const sim::ShardError& e) {
+    throw UsageFailure(e.what());
   }
-  const std::uint64_t count = absl::GetFlag(FLAGS_seeds);
-  const std::uint64_t base = absl::GetFlag(FLAGS_base_seed);
-  const int workers = std::clamp(absl::GetFlag(FLAGS_j), 1, 256);
-  const std::string junit = absl::GetFlag(FLAGS_junit);
-  std::printf("sweep %s: seeds %llu..%llu, %d workers, policy %s%s\n", name.c_str(),
-              static_cast<unsigned long long>(base),
-              static_cast<unsigned long long>(base + count - 1), workers, job.policy.name().c_str(),
+  return plan;
+}
+
+void print_sweep_header(const Job& job, const SweepPlan& plan, int workers) {
+  std::string shard;
+  if (plan.shard.total > 1) {
+    shard = ", shard " + plan.shard.name() + " (" + std::to_string(plan.seeds.count) + " seeds";
+    if (plan.seeds.count > 0) shard += ": " + std::to_string(plan.seeds.first);
+    if (plan.seeds.count > 1) shard += ", " + std::to_string(plan.seeds.at(1)) + ", ...";
+    shard += ")";
+  }
+  std::printf("sweep %s: seeds %llu..%llu%s, %d workers, policy %s%s\n", plan.name.c_str(),
+              static_cast<unsigned long long>(plan.base),
+              static_cast<unsigned long long>(plan.base + plan.count - 1), shard.c_str(), workers,
+              job.policy.name().c_str(),
               job.options.empty() ? "" : (", options " + absl::GetFlag(FLAGS_options)).c_str());
   std::fflush(stdout);
+}
+
+// Runs the shard's seeds in `workers` processes; the tally of what they reported.
+SweepTally run_sweep_workers(const Job& job, const SweepPlan& plan, int workers,
+                             SweepProgress& progress, std::vector<std::uint64_t>& died_at) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
   const std::vector<pid_t> children =
-      start_sweep_workers(job, base, count, workers, pipe_fds[0], pipe_fds[1]);
+      start_sweep_workers(job, plan.seeds, workers, pipe_fds[0], pipe_fds[1]);
   ::close(pipe_fds[1]);
-  SweepProgress progress(count);
   SweepTally tally;
-  collect_outcomes(pipe_fds[0], absl::GetFlag(FLAGS_keep_going), !junit.empty(), tally, progress);
+  collect_outcomes(pipe_fds[0], absl::GetFlag(FLAGS_keep_going),
+                   !absl::GetFlag(FLAGS_junit).empty(), tally, progress);
   if (tally.stopped) {
     for (pid_t pid : children) ::kill(pid, SIGTERM);
   }
   ::close(pipe_fds[0]);
-  const std::vector<std::uint64_t> died_at =
-      reap_sweep_workers(job, name, children, base, count, tally);
+  died_at = reap_sweep_workers(job, plan, children, tally);
+  return tally;
+}
+
+int command_sweep(const std::string& name) {
+  const SweepPlan plan = plan_sweep(name);
+  // PCT's steps estimate is learned from the sweep's first seed, not the shard's: every shard
+  // of a sweep runs the same policy as the unsharded sweep (the reports name it).
+  const Job job = make_job(name, plan.base);
+  if (job.policy.exhaustive) {
+    throw UsageFailure("--policy=exhaustive explores one seed: use `trellis run --seed=S`");
+  }
+  const int workers = std::clamp(absl::GetFlag(FLAGS_j), 1, 256);
+  print_sweep_header(job, plan, workers);
+  if (plan.shard.total > 1 && absl::GetFlag(FLAGS_junit).empty()) {
+    std::printf("note: a shard without --junit=FILE leaves nothing for `trellis sweep-merge`\n");
+  }
+  SweepProgress progress(plan.seeds.count);
+  std::vector<std::uint64_t> died_at;
+  const SweepTally tally = run_sweep_workers(job, plan, workers, progress, died_at);
   const double elapsed = progress.seconds();
   progress.show(tally, true);
   progress.finish();
   std::printf("%llu seeds in %.1f s (%.0f seeds/s): %zu failed\n",
               static_cast<unsigned long long>(tally.done), elapsed,
               elapsed > 0 ? static_cast<double>(tally.done) / elapsed : 0.0, tally.failures.size());
-  if (!junit.empty()) write_junit(junit, name, tally.outcomes, elapsed);
-  if (!died_at.empty()) return kExitFailed;  // rerunning here would die the same way
-  if (tally.failures.empty()) return tally.done == count ? kExitPassed : kExitFailed;
-  return rerun_first_failure(job, tally.failures);
+  // Rerunning a seed whose worker died would die the same way: no replay then.
+  const std::string replay = tally.failures.empty() || !died_at.empty()
+                                 ? std::string()
+                                 : rerun_first_failure(job, tally.failures);
+  const bool complete = tally.done == plan.seeds.count && died_at.empty();
+  if (!absl::GetFlag(FLAGS_junit).empty()) {
+    write_junit(absl::GetFlag(FLAGS_junit), plan, job.policy.name(), tally.outcomes, elapsed,
+                complete, replay);
+  }
+  return complete && tally.failures.empty() ? kExitPassed : kExitFailed;
+}
+
+// Where a report's replay file is from here: as recorded (relative to where its shard ran),
+// or else beside the report (CI artifacts downloaded into one folder per shard).
+std::string locate_replay(const std::string& recorded, const std::string& report_path) {
+  if (recorded.empty() || ::access(recorded.c_str(), R_OK) == 0) return recorded;
+  const std::size_t slash = report_path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : report_path.substr(0, slash);
+  const std::size_t base = recorded.rfind('/');
+  const std::string beside =
+      dir + "/" + (base == std::string::npos ? recorded : recorded.substr(base + 1));
+  return ::access(beside.c_str(), R_OK) == 0 ? beside : recorded;
+}
+
+void print_merge(const sim::SweepMerge& m, const std::string& replay) {
+  std::printf("sweep %s: seeds %llu..%llu in %llu shard%s, policy %s%s\n", m.scenario.c_str(),
+              static_cast<unsigned long long>(m.base_seed),
+              static_cast<unsigned long long>(m.base_seed + m.seeds - 1),
+              static_cast<unsigned long long>(m.shards), m.shards == 1 ? "" : "s", m.policy.c_str(),
+              m.options.empty() ? "" : (", options " + m.options).c_str());
+  std::printf("%llu of %llu seeds run: %llu failed\n", static_cast<unsigned long long>(m.run),
+              static_cast<unsigned long long>(m.seeds), static_cast<unsigned long long>(m.failed));
+  for (const sim::Shard& shard : m.incomplete) {
+    std::printf("shard %s did not run all its seeds (stopped at a failure, or a worker died)\n",
+                shard.name().c_str());
+  }
+  if (!m.first_failure) return;
+  std::printf("first failing seed: %llu (shard %s)\n",
+              static_cast<unsigned long long>(*m.first_failure),
+              m.first_failure_shard.name().c_str());
+  if (replay.empty()) {
+    std::printf("  no replay file (rerun it: trellis run %s --seed=%llu%s%s)\n", m.scenario.c_str(),
+                static_cast<unsigned long long>(*m.first_failure),
+                m.options.empty() ? "" : (" --options=" + m.options).c_str(),
+                m.policy == "random" ? "" : (" --policy=" + m.policy).c_str());
+    return;
+  }
+  std::printf("  replay file: %s\n  replay it:   trellis replay %s\n", replay.c_str(),
+              replay.c_str());
+}
+
+// `sweep-merge`: the union of a sharded sweep's reports. Exit 0: every seed ran and passed;
+// 1: a seed failed or a shard did not finish; 2: the reports are not one whole sweep.
+int command_sweep_merge(const std::vector<std::string>& paths) {
+  std::vector<sim::SweepReport> reports;
+  try {
+    for (const std::string& path : paths) reports.push_back(sim::read_sweep_report(path));
+    const sim::SweepMerge m = sim::merge_sweep_reports(reports, paths);
+    print_merge(m, locate_replay(m.replay, paths[m.first_failure_report]));
+    return m.failed == 0 && m.incomplete.empty() && m.run == m.seeds ? kExitPassed : kExitFailed;
+  } catch (const sim::SweepReportError& e) {
+    throw UsageFailure(e.what());
+  }
 }
 
 sim::ReplayFile load_replay(const std::string& path) {
@@ -725,6 +816,8 @@ int main(int argc, char** argv) {
       "      P: fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N]\n"
       "         [--pct-depth=D] [--pct-steps=S] [--preemptions=P] [--budget=N]\n"
       "  trellis sweep SCENARIO --seeds=N [--base_seed=B] [--j=J] [--keep_going] [--junit=F]\n"
+      "                [--replay_dir=D] [--shard=I/N | --shards=N with JOB_COMPLETION_INDEX]\n"
+      "  trellis sweep-merge REPORT...   (the --junit reports of every shard of one sweep)\n"
       "  trellis replay FILE\n"
       "  trellis shrink FILE [--out=FILE] [--shrink_runs=N]\n"
       "  trellis check-determinism SCENARIO --seeds=N\n"
@@ -754,6 +847,10 @@ int main(int argc, char** argv) {
   const std::string command = positional[1];
   const std::string argument = positional.size() > 2 ? positional[2] : "";
   try {
+    if (command == "sweep-merge") {
+      if (positional.size() < 3) throw UsageFailure("`sweep-merge` needs the shards' reports");
+      return command_sweep_merge({positional.begin() + 2, positional.end()});
+    }
     if (positional.size() > 3) throw UsageFailure("too many arguments");
     if (command == "list") return command_list();
     if (argument.empty()) throw UsageFailure("`" + command + "` needs an argument");
@@ -766,7 +863,8 @@ int main(int argc, char** argv) {
     if (command == "serve") return command_serve(argument);
     throw UsageFailure(
         "unknown command '" + command +
-        "' (commands: list, run, sweep, replay, shrink, check-determinism, trace, serve)");
+        "' (commands: list, run, sweep, sweep-merge, replay, shrink, check-determinism, trace, "
+        "serve)");
   } catch (const UsageFailure& e) {
     std::fprintf(stderr, "trellis: %s\n", e.what());
     return kExitUsage;

@@ -10,6 +10,8 @@
 # 3. The replay-file parser fuzzer, 30 s from tools/fuzz/replay_corpus.
 # 4. DtlsEndpoint fed hostile datagrams in a World, 20 s from seeds built on a real
 #    ClientHello (ASan + UBSan): no crash, and the legitimate client is served.
+# 5. The sweep-report parser behind `trellis sweep-merge`, 20 s from
+#    tools/fuzz/sweep_report_corpus (ASan + UBSan): no crash, and what parses reads back.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 fuzzer=build/fuzz/tools/trellis_schedule_fuzzer
@@ -75,3 +77,13 @@ TRELLIS_DTLS_FUZZ_SEED_DIR="$work/dtls_corpus" "$dtls_fuzzer" -runs=1 "$work/dtl
   -print_final_stats=1 -artifact_prefix="$work/" >"$work/dtls_fuzz.log" 2>&1 ||
   { tail -40 "$work/dtls_fuzz.log"; fail "the DTLS fuzzer found a problem"; }
 echo "fuzz smoke: DTLS endpoint ok ($(grep -o 'stat::number_of_executed_units: [0-9]*' "$work/dtls_fuzz.log" | grep -o '[0-9]*$' || echo '?') inputs)"
+
+# 5. The sweep-report parser (`trellis sweep-merge` reads reports from other machines), 20 s
+#    from a small corpus of real reports (clean, failing, sharded, unsharded).
+echo "fuzz smoke: sweep-report parser, 20 s"
+mkdir -p "$work/sweep_report_corpus"
+cp tools/fuzz/sweep_report_corpus/* "$work/sweep_report_corpus/"
+build/fuzz/tools/trellis_sweep_report_fuzzer "$work/sweep_report_corpus" -seed=1 -max_total_time=20 \
+  -rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$work/" >"$work/sweep_report_fuzz.log" 2>&1 ||
+  { tail -30 "$work/sweep_report_fuzz.log"; fail "the sweep-report fuzzer found a problem"; }
+echo "fuzz smoke: sweep-report parser ok ($(grep -o 'stat::number_of_executed_units: [0-9]*' "$work/sweep_report_fuzz.log" | grep -o '[0-9]*$' || echo '?') inputs)"
