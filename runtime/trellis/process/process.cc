@@ -189,6 +189,7 @@ Process open_process(std::vector<std::string> argv, ProcessOptions options) {
   ProcessSpec spec;
   spec.argv = argv;
   spec.cwd = std::move(options.cwd);
+  spec.host = std::move(options.host);
   if (options.env.has_value()) {
     std::vector<std::string> entries;
     for (const auto& [name, value] : *options.env) {

@@ -47,6 +47,9 @@ struct ProcessOptions {
   Stdio stdin_mode = Stdio::kInherit;                       // kStdout is for stderr only
   Stdio stdout_mode = Stdio::kInherit;
   Stdio stderr_mode = Stdio::kInherit;
+  // Empty: this machine. In a simulated World: the host (name or address) to start the
+  // program on; the real backend refuses a host (UsageError). See ProcessSpec::host.
+  std::string host{};
 };
 
 class Process {

@@ -166,7 +166,7 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   SimPipes pipes_{loop_, handles_, world_};
   SimResolver resolver_{config_, world_};
   // Last: its programs' pipes live in pipes_.
-  SimProcesses processes_{*this, world_.current_host};
+  SimProcesses processes_{*this, world_.current_host, world_.host_named, world_.bind_current_task};
   SimSignals signals_{
       SimSignals::Hooks{world_.current_host, world_.caller_is_stale, world_.crash_host}, trace_};
 };

@@ -81,6 +81,14 @@ IoResult<SpawnedProcess> SimProcesses::spawn(const ProcessSpec& spec) {
     return {{}, EINVAL};
   }
   if (!host->alive) return {{}, ENETDOWN};
+  HostState* spawner = host;
+  if (!spec.host.empty()) {
+    // Another host: as a remote shell would, over a management network that partitions do
+    // not cut; the program is that host's task (its network calls, its crash).
+    host = host_named_ ? host_named_(spec.host) : nullptr;
+    if (host == nullptr) return {{}, EHOSTUNREACH};
+    if (!host->alive) return {{}, EHOSTDOWN};
+  }
   auto found = host->programs.find(spec.argv[0]);
   if (found == host->programs.end()) return {{}, ENOENT};
   Program program = found->second;
@@ -97,8 +105,10 @@ IoResult<SpawnedProcess> SimProcesses::spawn(const ProcessSpec& spec) {
 
   const bool err_to_out = spec.stderr_mode == Stdio::kStdout;
   auto io_args = std::make_shared<ProcessSpec>(spec);
+  HostState* target = host == spawner ? nullptr : host;
   lowlevel::spawn_system_task(
-      [this, id, program = std::move(program), state, io_args, err_to_out] {
+      [this, id, program = std::move(program), state, io_args, err_to_out, target] {
+        if (target != nullptr) bind_current_task_(*target);
         SendStream& out = state->out_pipe ? static_cast<SendStream&>(*state->out_pipe)
                                           : static_cast<SendStream&>(state->null);
         SendStream& err = err_to_out        ? out
