@@ -183,6 +183,15 @@ void Portal::State::read_loop() {
   forget_in_tree();
 }
 
+void Portal::State::watch_exit() {
+  TRELLIS_ASSERT(process.has_value());
+  const int code = process->wait();
+  if (stopping) return;  // stop() reaps it and forgets it
+  break_channel(describe() + " " + describe_exit(code));
+  unregister();
+  forget_in_tree();
+}
+
 void Portal::State::close_peer() noexcept {
   TRELLIS_ASSERT(!process);
   stopping = true;
@@ -453,6 +462,7 @@ Portal& ActorNursery::start_actor(std::string name, ActorOptions options) {
   raw->registry->actors.emplace(raw->name, raw->self);
   raw->registry->notify();
   s.tasks->start_soon([raw] { raw->read_loop(); });
+  s.tasks->start_soon([raw] { raw->watch_exit(); });
   return *s.portals.back();
 }
 

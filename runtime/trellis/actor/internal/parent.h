@@ -51,6 +51,10 @@ struct Portal::State {
 
   // Reads the child's answers until the channel ends, then fails every pending call.
   void read_loop();
+  // A child's: waits for its process to exit; one that exits (crashes, is killed, its host
+  // crashes) without being stopped breaks the channel at once — a dead host's connection may
+  // never end by itself — and leaves the tree's registry.
+  void watch_exit();
   // One message from the child; throws FrameError for one that breaks the protocol.
   void dispatch(to_process::RawFrame& frame);
   void answer_context(std::uint64_t id, std::vector<char>* value, protocol::Error* error);
