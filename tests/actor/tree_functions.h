@@ -8,4 +8,6 @@
 //                                          starts `child` and returns its function(name)
 //   "tree.is_registered"(name) -> bool     find_actor(name) does not throw ActorNotFound
 //   "tree.fail_deep"(depth, message)       raises std::domain_error `depth` actors down
+//   "tree.produce_then_fail"(Context&, n)  streams 0..n-1, then throws std::out_of_range
+//   "tree.produce_mixed"(Context&)         streams "one", then 2, then closes
 #pragma once

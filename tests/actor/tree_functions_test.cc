@@ -57,3 +57,26 @@ void fail_deep(int depth, std::string message) {
 TRELLIS_ACTOR_FUNCTION("tree.fail_deep", fail_deep);
 
 }  // namespace
+
+namespace {
+
+// Sends 0..n-1 on its stream, then fails (the caller's loop must raise the error).
+void produce_then_fail(trellis::actor::Context& ctx, int n) {
+  ctx.started(0);
+  trellis::actor::MsgStream stream = ctx.open_stream();
+  for (int i = 0; i < n; ++i) stream.send(i);
+  throw std::out_of_range("the producer failed after " + std::to_string(n));
+}
+TRELLIS_ACTOR_FUNCTION("tree.produce_then_fail", produce_then_fail);
+
+// Sends "one", 2: a message that is not a string.
+void produce_mixed(trellis::actor::Context& ctx) {
+  ctx.started(0);
+  trellis::actor::MsgStream stream = ctx.open_stream();
+  stream.send(std::string("one"));
+  stream.send(2);
+  stream.close();
+}
+TRELLIS_ACTOR_FUNCTION("tree.produce_mixed", produce_mixed);
+
+}  // namespace
