@@ -91,6 +91,16 @@ void tree_across_hosts(sim::World& world, sim::Host& h1, sim::Host& h2, std::str
     world.heal_all();
     check(remote.run<int>("add", 3, 4) == 7, "the portal works again after healing");
 
+    // A remote error from two hosts away keeps its task tree.
+    try {
+      an.start_actor("failer", {.host = "h2"}).run<void>("tree.fail_deep", 1, std::string("far"));
+      throw std::logic_error("no remote error");
+    } catch (const RemoteActorError& e) {
+      check(e.remote_tree() == std::vector<RemoteActorError::Task>{{"deep1", "tree.fail_deep"},
+                                                                   {"failer", "tree.fail_deep"}},
+            std::string("the task tree: ") + e.what());
+    }
+
     // A crashed host: its actors are reaped by their parents and leave the registry.
     h2.crash();
     try {

@@ -103,20 +103,31 @@ std::exception_ptr single_leaf(std::exception_ptr error) {
   }
 }
 
-protocol::Error describe_error(std::uint64_t id, std::exception_ptr error) {
+// The error of the call `function` as the parent gets it: a remote error relayed from
+// further down keeps its origin and gains this task in its task tree.
+protocol::Error describe_error(std::uint64_t id, const std::string& function,
+                               std::exception_ptr error) {
   const std::string self = current_actor_name();
+  std::vector<protocol::TaskFrame> here{{self, function}};
   try {
     std::rethrow_exception(single_leaf(std::move(error)));
   } catch (const RemoteActorError& e) {
     std::vector<std::string> relayed = e.relayed_through();
     relayed.push_back(self);
-    return {id, e.type_name(), e.message(), e.actor_name(), std::move(relayed)};
+    std::vector<protocol::TaskFrame> tree;
+    for (const RemoteActorError::Task& task : e.remote_tree()) {
+      tree.push_back({task.actor, task.function});
+    }
+    if (tree.empty()) tree.push_back({e.actor_name(), "?"});  // (from a peer of version 1.0)
+    if (tree.size() < protocol::kTaskTreeDepthMax) tree.push_back(here.front());
+    return {id, e.type_name(), e.message(), e.actor_name(), std::move(relayed), std::move(tree)};
   } catch (const to_process::internal::ArgumentError& e) {
-    return {id, "trellis::actor::ArgumentError", e.what(), self, {}};
+    return {id, "trellis::actor::ArgumentError", e.what(), self, {}, std::move(here)};
   } catch (const std::exception& e) {
-    return {id, to_process::internal::type_name_of(e), e.what(), self, {}};
+    return {id, to_process::internal::type_name_of(e), e.what(), self, {}, std::move(here)};
   } catch (...) {
-    return {id, "unknown", "an exception not derived from std::exception", self, {}};
+    return {id,   "unknown", "an exception not derived from std::exception",
+            self, {},        std::move(here)};
   }
 }
 
@@ -177,7 +188,7 @@ class ChildActor {
                                   "' message from the parent: " + e.what();
       if ((kind == protocol::Kind::kCall || kind == protocol::Kind::kOpenContext) && id) {
         reply(protocol::encode_error(
-            {*id, "trellis::actor::ProtocolError", message, current_actor_name(), {}}));
+            {*id, "trellis::actor::ProtocolError", message, current_actor_name(), {}, {}}));
       } else {
         log(message + " (ignored)");
       }
@@ -191,6 +202,7 @@ class ChildActor {
                                     "trellis::actor::ProtocolError",
                                     "call id " + std::to_string(call.id) + " is already running",
                                     current_actor_name(),
+                                    {},
                                     {}}));
       return;
     }
@@ -228,7 +240,8 @@ class ChildActor {
                                   "the context's remote task '" + call.function + "' in actor '" +
                                       current_actor_name() + "' was cancelled by its caller",
                                   current_actor_name(),
-                                  {}});
+                                  {},
+                                  {{current_actor_name(), call.function}}});
     }
     reply(answer);
   }
@@ -242,7 +255,8 @@ class ChildActor {
            "no actor function named '" + call.function +
                "' is registered in this executable (TRELLIS_ACTOR_FUNCTION)",
            current_actor_name(),
-           {}});
+           {},
+           {{current_actor_name(), call.function}}});
     }
     try {
       msgpack::object_handle handle = to_process::internal::unpack_payload(call.arguments);
@@ -250,7 +264,8 @@ class ChildActor {
     } catch (const Cancelled&) {
       throw;
     } catch (...) {
-      return protocol::encode_error(describe_error(call.id, std::current_exception()));
+      return protocol::encode_error(
+          describe_error(call.id, call.function, std::current_exception()));
     }
   }
 

@@ -41,16 +41,39 @@ std::optional<int> wait_at_most(Process& process, Duration grace) {
 }  // namespace
 
 RemoteActorError::RemoteActorError(std::string type_name, std::string message,
-                                   std::string actor_name, std::vector<std::string> relayed_through)
+                                   std::string actor_name, std::vector<std::string> relayed_through,
+                                   std::vector<Task> remote_tree)
     : std::runtime_error([&] {
         std::string what = type_name + ": " + message + " (raised in actor '" + actor_name + "'";
         for (const std::string& relay : relayed_through) what += ", relayed by '" + relay + "'";
-        return what + ")";
+        what += ")";
+        if (remote_tree.empty()) return what;
+        what += "\nremote task tree (outermost first):";
+        std::string indent = "  ";
+        for (auto it = remote_tree.rbegin(); it != remote_tree.rend(); ++it) {
+          what += "\n" + indent + "actor '" + it->actor + "' running '" + it->function + "'";
+          indent += "  ";
+        }
+        return what + ": raised " + type_name + ": " + message;
       }()),
       type_name_(std::move(type_name)),
       message_(std::move(message)),
       actor_name_(std::move(actor_name)),
-      relayed_through_(std::move(relayed_through)) {}
+      relayed_through_(std::move(relayed_through)),
+      remote_tree_(std::move(remote_tree)) {}
+
+namespace {
+RemoteActorError remote_error(protocol::Error& error) {
+  std::vector<RemoteActorError::Task> tree;
+  tree.reserve(error.task_tree.size());
+  for (protocol::TaskFrame& frame : error.task_tree) {
+    tree.push_back({std::move(frame.actor), std::move(frame.function)});
+  }
+  return RemoteActorError(std::move(error.type_name), std::move(error.message),
+                          std::move(error.source_actor), std::move(error.relayed_through),
+                          std::move(tree));
+}
+}  // namespace
 
 // ---- the registry ----
 
@@ -111,9 +134,7 @@ void Portal::State::answer_context(std::uint64_t id, std::vector<char>* value,
   } else if (error->type_name == "trellis::actor::ContextCancelled") {
     context->fail(std::make_exception_ptr(ContextCancelled(describe() + ": " + error->message)));
   } else {
-    context->fail(std::make_exception_ptr(
-        RemoteActorError(std::move(error->type_name), std::move(error->message),
-                         std::move(error->source_actor), std::move(error->relayed_through))));
+    context->fail(std::make_exception_ptr(remote_error(*error)));
   }
 }
 
@@ -129,9 +150,7 @@ void Portal::State::dispatch(to_process::RawFrame& frame) {
     protocol::Error answer = protocol::parse_error(frame.payload);
     auto it = pending.find(answer.id);
     if (it == pending.end()) return answer_context(answer.id, nullptr, &answer);
-    it->second->error = std::make_exception_ptr(
-        RemoteActorError(std::move(answer.type_name), std::move(answer.message),
-                         std::move(answer.source_actor), std::move(answer.relayed_through)));
+    it->second->error = std::make_exception_ptr(remote_error(answer));
     it->second->done.set();
   } else if (kind >= protocol::Kind::kStarted && kind <= protocol::Kind::kStop) {
     const std::optional<std::uint64_t> id = protocol::peek_call_id(frame.payload);
