@@ -245,6 +245,7 @@ ProcessOptions process_options_for_run(RunProcessOptions& options) {
   ProcessOptions process_options;
   process_options.cwd = std::move(options.cwd);
   process_options.env = std::move(options.env);
+  process_options.host = std::move(options.host);
   process_options.stdin_mode = options.input.has_value() ? Stdio::kPipe : options.stdin_mode;
   process_options.stdout_mode = options.capture_stdout ? Stdio::kPipe : options.stdout_mode;
   process_options.stderr_mode = options.capture_stderr ? Stdio::kPipe : options.stderr_mode;

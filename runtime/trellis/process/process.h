@@ -131,6 +131,7 @@ struct RunProcessOptions {
   // running after terminate_grace. run_process waits for the child to exit either way.
   std::function<void(Process&)> deliver_cancel{};
   Duration terminate_grace = std::chrono::seconds(5);
+  std::string host{};  // ProcessOptions::host
 };
 
 // Runs argv to completion, feeding `input` and collecting what was asked for, as Trio. A

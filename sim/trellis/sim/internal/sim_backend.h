@@ -116,6 +116,9 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   // Pipes on the calling host (sim_pipes.h), which must be up (the caller checks). Throws
   // UsageError outside every host.
   std::pair<IoHandle, IoHandle> make_pipe() { return pipes_.make(world_.caller("pipe")); }
+  std::pair<IoHandle, IoHandle> make_pipe(HostState& read_host, HostState& write_host) {
+    return pipes_.make(read_host, write_host);
+  }
 
   // World-facing.
   EventQueue& events() noexcept { return loop_.events(); }

@@ -50,20 +50,21 @@ IoResult<std::pair<IoHandle, IoHandle>> SimProcesses::pipe() {
 }
 
 void SimProcesses::make_stdio_pipes(const ProcessSpec& spec, ProgramState& state,
-                                    SpawnedProcess& spawned) {
+                                    SpawnedProcess& spawned, HostState& spawner,
+                                    HostState& program) {
   IoFacet& io = *backend_.io();
   if (spec.stdin_mode == Stdio::kPipe) {
-    const auto [read_end, write_end] = backend_.make_pipe();
+    const auto [read_end, write_end] = backend_.make_pipe(program, spawner);
     state.in_pipe.emplace(io, read_end);
     spawned.stdin_pipe = write_end;
   }
   if (spec.stdout_mode == Stdio::kPipe) {
-    const auto [read_end, write_end] = backend_.make_pipe();
+    const auto [read_end, write_end] = backend_.make_pipe(spawner, program);
     state.out_pipe.emplace(io, write_end);
     spawned.stdout_pipe = read_end;
   }
   if (spec.stderr_mode == Stdio::kPipe) {
-    const auto [read_end, write_end] = backend_.make_pipe();
+    const auto [read_end, write_end] = backend_.make_pipe(spawner, program);
     state.err_pipe.emplace(io, write_end);
     spawned.stderr_pipe = read_end;
   }
@@ -95,7 +96,7 @@ IoResult<SpawnedProcess> SimProcesses::spawn(const ProcessSpec& spec) {
 
   auto state = std::make_shared<ProgramState>();
   SpawnedProcess spawned;
-  make_stdio_pipes(spec, *state, spawned);
+  make_stdio_pipes(spec, *state, spawned, *spawner, *host);
   const std::uint64_t id = next_id_++;
   Record& rec = records_[id];
   rec.host = host;

@@ -57,7 +57,9 @@ class SimProcesses final : public ProcessFacet {
   };
   // The spawned program's ends of the pipes spec asks for (in state), the spawner's in
   // spawned.
-  void make_stdio_pipes(const ProcessSpec& spec, ProgramState& state, SpawnedProcess& spawned);
+  // spawner: the spawner's host (its ends), program: the program's host (its ends).
+  void make_stdio_pipes(const ProcessSpec& spec, ProgramState& state, SpawnedProcess& spawned,
+                        HostState& spawner, HostState& program);
   Record& record(std::uint64_t id);
   void terminate(Record& record, int signo);
   void finished(std::uint64_t id, int returncode);
