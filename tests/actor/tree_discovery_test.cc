@@ -147,8 +147,27 @@ TEST_F(ActorTreeDiscoveryTest, OutsideATreeFindActorIsAClearError) {
 
 TEST_F(ActorTreeDiscoveryTest, TheRealBackendRefusesAHost) {
   trellis::run([] {
+    // On loopback another host could not reach this actor: refused before anything starts.
     open_actor_nursery([](ActorNursery& an) {
-      EXPECT_THROW(an.start_actor("far", {.host = "10.0.0.2"}), UsageError);
+      try {
+        an.start_actor("far", {.host = "10.0.0.2"});
+        ADD_FAILURE() << "started on a host";
+      } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("another host cannot reach"), std::string::npos)
+            << e.what();
+      }
+    });
+    // Listening elsewhere, the real process facet refuses the host: one machine only.
+    open_actor_nursery({.address = "127.0.0.2"}, [](ActorNursery& an) {
+      try {
+        an.start_actor("far", {.host = "10.0.0.2"});
+        ADD_FAILURE() << "started on a host";
+      } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("starts processes on this machine only"),
+                  std::string::npos)
+            << e.what();
+      }
+      EXPECT_EQ(an.start_actor("near").run<int>("add", 1, 2), 3);  // 127.0.0.2 works
     });
   });
 }
