@@ -1,4 +1,4 @@
-// The root's registry (actor/internal/runtime.h) against a model: after any sequence of
+// The root's registry (trellis/actor/tree_registry.h) against a model: after any sequence of
 // registrations and subtree removals, find(name) is the earliest registered live actor of
 // that name, and remove_subtree(uid) removes uid and its descendants only ("r.2" takes
 // "r.2.1" but never "r.20").
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "trellis/actor/internal/runtime.h"
+#include "trellis/actor/tree_registry.h"
 #include "trellis/trellis.h"
 
 namespace trellis::actor::internal {

@@ -70,6 +70,16 @@ void SimProcesses::make_stdio_pipes(const ProcessSpec& spec, ProgramState& state
   }
 }
 
+IoResult<HostState*> SimProcesses::program_host(const ProcessSpec& spec, HostState& spawner) {
+  if (spec.host.empty()) return {&spawner, 0};
+  // Another host: as a remote shell would, over a management network that partitions do
+  // not cut; the program is that host's task (its network calls, its crash).
+  HostState* host = host_named_ ? host_named_(spec.host) : nullptr;
+  if (host == nullptr) return {nullptr, EHOSTUNREACH};
+  if (!host->alive) return {nullptr, EHOSTDOWN};
+  return {host, 0};
+}
+
 IoResult<SpawnedProcess> SimProcesses::spawn(const ProcessSpec& spec) {
   HostState* host = current_host_();
   if (host == nullptr) {
@@ -83,13 +93,9 @@ IoResult<SpawnedProcess> SimProcesses::spawn(const ProcessSpec& spec) {
   }
   if (!host->alive) return {{}, ENETDOWN};
   HostState* spawner = host;
-  if (!spec.host.empty()) {
-    // Another host: as a remote shell would, over a management network that partitions do
-    // not cut; the program is that host's task (its network calls, its crash).
-    host = host_named_ ? host_named_(spec.host) : nullptr;
-    if (host == nullptr) return {{}, EHOSTUNREACH};
-    if (!host->alive) return {{}, EHOSTDOWN};
-  }
+  const IoResult<HostState*> target_host = program_host(spec, *spawner);
+  if (target_host.error != 0) return {{}, target_host.error};
+  host = target_host.value;
   auto found = host->programs.find(spec.argv[0]);
   if (found == host->programs.end()) return {{}, ENOENT};
   Program program = found->second;

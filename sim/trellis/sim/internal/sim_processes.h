@@ -60,6 +60,9 @@ class SimProcesses final : public ProcessFacet {
   // spawner: the spawner's host (its ends), program: the program's host (its ends).
   void make_stdio_pipes(const ProcessSpec& spec, ProgramState& state, SpawnedProcess& spawned,
                         HostState& spawner, HostState& program);
+  // The host the program runs on: the spawner's, or the one spec.host names (EHOSTUNREACH:
+  // no such host, EHOSTDOWN: it is down).
+  IoResult<HostState*> program_host(const ProcessSpec& spec, HostState& spawner);
   Record& record(std::uint64_t id);
   void terminate(Record& record, int signo);
   void finished(std::uint64_t id, int returncode);
