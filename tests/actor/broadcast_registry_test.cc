@@ -105,7 +105,7 @@ TEST_F(ActorRegistryTest, EachActorHasItsOwnRegistry) {
   trellis::run([] {
     open_actor_nursery([](ActorNursery& an) {
       EXPECT_EQ(an.start_actor("child").run<int>("spawn_and_find"), 21);
-      EXPECT_THROW(find_actor("gc"), ActorNotFound);  // the child's child is not ours
+      EXPECT_THROW(find_actor("gc"), ActorNotFound);  // the child's child has exited
     });
   });
 }

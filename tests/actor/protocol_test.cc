@@ -79,12 +79,21 @@ TEST(ActorProtocolTest, MessagesRoundTrip) {
   EXPECT_EQ(ret.value, value);
 
   protocol::Error error = protocol::parse_error(
-      decode_one(protocol::encode_error({9, "std::logic_error", "m", "gc", {"c", "p"}})).payload);
+      decode_one(protocol::encode_error(
+                     {9, "std::logic_error", "m", "gc", {"c", "p"}, {{"gc", "f"}, {"c", "g"}}}))
+          .payload);
   EXPECT_EQ(error.id, 9u);
   EXPECT_EQ(error.type_name, "std::logic_error");
   EXPECT_EQ(error.message, "m");
   EXPECT_EQ(error.source_actor, "gc");
   EXPECT_EQ(error.relayed_through, (std::vector<std::string>{"c", "p"}));
+  EXPECT_EQ(error.task_tree, (std::vector<protocol::TaskFrame>{{"gc", "f"}, {"c", "g"}}));
+  // A 5-element error (without the task tree) is read too.
+  const std::vector<char> short_error = to_process::internal::pack_arguments(
+      4u, std::string("t"), std::string("m"), std::string("a"), std::vector<std::string>{"r"});
+  protocol::Error old = protocol::parse_error(short_error);
+  EXPECT_EQ(old.source_actor, "a");
+  EXPECT_TRUE(old.task_tree.empty());
 
   EXPECT_EQ(protocol::parse_cancel_call(decode_one(protocol::encode_cancel_call(10)).payload), 10u);
   protocol::parse_cancel_actor(decode_one(protocol::encode_cancel_actor()).payload);
@@ -153,6 +162,16 @@ TEST(ActorProtocolTest, MalformedFramesAndPayloadsAreFrameErrors) {
   EXPECT_NE(error_of([&] {
               protocol::parse_error(to_process::internal::pack_arguments(1u));
             }).find("error payload"),
+            std::string::npos);
+  // A task tree of the wrong shape.
+  const std::vector<char> tree_not_array = to_process::internal::pack_arguments(
+      4u, std::string("t"), std::string("m"), std::string("a"), std::vector<std::string>{}, 7);
+  EXPECT_NE(error_of([&] { protocol::parse_error(tree_not_array); }).find("task tree"),
+            std::string::npos);
+  const std::vector<char> bad_frame = to_process::internal::pack_arguments(
+      4u, std::string("t"), std::string("m"), std::string("a"), std::vector<std::string>{},
+      std::vector<std::vector<int>>{{1, 2}});
+  EXPECT_NE(error_of([&] { protocol::parse_error(bad_frame); }).find("task's actor"),
             std::string::npos);
   EXPECT_EQ(protocol::peek_call_id(bad_args), 1u);
   EXPECT_EQ(protocol::peek_call_id(not_array), std::nullopt);

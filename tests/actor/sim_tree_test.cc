@@ -1,10 +1,12 @@
-// An actor tree in the simulator with injected worker failures (issue 19's scenario, as a
-// test): a supervisor (the root) streams items to a worker actor through a context, the
-// worker answers each with its square, and fails now and then (a buggify point). The
-// supervisor replaces a failed worker and re-sends the items still in flight. The planted
-// bug re-sends one item too many (the last one already answered), which only a failure after
-// an answer exposes: a seed sweep finds it, the failing seed replays with the same trace, and
-// the correct supervisor passes every seed of the sweep.
+// An actor tree in the simulator with injected worker failures (issue 19's scenario: its
+// production code is the actor-tree scenario's, scenarios/.../actor_tree/, which `trellis
+// sweep actor-tree` runs on two hosts; here on one host, and through the registry): a supervisor
+// (the root) streams items to a worker actor through a context, the worker answers each with its
+// square, and fails now and then (a buggify point). The supervisor replaces a failed worker and
+// re-sends the items still in flight. The planted bug re-sends one item too many (the last one
+// already answered), which only a failure after an answer exposes: a seed sweep finds it, the
+// failing seed replays with the same trace, and the correct supervisor passes every seed of the
+// sweep.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +21,8 @@
 #include <utility>
 
 #include "trellis/actor.h"
+#include "trellis/scenarios/actor_tree/actor_tree.h"
+#include "trellis/scenarios/scenario.h"
 #include "trellis/sim.h"
 #include "trellis/to_process/worker.h"
 #include "trellis/trellis.h"
@@ -29,65 +33,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr int kItems = 40;
-constexpr std::size_t kPipeline = 4;  // items in flight per worker
-int restarts = 0;                     // workers replaced after a failure, over a sweep
-
-void square_worker(Context& ctx) {
-  ctx.started(0);
-  MsgStream stream = ctx.open_stream();
-  for (;;) {
-    int item = 0;
-    try {
-      item = stream.receive<int>();
-    } catch (const EndOfChannel&) {
-      return;
-    }
-    sleep(1ms);
-    if (sim::buggify("actor_tree.worker_fails", 0.05)) {
-      throw std::runtime_error("injected worker failure");
-    }
-    stream.send(std::pair<int, int>(item, item * item));
-  }
-}
-TRELLIS_ACTOR_FUNCTION("tree.square_worker", square_worker);
-
-// The supervisor: every item's square, each delivered once to `delivered`.
-void supervise(ActorNursery& an, bool planted_bug, std::map<int, int>& delivered) {
-  int next = 0;
-  int generation = 0;
-  std::deque<int> in_flight;         // sent to the current worker, not answered
-  std::optional<int> last_answered;  // the last item answered
-  while (next < kItems || !in_flight.empty()) {
-    Portal& worker = an.start_actor("worker" + std::to_string(generation++));
-    ContextHandle ctx = worker.open_context("tree.square_worker");
-    (void)ctx->first<int>();
-    MsgStream stream = ctx->open_stream();
-    // A new worker first gets what its predecessor left unanswered.
-    if (planted_bug && last_answered && !in_flight.empty()) in_flight.push_front(*last_answered);
-    try {
-      for (int item : in_flight) stream.send(item);  // (the new worker may fail already)
-      while (next < kItems || !in_flight.empty()) {
-        while (in_flight.size() < kPipeline && next < kItems) {
-          stream.send(next);
-          in_flight.push_back(next++);
-        }
-        const auto [item, square] = stream.receive<std::pair<int, int>>();
-        if (square != item * item) throw std::logic_error("wrong square");
-        if (++delivered[item] > 1) {
-          throw std::logic_error("item " + std::to_string(item) + " delivered twice");
-        }
-        in_flight.erase(std::find(in_flight.begin(), in_flight.end(), item));
-        last_answered = item;
-      }
-      stream.close();
-      (void)ctx.result<void>();
-    } catch (const RemoteActorError& e) {
-      if (e.message() != "injected worker failure") throw;
-      worker.cancel_actor();  // replaced below
-      ++restarts;
-    }
-  }
-}
+int restarts = 0;  // workers replaced after a failure, over a sweep
 
 sim::SimBody tree(bool planted_bug, bool& done) {
   return [planted_bug, &done](sim::World& world) {
@@ -97,8 +43,10 @@ sim::SimBody tree(bool planted_bug, bool& done) {
                          [](sim::ProgramIo& io) { return serve_actor_program(io.argv); });
     host.start([&] {
       std::map<int, int> delivered;
-      open_actor_nursery({.cancel_grace = 1s},
-                         [&](ActorNursery& an) { supervise(an, planted_bug, delivered); });
+      open_actor_nursery({.cancel_grace = 1s}, [&](ActorNursery& an) {
+        restarts += scenarios::actor_tree::supervise(
+            an, {.items = kItems, .planted_bug = planted_bug}, delivered);
+      });
       if (delivered.size() != static_cast<std::size_t>(kItems)) {
         throw std::logic_error("items lost");
       }
@@ -139,6 +87,28 @@ TEST(ActorTreeSim, APlantedDuplicateIsFoundBySweepAndReplays) {
   EXPECT_NE(failing->failure.find("delivered twice"), std::string::npos) << failing->failure;
   const sim::RunResult again = sim::run_simulation(tree(true, done), failing->config);
   EXPECT_TRUE(again.failed);
+  EXPECT_EQ(again.trace_hash, failing->trace_hash);
+}
+
+// The registered scenario (workers on a second host), as `trellis sweep actor-tree` runs it:
+// clean seeds pass, the planted bug is found, and a run is deterministic.
+TEST(ActorTreeSim, TheRegisteredScenarioSweepsAndFindsThePlantedBug) {
+  const scenarios::Scenario& scenario = scenarios::find_scenario("actor-tree");
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    const sim::RunResult r =
+        scenarios::run_scenario(scenario, {}, scenarios::scenario_config(scenario, {}, seed));
+    ASSERT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
+  }
+  const scenarios::Options bug{{"planted_bug", "on"}};
+  std::optional<sim::RunResult> failing;
+  for (std::uint64_t seed = 1; seed <= 300 && !failing; ++seed) {
+    sim::RunResult r =
+        scenarios::run_scenario(scenario, bug, scenarios::scenario_config(scenario, bug, seed));
+    if (r.failed) failing = r;
+  }
+  ASSERT_TRUE(failing.has_value()) << "no seed exposed the planted bug";
+  EXPECT_NE(failing->failure.find("delivered twice"), std::string::npos) << failing->failure;
+  const sim::RunResult again = scenarios::run_scenario(scenario, bug, failing->config);
   EXPECT_EQ(again.trace_hash, failing->trace_hash);
 }
 

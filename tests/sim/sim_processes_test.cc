@@ -179,6 +179,53 @@ TEST(SimProcesses, AHostCrashKillsItsPrograms) {
   EXPECT_EQ(first_incarnation_runs, 2);
 }
 
+// ProcessOptions::host: a program started on another host is that host's task (current_host),
+// dies when that host crashes (the spawner goes on), and an unknown or down host is an
+// errno, as for any failed spawn.
+TEST(SimProcesses, AProgramStartedOnAnotherHostRunsAndDiesThere) {
+  World world(Config{.seed = 6});
+  Host& here = world.add_host("here", "10.0.0.1");
+  Host& there = world.add_host("there", "10.0.0.2");
+  install(here);
+  there.install_program("where", [](ProgramIo& io) {
+    write(io.out, current_host()->name());
+    return 0;
+  });
+  there.install_program("server", server);
+  bool done = false;
+  here.start([&] {
+    const CompletedProcess where =
+        run_process({"where"}, {.capture_stdout = true, .host = "there"});
+    EXPECT_EQ(where.stdout_data, "there");
+    const CompletedProcess by_address =
+        run_process({"where"}, {.capture_stdout = true, .host = "10.0.0.2"});
+    EXPECT_EQ(by_address.stdout_data, "there");
+    // Not installed here: ENOENT when started here.
+    EXPECT_THROW(open_process({"where"}), OSError);
+    try {
+      open_process({"where"}, {.host = "nowhere"});
+      ADD_FAILURE() << "expected OSError";
+    } catch (const OSError& error) {
+      EXPECT_EQ(error.errno_value(), EHOSTUNREACH);
+    }
+    Process remote = open_process({"server"}, {.host = "there"});
+    sleep(10ms);
+    there.crash();
+    EXPECT_EQ(remote.wait(), -SIGKILL);
+    try {
+      open_process({"server"}, {.host = "there"});
+      ADD_FAILURE() << "expected OSError";
+    } catch (const OSError& error) {
+      EXPECT_EQ(error.errno_value(), EHOSTDOWN);
+    }
+    done = true;
+  });
+  world.run([&] {
+    while (!done) sleep(1ms);
+  });
+  EXPECT_TRUE(done);
+}
+
 TEST(SimProcesses, PipesPassTheOneWayStreamChecks) {
   in_host(6, [](World&, Host&) {
     fakes::check_one_way_stream(

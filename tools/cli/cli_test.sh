@@ -30,6 +30,19 @@ if command -v python3 >/dev/null; then
   python3 -m json.tool "$work/trace.json" >/dev/null || fail "the Chrome trace is not valid JSON"
 fi
 
+# The actor-tree scenario (issue 19): actors on two simulated hosts; a clean sweep passes,
+# the planted duplicate is found and its replay reproduces it.
+out=$("$trellis" sweep actor-tree --seeds=200 --j=2 2>&1)
+[ $? -eq 0 ] || fail "clean actor-tree sweep should exit 0: $out"
+mkdir -p "$work/actors"
+out=$("$trellis" sweep actor-tree --seeds=300 --j=2 --options=planted_bug=on \
+  --replay_dir="$work/actors" 2>&1)
+[ $? -eq 1 ] || fail "actor-tree sweep with the planted bug should exit 1: $out"
+echo "$out" | grep -q 'delivered twice' || fail "no actor-tree invariant message: $out"
+replay=$(echo "$out" | sed -n 's/.*replay it: *trellis replay \(.*\)$/\1/p')
+again=$("$trellis" replay "$replay" 2>&1)
+[ $? -eq 1 ] || fail "actor-tree replay should reproduce the failure: $again"
+
 out=$("$trellis" sweep wal --seeds=300 --j=2 --junit="$work/junit.xml" 2>&1)
 [ $? -eq 0 ] || fail "clean sweep should exit 0: $out"
 grep -q '<testsuite name="trellis sweep wal" tests="300" failures="0"' "$work/junit.xml" ||
@@ -73,4 +86,34 @@ printf 'trellis-replay 1\nseed x\n' > "$work/bad.replay"
 out=$("$trellis" replay "$work/bad.replay" 2>&1); [ $? -eq 2 ] || fail "bad replay should exit 2"
 echo "$out" | grep -q 'line 2' || fail "bad replay message should name the line: $out"
 "$trellis" replay "$work/missing.replay" >/dev/null 2>&1; [ $? -eq 2 ] || fail "missing replay should exit 2"
+# `trellis serve actor-tree`: real child actor processes square what a client sends; SIGINT
+# stops it and leaves no child actor behind.
+if command -v python3 >/dev/null; then
+  out=$(timeout 60 python3 - "$trellis" <<'PY' 2>&1
+import os, signal, socket, subprocess, sys, time
+p = subprocess.Popen([sys.argv[1], "serve", "actor-tree"], stdout=subprocess.PIPE,
+                     stderr=subprocess.STDOUT,
+                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+line = p.stdout.readline().decode()
+port = int(line.split("127.0.0.1:")[1].split()[0])
+worker = int(line.split("pid ")[1].split(")")[0])
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"7\nabc\n-12\n")
+buf = b""
+while buf.count(b"\n") < 3:
+    chunk = s.recv(100)
+    if not chunk:
+        break
+    buf += chunk
+s.close()
+p.send_signal(signal.SIGINT)
+rest = p.communicate(timeout=30)[0].decode()
+time.sleep(0.5)
+gone = not os.path.exists("/proc/%d" % worker) or open("/proc/%d/stat" % worker).read().split(")")[1].split()[0] == "Z"
+print(buf.decode().replace("\n", "|"), rest.strip(), "exit=%d" % p.returncode, "gone=%s" % gone)
+PY
+)
+  echo "$out" | grep -q "49|error: not an integer: 'abc'|144|" || fail "actor-tree serve answers: $out"
+  echo "$out" | grep -q "stopped by SIGINT exit=0 gone=True" || fail "actor-tree serve stop: $out"
+fi
 echo "cli ok"

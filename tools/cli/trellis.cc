@@ -42,6 +42,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "trellis/actor.h"
 #include "trellis/scenarios/scenario.h"
 #include "trellis/sim.h"
 
@@ -809,6 +810,8 @@ std::vector<std::string> normalize_flags(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
+  // `trellis serve actor-tree` re-executes this binary as its child actors.
+  trellis::actor::maybe_run_actor(argc, argv);
   absl::SetProgramUsageMessage(
       "the Trellis simulator tool\n"
       "  trellis list\n"

@@ -44,6 +44,14 @@ int serve_actor_program(const std::vector<std::string>& argv);
 
 struct ActorOptions {
   std::string executable{};  // empty: this executable (/proc/self/exe)
+  // Empty: the child runs on this actor's machine. In a simulated World: the host (name or
+  // address) to start the child actor on, so partitions, crashes and slow links between
+  // actors can be tested; the actor nursery must then listen on an address other hosts can
+  // reach (ActorNurseryOptions::address on the root's, e.g. its host's address), else
+  // start_actor throws UsageError. The real backend has one machine and refuses a host
+  // (UsageError from open_process): starting the child here instead would quietly make a
+  // test of partitions test nothing.
+  std::string host{};
 };
 
 struct ActorNurseryOptions {
@@ -53,6 +61,12 @@ struct ActorNurseryOptions {
   // How long start_actor waits for a new child to connect and say hello before it kills it
   // and raises BrokenActorError.
   Duration start_timeout = std::chrono::seconds(60);
+  // Where this actor listens for its children and for the other actors of the tree (a
+  // numeric address). Empty: the actor's address — for the root 127.0.0.1 (the first actor
+  // nursery of a root fixes it for the whole root), for a child the one its parent chose
+  // (its ActorOptions::host, else the parent's). In a World with actors on several hosts,
+  // give the root's nursery its host's address.
+  std::string address{};
 };
 
 class ActorNursery;
@@ -146,11 +160,19 @@ class ActorNursery {
   std::unique_ptr<State> state_;
 };
 
-// Discovery. Each actor keeps a registry of the actors its nurseries started (the root's
-// holds its children): find_actor returns a running one by name (the first started, if
-// several share it), or throws ActorNotFound; wait_for_actor waits (a checkpoint) until one
-// of that name has started. An actor leaves the registry when it is stopped or its nursery
-// exits. Not tractor's tree-wide arbiter: a child does not see its siblings (see README).
+// Discovery across the whole actor tree (tractor's registrar, living in the root): every
+// actor registers its name and address with the root when it starts (before start_actor
+// returns) and leaves when it exits or its parent reaps it (crashed and killed ones too,
+// with their subtrees). find_actor(name), from any actor of the tree, returns a portal to a
+// running actor of that name: one of the caller's own children if it has one (the first
+// started), else the earliest registered in the tree — a direct connection to that actor,
+// kept and reused. Throws ActorNotFound (none registered; or the caller is not in a tree: a
+// root outside every actor nursery), BrokenActorError (the registrar or the actor cannot be
+// reached). A checkpoint (it may ask the root). wait_for_actor waits (a checkpoint,
+// cancellable) until one of that name registers.
+// Portals of actors that are not the caller's children are valid until the calling actor
+// exits (the root: until its outermost actor nursery exits); their cancel_actor() closes the
+// connection only (an actor is stopped by its parent), returncode() is nullopt, pid() 0.
 Portal& find_actor(std::string_view name);
 Portal& wait_for_actor(std::string_view name);
 

@@ -8,11 +8,14 @@
 #include <cstdlib>
 #include <map>
 #include <stdexcept>
+#include <tuple>
+#include <utility>
 
 #include "trellis/actor/actor.h"
 #include "trellis/actor/internal/channel.h"
 #include "trellis/actor/internal/context_state.h"
 #include "trellis/actor/internal/parent.h"
+#include "trellis/actor/internal/runtime.h"
 #include "trellis/actor/protocol.h"
 #include "trellis/actor/registry.h"
 #include "trellis/core/errors.h"
@@ -36,7 +39,26 @@ struct ActorArguments {
   std::string uid;
   std::string host;
   std::uint16_t port = 0;
+  std::string address;  // where this actor listens (--address); empty: 127.0.0.1
+  std::string registrar_host;
+  std::uint16_t registrar_port = 0;  // 0: no tree-wide registry (--registrar absent)
 };
+
+// "host:port" (the last colon splits); throws std::invalid_argument naming `what`.
+std::pair<std::string, std::uint16_t> parse_host_port(std::string_view address, const char* what) {
+  const std::size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == address.size()) {
+    throw std::invalid_argument(std::string("bad ") + what + " address");
+  }
+  unsigned long port = 0;
+  try {
+    port = std::stoul(std::string(address.substr(colon + 1)));
+  } catch (const std::exception&) {
+    throw std::invalid_argument(std::string("bad ") + what + " port");
+  }
+  if (port == 0 || port > 65535) throw std::invalid_argument(std::string("bad ") + what + " port");
+  return {std::string(address.substr(0, colon)), static_cast<std::uint16_t>(port)};
+}
 
 ActorArguments parse_actor_arguments(const std::vector<std::string>& argv) {
   if (argv.size() < 2 || argv[1] != kActorFlag) {
@@ -50,11 +72,12 @@ ActorArguments parse_actor_arguments(const std::vector<std::string>& argv) {
     } else if (argument.starts_with("--uid=")) {
       parsed.uid = argument.substr(6);
     } else if (argument.starts_with("--parent=")) {
-      const std::string_view address = argument.substr(9);
-      const std::size_t colon = address.rfind(':');
-      if (colon == std::string_view::npos) throw std::invalid_argument("bad --parent address");
-      parsed.host = address.substr(0, colon);
-      parsed.port = static_cast<std::uint16_t>(std::stoul(std::string(address.substr(colon + 1))));
+      std::tie(parsed.host, parsed.port) = parse_host_port(argument.substr(9), "--parent");
+    } else if (argument.starts_with("--registrar=")) {
+      std::tie(parsed.registrar_host, parsed.registrar_port) =
+          parse_host_port(argument.substr(12), "--registrar");
+    } else if (argument.starts_with("--address=")) {
+      parsed.address = argument.substr(10);
     } else {
       throw std::invalid_argument("unknown actor argument '" + std::string(argument) + "'");
     }
@@ -80,20 +103,31 @@ std::exception_ptr single_leaf(std::exception_ptr error) {
   }
 }
 
-protocol::Error describe_error(std::uint64_t id, std::exception_ptr error) {
+// The error of the call `function` as the parent gets it: a remote error relayed from
+// further down keeps its origin and gains this task in its task tree.
+protocol::Error describe_error(std::uint64_t id, const std::string& function,
+                               std::exception_ptr error) {
   const std::string self = current_actor_name();
+  std::vector<protocol::TaskFrame> here{{self, function}};
   try {
     std::rethrow_exception(single_leaf(std::move(error)));
   } catch (const RemoteActorError& e) {
     std::vector<std::string> relayed = e.relayed_through();
     relayed.push_back(self);
-    return {id, e.type_name(), e.message(), e.actor_name(), std::move(relayed)};
+    std::vector<protocol::TaskFrame> tree;
+    for (const RemoteActorError::Task& task : e.remote_tree()) {
+      tree.push_back({task.actor, task.function});
+    }
+    if (tree.empty()) tree.push_back({e.actor_name(), "?"});  // (from a peer of version 1.0)
+    if (tree.size() < protocol::kTaskTreeDepthMax) tree.push_back(here.front());
+    return {id, e.type_name(), e.message(), e.actor_name(), std::move(relayed), std::move(tree)};
   } catch (const to_process::internal::ArgumentError& e) {
-    return {id, "trellis::actor::ArgumentError", e.what(), self, {}};
+    return {id, "trellis::actor::ArgumentError", e.what(), self, {}, std::move(here)};
   } catch (const std::exception& e) {
-    return {id, to_process::internal::type_name_of(e), e.what(), self, {}};
+    return {id, to_process::internal::type_name_of(e), e.what(), self, {}, std::move(here)};
   } catch (...) {
-    return {id, "unknown", "an exception not derived from std::exception", self, {}};
+    return {id,   "unknown", "an exception not derived from std::exception",
+            self, {},        std::move(here)};
   }
 }
 
@@ -154,7 +188,7 @@ class ChildActor {
                                   "' message from the parent: " + e.what();
       if ((kind == protocol::Kind::kCall || kind == protocol::Kind::kOpenContext) && id) {
         reply(protocol::encode_error(
-            {*id, "trellis::actor::ProtocolError", message, current_actor_name(), {}}));
+            {*id, "trellis::actor::ProtocolError", message, current_actor_name(), {}, {}}));
       } else {
         log(message + " (ignored)");
       }
@@ -168,6 +202,7 @@ class ChildActor {
                                     "trellis::actor::ProtocolError",
                                     "call id " + std::to_string(call.id) + " is already running",
                                     current_actor_name(),
+                                    {},
                                     {}}));
       return;
     }
@@ -205,7 +240,8 @@ class ChildActor {
                                   "the context's remote task '" + call.function + "' in actor '" +
                                       current_actor_name() + "' was cancelled by its caller",
                                   current_actor_name(),
-                                  {}});
+                                  {},
+                                  {{current_actor_name(), call.function}}});
     }
     reply(answer);
   }
@@ -219,7 +255,8 @@ class ChildActor {
            "no actor function named '" + call.function +
                "' is registered in this executable (TRELLIS_ACTOR_FUNCTION)",
            current_actor_name(),
-           {}});
+           {},
+           {{current_actor_name(), call.function}}});
     }
     try {
       msgpack::object_handle handle = to_process::internal::unpack_payload(call.arguments);
@@ -227,7 +264,8 @@ class ChildActor {
     } catch (const Cancelled&) {
       throw;
     } catch (...) {
-      return protocol::encode_error(describe_error(call.id, std::current_exception()));
+      return protocol::encode_error(
+          describe_error(call.id, call.function, std::current_exception()));
     }
   }
 
@@ -246,26 +284,57 @@ class ChildActor {
   std::map<std::uint64_t, std::shared_ptr<internal::ContextState>> contexts_;
 };
 
-// Inside a run: connects to the parent and serves it.
+// Inside a run: joins the tree (its peer listener, its registration with the root), then
+// connects to the parent and serves it; leaves the tree as it exits.
 int serve_actor(const ActorArguments& arguments, std::int64_t pid) {
   actor_name_local().set(arguments.name);
   internal::start_registry();
+  auto runtime = std::make_shared<internal::ActorRuntime>();
+  runtime->name = arguments.name;
+  runtime->uid = arguments.uid;
+  runtime->address = arguments.address.empty() ? "127.0.0.1" : arguments.address;
+  runtime->registrar_host = arguments.registrar_host;
+  runtime->registrar_port = arguments.registrar_port;
+  internal::set_current_runtime(runtime);
+  struct Release {
+    internal::ActorRuntime& runtime;
+    ~Release() {
+      runtime.tasks = nullptr;
+      internal::release_runtime(runtime);
+    }
+  } release{*runtime};
   int status = 0;
-  {
-    internal::Channel channel(
-        std::make_unique<SocketStream>(open_tcp_stream(arguments.host, arguments.port)));
-    channel.send(protocol::encode_hello({arguments.name, arguments.uid, pid}));
-    ChildActor actor(channel);  // outlives the nursery: its calls' tasks use it
-    open_nursery([&](Nursery& tasks) {
-      status = actor.serve(tasks);
-      tasks.cancel_scope().cancel();  // every call (and the actor nurseries inside them)
-    });
-    channel.close();
-  }
+  open_nursery([&](Nursery& tasks) {
+    runtime->tasks = &tasks;
+    internal::start_peer_server(*runtime);
+    internal::join_tree(*runtime);
+    {
+      internal::Channel channel(
+          std::make_unique<SocketStream>(open_tcp_stream(arguments.host, arguments.port)));
+      channel.send(protocol::encode_hello({arguments.name, arguments.uid, pid}));
+      status = internal::serve_channel(channel);
+      channel.close();
+    }
+    internal::leave_tree(*runtime);
+    runtime->tasks = nullptr;
+    tasks.cancel_scope().cancel();  // the peer server and the found portals' readers
+  });
   return status;
 }
 
 }  // namespace
+
+namespace internal {
+int serve_channel(Channel& channel) {
+  int status = 0;
+  ChildActor actor(channel);  // outlives the nursery: its calls' tasks use it
+  open_nursery([&](Nursery& tasks) {
+    status = actor.serve(tasks);
+    tasks.cancel_scope().cancel();  // every call (and the actor nurseries inside them)
+  });
+  return status;
+}
+}  // namespace internal
 
 std::string current_actor_name() {
   return actor_name_local().get();

@@ -16,20 +16,36 @@ namespace trellis::actor {
 // child's executable), "trellis::actor::ArgumentError" (arguments that do not convert to the
 // parameters), "trellis::actor::ProtocolError" (the child got a malformed call).
 // The remote actor survives it and serves the next call.
+// remote_tree() is the remote task tree (tractor's boxed traceback): the failing task first
+// (its actor, the function it ran), then each task that relayed the error up, up to the
+// one this actor called; what() shows it after the first line, outermost first:
+//   std::domain_error: boom (raised in actor 'deep1', relayed by 'deep2', relayed by 'branch')
+//   remote task tree (outermost first):
+//     actor 'branch' running 'tree.fail_deep'
+//       actor 'deep2' running 'tree.fail_deep'
+//         actor 'deep1' running 'tree.fail_deep': raised std::domain_error: boom
 class RemoteActorError : public std::runtime_error {
  public:
+  struct Task {
+    std::string actor;
+    std::string function;
+    friend bool operator==(const Task&, const Task&) = default;
+  };
   RemoteActorError(std::string type_name, std::string message, std::string actor_name,
-                   std::vector<std::string> relayed_through = {});
+                   std::vector<std::string> relayed_through = {},
+                   std::vector<Task> remote_tree = {});
   const std::string& type_name() const noexcept { return type_name_; }
   const std::string& message() const noexcept { return message_; }
   const std::string& actor_name() const noexcept { return actor_name_; }
   const std::vector<std::string>& relayed_through() const noexcept { return relayed_through_; }
+  const std::vector<Task>& remote_tree() const noexcept { return remote_tree_; }
 
  private:
   std::string type_name_;
   std::string message_;
   std::string actor_name_;
   std::vector<std::string> relayed_through_;
+  std::vector<Task> remote_tree_;  // the failing task first
 };
 
 // The channel to an actor is gone: the actor died (what() names the signal or exit status),

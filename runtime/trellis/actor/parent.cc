@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "trellis/actor/internal/parent.h"
+#include "trellis/actor/internal/runtime.h"
 #include "trellis/actor/protocol.h"
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
@@ -40,16 +41,39 @@ std::optional<int> wait_at_most(Process& process, Duration grace) {
 }  // namespace
 
 RemoteActorError::RemoteActorError(std::string type_name, std::string message,
-                                   std::string actor_name, std::vector<std::string> relayed_through)
+                                   std::string actor_name, std::vector<std::string> relayed_through,
+                                   std::vector<Task> remote_tree)
     : std::runtime_error([&] {
         std::string what = type_name + ": " + message + " (raised in actor '" + actor_name + "'";
         for (const std::string& relay : relayed_through) what += ", relayed by '" + relay + "'";
-        return what + ")";
+        what += ")";
+        if (remote_tree.empty()) return what;
+        what += "\nremote task tree (outermost first):";
+        std::string indent = "  ";
+        for (auto it = remote_tree.rbegin(); it != remote_tree.rend(); ++it) {
+          what += "\n" + indent + "actor '" + it->actor + "' running '" + it->function + "'";
+          indent += "  ";
+        }
+        return what + ": raised " + type_name + ": " + message;
       }()),
       type_name_(std::move(type_name)),
       message_(std::move(message)),
       actor_name_(std::move(actor_name)),
-      relayed_through_(std::move(relayed_through)) {}
+      relayed_through_(std::move(relayed_through)),
+      remote_tree_(std::move(remote_tree)) {}
+
+namespace {
+RemoteActorError remote_error(protocol::Error& error) {
+  std::vector<RemoteActorError::Task> tree;
+  tree.reserve(error.task_tree.size());
+  for (protocol::TaskFrame& frame : error.task_tree) {
+    tree.push_back({std::move(frame.actor), std::move(frame.function)});
+  }
+  return RemoteActorError(std::move(error.type_name), std::move(error.message),
+                          std::move(error.source_actor), std::move(error.relayed_through),
+                          std::move(tree));
+}
+}  // namespace
 
 // ---- the registry ----
 
@@ -76,30 +100,10 @@ void start_registry() {
 }
 }  // namespace internal
 
-Portal& find_actor(std::string_view name) {
-  std::shared_ptr<internal::Registry> registry = internal::current_registry();
-  for (auto [it, end] = registry->actors.equal_range(name); it != end; ++it) {
-    if (!it->second->state().broken) return *it->second;
-  }
-  throw ActorNotFound("no running actor named '" + std::string(name) + "' was started by actor '" +
-                      current_actor_name() + "'");
-}
-
-Portal& wait_for_actor(std::string_view name) {
-  std::shared_ptr<internal::Registry> registry = internal::current_registry();
-  for (;;) {
-    try {
-      return find_actor(name);
-    } catch (const ActorNotFound&) {
-    }
-    std::shared_ptr<Event> changed = registry->changed;
-    changed->wait();
-  }
-}
-
 // ---- Portal::State -------------------------------------------------------------------------
 
 std::string Portal::State::describe() const {
+  if (!process) return "actor '" + name + "' (a peer, uid " + uid + ")";
   return "actor '" + name + "' (pid " + std::to_string(pid) + ")";
 }
 
@@ -130,9 +134,7 @@ void Portal::State::answer_context(std::uint64_t id, std::vector<char>* value,
   } else if (error->type_name == "trellis::actor::ContextCancelled") {
     context->fail(std::make_exception_ptr(ContextCancelled(describe() + ": " + error->message)));
   } else {
-    context->fail(std::make_exception_ptr(
-        RemoteActorError(std::move(error->type_name), std::move(error->message),
-                         std::move(error->source_actor), std::move(error->relayed_through))));
+    context->fail(std::make_exception_ptr(remote_error(*error)));
   }
 }
 
@@ -148,9 +150,7 @@ void Portal::State::dispatch(to_process::RawFrame& frame) {
     protocol::Error answer = protocol::parse_error(frame.payload);
     auto it = pending.find(answer.id);
     if (it == pending.end()) return answer_context(answer.id, nullptr, &answer);
-    it->second->error = std::make_exception_ptr(
-        RemoteActorError(std::move(answer.type_name), std::move(answer.message),
-                         std::move(answer.source_actor), std::move(answer.relayed_through)));
+    it->second->error = std::make_exception_ptr(remote_error(answer));
     it->second->done.set();
   } else if (kind >= protocol::Kind::kStarted && kind <= protocol::Kind::kStop) {
     const std::optional<std::uint64_t> id = protocol::peek_call_id(frame.payload);
@@ -171,8 +171,12 @@ void Portal::State::read_loop() {
     while (std::optional<to_process::RawFrame> frame = channel->receive()) dispatch(*frame);
   } catch (const to_process::FrameError& e) {
     // The stream cannot be trusted past a bad frame: this channel is over, the child too.
+    if (!process) {  // a peer: only this connection is over
+      break_channel(describe() + " broke the actor protocol: " + e.what() + "; disconnected");
+      return;
+    }
     break_channel(describe() + " broke the actor protocol: " + e.what() + "; killed");
-    shielded([&] { process.kill(); });
+    shielded([&] { process->kill(); });
     return;
   } catch (const BrokenResourceError& e) {
     reason = std::string("connection lost: ") + e.what();
@@ -183,11 +187,41 @@ void Portal::State::read_loop() {
     break_channel(describe() + " was cancelled");
     return;
   }
+  if (!process) {
+    break_channel(describe() + " disconnected" + (reason.empty() ? "" : " (" + reason + ")"));
+    return;
+  }
   // The child hung up by itself: say how it ended if it ends soon.
   std::optional<int> code;
-  shielded([&] { code = wait_at_most(process, cancel_grace); });
+  shielded([&] { code = wait_at_most(*process, cancel_grace); });
   break_channel(describe() + (code ? " " + describe_exit(*code) : " disconnected") +
                 (reason.empty() ? "" : " (" + reason + ")"));
+  // Gone (crashed, killed, or exited by itself): the tree must not find it any more, nor its
+  // subtree (which died with it, or is dying without a parent).
+  unregister();
+  forget_in_tree();
+}
+
+void Portal::State::watch_exit() {
+  TRELLIS_ASSERT(process.has_value());
+  const int code = process->wait();
+  if (stopping) return;  // stop() reaps it and forgets it
+  break_channel(describe() + " " + describe_exit(code));
+  unregister();
+  forget_in_tree();
+}
+
+void Portal::State::close_peer() noexcept {
+  TRELLIS_ASSERT(!process);
+  stopping = true;
+  if (!broken) broken = describe() + ": this connection was closed";
+  break_channel(*broken);
+}
+
+void Portal::State::forget_in_tree() noexcept {
+  if (forgotten || !process) return;
+  forgotten = true;
+  internal::forget_subtree(uid);
 }
 
 Portal::State::~State() {
@@ -208,10 +242,12 @@ void Portal::State::unregister() noexcept {
 
 void Portal::State::stop() noexcept {
   unregister();
-  if (stopped) return;
+  if (!process) return close_peer();
+  if (stopped) return forget_in_tree();
   stopping = true;
   try {
     shielded([&] {
+      Process& process = *this->process;
       std::optional<int> code = process.returncode();
       if (!code && channel && !channel->closed() && !broken) {
         move_on_after(cancel_grace, [&] {
@@ -238,6 +274,7 @@ void Portal::State::stop() noexcept {
   stopped = true;
   if (channel) channel->close();
   if (!broken) broken = describe() + " was cancelled";
+  forget_in_tree();
 }
 
 // ---- Portal --------------------------------------------------------------------------------
@@ -254,7 +291,8 @@ int Portal::pid() const {
 }
 
 std::optional<int> Portal::returncode() {
-  return state_->process.returncode();
+  if (!state_->process) return std::nullopt;
+  return state_->process->returncode();
 }
 
 void Portal::cancel_actor() {
@@ -362,19 +400,47 @@ std::unique_ptr<internal::Channel> ActorNursery::State::accept_child(Process& pr
 
 std::unique_ptr<Portal::State> ActorNursery::State::spawn(const std::string& name,
                                                           const ActorOptions& options) {
-  // Unique among the connections this listener accepts (and the same in every replay of a
-  // simulated run: no pid in it).
-  const std::string uid = std::to_string(port) + "-" + std::to_string(++next_uid);
+  std::shared_ptr<internal::ActorRuntime> runtime = internal::current_runtime();
+  TRELLIS_ASSERT(runtime != nullptr);
+  // The child's path in the tree: unique in the whole tree (the registry's key, and what this
+  // listener's hello must name), and the same in every replay of a simulated run (no pid).
+  const std::string uid = runtime->uid + "." + std::to_string(++runtime->next_child);
+  if (!options.host.empty() && (host == "127.0.0.1" || host == "::1" || host == "localhost")) {
+    throw UsageError("ActorOptions::host '" + options.host + "': this actor listens on " + host +
+                     ", which another host cannot reach (open the root's actor nursery with "
+                     "ActorNurseryOptions::address = its host's address)");
+  }
   std::vector<std::string> argv{
       options.executable.empty() ? std::string(to_process::kSelfExecutable) : options.executable,
-      std::string(kActorFlag), "--name=" + name, "--parent=" + host + ":" + std::to_string(port),
-      "--uid=" + uid};
-  auto state = std::make_unique<Portal::State>(name, open_process(std::move(argv)),
-                                               this->options.cancel_grace);
+      std::string(kActorFlag),
+      "--name=" + name,
+      "--parent=" + host + ":" + std::to_string(port),
+      "--uid=" + uid,
+      "--address=" + (options.host.empty() ? runtime->address : options.host)};
+  if (runtime->registry) {
+    argv.push_back("--registrar=" + runtime->advertised_host + ":" +
+                   std::to_string(runtime->peer_port));
+  } else if (runtime->registrar_port != 0) {
+    argv.push_back("--registrar=" + runtime->registrar_host + ":" +
+                   std::to_string(runtime->registrar_port));
+  }
+  runtime->starting.insert(uid);
+  struct Started {  // however the start ends, a find_actor waiting for it wakes up
+    internal::ActorRuntime& runtime;
+    const std::string& uid;
+    ~Started() {
+      runtime.starting.erase(uid);
+      internal::current_registry()->notify();
+    }
+  } started{*runtime, uid};
+  auto state = std::make_unique<Portal::State>(
+      name, open_process(std::move(argv), ProcessOptions{.host = options.host}),
+      this->options.cancel_grace);
+  state->uid = uid;
   std::optional<int> exited;
   try {
     move_on_after(this->options.start_timeout,
-                  [&] { state->channel = accept_child(state->process, uid, exited); });
+                  [&] { state->channel = accept_child(*state->process, uid, exited); });
   } catch (...) {
     state->stop();
     throw;
@@ -389,6 +455,7 @@ std::unique_ptr<Portal::State> ActorNursery::State::spawn(const std::string& nam
   }
   if (state->channel == nullptr) {
     state->stopped = true;
+    state->forget_in_tree();
     throw BrokenActorError(state->describe() + " " + describe_exit(exited.value_or(-9)) +
                            " before it connected (does main() call "
                            "trellis::actor::maybe_run_actor first?)");
@@ -414,6 +481,7 @@ Portal& ActorNursery::start_actor(std::string name, ActorOptions options) {
   raw->registry->actors.emplace(raw->name, raw->self);
   raw->registry->notify();
   s.tasks->start_soon([raw] { raw->read_loop(); });
+  s.tasks->start_soon([raw] { raw->watch_exit(); });
   return *s.portals.back();
 }
 
@@ -478,23 +546,53 @@ void ActorNursery::State::stop_all() noexcept {
 namespace internal {
 
 void run_actor_nursery(const ActorNurseryOptions& options, FunctionRef<void(ActorNursery&)> body) {
+  // The outermost actor nursery of a root makes the tree: the root's runtime and registry.
+  std::shared_ptr<ActorRuntime> runtime = current_runtime();
+  const bool makes_tree = runtime == nullptr;
+  if (makes_tree) {
+    runtime = std::make_shared<ActorRuntime>();
+    runtime->name = current_actor_name();
+    runtime->uid = "r";
+    runtime->address = options.address.empty() ? "127.0.0.1" : options.address;
+    runtime->registry = std::make_unique<TreeRegistry>();
+  }
   auto state = std::make_unique<ActorNursery::State>(options);
+  state->host = options.address.empty() ? runtime->address : options.address;
   std::vector<std::unique_ptr<SocketListener>> listeners = open_tcp_listeners(0, state->host);
   TRELLIS_ASSERT(!listeners.empty());
   state->listener = std::move(listeners.front());
   state->port = state->listener->local_address().port();
   ActorNursery nursery(std::move(state));
   ActorNursery::State& s = nursery.state();
+  struct RestoreRuntime {
+    ActorRuntime* made;
+    ~RestoreRuntime() {
+      if (made == nullptr) return;
+      made->tasks = nullptr;
+      release_runtime(*made);
+      set_current_runtime(nullptr);
+    }
+  } restore{makes_tree ? runtime.get() : nullptr};
+  if (makes_tree) set_current_runtime(runtime);
   open_nursery([&](Nursery& tasks) {
     s.tasks = &tasks;
     std::exception_ptr error;
     try {
+      if (makes_tree) {
+        runtime->tasks = &tasks;
+        start_peer_server(*runtime);
+        join_tree(*runtime);
+      }
       body(nursery);
       s.wait_for_results();
     } catch (...) {
       error = std::current_exception();
     }
     s.stop_all();
+    if (makes_tree) {
+      leave_tree(*runtime);
+      runtime->tasks = nullptr;
+    }
     tasks.cancel_scope().cancel();  // the reader tasks (their channels are closed anyway)
     if (error) std::rethrow_exception(error);
   });

@@ -2,6 +2,8 @@
 
 #include "trellis/actor/protocol.h"
 
+#include <algorithm>
+
 #include <optional>
 
 #include "trellis/to_process/codec.h"
@@ -73,12 +75,19 @@ std::vector<char> encode_return(std::uint64_t id, std::span<const char> value) {
 std::vector<char> encode_error(const Error& error) {
   ByteSink sink;
   Packer packer(sink);
-  packer.pack_array(5);
+  packer.pack_array(6);
   packer.pack(error.id);
   packer.pack(error.type_name);
   packer.pack(error.message);
   packer.pack(error.source_actor);
   packer.pack(error.relayed_through);
+  const std::size_t frames = std::min(error.task_tree.size(), kTaskTreeDepthMax);
+  packer.pack_array(static_cast<std::uint32_t>(frames));
+  for (std::size_t i = 0; i < frames; ++i) {
+    packer.pack_array(2);
+    packer.pack(error.task_tree[i].actor);
+    packer.pack(error.task_tree[i].function);
+  }
   return frame(Kind::kError, sink);
 }
 
@@ -166,15 +175,26 @@ Return parse_return(std::span<const char> payload) {
 
 Error parse_error(std::span<const char> payload) {
   msgpack::object_handle handle = to_process::internal::unpack_payload(payload);
-  const msgpack::object* e = elements(handle.get(), 5, "error");
+  const msgpack::object& root = handle.get();
+  const bool has_tree = root.type == msgpack::type::ARRAY && root.via.array.size == 6;
+  const msgpack::object* e = elements(root, has_tree ? 6 : 5, "error");
   Error error{read_id(e[0]),
               read_string(e[1], "error's type name"),
               read_string(e[2], "error's message"),
               read_string(e[3], "error's source actor"),
+              {},
               {}};
   if (e[4].type != msgpack::type::ARRAY) throw FrameError("error's relay path is not an array");
   for (std::uint32_t i = 0; i < e[4].via.array.size; ++i) {
     error.relayed_through.push_back(read_string(e[4].via.array.ptr[i], "a relaying actor"));
+  }
+  if (!has_tree) return error;
+  if (e[5].type != msgpack::type::ARRAY) throw FrameError("error's task tree is not an array");
+  if (e[5].via.array.size > kTaskTreeDepthMax) throw FrameError("error's task tree is too deep");
+  for (std::uint32_t i = 0; i < e[5].via.array.size; ++i) {
+    const msgpack::object* f = elements(e[5].via.array.ptr[i], 2, "a task tree frame");
+    error.task_tree.push_back(
+        {read_string(f[0], "a task's actor"), read_string(f[1], "a task's function")});
   }
   return error;
 }

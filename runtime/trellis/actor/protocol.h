@@ -9,7 +9,10 @@
 //   2 kCall         parent -> child  [call id (uint), function (str), arguments (array)]
 //   3 kReturn       child -> parent  [call id, result (any msgpack value; nil for void)]
 //   4 kError        child -> parent  [call id, type name (str), message (str),
-//                                     source actor (str), relayed through (array of str)]
+//                                     source actor (str), relayed through (array of str),
+//                                     task tree (array of [actor (str), function (str)],
+//                                     the failing task first, then each relaying one;
+//                                     optional: 5-element errors are read too)]
 //   5 kCancelCall   parent -> child  [call id]   cancel that call's task (transitively)
 //   6 kCancelActor  parent -> child  []          cancel every task, then exit
 //   7 kOpenContext  parent -> child  [call id, function (str), arguments (array)]: a call
@@ -76,12 +79,21 @@ struct Return {
   std::uint64_t id = 0;
   std::vector<char> value;  // one msgpack value
 };
+// One task of a remote error's path: which actor, running which function.
+struct TaskFrame {
+  std::string actor;
+  std::string function;
+  friend bool operator==(const TaskFrame&, const TaskFrame&) = default;
+};
+inline constexpr std::size_t kTaskTreeDepthMax = 256;  // frames kept (deeper: the innermost)
+
 struct Error {
   std::uint64_t id = 0;
   std::string type_name;
   std::string message;
   std::string source_actor;
   std::vector<std::string> relayed_through;
+  std::vector<TaskFrame> task_tree;  // the failing task first
 };
 
 // Whole frames (header, payload, checksum).

@@ -36,6 +36,10 @@ struct ProcessSpec {
   Stdio stdin_mode = Stdio::kInherit;
   Stdio stdout_mode = Stdio::kInherit;
   Stdio stderr_mode = Stdio::kInherit;
+  // Empty: this machine. Otherwise the host to start the program on, by name or address: a
+  // simulated World's facet starts it there (it runs as that host's task, dies with that
+  // host); a real facet has one machine only and refuses it (UsageError).
+  std::string host{};
 };
 
 struct SpawnedProcess {

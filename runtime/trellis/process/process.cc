@@ -189,6 +189,7 @@ Process open_process(std::vector<std::string> argv, ProcessOptions options) {
   ProcessSpec spec;
   spec.argv = argv;
   spec.cwd = std::move(options.cwd);
+  spec.host = std::move(options.host);
   if (options.env.has_value()) {
     std::vector<std::string> entries;
     for (const auto& [name, value] : *options.env) {
@@ -244,6 +245,7 @@ ProcessOptions process_options_for_run(RunProcessOptions& options) {
   ProcessOptions process_options;
   process_options.cwd = std::move(options.cwd);
   process_options.env = std::move(options.env);
+  process_options.host = std::move(options.host);
   process_options.stdin_mode = options.input.has_value() ? Stdio::kPipe : options.stdin_mode;
   process_options.stdout_mode = options.capture_stdout ? Stdio::kPipe : options.stdout_mode;
   process_options.stderr_mode = options.capture_stderr ? Stdio::kPipe : options.stderr_mode;

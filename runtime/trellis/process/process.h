@@ -47,6 +47,9 @@ struct ProcessOptions {
   Stdio stdin_mode = Stdio::kInherit;                       // kStdout is for stderr only
   Stdio stdout_mode = Stdio::kInherit;
   Stdio stderr_mode = Stdio::kInherit;
+  // Empty: this machine. In a simulated World: the host (name or address) to start the
+  // program on; the real backend refuses a host (UsageError). See ProcessSpec::host.
+  std::string host{};
 };
 
 class Process {
@@ -128,6 +131,7 @@ struct RunProcessOptions {
   // running after terminate_grace. run_process waits for the child to exit either way.
   std::function<void(Process&)> deliver_cancel{};
   Duration terminate_grace = std::chrono::seconds(5);
+  std::string host{};  // ProcessOptions::host
 };
 
 // Runs argv to completion, feeding `input` and collecting what was asked for, as Trio. A

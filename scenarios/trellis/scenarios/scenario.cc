@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "trellis/scenarios/actor_tree/actor_tree_scenario.h"
 #include "trellis/scenarios/bank/bank_scenario.h"
 #include "trellis/scenarios/chat/chat_scenario.h"
 #include "trellis/scenarios/kv/kv_scenario.h"
@@ -16,8 +17,9 @@ namespace trellis::scenarios {
 
 const std::vector<Scenario>& all_scenarios() {
   static const std::vector<Scenario> scenarios = [] {
-    std::vector<Scenario> list = {bank_scenario(),  chat_scenario(),     kv_scenario(),
-                                  lease_scenario(), pipeline_scenario(), wal_scenario()};
+    std::vector<Scenario> list = {actor_tree_scenario(), bank_scenario(),  chat_scenario(),
+                                  kv_scenario(),         lease_scenario(), pipeline_scenario(),
+                                  wal_scenario()};
     std::sort(list.begin(), list.end(),
               [](const Scenario& a, const Scenario& b) { return a.name < b.name; });
     return list;

@@ -200,6 +200,16 @@ World::World(Config config)
     return {it->second->address()};
   };
   view.crash_host = [this](internal::HostState& host) { hosts_.at(host.index)->crash(); };
+  view.host_named = [this](const std::string& name_or_address) -> internal::HostState* {
+    if (auto it = by_name_.find(name_or_address); it != by_name_.end()) return &it->second->state_;
+    auto it = by_address_.find(name_or_address);
+    return it == by_address_.end() ? nullptr : &it->second->state_;
+  };
+  view.bind_current_task = [this](internal::HostState& host) {
+    Host* bound = hosts_.at(host.index).get();
+    TRELLIS_ASSERT(&bound->state_ == &host);
+    current_host_.set(HostBinding{bound, host.incarnation});
+  };
   backend_ = std::make_unique<internal::SimBackend>(clock_, *policy_, prng_, config_.network,
                                                     std::move(view), &trace_);
   if (config_.disk.latency_min > config_.disk.latency_max || config_.disk.sector_bytes == 0) {

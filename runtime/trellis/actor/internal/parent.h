@@ -41,20 +41,30 @@ struct PendingCall {
 }  // namespace internal
 
 struct Portal::State {
-  State(std::string actor_name, Process child, Duration grace)
+  // child: the actor's process (a child of this actor); nullopt for a portal that find_actor
+  // opened to an actor elsewhere in the tree (a peer: this actor does not own its process).
+  State(std::string actor_name, std::optional<Process> child, Duration grace)
       : name(std::move(actor_name)),
         process(std::move(child)),
-        pid(process.pid()),
+        pid(process ? process->pid() : 0),
         cancel_grace(grace) {}
 
   // Reads the child's answers until the channel ends, then fails every pending call.
   void read_loop();
+  // A child's: waits for its process to exit; one that exits (crashes, is killed, its host
+  // crashes) without being stopped breaks the channel at once — a dead host's connection may
+  // never end by itself — and leaves the tree's registry.
+  void watch_exit();
   // One message from the child; throws FrameError for one that breaks the protocol.
   void dispatch(to_process::RawFrame& frame);
   void answer_context(std::uint64_t id, std::vector<char>* value, protocol::Error* error);
   // Cancel request, SIGTERM, SIGKILL (each after cancel_grace); reaps. Shielded.
   void stop() noexcept;
   void break_channel(const std::string& reason);
+  // A peer's portal: closes this connection only (the actor goes on). Never throws.
+  void close_peer() noexcept;
+  // A child's portal, once its process is reaped: tells the tree's registry (once).
+  void forget_in_tree() noexcept;
   std::string describe() const;
 
   ~State();
@@ -63,7 +73,9 @@ struct Portal::State {
   std::string name;
   std::shared_ptr<internal::Registry> registry;  // where it is listed, if it is
   Portal* self = nullptr;
-  Process process;
+  std::optional<Process> process;  // nullopt: a peer (see the constructor)
+  std::string uid;                 // the actor's uid in the tree ("r.1.2")
+  bool forgotten = false;          // forget_in_tree has run
   int pid = 0;
   Duration cancel_grace;
   std::unique_ptr<internal::Channel> channel;
@@ -90,7 +102,7 @@ struct ActorNursery::State {
   ActorNurseryOptions options;
   Nursery* tasks = nullptr;  // reader and run_in_actor tasks; set while the body runs
   std::unique_ptr<SocketListener> listener;
-  std::string host = "127.0.0.1";
+  std::string host = "127.0.0.1";  // where it listens: the actor's address
   std::uint16_t port = 0;
   std::vector<std::unique_ptr<Portal>> portals;
   Lock spawn_lock;

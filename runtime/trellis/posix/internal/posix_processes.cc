@@ -169,6 +169,12 @@ IoResult<std::pair<IoHandle, IoHandle>> PosixProcesses::pipe() {
 }
 
 IoResult<SpawnedProcess> PosixProcesses::spawn(const ProcessSpec& spec) {
+  if (!spec.host.empty()) {
+    throw UsageError("open_process: cannot start '" + (spec.argv.empty() ? "" : spec.argv[0]) +
+                     "' on host '" + spec.host +
+                     "': the real backend starts processes on this machine only (hosts "
+                     "exist in a simulated World)");
+  }
   if (spec.argv.empty()) return {{}, EINVAL};
   if (spec.stdin_mode == Stdio::kStdout || spec.stdout_mode == Stdio::kStdout) {
     return {{}, EINVAL};

@@ -118,6 +118,9 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   // Pipes on the calling host (sim_pipes.h), which must be up (the caller checks). Throws
   // UsageError outside every host.
   std::pair<IoHandle, IoHandle> make_pipe() { return pipes_.make(world_.caller("pipe")); }
+  std::pair<IoHandle, IoHandle> make_pipe(HostState& read_host, HostState& write_host) {
+    return pipes_.make(read_host, write_host);
+  }
 
   // World-facing.
   EventQueue& events() noexcept { return loop_.events(); }
@@ -173,7 +176,7 @@ class SimBackend final : public Backend, public IoFacet, public NetworkFacet {
   SimPipes pipes_{loop_, handles_, world_};
   SimResolver resolver_{config_, world_};
   // Last: its programs' pipes live in pipes_.
-  SimProcesses processes_{*this, world_.current_host};
+  SimProcesses processes_{*this, world_.current_host, world_.host_named, world_.bind_current_task};
   SimSignals signals_{
       SimSignals::Hooks{world_.current_host, world_.caller_is_stale, world_.crash_host}, trace_};
 };

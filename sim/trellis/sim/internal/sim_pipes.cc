@@ -15,12 +15,17 @@ SimPipes::SimPipes(SimEventLoop& loop, HandleTable& handles, const WorldView& wo
     : loop_(loop), handles_(handles), world_(world) {}
 
 std::pair<IoHandle, IoHandle> SimPipes::make(HostState& host) {
-  TRELLIS_ASSERT(host.alive);
+  return make(host, host);
+}
+
+std::pair<IoHandle, IoHandle> SimPipes::make(HostState& read_host, HostState& write_host) {
+  TRELLIS_ASSERT(read_host.alive);
+  TRELLIS_ASSERT(write_host.alive);
   auto pipe = std::make_shared<Pipe>();
   const std::int64_t read_id = handles_.allocate(HandleKind::kPipe);
   const std::int64_t write_id = handles_.allocate(HandleKind::kPipe);
-  ends_.emplace(read_id, End{pipe, false, &host});
-  ends_.emplace(write_id, End{pipe, true, &host});
+  ends_.emplace(read_id, End{pipe, false, &read_host});
+  ends_.emplace(write_id, End{pipe, true, &write_host});
   TRELLIS_ASSERT(pipe.use_count() == 3);
   return {IoHandle{read_id}, IoHandle{write_id}};
 }

@@ -30,6 +30,9 @@ class SimPipes {
 
   // {read end, write end} on host.
   std::pair<IoHandle, IoHandle> make(HostState& host);
+  // A pipe whose read end belongs to read_host and write end to write_host (a program
+  // started on another host: ProcessSpec::host).
+  std::pair<IoHandle, IoHandle> make(HostState& read_host, HostState& write_host);
 
   // IoFacet calls on a pipe end (HandleTable says the handle is one).
   void wait(IoHandle handle, bool for_write);

@@ -52,23 +52,34 @@ IoResult<std::pair<IoHandle, IoHandle>> SimProcesses::pipe() {
 }
 
 void SimProcesses::make_stdio_pipes(const ProcessSpec& spec, ProgramState& state,
-                                    SpawnedProcess& spawned) {
+                                    SpawnedProcess& spawned, HostState& spawner,
+                                    HostState& program) {
   IoFacet& io = *backend_.io();
   if (spec.stdin_mode == Stdio::kPipe) {
-    const auto [read_end, write_end] = backend_.make_pipe();
+    const auto [read_end, write_end] = backend_.make_pipe(program, spawner);
     state.in_pipe.emplace(io, read_end);
     spawned.stdin_pipe = write_end;
   }
   if (spec.stdout_mode == Stdio::kPipe) {
-    const auto [read_end, write_end] = backend_.make_pipe();
+    const auto [read_end, write_end] = backend_.make_pipe(spawner, program);
     state.out_pipe.emplace(io, write_end);
     spawned.stdout_pipe = read_end;
   }
   if (spec.stderr_mode == Stdio::kPipe) {
-    const auto [read_end, write_end] = backend_.make_pipe();
+    const auto [read_end, write_end] = backend_.make_pipe(spawner, program);
     state.err_pipe.emplace(io, write_end);
     spawned.stderr_pipe = read_end;
   }
+}
+
+IoResult<HostState*> SimProcesses::program_host(const ProcessSpec& spec, HostState& spawner) {
+  if (spec.host.empty()) return {&spawner, 0};
+  // Another host: as a remote shell would, over a management network that partitions do
+  // not cut; the program is that host's task (its network calls, its crash).
+  HostState* host = host_named_ ? host_named_(spec.host) : nullptr;
+  if (host == nullptr) return {nullptr, EHOSTUNREACH};
+  if (!host->alive) return {nullptr, EHOSTDOWN};
+  return {host, 0};
 }
 
 IoResult<SpawnedProcess> SimProcesses::spawn(const ProcessSpec& spec) {
@@ -83,13 +94,17 @@ IoResult<SpawnedProcess> SimProcesses::spawn(const ProcessSpec& spec) {
     return {{}, EINVAL};
   }
   if (!host->alive) return {{}, ENETDOWN};
+  HostState* spawner = host;
+  const IoResult<HostState*> target_host = program_host(spec, *spawner);
+  if (target_host.error != 0) return {{}, target_host.error};
+  host = target_host.value;
   auto found = host->programs.find(spec.argv[0]);
   if (found == host->programs.end()) return {{}, ENOENT};
   Program program = found->second;
 
   auto state = std::make_shared<ProgramState>();
   SpawnedProcess spawned;
-  make_stdio_pipes(spec, *state, spawned);
+  make_stdio_pipes(spec, *state, spawned, *spawner, *host);
   const std::uint64_t id = next_id_++;
   TRELLIS_ASSERT(!records_.contains(id));  // ids are never reused
   Record& rec = records_[id];
@@ -100,8 +115,10 @@ IoResult<SpawnedProcess> SimProcesses::spawn(const ProcessSpec& spec) {
 
   const bool err_to_out = spec.stderr_mode == Stdio::kStdout;
   auto io_args = std::make_shared<ProcessSpec>(spec);
+  HostState* target = host == spawner ? nullptr : host;
   lowlevel::spawn_system_task(
-      [this, id, program = std::move(program), state, io_args, err_to_out] {
+      [this, id, program = std::move(program), state, io_args, err_to_out, target] {
+        if (target != nullptr) bind_current_task_(*target);
         SendStream& out = state->out_pipe ? static_cast<SendStream&>(*state->out_pipe)
                                           : static_cast<SendStream&>(state->null);
         SendStream& err = err_to_out        ? out

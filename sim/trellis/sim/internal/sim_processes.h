@@ -1,5 +1,6 @@
 // trellis/sim/internal/sim_processes.h — the simulator's ProcessFacet: fake programs
-// (sim/program.h) run as tasks of the spawning host, connected by the backend's pipes.
+// (sim/program.h) run as tasks of the spawning host (or of the host ProcessSpec::host names),
+// connected by the backend's pipes.
 //
 // Deterministic: a spawn starts the program's task in the run's system nursery (it inherits
 // the spawner's host binding), ids come from a counter, and every record lives in an ordered
@@ -24,8 +25,13 @@ struct ProgramState;
 
 class SimProcesses final : public ProcessFacet {
  public:
-  SimProcesses(SimBackend& backend, std::function<HostState*()> current_host)
-      : backend_(backend), current_host_(std::move(current_host)) {}
+  SimProcesses(SimBackend& backend, std::function<HostState*()> current_host,
+               std::function<HostState*(const std::string&)> host_named,
+               std::function<void(HostState&)> bind_current_task)
+      : backend_(backend),
+        current_host_(std::move(current_host)),
+        host_named_(std::move(host_named)),
+        bind_current_task_(std::move(bind_current_task)) {}
 
   // Throws UsageError outside a host's task.
   IoResult<SpawnedProcess> spawn(const ProcessSpec& spec) override;
@@ -54,13 +60,20 @@ class SimProcesses final : public ProcessFacet {
   };
   // The spawned program's ends of the pipes spec asks for (in state), the spawner's in
   // spawned.
-  void make_stdio_pipes(const ProcessSpec& spec, ProgramState& state, SpawnedProcess& spawned);
+  // spawner: the spawner's host (its ends), program: the program's host (its ends).
+  void make_stdio_pipes(const ProcessSpec& spec, ProgramState& state, SpawnedProcess& spawned,
+                        HostState& spawner, HostState& program);
+  // The host the program runs on: the spawner's, or the one spec.host names (EHOSTUNREACH:
+  // no such host, EHOSTDOWN: it is down).
+  IoResult<HostState*> program_host(const ProcessSpec& spec, HostState& spawner);
   Record& record(std::uint64_t id);
   void terminate(Record& record, int signo);
   void finished(std::uint64_t id, int returncode);
 
   SimBackend& backend_;
   std::function<HostState*()> current_host_;
+  std::function<HostState*(const std::string&)> host_named_;
+  std::function<void(HostState&)> bind_current_task_;
   std::uint64_t next_id_ = 1;
   int next_pid_ = 1000;
   std::map<std::uint64_t, Record> records_;

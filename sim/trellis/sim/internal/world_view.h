@@ -30,6 +30,11 @@ struct WorldView {
   std::function<std::vector<std::string>(const std::string& name)> resolve_name;
   // Crashes a host (Host::crash): a terminating signal's default action.
   std::function<void(HostState&)> crash_host;
+  // The host with this name or numeric address, or nullptr.
+  std::function<HostState*(const std::string& name_or_address)> host_named;
+  // Makes the running task (and the tasks it spawns from now on) a task of host's current
+  // incarnation: a program started on another host (ProcessSpec::host).
+  std::function<void(HostState&)> bind_current_task;
 
   // Prologue step 1: the caller's host; throws UsageError outside every host.
   HostState& caller(const char* operation) const {
