@@ -12,7 +12,9 @@
 // sim/replay_file.h      ReplayFile: a run's seed, config and decisions as text
 // sim/harness.h          run_simulation, shrink, check_determinism, shard_seeds
 // sim/exhaustive_policy.h ExhaustivePolicy: one run of a systematic exploration
-// sim/explore.h          explore_exhaustively: every schedule within a preemption bound
+// sim/explore.h          explore_exhaustively: every schedule within a preemption bound,
+//                        or one per Mazurkiewicz trace (Reduction::kDpor)
+// sim/shared.h           Shared<T>, SharedObject: shared state declared for the reduction
 // sim/policy_spec.h      "pct:depth=3,steps=200", "exhaustive:preemptions=2": policies by name
 // sim/gtest.h            TRELLIS_SIM_TEST (include it yourself: it needs GoogleTest)
 // sim/network_config.h   NetworkConfig: the simulated network's fault model and knobs
@@ -39,6 +41,7 @@
 #include "trellis/sim/program.h"
 #include "trellis/sim/random_policy.h"
 #include "trellis/sim/replay_file.h"
+#include "trellis/sim/shared.h"
 #include "trellis/sim/step_policy.h"
 #include "trellis/sim/trace.h"
 #include "trellis/sim/world.h"
