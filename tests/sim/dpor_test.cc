@@ -365,16 +365,19 @@ TEST(Dpor, OpaqueStepsAreDependentOnEverything) {
 }
 
 // A World: the same race between two tasks of a host, declared, explored for one seed.
-void world_lost_update(trellis::sim::World& world) {
+void world_counter(trellis::sim::World& world, bool fixed) {
   trellis::sim::Host& h = world.add_host("h", "10.0.0.1");
   Shared<int> counter{0};
   h.start([&] {
+    trellis::Lock lock;
     trellis::open_nursery([&](trellis::Nursery& n) {
       for (int t = 0; t < 2; ++t) {
         n.start_soon([&] {
+          if (fixed) lock.acquire();
           const int read = counter.load();
           trellis::checkpoint();
           counter.store(read + 1);
+          if (fixed) lock.release();
         });
       }
     });
@@ -383,17 +386,36 @@ void world_lost_update(trellis::sim::World& world) {
   if (counter.load() != 2) throw std::runtime_error("lost update");
 }
 
+void world_lost_update(trellis::sim::World& world) {
+  world_counter(world, false);
+}
+
 TEST(Dpor, ExploresAWorldAndReplays) {
   trellis::sim::Config config;
   config.seed = 3;
   config.cpu.step_time_ppm = 0;
   const ExhaustiveResult r = trellis::sim::explore_simulation(world_lost_update, config, kDpor);
   ASSERT_TRUE(r.failure.has_value());
+  const ExhaustiveResult plain =
+      trellis::sim::explore_simulation(world_lost_update, config, unreduced(2));
+  ASSERT_TRUE(plain.failure.has_value());
+  std::printf("World lost update: found at schedule %zu without reduction, %zu with DPOR\n",
+              plain.schedules, r.schedules);
   const trellis::sim::Config replay =
       trellis::sim::replay_config(r.failure->replay("Dpor.World"), trellis::sim::Config{});
   const trellis::sim::RunResult again = trellis::sim::run_simulation(world_lost_update, replay);
   EXPECT_TRUE(again.failed);
   EXPECT_EQ(again.trace_hash, r.failure->trace_hash);
+  const trellis::sim::SimBody fixed = [](trellis::sim::World& world) {
+    world_counter(world, true);
+  };
+  const ExhaustiveResult proved = trellis::sim::explore_simulation(fixed, config, kDpor);
+  const ExhaustiveResult bounded = trellis::sim::explore_simulation(fixed, config, unreduced(2));
+  EXPECT_TRUE(proved.complete);
+  EXPECT_FALSE(proved.failure.has_value());
+  EXPECT_TRUE(bounded.complete);
+  std::printf("World fixed: %zu schedules for bound 2, %zu with DPOR for every trace\n",
+              bounded.schedules, proved.schedules);
 }
 
 TEST(Dpor, PolicySpecNamesIt) {

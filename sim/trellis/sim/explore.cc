@@ -186,6 +186,8 @@ class DporExplorer {
     std::vector<SleepEntry> frontier_sleep;
     for (;;) {
       if (result_.schedules >= options_.schedules_max) return std::move(result_);
+      TRELLIS_ASSERT(stack_.size() == prefix.size());
+      TRELLIS_ASSERT(prefix.empty() || stack_.back().info.point.chosen == prefix.back());
       DporLog log;
       RunResult run = run_(prefix, std::move(frontier_sleep), &log);
       ++result_.schedules;
@@ -347,7 +349,9 @@ class DporExplorer {
                     const HappensBefore& happens_before, std::size_t k) {
     if (k == SIZE_MAX) return;  // one runnable task there: nothing else could run
     TRELLIS_ASSERT(k < stack_.size());
+    TRELLIS_ASSERT(i < j && log.steps[i].task != log.steps[j].task);
     Node& node = stack_[k];
+    TRELLIS_ASSERT(node.info.task_choice && node.info.step == i);
     std::vector<std::size_t> v;
     for (std::size_t m = i + 1; m < j; ++m) {
       if (!happens_before(i, m)) v.push_back(m);
@@ -368,6 +372,7 @@ class DporExplorer {
       return static_cast<std::uint32_t>(std::find(runnable.begin(), runnable.end(), task) -
                                         runnable.begin());
     };
+    TRELLIS_ASSERT(!initials.empty());  // v's first step has no predecessor in v
     for (std::uint64_t task : initials) {
       const std::uint32_t index = index_of(task);
       if (index < runnable.size() && contains(node.backtrack, index)) return;
