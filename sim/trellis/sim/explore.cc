@@ -203,8 +203,11 @@ class DporExplorer {
         result_.failure_preemptions = preemptions;
         return std::move(result_);
       }
+      // Races whose later step is in the replayed prefix were reversed after an earlier run:
+      // the same steps, the same races. The step in progress at the frontier may differ.
+      const std::size_t first_new = prefix.empty() ? 0 : stack_[prefix.size() - 1].info.step;
       extend_stack(prefix.size(), log);
-      add_backtracking(log);
+      add_backtracking(log, first_new == 0 ? 0 : first_new - 1);
       if (!next(&prefix, &frontier_sleep)) {
         result_.complete = true;
         return std::move(result_);
@@ -288,7 +291,7 @@ class DporExplorer {
   // (Flanagan & Godefroid's rule adds j's task itself: with sleep sets that is incomplete,
   // when j's task sleeps at i but needs another task to run first. The property test's random
   // programs lost final states with it.)
-  void add_backtracking(const DporLog& log) {
+  void add_backtracking(const DporLog& log, std::size_t first_new) {
     const std::size_t count = std::min(log.steps.size(), log.blocked_step);
     std::uint64_t tasks = 0;
     for (std::size_t j = 0; j < count; ++j) tasks = std::max(tasks, log.steps[j].task + 1);
@@ -326,7 +329,7 @@ class DporExplorer {
     auto happens_before = [&](std::size_t a, std::size_t b) {
       return clocks[b][log.steps[a].task] >= static_cast<std::int64_t>(a);
     };
-    for (std::size_t j = 0; j < count; ++j) {
+    for (std::size_t j = first_new; j < count; ++j) {
       const StepRecord& step = log.steps[j];
       std::vector<std::size_t> candidates;
       for (std::size_t i = 0; i < j; ++i) {
