@@ -27,9 +27,10 @@ Access strongest(Access a, Access b) noexcept {
 // task), or (1, k-th) when the loop creates them; 1 is kTaskNumberingObject. An object created
 // outside the run (before a World's run starts, or before the exploration, then kept across runs)
 // is numbered on first use with the top bit set, counting per run: the same in two runs that agree
-// up to that use. Where runs diverge, the first new number is the same in both, so a sleeping step
-// that numbered an object collides with the first step after the divergence that numbers one (a
-// false dependency, conservative), never the reverse.
+// up to that use. Where runs diverge, the first new number is the same in both, and the step that
+// numbers an object records a write to it: so a sleeping step that numbered an object conflicts
+// with the first step after the divergence that numbers one (a false dependency, conservative),
+// and an object never goes unseen under two numbers.
 constexpr ObjectId kOutsideRun = ObjectId{1} << 63;
 constexpr int kCreatorShift = 32;
 
@@ -248,7 +249,10 @@ ObjectId DporPolicy::new_object() noexcept {
 }
 
 void DporPolicy::record(ObjectId& object, Access access) noexcept {
-  if (object == 0) object = kOutsideRun | ++numbered_outside_run_;
+  if (object == 0) {
+    object = kOutsideRun | ++numbered_outside_run_;
+    access = Access::kWrite;  // numbering it is a write (see kOutsideRun)
+  }
   if (current_ == SIZE_MAX) {
     loop_touched_ = true;
     return;
