@@ -14,7 +14,9 @@
 // sim/shard.h            Shard, SeedSlice: one slice of a sweep (--shard, GTEST_*, Job index)
 // sim/sweep_report.h     a sweep's JUnit report, parsed back and merged across shards
 // sim/exhaustive_policy.h ExhaustivePolicy: one run of a systematic exploration
-// sim/explore.h          explore_exhaustively: every schedule within a preemption bound
+// sim/explore.h          explore_exhaustively: every schedule within a preemption bound,
+//                        or one per Mazurkiewicz trace (Reduction::kDpor)
+// sim/shared.h           Shared<T>, SharedObject: shared state declared for the reduction
 // sim/policy_spec.h      "pct:depth=3,steps=200", "exhaustive:preemptions=2": policies by name
 // sim/gtest.h            TRELLIS_SIM_TEST (include it yourself: it needs GoogleTest)
 // sim/network_config.h   NetworkConfig: the simulated network's fault model and knobs
@@ -42,6 +44,7 @@
 #include "trellis/sim/random_policy.h"
 #include "trellis/sim/replay_file.h"
 #include "trellis/sim/shard.h"
+#include "trellis/sim/shared.h"
 #include "trellis/sim/step_policy.h"
 #include "trellis/sim/sweep_report.h"
 #include "trellis/sim/trace.h"

@@ -245,7 +245,7 @@ TEST(PolicySpec, ParsesEveryFormAndRejectsOthersClearly) {
       ADD_FAILURE() << bad << " was accepted";
     } catch (const std::invalid_argument& e) {
       EXPECT_NE(std::string(e.what()).find("accepted: fifo | random | pct[:depth=D,steps=S] | "
-                                           "exhaustive[:preemptions=P,budget=N]"),
+                                           "exhaustive[:preemptions=P,budget=N,reduction="),
                 std::string::npos)
           << e.what();
     }

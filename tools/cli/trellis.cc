@@ -2,9 +2,11 @@
 //
 //   trellis list
 //   trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=P]
-//       P: fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N],
-//       refined by --pct-depth, --pct-steps, --preemptions, --budget; exhaustive (run only)
-//       explores every schedule of the seed within the bound and reports how many it ran
+//       P: fifo | random | pct[:depth=D,steps=S] |
+//          exhaustive[:preemptions=P,budget=N,reduction=none|dpor],
+//       refined by --pct-depth, --pct-steps, --preemptions, --budget, --reduction; exhaustive
+//       (run only) explores every schedule of the seed within the bound and reports how many
+//       it ran; with --reduction=dpor, one schedule per Mazurkiewicz trace (no bound)
 //   trellis sweep SCENARIO --seeds=N [--base_seed=B] [-j J] [--keep-going] [--replay_dir=D]
 //                          [--junit=report.xml] [--shard=I/N | --shards=N]
 //       --shard=I/N sweeps shard I of N (from 0) of the seeds: base + i for i = I (mod N);
@@ -55,12 +57,15 @@ ABSL_FLAG(bool, keep_going, false,
 ABSL_FLAG(std::string, options, "", "scenario options, comma-separated key=value (see `list`)");
 ABSL_FLAG(std::string, policy, "random",
           "schedule policy: fifo | random | pct[:depth=D,steps=S] | "
-          "exhaustive[:preemptions=P,budget=N] (exhaustive: `run` only)");
+          "exhaustive[:preemptions=P,budget=N,reduction=none|dpor] (exhaustive: `run` only)");
 ABSL_FLAG(int, pct_depth, 0, "PCT depth (with --policy=pct; 0: from --policy, else 3)");
 ABSL_FLAG(std::uint64_t, pct_steps, 0,
           "PCT steps estimate (with --policy=pct; 0: from --policy, else learned from the "
           "length of a FIFO run of the first seed)");
 ABSL_FLAG(int, preemptions, -1, "exhaustive: preemption bound (-1: from --policy, else 2)");
+ABSL_FLAG(std::string, reduction, "",
+          "exhaustive: partial-order reduction, none | dpor (\"\": from --policy, else none); "
+          "dpor assumes all shared state is Trellis objects or sim::Shared");
 ABSL_FLAG(std::uint64_t, budget, 0,
           "exhaustive: at most this many schedules (0: from --policy, else 100000)");
 ABSL_FLAG(std::string, replay_dir, ".", "where `sweep` writes the replay file of a failure");
@@ -134,6 +139,15 @@ sim::PolicySpec policy_from_flags() {
   }
   if (absl::GetFlag(FLAGS_budget) != 0) {
     spec.exhaustive_options.schedules_max = absl::GetFlag(FLAGS_budget);
+  }
+  if (const std::string reduction = absl::GetFlag(FLAGS_reduction); !reduction.empty()) {
+    if (reduction == "dpor") {
+      spec.exhaustive_options.reduction = sim::Reduction::kDpor;
+    } else if (reduction == "none") {
+      spec.exhaustive_options.reduction = sim::Reduction::kNone;
+    } else {
+      throw UsageFailure("--reduction must be none or dpor, got '" + reduction + "'");
+    }
   }
   if (spec.pct_depth < 1 || spec.exhaustive_options.preemption_bound > 100) {
     throw UsageFailure("--pct-depth must be >= 1 and --preemptions <= 100");
@@ -268,9 +282,15 @@ int command_serve(const std::string& name) {
 // `run --policy=exhaustive`: every schedule of one seed within the preemption bound.
 int command_explore(const Job& job, std::uint64_t seed) {
   const sim::ExhaustiveOptions& options = job.policy.exhaustive_options;
-  std::printf("exploring %s seed %llu: every schedule with <= %d preemptions, budget %zu\n",
-              job.scenario->name.c_str(), static_cast<unsigned long long>(seed),
-              options.preemption_bound, options.schedules_max);
+  if (options.reduction == sim::Reduction::kDpor) {
+    std::printf("exploring %s seed %llu: one schedule per Mazurkiewicz trace (DPOR), budget %zu\n",
+                job.scenario->name.c_str(), static_cast<unsigned long long>(seed),
+                options.schedules_max);
+  } else {
+    std::printf("exploring %s seed %llu: every schedule with <= %d preemptions, budget %zu\n",
+                job.scenario->name.c_str(), static_cast<unsigned long long>(seed),
+                options.preemption_bound, options.schedules_max);
+  }
   std::fflush(stdout);
   const auto start = std::chrono::steady_clock::now();
   const sim::ExhaustiveResult r =
@@ -816,8 +836,10 @@ int main(int argc, char** argv) {
       "the Trellis simulator tool\n"
       "  trellis list\n"
       "  trellis run SCENARIO --seed=S [--options=k=v,...] [--policy=P]\n"
-      "      P: fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N]\n"
+      "      P: fifo | random | pct[:depth=D,steps=S] |\n"
+      "         exhaustive[:preemptions=P,budget=N,reduction=none|dpor]\n"
       "         [--pct-depth=D] [--pct-steps=S] [--preemptions=P] [--budget=N]\n"
+      "         [--reduction=none|dpor]\n"
       "  trellis sweep SCENARIO --seeds=N [--base_seed=B] [--j=J] [--keep_going] [--junit=F]\n"
       "                [--replay_dir=D] [--shard=I/N | --shards=N with JOB_COMPLETION_INDEX]\n"
       "  trellis sweep-merge REPORT...   (the --junit reports of every shard of one sweep)\n"

@@ -166,6 +166,8 @@ void CancelScope::cancel() {
 
 void CancelScope::cancel_with(CancelSource source) {
   if (cancel_called_) return;  // the first reason sticks
+  // Exploration: a cancellation reaches other tasks' checkpoints, which record nothing.
+  lowlevel::record_opaque();
   cancel_called_ = true;
   cancel_source_ = source;
   if (state_ == State::kActive) {
@@ -192,12 +194,14 @@ bool CancelScope::cancel_called() const {
 }
 
 void CancelScope::set_deadline(Time deadline) {
+  lowlevel::record_opaque();  // exploration: the deadline may cancel other tasks' steps
   cancel_if_deadline_passed();
   deadline_ = deadline;
   if (state_ == State::kActive) update_deadline_registration();
 }
 
 void CancelScope::set_shield(bool on) {
+  lowlevel::record_opaque();  // exploration: as set_deadline
   shield_ = on;
   if (state_ == State::kActive) status_.recalculate();
 }

@@ -75,6 +75,9 @@ void spawn_system_task(std::function<void()> fn, std::string_view name) {
 namespace trellis {
 
 Time current_time() {
+  // Exploration: in a World a step's CPU time moves the clock while other tasks are runnable,
+  // so the value read may depend on the order of steps.
+  lowlevel::record_opaque();
   return internal::Runner::require("current_time()").now();
 }
 

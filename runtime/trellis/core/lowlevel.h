@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "trellis/core/access_recorder.h"
 #include "trellis/core/backend.h"
 #include "trellis/core/clock.h"
 #include "trellis/core/instrument.h"

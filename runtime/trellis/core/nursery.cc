@@ -37,6 +37,7 @@ void Nursery::check_open() const {
 
 void Nursery::spawn(const SpawnOptions& options, lowlevel::Task* task, Nursery* eventual_parent) {
   TRELLIS_ASSERT(!closed_);
+  lowlevel::record_access(access_id_, lowlevel::Access::kWrite);
   runner_->spawn(task, this, options, eventual_parent);
   TRELLIS_ASSERT(task->parent_nursery_ == this);
 }
@@ -50,6 +51,11 @@ void Nursery::add_error(std::exception_ptr error, CancelSource source) {
 void Nursery::child_finished(lowlevel::Task& task, std::exception_ptr error) {
   TRELLIS_ASSERT(task.parent_nursery_ == this);
   children_.remove(task);
+  // Exploration: recorded as part of the child's last step (finish() runs right after it).
+  lowlevel::record_access(access_id_,
+                          error == nullptr ? lowlevel::Access::kCommute : lowlevel::Access::kWrite);
+  // A parent waiting for its children resumes after every exit, not only the waking one.
+  if (parent_waiting_in_exit_) lowlevel::record_happens_before(*parent_task_);
   if (error != nullptr) add_error(std::move(error), CancelSource::kNursery);
   close_if_finished();
 }
@@ -68,6 +74,7 @@ std::exception_ptr Nursery::close_after_body(std::exception_ptr body_error) noex
   TRELLIS_ASSERT(nested_child_running_);
   if (body_error != nullptr) add_error(std::move(body_error), CancelSource::kNursery);
   nested_child_running_ = false;
+  lowlevel::record_access(access_id_, lowlevel::Access::kRead);
   close_if_finished();
   if (!closed_) {
     // Wait for the children, uncancellably: a cancellation here reaches the children too
@@ -75,6 +82,8 @@ std::exception_ptr Nursery::close_after_body(std::exception_ptr body_error) noex
     parent_waiting_in_exit_ = true;
     runner_->park([](std::exception_ptr) { return lowlevel::Abort::kFailed; },
                   "nursery exit (waiting for children)");
+    // Exploration: the resumed step saw every child's exit, not only the last one's wake-up.
+    lowlevel::record_access(access_id_, lowlevel::Access::kRead);
   } else {
     // Nothing to wait for: still a schedule point, but never a cancel point.
     runner_->yield();
@@ -101,6 +110,7 @@ namespace internal {
 void TaskStatusState::mark_started() {
   TRELLIS_ASSERT(!started_);
   started_ = true;
+  lowlevel::record_opaque();  // exploration: wakes start()'s caller, may move the task
   if (old_nursery_ == nullptr) return;
   Nursery& old_nursery = *old_nursery_;
   Nursery& new_nursery = *new_nursery_;

@@ -31,6 +31,7 @@
 
 #include "trellis/base/function_ref.h"
 #include "trellis/base/intrusive_list.h"
+#include "trellis/core/access_recorder.h"
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/task.h"
@@ -130,7 +131,10 @@ class Nursery {
 
   // The scope around the block and every child: cancel() it to stop them all.
   CancelScope& cancel_scope() noexcept { return cancel_scope_; }
-  std::size_t child_count() const noexcept { return children_.size(); }
+  std::size_t child_count() const noexcept {
+    lowlevel::record_access(access_id_, lowlevel::Access::kRead);
+    return children_.size();
+  }
   std::vector<lowlevel::Task*> child_tasks();
   lowlevel::Task& parent_task() const noexcept { return *parent_task_; }
   bool closed() const noexcept { return closed_; }
@@ -167,6 +171,10 @@ class Nursery {
   std::size_t pending_starts_ = 0;
   std::vector<std::exception_ptr> pending_errors_;
   internal::IntrusiveList<lowlevel::Task, &lowlevel::Task::nursery_hook_> children_;
+  // Exploration (core/access_recorder.h): a spawn writes the nursery, a child's clean exit
+  // is a commuting update (exits in any order leave the same state), the parent's wait for
+  // its children reads it.
+  mutable lowlevel::ObjectId access_id_ = lowlevel::new_object_id();
 };
 
 // The handle a start()ed task uses to report it is ready. A default-constructed TaskStatus

@@ -63,6 +63,11 @@ Runner::Runner(const RunOptions& options, Clock& clock, Backend& backend, Schedu
       instruments_.push_back(instrument);
     }
   }
+  if (Instrument* instrument = policy.instrument()) {
+    if (std::find(instruments_.begin(), instruments_.end(), instrument) == instruments_.end()) {
+      instruments_.push_back(instrument);
+    }
+  }
   make_thread_context(loop_context_);
 }
 
@@ -611,6 +616,9 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
   TRELLIS_ASSERT(task != nullptr);
   TRELLIS_ASSERT(task->state_ == lowlevel::Task::State::kNew);
   task->runner_ = this;
+  // Exploration: task ids are numbered in spawn order, so spawns are ordered among themselves.
+  lowlevel::ObjectId numbering = lowlevel::kTaskNumberingObject;
+  lowlevel::record_access(numbering, lowlevel::Access::kWrite);
   task->id_ = next_task_id_++;
   if (!options.name.empty()) task->name_ = options.name;
   task->stack_size_ =

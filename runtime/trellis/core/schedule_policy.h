@@ -17,6 +17,8 @@
 
 namespace trellis {
 
+class Instrument;
+
 namespace lowlevel {
 class Task;
 }
@@ -65,6 +67,11 @@ class SchedulePolicy {
     (void)task;
     return Duration::zero();
   }
+
+  // An instrument the policy needs in the run (the exhaustive explorer's step recorder,
+  // which sees spawns, wake-ups and I/O waits), added after RunOptions::instruments. Asked
+  // once, when the run is created; not owned. Default: none.
+  virtual Instrument* instrument() noexcept { return nullptr; }
 };
 
 // The default policy: Trio's randomized batch order (each batch runs in wake-up order or its

@@ -11,6 +11,7 @@
 namespace trellis {
 
 bool CapacityLimiter::try_borrow(const void* borrower) {
+  lot_.touch(lowlevel::Access::kWrite);
   if (borrowers_.contains(borrower)) {
     throw UsageError("this borrower is already holding one of this CapacityLimiter's tokens");
   }
@@ -48,6 +49,7 @@ void CapacityLimiter::acquire() {
 }
 
 void CapacityLimiter::release_on_behalf_of(const void* borrower) {
+  lot_.touch(lowlevel::Access::kWrite);
   if (borrowers_.erase(borrower) == 0) {
     throw UsageError("this borrower isn't holding any of this CapacityLimiter's tokens");
   }
@@ -59,6 +61,7 @@ void CapacityLimiter::release() {
 }
 
 void CapacityLimiter::set_total_tokens(std::size_t total_tokens) {
+  lot_.touch(lowlevel::Access::kWrite);
   total_tokens_ = total_tokens;
   wake_waiters();
 }
@@ -77,6 +80,7 @@ void CapacityLimiter::wake_waiters() {
 }
 
 CapacityLimiterStatistics CapacityLimiter::statistics() const {
+  lot_.touch(lowlevel::Access::kRead);
   std::vector<std::pair<std::uint64_t, const void*>> ordered;
   ordered.reserve(borrowers_.size());
   for (const auto& [borrower, order] : borrowers_) ordered.emplace_back(order, borrower);

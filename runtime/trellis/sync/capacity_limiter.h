@@ -64,14 +64,21 @@ class CapacityLimiter {
   // Throws UsageError if `borrower` holds no token of this limiter.
   void release_on_behalf_of(const void* borrower);
 
-  std::size_t total_tokens() const noexcept { return total_tokens_; }
+  std::size_t total_tokens() const noexcept {
+    lot_.touch(lowlevel::Access::kRead);
+    return total_tokens_;
+  }
   // Changes the capacity; waiters that now fit get their tokens before this returns. Not a
   // checkpoint; never blocks.
   void set_total_tokens(std::size_t total_tokens);
-  std::size_t borrowed_tokens() const noexcept { return borrowers_.size(); }
+  std::size_t borrowed_tokens() const noexcept {
+    lot_.touch(lowlevel::Access::kRead);
+    return borrowers_.size();
+  }
   // total_tokens() - borrowed_tokens(), or 0 when the capacity was lowered below the tokens
   // out (Trio's goes negative).
   std::size_t available_tokens() const noexcept {
+    lot_.touch(lowlevel::Access::kRead);
     return total_tokens_ > borrowers_.size() ? total_tokens_ - borrowers_.size() : 0;
   }
   CapacityLimiterStatistics statistics() const;

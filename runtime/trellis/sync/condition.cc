@@ -8,6 +8,7 @@
 namespace trellis {
 
 void Condition::require_owner(const char* message) const {
+  lot_.touch(lowlevel::Access::kWrite);  // exploration: every operation goes through here
   if (lock_.core_.owner() != &lowlevel::current_task()) throw UsageError(message);
 }
 

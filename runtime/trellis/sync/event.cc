@@ -6,6 +6,7 @@
 namespace trellis {
 
 void Event::set() noexcept {
+  lot_.touch(flag_ ? lowlevel::Access::kRead : lowlevel::Access::kWrite);
   if (flag_) {
     TRELLIS_ASSERT(lot_.empty());
     return;
@@ -17,6 +18,7 @@ void Event::set() noexcept {
 }
 
 void Event::wait() {
+  lot_.touch(flag_ ? lowlevel::Access::kRead : lowlevel::Access::kWrite);
   if (flag_) {
     checkpoint();
     return;

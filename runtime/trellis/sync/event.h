@@ -30,7 +30,10 @@ class Event {
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
 
-  bool is_set() const noexcept { return flag_; }
+  bool is_set() const noexcept {
+    lot_.touch(lowlevel::Access::kRead);
+    return flag_;
+  }
   // Sets the flag (idempotent) and wakes every waiter; each returns from wait() normally at
   // its next turn, even if its scope is cancelled before then. Not a checkpoint; never
   // blocks; never throws.

@@ -17,6 +17,7 @@ ParkingLot::~ParkingLot() {
 }
 
 void ParkingLot::park(std::string_view what, const void* tag) {
+  touch(Access::kWrite);
   if (broken()) {
     throw BrokenResourceError("attempted to park in a parking lot broken by " + broken_by_);
   }
@@ -58,6 +59,7 @@ ParkingLot::Waiter& ParkingLot::pop_front() noexcept {
 }
 
 Task* ParkingLot::unpark_one() {
+  touch(Access::kWrite);
   if (parked_.empty()) return nullptr;
   Task* task = pop_front().task;
   reschedule(*task);
@@ -77,6 +79,7 @@ std::vector<Task*> ParkingLot::unpark_all() {
 
 std::size_t ParkingLot::unpark_each(std::size_t n,
                                     FunctionRef<void(Task& task, const void* tag)> on_woken) {
+  touch(Access::kWrite);
   const std::size_t count = std::min(n, size());
   for (std::size_t i = 0; i < count; ++i) {
     // Copy out before rescheduling: the waiter's frame belongs to the woken task.
@@ -89,6 +92,8 @@ std::size_t ParkingLot::unpark_each(std::size_t n,
 }
 
 void ParkingLot::repark(ParkingLot& new_lot, std::size_t n) {
+  touch(Access::kWrite);
+  new_lot.touch(Access::kWrite);
   const std::size_t count = std::min(n, size());
   for (std::size_t i = 0; i < count; ++i) {
     Waiter& waiter = parked_.pop_front();
@@ -103,6 +108,7 @@ void ParkingLot::repark_all(ParkingLot& new_lot) {
 }
 
 void ParkingLot::break_lot(const Task* breaker) {
+  touch(Access::kWrite);
   if (breaker == nullptr) breaker = &current_task();
   const bool was_broken = broken();
   broken_by_ += (was_broken ? ", " : "") + breaker->name();

@@ -85,6 +85,11 @@ class ParkingLot : private TaskExitListener {
   // Names of the tasks that broke the lot ("" if it is not broken).
   const std::string& broken_by() const noexcept { return broken_by_; }
 
+  // Exploration (core/access_recorder.h): the primitive built on this lot did `access` to
+  // itself (a primitive's identity is its lot's). park, unpark, repark and break_lot record
+  // a write themselves.
+  void touch(Access access) const noexcept { record_access(access_id_, access); }
+
   std::size_t size() const noexcept { return parked_.size(); }
   bool empty() const noexcept { return parked_.empty(); }
   ParkingLotStatistics statistics() const noexcept { return {.tasks_waiting = size()}; }
@@ -110,6 +115,7 @@ class ParkingLot : private TaskExitListener {
   // task is parked in park() and will be rescheduled exactly once, by unpark or by its abort.
   internal::IntrusiveList<Waiter, &Waiter::hook> parked_;
   std::string broken_by_;
+  mutable ObjectId access_id_ = new_object_id();
   // Breaker registrations with the current run (the run keeps the list; this count only
   // tells the destructor whether to withdraw them).
   std::size_t registered_ = 0;

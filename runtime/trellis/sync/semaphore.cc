@@ -18,6 +18,7 @@ Semaphore::Semaphore(std::size_t initial, std::optional<std::size_t> max_value)
 }
 
 bool Semaphore::try_lock() {
+  lot_.touch(lowlevel::Access::kWrite);
   if (value_ == 0) return false;
   TRELLIS_ASSERT(lot_.empty());
   --value_;
@@ -39,6 +40,7 @@ void Semaphore::acquire() {
 }
 
 void Semaphore::release() {
+  lot_.touch(lowlevel::Access::kWrite);
   if (!lot_.empty()) {
     TRELLIS_ASSERT(value_ == 0);
     lowlevel::Task* woken = lot_.unpark_one();

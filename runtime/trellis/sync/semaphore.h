@@ -42,7 +42,10 @@ class Semaphore {
   // if value() is already max_value() (Trio raises ValueError); the value is then unchanged.
   void release();
 
-  std::size_t value() const noexcept { return value_; }
+  std::size_t value() const noexcept {
+    lot_.touch(lowlevel::Access::kRead);
+    return value_;
+  }
   std::optional<std::size_t> max_value() const noexcept { return max_value_; }
   // As Trio, the waiters of the underlying queue.
   lowlevel::ParkingLotStatistics statistics() const noexcept { return lot_.statistics(); }

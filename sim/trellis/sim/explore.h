@@ -19,13 +19,45 @@
 // (simultaneous events, user choices) and switches after a task blocked or finished are
 // free: they are enumerated in full.
 //
-// Reduction: none, on purpose. Partial-order reduction (DPOR, sleep sets) prunes schedules
-// that differ only in the order of independent steps, and independence needs the memory
-// each step touches; Trellis sees scheduling points, not memory accesses, so two steps it
-// would call independent may race on a plain int (the lost update of the tests). Pruning
-// would then be unsound: it could skip the only failing schedule. Every schedule within the
-// bound is run; the bound and the budget keep that finite. (Missing: an opt-in reduction
-// over steps whose shared objects the user declares.)
+// Reduction (options.reduction): none by default. Reduction::kDpor is partial-order
+// reduction, opt-in, because it is sound only under a contract the body must keep:
+//
+//   EVERY STATE TWO TASKS SHARE IS A TRELLIS OBJECT OR IS DECLARED (sim/shared.h).
+//
+// Trellis sees scheduling points, not memory: the primitives, memory channels and nurseries
+// report what each step touched (core/access_recorder.h), and so does sim::Shared<T> /
+// sim::SharedObject; a plain `int` two tasks race on is invisible, and the reduction may then
+// skip the only failing schedule (without reduction, the lost update of the tests is found
+// on plain ints). What it does:
+//   - A step is one task running from one schedule point to the next. Two steps of
+//     different tasks are DEPENDENT if either is opaque or they touch a common object and
+//     are not both reads (nor both commuting updates, such as two children's clean exits
+//     from one nursery). Opaque, i.e. dependent on everything: cancelling a scope, setting a
+//     deadline or shield, reading the clock, start()'s started(), any simulated facet call
+//     (sockets, pipes, files, signals, processes), and a step of a task that the loop woke
+//     (a deadline, I/O, a thread) or after the loop touched an object. Unknown => dependent.
+//     A wake-up (or spawn) orders the waker's step before the woken task's next one.
+//   - The search is stateless DPOR with source sets and sleep sets (Source-DPOR: Abdulla,
+//     Aronis, Jonsson & Sagonas, POPL 2014; after Flanagan & Godefroid, POPL 2005): depth
+//     first, each run's steps analysed afterwards with vector clocks; for each race (two
+//     dependent steps of different tasks with nothing between them in happens-before) a
+//     task that can start the reversed order is added to the backtrack set of the choice
+//     before the first step. Sleep sets (Godefroid 1996) skip a task at a choice when its step
+//     there was explored already and nothing dependent ran since; a run in which every
+//     runnable task sleeps is redundant and counted in sleep_blocked. (Flanagan & Godefroid's
+//     simpler rule, add the second step's task, lost final states with sleep sets in the
+//     property test: tests/sim/dpor_test.cc.)
+//     For a terminating body keeping the contract, every Mazurkiewicz trace (every class of
+//     schedules equal up to swapping adjacent independent steps, hence every reachable final
+//     state and every failure an assertion in a step can see) is explored at least once.
+//     Choices that are not the next task (simultaneous events, user choices) are enumerated
+//     in full, as without reduction.
+//   - No preemption bound: DPOR's backtracking is unsound under a context bound (a race may
+//     need a preemption the bound forbids at the one point DPOR would reverse it; Coons,
+//     Musuvathi & McKinley, OOPSLA 2013), so with reduction the bound is ignored and the
+//     budget (schedules_max) alone keeps the search finite; `complete` then means every
+//     Mazurkiewicz trace, with no bound at all. A body that polls (a checkpoint loop waiting
+//     on another task) has unboundedly many traces: the budget cuts it, incomplete.
 //
 // Worlds: explore_simulation explores the policy's choices for ONE seed. Everything else
 // the seed decides stays fixed as data: latencies, faults, and the virtual CPU time of
@@ -52,6 +84,11 @@
 
 namespace trellis::sim {
 
+enum class Reduction {
+  kNone,  // every schedule within the preemption bound
+  kDpor,  // DPOR + sleep sets, no preemption bound (see above: the body's contract)
+};
+
 struct ExhaustiveOptions {
   // Preemptions per schedule, >= 0 (CHESS's context bound).
   int preemption_bound = 2;
@@ -59,6 +96,8 @@ struct ExhaustiveOptions {
   std::size_t schedules_max = 100'000;
   // Consecutive steps of one task before the default moves on (exhaustive_policy.h).
   std::uint64_t fair_steps_max = ExhaustivePolicy::kFairStepsMaxDefault;
+  // Partial-order reduction (kDpor ignores preemption_bound).
+  Reduction reduction = Reduction::kNone;
 };
 
 struct ExhaustiveResult {
@@ -72,8 +111,12 @@ struct ExhaustiveResult {
   int failure_preemptions = -1;  // the failing schedule's preemptions (-1: no failure)
   // schedules_by_preemptions[p]: schedules run with exactly p preemptions.
   std::vector<std::size_t> schedules_by_preemptions;
-  // The highest bound whose every schedule was run (-1: not even bound 0).
+  // The highest bound whose every schedule was run (-1: not even bound 0; always -1 with
+  // reduction, which has no bound: see complete).
   int bound_covered = -1;
+  // With reduction: runs found redundant part-way (every runnable task asleep), included in
+  // schedules; schedules - sleep_blocked runs were each a different Mazurkiewicz trace.
+  std::size_t sleep_blocked = 0;
 };
 
 // Explores body as the main of a plain run (fakes::MockClock autojumping at once, as
@@ -90,6 +133,7 @@ ExhaustiveResult explore_simulation(const SimBody& body, const Config& config,
                                     ExhaustiveOptions options = {}, const FailureProbe& probe = {});
 
 // One line for reports: "explored 20 schedules: complete for preemption bound 2" or
+// "explored 6 schedules with DPOR: complete, every Mazurkiewicz trace (2 redundant)" or
 // "... cut by the budget of 20 schedules (bound 1 covered)" or "... failed at ...".
 std::string describe(const ExhaustiveResult& result, const ExhaustiveOptions& options);
 

@@ -8,7 +8,7 @@
 //
 // The body runs once per seed in a fresh World (TRELLIS_SEEDS seeds, default 100, from
 // TRELLIS_BASE_SEED, default 1; policy TRELLIS_POLICY, default random, one of
-//   fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N]
+//   fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N,reduction=R]
 // (policy_spec.h): pct without steps learns them from a first FIFO run of the base seed;
 // exhaustive runs every schedule of the base seed within the preemption bound, at most N
 // runs (explore.h), prints how many it ran and whether that covered the bound, and on a

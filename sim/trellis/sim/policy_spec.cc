@@ -71,7 +71,7 @@ PolicySpec parse_policy_spec(std::string_view text) {
     if (p.contains("steps")) spec.pct_steps_estimate = parse_count(text, "steps", p.at("steps"), 1);
   } else if (kind == "exhaustive") {
     spec.exhaustive = true;
-    const auto p = parse_parameters(text, list, {"preemptions", "budget"});
+    const auto p = parse_parameters(text, list, {"preemptions", "budget", "reduction"});
     if (p.contains("preemptions")) {
       const std::uint64_t bound = parse_count(text, "preemptions", p.at("preemptions"), 0);
       if (bound > 100) bad_spec(text, "preemptions must be <= 100");
@@ -79,6 +79,14 @@ PolicySpec parse_policy_spec(std::string_view text) {
     }
     if (p.contains("budget")) {
       spec.exhaustive_options.schedules_max = parse_count(text, "budget", p.at("budget"), 1);
+    }
+    if (p.contains("reduction")) {
+      const std::string& reduction = p.at("reduction");
+      if (reduction == "dpor") {
+        spec.exhaustive_options.reduction = Reduction::kDpor;
+      } else if (reduction != "none") {
+        bad_spec(text, "reduction must be none or dpor, got '" + reduction + "'");
+      }
     }
   } else {
     bad_spec(text, "unknown policy '" + std::string(kind) + "'");
@@ -94,6 +102,10 @@ void PolicySpec::apply(Config& config) const {
 }
 
 std::string PolicySpec::name() const {
+  if (exhaustive && exhaustive_options.reduction == Reduction::kDpor) {
+    // (No preemption bound under reduction: explore.h.)
+    return "exhaustive:reduction=dpor,budget=" + std::to_string(exhaustive_options.schedules_max);
+  }
   if (exhaustive) {
     return "exhaustive:preemptions=" + std::to_string(exhaustive_options.preemption_bound) +
            ",budget=" + std::to_string(exhaustive_options.schedules_max);

@@ -1,7 +1,10 @@
 // trellis/sim/policy_spec.h — a schedule policy named in one string, as TRELLIS_POLICY and
 // `trellis run --policy=` take it, and the PCT steps estimate learned from a first run.
 //
-//   fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N]
+//   fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N,reduction=R]
+//
+// reduction=dpor turns on partial-order reduction (explore.h: sound only if every state the
+// tasks share is a Trellis object or declared in sim/shared.h; no preemption bound then).
 //
 //   PolicySpec spec = parse_policy_spec("pct:depth=3,steps=200");
 //   Config config;
@@ -41,7 +44,8 @@ struct PolicySpec {
 
 // The forms accepted, for error messages and usage text.
 inline constexpr std::string_view kPolicySpecForms =
-    "fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N]";
+    "fifo | random | pct[:depth=D,steps=S] | "
+    "exhaustive[:preemptions=P,budget=N,reduction=none|dpor]";
 
 // Throws std::invalid_argument naming the accepted forms for anything else (an unknown
 // policy or key, a value that is not a positive integer where one is needed).

@@ -188,7 +188,13 @@ World::World(Config config)
     return host == nullptr ? nullptr : &host->clock_;
   });
   internal::WorldView view;
-  view.current_host = [this] { return current_host_state(); };
+  // Every simulated facet call asks for its caller's host first: exploration records the
+  // step as opaque there (a socket, pipe, disk or signal is state the reduction does not
+  // model object by object; core/access_recorder.h).
+  view.current_host = [this] {
+    lowlevel::record_opaque();
+    return current_host_state();
+  };
   view.caller_is_stale = [this] { return current_task_is_stale(); };
   view.host_by_address = [this](const std::string& address) -> internal::HostState* {
     auto it = by_address_.find(address);
@@ -216,7 +222,11 @@ World::World(Config config)
     throw std::invalid_argument("sim::Config: disk latency_min > latency_max or sector_bytes 0");
   }
   file_system_ = std::make_unique<internal::SimFileSystem>(
-      clock_, prng_, config_.disk, [this] { return current_host_state(); },
+      clock_, prng_, config_.disk,
+      [this] {
+        lowlevel::record_opaque();
+        return current_host_state();
+      },
       [this] { return current_task_is_stale(); }, &trace_);
   backend_->set_file_system(file_system_.get());
   // Libraries with randomness of their own (OpenSSL) draw from a stream of the seed's.

@@ -62,6 +62,12 @@ class MemoryChannelState {
       : max_buffer_size_(max_buffer_size) {}
   MemoryChannelState(const MemoryChannelState&) = delete;
   MemoryChannelState& operator=(const MemoryChannelState&) = delete;
+  // Exploration (core/access_recorder.h): every operation on the channel, through any handle,
+  // touches this one object.
+  void touch(lowlevel::Access access) const noexcept {
+    lowlevel::record_access(access_id_, access);
+  }
+
   ~MemoryChannelState() {
     TRELLIS_ASSERT(send_waiters_.empty());
     TRELLIS_ASSERT(receive_waiters_.empty());
@@ -71,11 +77,13 @@ class MemoryChannelState {
   // Every handle object (open or closed, not moved-from) holds one reference; the last one
   // deletes the state.
   std::uint64_t open_send_handle() noexcept {
+    touch(lowlevel::Access::kWrite);
     ++open_send_channels_;
     ++references_;
     return next_handle_++;
   }
   std::uint64_t open_receive_handle() noexcept {
+    touch(lowlevel::Access::kWrite);
     ++open_receive_channels_;
     ++references_;
     return next_handle_++;
@@ -88,6 +96,7 @@ class MemoryChannelState {
   // Closes one send handle: its own blocked senders get ClosedResourceError; if it was the
   // last, every blocked receiver gets EndOfChannel (none can be blocked sending then).
   void close_send_handle(std::uint64_t handle) noexcept {
+    touch(lowlevel::Access::kWrite);
     TRELLIS_ASSERT(open_send_channels_ > 0);
     wake_handle(send_waiters_, handle);
     if (--open_send_channels_ == 0) {
@@ -102,6 +111,7 @@ class MemoryChannelState {
   // Closes one receive handle: its own blocked receivers get ClosedResourceError; if it was
   // the last, every blocked sender gets BrokenResourceError and the buffer is dropped.
   void close_receive_handle(std::uint64_t handle) noexcept {
+    touch(lowlevel::Access::kWrite);
     TRELLIS_ASSERT(open_receive_channels_ > 0);
     wake_handle(receive_waiters_, handle);
     if (--open_receive_channels_ == 0) {
@@ -119,6 +129,7 @@ class MemoryChannelState {
   // Trio's send_nowait without the closed check: hands `value` to the longest-waiting
   // receiver, or buffers it. Returns false (value untouched) if it would block.
   bool try_send(T& value) {
+    touch(lowlevel::Access::kWrite);
     if (open_receive_channels_ == 0) {
       throw BrokenResourceError("every receive channel of this memory channel was closed");
     }
@@ -159,11 +170,13 @@ class MemoryChannelState {
   // Whether take() completes without blocking: a value is buffered or a sender waits, or no
   // sender is left (take() then throws EndOfChannel).
   bool can_take() const noexcept {
+    touch(lowlevel::Access::kRead);
     return !data_.empty() || !send_waiters_.empty() || open_send_channels_ == 0;
   }
 
   // Trio's receive_nowait without the closed check. can_take() must hold.
   T take() {
+    touch(lowlevel::Access::kWrite);
     if (!send_waiters_.empty()) {
       // The buffer is full (or capacity 0): the oldest blocked sender's value joins its back.
       SendWaiter& waiter = send_waiters_.front();
@@ -195,6 +208,7 @@ class MemoryChannelState {
   }
 
   MemoryChannelStatistics statistics() const noexcept {
+    touch(lowlevel::Access::kRead);
     return {.current_buffer_used = data_.size(),
             .max_buffer_size = max_buffer_size_,
             .open_send_channels = open_send_channels_,
@@ -248,6 +262,7 @@ class MemoryChannelState {
   }
 
   const std::size_t max_buffer_size_;
+  mutable lowlevel::ObjectId access_id_ = lowlevel::new_object_id();
   // Invariant: data_.size() <= max_buffer_size_; if receive_waiters_ is non-empty, data_ is
   // empty and send_waiters_ is empty; if send_waiters_ is non-empty, data_ is full. So at
   // most one queue is non-empty, and a value never waits in the buffer while a receiver

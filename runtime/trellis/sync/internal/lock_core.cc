@@ -18,6 +18,7 @@ void LockCore::throw_if_broken() const {
 }
 
 bool LockCore::take_if_free(lowlevel::Task& task) {
+  lot_.touch(lowlevel::Access::kWrite);
   throw_if_broken();
   if (owner_ == &task) {
     throw UsageError(std::string("attempt to re-acquire an already held ") + name_);
@@ -90,6 +91,7 @@ void LockCore::retaken(const SourceLocation& site) {
 }
 
 void LockCore::release() {
+  lot_.touch(lowlevel::Access::kWrite);
   lowlevel::Task& task = lowlevel::current_task();
   if (lot_.broken() || owner_ != &task) {
     throw UsageError(std::string("can't release a ") + name_ + " you don't own");

@@ -47,7 +47,10 @@ class LockCore {
   const std::string& user_name() const noexcept { return user_name_; }
   const char* kind() const noexcept { return name_; }
   // A broken lock (its owner exited holding it) stays locked, with no owner to name.
-  bool locked() const noexcept { return owner_ != nullptr || lot_.broken(); }
+  bool locked() const noexcept {
+    lot_.touch(lowlevel::Access::kRead);
+    return owner_ != nullptr || lot_.broken();
+  }
   bool broken() const noexcept { return lot_.broken(); }
   LockStatistics statistics() const noexcept {
     return {.locked = locked(), .owner = owner(), .tasks_waiting = lot_.size()};

@@ -29,6 +29,7 @@ class HostCpuPolicy final : public SchedulePolicy {
     return inner_.select_batch(runnable);
   }
   bool holds_steps() const noexcept override { return config_.step_time_ppm > 0; }
+  Instrument* instrument() noexcept override { return inner_.instrument(); }
   Duration hold_step(const lowlevel::Task& task) override;
 
   // Steps held so far, and their total virtual CPU time.
