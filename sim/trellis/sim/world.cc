@@ -187,6 +187,31 @@ World::World(Config config)
     const Host* host = current_host_.get().host;
     return host == nullptr ? nullptr : &host->clock_;
   });
+  backend_ = std::make_unique<internal::SimBackend>(clock_, *policy_, prng_, config_.network,
+                                                    make_world_view(), &trace_);
+  if (config_.disk.latency_min > config_.disk.latency_max || config_.disk.sector_bytes == 0) {
+    throw std::invalid_argument("sim::Config: disk latency_min > latency_max or sector_bytes 0");
+  }
+  file_system_ = std::make_unique<internal::SimFileSystem>(
+      clock_, prng_, config_.disk,
+      [this] {
+        lowlevel::record_opaque();
+        return current_host_state();
+      },
+      [this] { return current_task_is_stale(); }, &trace_);
+  backend_->set_file_system(file_system_.get());
+  // Libraries with randomness of their own (OpenSSL) draw from a stream of the seed's.
+  std::uint64_t library_seed = config_.seed ^ 0x6c69627261727921ULL;  // "library!"
+  backend_->set_library_seed(Prng::split_mix64(library_seed));
+  trace_.set_group_function([this]() -> std::uint32_t {
+    const internal::HostState* host = current_host_state();
+    return host == nullptr ? 0 : host->index + 1;
+  });
+}
+
+World::~World() = default;
+
+internal::WorldView World::make_world_view() {
   internal::WorldView view;
   // Every simulated facet call asks for its caller's host first: exploration records the
   // step as opaque there (a socket, pipe, disk or signal is state the reduction does not
@@ -216,29 +241,8 @@ World::World(Config config)
     TRELLIS_ASSERT(&bound->state_ == &host);
     current_host_.set(HostBinding{bound, host.incarnation});
   };
-  backend_ = std::make_unique<internal::SimBackend>(clock_, *policy_, prng_, config_.network,
-                                                    std::move(view), &trace_);
-  if (config_.disk.latency_min > config_.disk.latency_max || config_.disk.sector_bytes == 0) {
-    throw std::invalid_argument("sim::Config: disk latency_min > latency_max or sector_bytes 0");
-  }
-  file_system_ = std::make_unique<internal::SimFileSystem>(
-      clock_, prng_, config_.disk,
-      [this] {
-        lowlevel::record_opaque();
-        return current_host_state();
-      },
-      [this] { return current_task_is_stale(); }, &trace_);
-  backend_->set_file_system(file_system_.get());
-  // Libraries with randomness of their own (OpenSSL) draw from a stream of the seed's.
-  std::uint64_t library_seed = config_.seed ^ 0x6c69627261727921ULL;  // "library!"
-  backend_->set_library_seed(Prng::split_mix64(library_seed));
-  trace_.set_group_function([this]() -> std::uint32_t {
-    const internal::HostState* host = current_host_state();
-    return host == nullptr ? 0 : host->index + 1;
-  });
+  return view;
 }
-
-World::~World() = default;
 
 void World::apply_fault_choices(Prng& faults) {
   constexpr auto kKinds = static_cast<std::uint32_t>(FaultKind::kCount);

@@ -250,6 +250,8 @@ class World {
   void run_fault_plan(Time start);
   // Draws the seed's swarm mask and cancellation faults (constructor only).
   void apply_fault_choices(Prng& faults);
+  // What the simulated backend may ask of the world (its hosts, names, the running task's).
+  internal::WorldView make_world_view();
   internal::HostState* current_host_state() const;
   // True if the running task belongs to an incarnation of its host that has crashed since
   // (a task still unwinding): its operations fail as if the host were down.
