@@ -19,6 +19,7 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,26 @@ TEST_P(Subprocess, MultiWait) {
       sleeper.kill();
     });
     EXPECT_EQ(codes, (std::vector<int>{-SIGKILL, -SIGKILL, -SIGKILL}));
+  });
+}
+
+// A task's returncode() can reap the child while another task's wait() is parked on the
+// child's pidfd (an actor's exit watcher beside its stop path did this): the waiter gets the
+// exit code, not a ClosedResourceError for the pidfd that reaping closed.
+TEST_P(Subprocess, ReturncodeReapsWhileAnotherTaskWaits) {
+  run([] {
+    // Alive long enough for the waiter to park on its pidfd (or its waiting thread).
+    Process child = open_process({"sleep", "0.2"});
+    std::optional<int> waited;
+    open_nursery([&](Nursery& nursery) {
+      nursery.start_soon([&] { waited = child.wait(); });
+      fakes::wait_all_tasks_blocked();  // parked in wait()
+      // No checkpoint until the child is reaped here: the waiter cannot see the exit first.
+      while (!child.returncode().has_value()) {
+      }
+    });
+    EXPECT_EQ(waited, 0);
+    EXPECT_TRUE(reaped(child.pid()));
   });
 }
 

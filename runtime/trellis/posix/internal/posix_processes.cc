@@ -270,7 +270,13 @@ int PosixProcesses::wait(std::uint64_t id) {
   // Look the child up again after every park (never keep a reference across one).
   while (!try_reap(child(id))) {
     if (const int pidfd = child(id).pidfd; pidfd >= 0) {
-      io_.wait_readable(IoHandle{pidfd});
+      try {
+        io_.wait_readable(IoHandle{pidfd});
+      } catch (const ClosedResourceError&) {
+        // Another task's poll() reaped the child and closed its pidfd under us: the exit
+        // code is recorded, and the next try_reap() returns it.
+        TRELLIS_ASSERT(child(id).returncode.has_value());
+      }
       continue;
     }
     // No pidfd: a worker thread blocks until the child has exited (without reaping it), then
