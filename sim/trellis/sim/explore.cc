@@ -474,23 +474,8 @@ ExhaustiveResult explore_exhaustively(const std::function<void()>& body, Exhaust
     result.config.decisions = result.decisions;
     return result;
   };
-  if (options.reduction == Reduction::kDpor) {
-    auto run_reduced = [&](const std::vector<std::uint32_t>& prefix,
-                           std::vector<SleepEntry> frontier_sleep, DporLog* log) {
-      DporPolicy policy(prefix, std::move(frontier_sleep), log, fair_steps_max);
-      RunResult result;
-      try {
-        run_unit_with(body, policy);
-      } catch (...) {
-        result.failed = true;
-        result.failure = internal::describe_failure(std::current_exception());
-      }
-      return finish(std::move(result), policy);
-    };
-    return DporExplorer(run_reduced, options).explore();
-  }
-  auto run_once = [&](const std::vector<std::uint32_t>& prefix, std::vector<ChoicePoint>* log) {
-    ExhaustivePolicy policy(prefix, log, fair_steps_max);
+  // One run of the body under `policy`: a throw is the run's failure.
+  auto run_under = [&](StepPolicy& policy) {
     RunResult result;
     try {
       run_unit_with(body, policy);
@@ -500,38 +485,48 @@ ExhaustiveResult explore_exhaustively(const std::function<void()>& body, Exhaust
     }
     return finish(std::move(result), policy);
   };
+  if (options.reduction == Reduction::kDpor) {
+    auto run_reduced = [&](const std::vector<std::uint32_t>& prefix,
+                           std::vector<SleepEntry> frontier_sleep, DporLog* log) {
+      DporPolicy policy(prefix, std::move(frontier_sleep), log, fair_steps_max);
+      return run_under(policy);
+    };
+    return DporExplorer(run_reduced, options).explore();
+  }
+  auto run_once = [&](const std::vector<std::uint32_t>& prefix, std::vector<ChoicePoint>* log) {
+    ExhaustivePolicy policy(prefix, log, fair_steps_max);
+    return run_under(policy);
+  };
   return Explorer(run_once, options).explore();
 }
 
 ExhaustiveResult explore_simulation(const SimBody& body, const Config& config,
                                     ExhaustiveOptions options, const FailureProbe& probe) {
   const std::uint64_t fair_steps_max = options.fair_steps_max;
-  if (options.reduction == Reduction::kDpor) {
-    auto run_reduced = [&](const std::vector<std::uint32_t>& prefix,
-                           std::vector<SleepEntry> frontier_sleep, DporLog* log) {
-      Config each = config;
-      each.policy_factory = [&](std::uint64_t) -> std::unique_ptr<SchedulePolicy> {
-        return std::make_unique<DporPolicy>(prefix, frontier_sleep, log, fair_steps_max);
-      };
-      RunResult result = run_simulation(body, each, probe);
-      result.config.policy_factory = nullptr;
-      result.config.policy = PolicyKind::kDecisions;
-      result.config.decisions = result.decisions;
-      return result;
-    };
-    return DporExplorer(run_reduced, options).explore();
-  }
-  auto run_once = [&](const std::vector<std::uint32_t>& prefix, std::vector<ChoicePoint>* log) {
+  // One run of the world with the policy `make_policy` builds.
+  auto run_under = [&](std::function<std::unique_ptr<SchedulePolicy>(std::uint64_t)> make_policy) {
     Config each = config;
-    each.policy_factory = [&](std::uint64_t) -> std::unique_ptr<SchedulePolicy> {
-      return std::make_unique<ExhaustivePolicy>(prefix, log, fair_steps_max);
-    };
+    each.policy_factory = std::move(make_policy);
     RunResult result = run_simulation(body, each, probe);
     // What replays it: the same seed with the decisions made, no factory.
     result.config.policy_factory = nullptr;
     result.config.policy = PolicyKind::kDecisions;
     result.config.decisions = result.decisions;
     return result;
+  };
+  if (options.reduction == Reduction::kDpor) {
+    auto run_reduced = [&](const std::vector<std::uint32_t>& prefix,
+                           std::vector<SleepEntry> frontier_sleep, DporLog* log) {
+      return run_under([&](std::uint64_t) -> std::unique_ptr<SchedulePolicy> {
+        return std::make_unique<DporPolicy>(prefix, frontier_sleep, log, fair_steps_max);
+      });
+    };
+    return DporExplorer(run_reduced, options).explore();
+  }
+  auto run_once = [&](const std::vector<std::uint32_t>& prefix, std::vector<ChoicePoint>* log) {
+    return run_under([&](std::uint64_t) -> std::unique_ptr<SchedulePolicy> {
+      return std::make_unique<ExhaustivePolicy>(prefix, log, fair_steps_max);
+    });
   };
   return Explorer(run_once, options).explore();
 }
