@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <thread>
@@ -258,6 +259,51 @@ TEST(GuestMode, HostStaysResponsiveWhileTheGuestIsBusy) {
       }));
   host.run();
   EXPECT_GE(turns_during_work, 20u) << "the host did not run between the guest's batches";
+}
+
+// A guest step runs at most a slice of a long batch, and the next step starts with the poll
+// a run() makes between slices: a timer that comes due in the middle of a batch of 4,000
+// tasks wakes its task within one guest slice (512 steps), not after the rest of the batch
+// (about 2,000 steps later). The MockClock moves only when a task jumps it, so "when" is a
+// count of task steps.
+TEST(GuestMode, TimerDueInALongBatchWakesWithinOneSlice) {
+  constexpr int kSpinners = 4000;
+  constexpr std::int64_t kGuestSlice = 512;
+  fakes::MockClock clock;
+  std::int64_t steps = 0, due_at = -1, woke_at = -1;
+  fakes::CallbackHost host;
+  GuestRunOptions options = host.guest_options([&](std::exception_ptr error) {
+    EXPECT_EQ(error, nullptr);
+    host.stop();
+  });
+  options.clock = &clock;
+  start_guest_run(
+      [&] {
+        open_nursery([&](Nursery& nursery) {
+          nursery.start_soon([&] {
+            sleep(1s);
+            woke_at = steps;
+          });
+          for (int i = 0; i < kSpinners; ++i) {
+            nursery.start_soon([&, i] {
+              for (int round = 0; round < 3; ++round) {
+                ++steps;
+                if (i == kSpinners / 2 && round == 1) {
+                  clock.jump(1s);
+                  due_at = steps;
+                }
+                checkpoint();
+              }
+            });
+          }
+        });
+      },
+      std::move(options));
+  host.run();
+  ASSERT_GE(due_at, 0);
+  ASSERT_GE(woke_at, due_at);
+  EXPECT_LE(woke_at - due_at, kGuestSlice);
+  EXPECT_LT(woke_at - due_at, kSpinners / 4);
 }
 
 // Trio's test_host_can_directly_wake_trio_task: a host callback wakes a guest task.

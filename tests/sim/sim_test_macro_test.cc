@@ -166,4 +166,18 @@ TEST(SimMacro, ShardsSplitTheSweep) {
   EXPECT_THROW(trellis::sim::shard_seeds(1, 10, 3, 3), std::invalid_argument);
 }
 
+TEST(SimMacro, ShardingItCannotReadIsAFailureNotAGuess) {
+  // One shard more than kShardsMax: GoogleTest accepts the number, the shard rules do not. The
+  // macro used to read it loosely (and registered a million tests); now the test fails and
+  // says why, running no seed.
+  int status = 0;
+  const std::string total = std::to_string(trellis::sim::kShardsMax + 1);
+  const std::string out = run_child("GTEST_TOTAL_SHARDS=" + total + " GTEST_SHARD_INDEX=0",
+                                    "SimMacro.CorrectProgramPasses", &status);
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find("TRELLIS_SIM_TEST: "), std::string::npos) << out;
+  EXPECT_NE(out.find("no seed was run"), std::string::npos) << out;
+  EXPECT_EQ(out.find("/shard_"), std::string::npos) << out;
+}
+
 }  // namespace

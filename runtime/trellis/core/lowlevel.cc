@@ -120,6 +120,10 @@ void wait_task_rescheduled(AbortFn abort, std::string_view what) {
   internal::Runner::require("wait_task_rescheduled()").park(abort, what);
 }
 
+void reschedule(Task& task) {
+  internal::Runner::require("reschedule()").reschedule(task);
+}
+
 void reschedule(Task& task, std::exception_ptr error) {
   internal::Runner::require("reschedule()").reschedule(task, std::move(error));
 }

@@ -38,8 +38,10 @@ void wait_task_rescheduled(AbortFn abort, std::string_view what);
 
 // Makes a parked task runnable; it resumes in the next batch and throws `error` if non-null.
 // Exactly one reschedule per wait (an abort that returned kSucceeded counts as the one).
-// Run-loop thread only.
-void reschedule(Task& task, std::exception_ptr error = nullptr);
+// Run-loop thread only. (Two overloads rather than a defaulted argument: the plain wake-up
+// is the hot one, and an exception_ptr argument costs a move and a destructor call.)
+void reschedule(Task& task);
+void reschedule(Task& task, std::exception_ptr error);
 
 // Told, on the run-loop thread, when a task it is registered for exits (ParkingLot's
 // breakers: a task that dies holding a Lock breaks it). Registrations belong to a run:

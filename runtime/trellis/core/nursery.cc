@@ -65,7 +65,7 @@ void Nursery::close_if_finished() {
   closed_ = true;
   if (parent_waiting_in_exit_) {
     parent_waiting_in_exit_ = false;
-    runner_->reschedule(*parent_task_, nullptr);
+    runner_->reschedule(*parent_task_);
   }
 }
 

@@ -49,6 +49,7 @@ Runner::Runner(const RunOptions& options, Clock& clock, Backend& backend, Schedu
     : clock_(clock),
       backend_(backend),
       policy_(policy),
+      trio_policy_(dynamic_cast<TrioPolicy*>(&policy)),
       policy_holds_steps_(policy.holds_steps()),
       strict_exception_groups_(options.strict_exception_groups),
       stack_size_default_(normalize_stack_size(options.stack_size)),
@@ -221,6 +222,10 @@ Runner::GuestStep Runner::guest_step(bool waited) {
       fail_run(std::current_exception());
     }
   }
+  if (batch_position_ > 0 && batch_position_ < batch_.size()) {
+    TRELLIS_ASSERT(!waited);  // a wait is only asked for between iterations
+    guest_poll_between_slices();
+  }
   for (;;) {
     if (abandoned_ || root_ == nullptr) return {.done = true};
     if (batch_position_ < batch_.size()) {
@@ -252,6 +257,20 @@ Runner::GuestStep Runner::guest_step(bool waited) {
     } catch (...) {
       fail_run(std::current_exception());
     }
+  }
+}
+
+void Runner::guest_poll_between_slices() {
+  // The last step stopped inside a batch: the poll a run() makes between two slices
+  // (next_slice()) runs now, and the tasks it woke go ahead of the batch's remainder, so a
+  // due timer or ready socket waits one slice here too, not the rest of the batch.
+  TRELLIS_ASSERT(batch_position_ < batch_.size());
+  try {
+    const std::size_t first_woken = runq_.size();
+    poll(Duration::zero(), PollSite::kLoop);
+    admit_woken(first_woken);
+  } catch (...) {
+    fail_run(std::current_exception());
   }
 }
 
@@ -363,7 +382,7 @@ void Runner::after_poll(PollResult polled, IdlePrimed idle) {
       while (!waiting_for_idle_.empty() && waiting_for_idle_.begin()->first.first == cushion) {
         lowlevel::Task* task = waiting_for_idle_.begin()->second;
         waiting_for_idle_.erase(waiting_for_idle_.begin());
-        reschedule(*task, nullptr);
+        reschedule(*task);
       }
     } else if (idle == IdlePrimed::kAutojump && !deadlines_.empty()) {
       // The deadline fires in the next iteration, whose timeout is then zero.
@@ -424,21 +443,27 @@ void Runner::form_batch() {
   batch_.swap(runq_);
   batch_position_ = 0;
   if (batch_.size() > 1) {
-    // The policy may hold tasks back: they go back to the run queue, ahead of every task
-    // woken during this batch, and stay runnable.
-    const std::size_t selected =
-        policy_.select_batch(std::span<lowlevel::Task*>(batch_.data(), batch_.size()));
-    TRELLIS_ASSERT(selected >= 1 && selected <= batch_.size());
-    if (selected < batch_.size()) {
-      TRELLIS_ASSERT(runq_.empty());
-      runq_.assign(batch_.begin() + static_cast<std::ptrdiff_t>(selected), batch_.end());
-      batch_.resize(selected);
+    if (trio_policy_ != nullptr) {
+      // The default policy selects every task: no select_batch(), and a direct call (final).
+      trio_policy_->order_batch(std::span<lowlevel::Task*>(batch_));
+    } else {
+      select_and_order_batch();
     }
   }
-  if (batch_.size() > 1) {
-    policy_.order_batch(std::span<lowlevel::Task*>(batch_.data(), batch_.size()));
-  }
   batch_stop_ = guest_ ? batch_.size() : std::min(batch_.size(), lowlevel::kBatchSliceSteps);
+}
+
+void Runner::select_and_order_batch() {
+  // The policy may hold tasks back: they go back to the run queue, ahead of every task
+  // woken during this batch, and stay runnable.
+  const std::size_t selected = policy_.select_batch(std::span<lowlevel::Task*>(batch_));
+  TRELLIS_ASSERT(selected >= 1 && selected <= batch_.size());
+  if (selected < batch_.size()) {
+    TRELLIS_ASSERT(runq_.empty());
+    runq_.assign(batch_.begin() + static_cast<std::ptrdiff_t>(selected), batch_.end());
+    batch_.resize(selected);
+  }
+  if (batch_.size() > 1) policy_.order_batch(std::span<lowlevel::Task*>(batch_));
 }
 
 bool Runner::next_slice(PollSite site) {
@@ -696,16 +721,9 @@ lowlevel::Task* Runner::next_for_instrumented_switch(lowlevel::Task& self) {
 }
 
 void Runner::reschedule(lowlevel::Task& task, std::exception_ptr error) {
-  TRELLIS_ASSERT(task.runner_ == this);
-  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kParked);
-  task.abort_fn_ = nullptr;
+  // (resume_error_ is null while a task is parked: park() clears it on every wake-up.)
   task.resume_error_ = std::move(error);
-  task.state_ = lowlevel::Task::State::kRunnable;
-  runq_.push_back(&task);
-  // Its saved registers, read when it is switched to: start loading them now (a parked
-  // task's stack is usually cold).
-  if (task.context_.fctx != nullptr) __builtin_prefetch(task.context_.fctx);
-  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
+  reschedule(task);
 }
 
 std::exception_ptr Runner::make_cancelled(lowlevel::Task& task) const {
@@ -765,13 +783,9 @@ void Runner::sleep_until(Time deadline) {
   wakeup_prefetch_.learn(&timer, task.context_.fctx);
 }
 
-void Runner::checkpoint_if_cancelled() {
-  lowlevel::Task& task = require_task("checkpoint_if_cancelled()");
-  if (effectively_cancelled(task)) {
-    checkpoint();
-    TRELLIS_ASSERT(false && "checkpoint() in a cancelled scope returned");
-  }
-  ++task.cancel_points_;
+void Runner::deliver_cancel_at_checkpoint() {
+  checkpoint();
+  TRELLIS_ASSERT(false && "checkpoint() in a cancelled scope returned");
 }
 
 Time Runner::current_effective_deadline() {
@@ -781,7 +795,7 @@ Time Runner::current_effective_deadline() {
 
 void Runner::reschedule_timed(void* owner) {
   auto& task = *static_cast<lowlevel::Task*>(owner);
-  task.runner_->reschedule(task, nullptr);
+  task.runner_->reschedule(task);
 }
 
 bool Runner::hold_step(lowlevel::Task& task) {

@@ -28,19 +28,4 @@ std::size_t TrioPolicy::choose(std::size_t n, ChoiceKind kind) {
   return index;
 }
 
-void TrioPolicy::order_batch(std::span<lowlevel::Task*> batch) {
-  if (batch.size() < 2) return;
-  const bool reverse = choose(2, ChoiceKind::kBatchReverse) == 1;
-  if (batch.size() == 2) {
-    // The common batch of two tasks handing work back and forth: a coin-flip branch would
-    // mispredict half the time, so select instead.
-    lowlevel::Task* const first = batch[0];
-    lowlevel::Task* const second = batch[1];
-    batch[0] = reverse ? second : first;
-    batch[1] = reverse ? first : second;
-    return;
-  }
-  if (reverse) std::reverse(batch.begin(), batch.end());
-}
-
 }  // namespace trellis

@@ -9,10 +9,12 @@
 // given its seed: no addresses, no clocks.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
+#include "trellis/base/prng.h"
 #include "trellis/core/time.h"
 
 namespace trellis {
@@ -80,7 +82,22 @@ class TrioPolicy final : public SchedulePolicy {
  public:
   explicit TrioPolicy(std::uint64_t seed);
   std::size_t choose(std::size_t n, ChoiceKind kind) override;
-  void order_batch(std::span<lowlevel::Task*> batch) override;
+  // Inline: the run loop calls it directly (the class is final) once per batch.
+  void order_batch(std::span<lowlevel::Task*> batch) override {
+    if (batch.size() < 2) return;
+    // choose(2, kBatchReverse), inline: the top bit of the next SplitMix64 output.
+    const bool reverse = (Prng::split_mix64(state_) >> 63) != 0;
+    if (batch.size() == 2) {
+      // The common batch of two tasks handing work back and forth: a coin-flip branch would
+      // mispredict half the time, so select instead.
+      lowlevel::Task* const first = batch[0];
+      lowlevel::Task* const second = batch[1];
+      batch[0] = reverse ? second : first;
+      batch[1] = reverse ? first : second;
+      return;
+    }
+    if (reverse) std::reverse(batch.begin(), batch.end());
+  }
 
  private:
   std::uint64_t state_;

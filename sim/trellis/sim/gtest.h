@@ -64,6 +64,7 @@
 #include "trellis/sim/policy_spec.h"
 #include "trellis/sim/random_policy.h"
 #include "trellis/sim/replay_file.h"
+#include "trellis/sim/shard.h"
 
 namespace trellis::sim::testing {
 
@@ -300,11 +301,32 @@ class SimTest : public ::testing::Test {
 // Registers Suite.Name, or under GoogleTest sharding one test per shard
 // (Suite.Name/shard_0 ...), registered consecutively so that each shard runs exactly one of
 // them, which sweeps that shard's seeds.
+// A sharding environment it cannot read (the shard rules of sim/shard.h: a total of 0 or over
+// kShardsMax, not a number, an index without a total) registers one test that fails naming
+// it, rather than guessing a shard count (or registering millions of tests).
+class RefusedShardingTest : public ::testing::Test {
+ public:
+  explicit RefusedShardingTest(std::string why) : why_(std::move(why)) {}
+  void TestBody() override { FAIL() << "TRELLIS_SIM_TEST: " << why_ << "; no seed was run"; }
+
+ private:
+  std::string why_;
+};
+
 inline bool register_sim_test(const char* suite, const char* name, const char* file, int line,
                               void (*body)(World&)) {
   std::uint64_t shards = 1;
-  if (const char* total = std::getenv("GTEST_TOTAL_SHARDS"); total != nullptr && *total) {
-    shards = std::max<std::uint64_t>(1, std::strtoull(total, nullptr, 10));
+  try {
+    ShardInputs inputs = ShardInputs::from_environment("", "");
+    inputs.job_index.reset();  // only GoogleTest's variables split a test binary's sweep
+    inputs.trellis_total.reset();
+    shards = resolve_shard(inputs).total;
+  } catch (const ShardError& error) {
+    ::testing::RegisterTest(suite, name, nullptr, nullptr, file, line,
+                            [why = std::string(error.what())]() -> ::testing::Test* {
+                              return new RefusedShardingTest(why);
+                            });
+    return true;
   }
   for (std::uint64_t k = 0; k < shards; ++k) {
     const std::string test_name =

@@ -118,6 +118,8 @@ class Runner {
   // Tasks.
   void spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& options,
              Nursery* eventual_parent);
+  // (The plain wake-up is inline, in runner_inline.h: every channel hand-off calls it.)
+  inline void reschedule(lowlevel::Task& task);
   void reschedule(lowlevel::Task& task, std::exception_ptr error);
   // The running task waits until rescheduled (lowlevel::wait_task_rescheduled's protocol).
   // (park, yield and checkpoint: forced inline, in runner_inline.h.)
@@ -129,7 +131,9 @@ class Runner {
   void activate_cancel_status(lowlevel::Task& task, CancelStatus* status);
   [[noreturn]] void throw_cancelled(lowlevel::Task& task);
   inline void checkpoint();
-  void checkpoint_if_cancelled();
+  inline void checkpoint_if_cancelled();
+  // checkpoint_if_cancelled()'s cold half: the task is cancelled; checkpoint() throws.
+  [[gnu::noinline, gnu::cold]] void deliver_cancel_at_checkpoint();
   void sleep_until(Time deadline);
   // yield()'s step hold (SchedulePolicy::hold_step): parks the running task for the hold the
   // policy asks for, if any; true if it did (the task then counts its schedule point there).
@@ -202,6 +206,8 @@ class Runner {
   inline PollResult poll(Duration timeout, PollSite site);
   bool expire_deadlines();
   void form_batch();
+  // form_batch() under a policy other than TrioPolicy.
+  void select_and_order_batch();
   // Runs the batch from batch_position_ to its end, slice by slice (guest: up to batch_stop_).
   void run_batch();
   void run_slice();  // up to batch_stop_
@@ -211,6 +217,8 @@ class Runner {
   // of the remainder. Returns false if that poll must run in loop() (PollResult::kNeedsLoop,
   // from a task's stack).
   bool next_slice(PollSite site);
+  // guest_step()'s start when the last step stopped inside a batch (run_batch's next_slice).
+  void guest_poll_between_slices();
   // Moves the tasks runq_ gained past `first` (woken by a slice's poll) into the batch, ahead
   // of its remainder, ordered by the policy.
   void admit_woken(std::size_t first);
@@ -249,6 +257,9 @@ class Runner {
   Clock& clock_;
   Backend& backend_;
   SchedulePolicy& policy_;
+  // policy_ if it is the default TrioPolicy (it selects every task, so form_batch() skips
+  // select_batch() and calls its order_batch() directly), else nullptr.
+  TrioPolicy* const trio_policy_;
   const bool policy_holds_steps_;  // SchedulePolicy::holds_steps(), asked once
   // A guest run: every batch ends back in the loop (the host runs between batches).
   bool guest_ = false;

@@ -105,6 +105,25 @@ void Runner::call_instruments(Hook hook) {
   }
 }
 
+[[gnu::always_inline]] inline void Runner::checkpoint_if_cancelled() {
+  lowlevel::Task& task = require_task("checkpoint_if_cancelled()");
+  if (effectively_cancelled(task)) [[unlikely]]
+    deliver_cancel_at_checkpoint();
+  ++task.cancel_points_;
+}
+
+[[gnu::always_inline]] inline void Runner::reschedule(lowlevel::Task& task) {
+  TRELLIS_ASSERT(task.runner_ == this);
+  TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kParked);
+  task.abort_fn_ = nullptr;
+  task.state_ = lowlevel::Task::State::kRunnable;
+  runq_.push_back(&task);
+  // Its saved registers, read when it is switched to: start loading them now (a parked
+  // task's stack is usually cold).
+  if (task.context_.fctx != nullptr) __builtin_prefetch(task.context_.fctx);
+  if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
+}
+
 [[gnu::always_inline]] inline void Runner::checkpoint() {
   lowlevel::Task& task = require_task("checkpoint()");
   yield();
