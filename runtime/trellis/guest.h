@@ -13,7 +13,9 @@
 // exception or the DeadlockError / InternalError run() would throw). start_guest_run()
 // returns at once, before main starts. Each callback runs at most 512 task steps (small
 // batches share a callback; a big batch is spread over several), so the host stays
-// responsive however many tasks are runnable. A guest run never installs a SIGINT
+// responsive however many tasks are runnable; a callback that goes on with a batch first
+// polls, as run() does between slices, so due timers and ready I/O wait at most one
+// callback's 512 steps, not the rest of the batch. A guest run never installs a SIGINT
 // handler (the host owns the process's signals).
 //
 // Errors: start_guest_run() inside a run, or while another guest run lives on this thread,
