@@ -310,8 +310,8 @@ std::vector<char> Portal::run_packed(std::string_view function, std::vector<char
     std::uint64_t id;
     ~Forget() { s.pending.erase(id); }
   } forget{s, id};
-  try {
-    s.channel->send(protocol::encode_call(id, function, arguments));
+  try {  // (the wait for the answer is this call's schedule point)
+    s.channel->send_without_yield(protocol::encode_call(id, function, arguments));
   } catch (const BrokenResourceError& e) {
     throw BrokenActorError(s.describe() + ": connection lost: " + e.what());
   } catch (const ClosedResourceError&) {

@@ -141,6 +141,11 @@ void EpollIo::note_would_block(int fd, bool for_write) noexcept {
   direction.ready = false;
 }
 
+void EpollIo::note_drained(IoHandle handle) noexcept {
+  if (handle.value < 0 || handle.value > INT_MAX) return;
+  note_would_block(static_cast<int>(handle.value), false);
+}
+
 void EpollIo::notify_closing(IoHandle handle) {
   if (handle.value < 0 || handle.value > INT_MAX) return;
   const int fd = static_cast<int>(handle.value);

@@ -53,6 +53,8 @@ class EpollIo final : public IoFacet {
   int close(IoHandle handle) override;
   IoResult<std::size_t> read(IoHandle handle, void* buffer, std::size_t size) override;
   IoResult<std::size_t> write(IoHandle handle, const void* data, std::size_t size) override;
+  // As an EAGAIN read: the next edge will be reported (the direction is armed).
+  void note_drained(IoHandle handle) noexcept override;
 
   // Loop thread: one epoll event for descriptor fd. Returns true if a task was woken.
   bool dispatch(int fd, std::uint32_t events);
