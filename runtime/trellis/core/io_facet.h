@@ -63,12 +63,12 @@ class IoFacet {
   virtual IoResult<std::size_t> read(IoHandle handle, void* buffer, std::size_t size) = 0;
   virtual IoResult<std::size_t> write(IoHandle handle, const void* data, std::size_t size) = 0;
 
-  // A hint from a reader that `handle` had nothing more to read when its last read returned:
-  // a read of a stream that returned fewer bytes than asked drained it, unless it stopped at
-  // a TCP urgent mark or a unix socket's credentials / descriptors boundary, which only the
-  // caller can rule out (its peer sends none). The next wait_readable may then skip the
-  // re-check of readiness that a wait after a successful read needs (the epoll backend's
-  // epoll_ctl): a drained-then-wait cycle costs the same as the EAGAIN one. Default: ignored.
+  // A reader's hint: its last read of `handle`, short of the size asked, took every byte there
+  // was (true of a stream unless it stopped at a TCP urgent mark or a unix socket's
+  // credentials / descriptors boundary: only the caller can rule those out). Bytes only: an
+  // end of file or error behind them is the backend's to account for. The next wait_readable
+  // may then skip the readiness re-check a wait after a successful read needs (the epoll
+  // backend's epoll_ctl), so read-then-wait costs no more than read-EAGAIN-wait. Default: no-op.
   virtual void note_drained(IoHandle handle) noexcept { (void)handle; }
 };
 
