@@ -4,8 +4,10 @@
 // call failed with BrokenActorError until the parent's report came).
 //
 // - TreeRegistry::remove_registration removes only the registration it names;
-// - a registration made over a connection of the test's own (as an actor registers), then
-//   the connection closed without unregistering: gone from the registry, real and simulated;
+// - a child ("ghosted") that registers a made-up actor "ghost" with the root's registrar
+//   over a connection of its own, closes it without unregistering, then says hello to its
+//   parent and lives on: "ghost" leaves the registry (no parent will ever report it), real
+//   and simulated;
 // - end to end, real processes: a grandchild killed while its parent is stopped (SIGSTOP, so
 //   it cannot reap it nor tell the registrar): the root stops finding it.
 #include <gtest/gtest.h>
@@ -13,27 +15,27 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "actor_functions.h"
 #include "trellis/actor.h"
-#include "trellis/actor/internal/channel.h"
-#include "trellis/actor/internal/runtime.h"
 #include "trellis/actor/protocol.h"
+#include "trellis/actor/tree_registry.h"
 #include "trellis/io/tcp.h"
 #include "trellis/sim.h"
+#include "trellis/to_process/frame.h"
+#include "trellis/to_process/worker.h"
 #include "trellis/trellis.h"
 
 namespace trellis::actor {
 namespace {
 
 using namespace std::chrono_literals;
-
-void check(bool condition, const std::string& what) {
-  if (!condition) throw std::logic_error(what);
-}
 
 TEST(TreeRegistryRegistration, RemovesOnlyTheRegistrationItNames) {
   internal::TreeRegistry registry;
@@ -51,26 +53,77 @@ TEST(TreeRegistryRegistration, RemovesOnlyTheRegistrationItNames) {
   EXPECT_EQ(registry.size(), 1u);
 }
 
-// In the root, inside an actor nursery: registers "ghost" over a connection of its own to the
-// root's peer listener, as a child actor does, then closes the connection without
-// unregistering (as a crash would). True if the root then drops it (bounded wait).
-bool ghost_leaves_with_its_connection() {
-  std::shared_ptr<internal::ActorRuntime> runtime = internal::current_runtime();
-  check(runtime && runtime->registry, "the root holds the registry");
-  internal::Channel channel(std::make_unique<SocketStream>(
-      open_tcp_stream(runtime->advertised_host, runtime->peer_port)));
-  channel.send(protocol::encode_hello({"ghost", "peer", 0}));
-  channel.send(protocol::encode_call(
-      1, "trellis.registrar.register",
-      to_process::internal::pack_arguments(std::string("ghost"), std::string("r.77"),
-                                           runtime->advertised_host, 1)));
-  std::optional<to_process::RawFrame> answer = channel.receive();
-  check(answer && answer->kind == static_cast<std::uint8_t>(protocol::Kind::kReturn),
-        "the registrar answered the registration");
-  check(runtime->registry->find("ghost").has_value(), "the ghost is registered");
-  channel.close();
+// "host:port" of the argument `flag` ("--registrar=") in a child actor's argv.
+std::pair<std::string, std::uint16_t> address_argument(const std::vector<std::string>& argv,
+                                                       const std::string& flag) {
+  for (const std::string& argument : argv) {
+    if (!argument.starts_with(flag)) continue;
+    const std::string value = argument.substr(flag.size());
+    const std::size_t colon = value.rfind(':');
+    return {value.substr(0, colon), static_cast<std::uint16_t>(std::stoi(value.substr(colon + 1)))};
+  }
+  throw std::logic_error("no " + flag + " argument");
+}
+
+void send_frame(SocketStream& stream, const std::vector<char>& frame) {
+  stream.send_all(std::as_bytes(std::span<const char>(frame)));
+}
+
+// The next frame of `stream` (nullopt at its end).
+std::optional<to_process::RawFrame> next_frame(SocketStream& stream,
+                                               to_process::RawFrameReader& reader) {
+  for (;;) {
+    if (std::optional<to_process::RawFrame> frame = reader.next()) return frame;
+    std::vector<std::byte> buffer(4096);
+    const std::size_t got = stream.receive_some(buffer);
+    if (got == 0) return std::nullopt;
+    reader.feed(std::span<const char>(reinterpret_cast<const char*>(buffer.data()), got));
+  }
+}
+
+// The "ghosted" child actor (run in a run or a simulated host): registers "ghost" (uid r.77,
+// an unreachable port) over a connection of its own, which it closes without unregistering
+// as a crashed actor's would be; then says hello to its parent and waits for its cancel.
+int register_ghost_then_serve_nothing(const std::vector<std::string>& argv) {
+  const auto [registrar_host, registrar_port] = address_argument(argv, "--registrar=");
+  {
+    SocketStream registrar = open_tcp_stream(registrar_host, registrar_port);
+    to_process::RawFrameReader reader(protocol::kActorFrameFormat);
+    send_frame(registrar, protocol::encode_hello({"ghost", "peer", 0}));
+    send_frame(registrar, protocol::encode_call(
+                              1, "trellis.registrar.register",
+                              to_process::internal::pack_arguments(
+                                  std::string("ghost"), std::string("r.77"), registrar_host, 1)));
+    std::optional<to_process::RawFrame> answer = next_frame(registrar, reader);
+    if (!answer || answer->kind != static_cast<std::uint8_t>(protocol::Kind::kReturn)) return 7;
+    registrar.close();
+  }
+  std::string uid;
+  for (const std::string& argument : argv) {
+    if (argument.starts_with("--uid=")) uid = argument.substr(6);
+  }
+  const auto [parent_host, parent_port] = address_argument(argv, "--parent=");
+  SocketStream parent = open_tcp_stream(parent_host, parent_port);
+  to_process::RawFrameReader reader(protocol::kActorFrameFormat);
+  send_frame(parent, protocol::encode_hello({"ghosted", uid, 0}));
+  while (std::optional<to_process::RawFrame> frame = next_frame(parent, reader)) {
+    if (frame->kind == static_cast<std::uint8_t>(protocol::Kind::kCancelActor)) break;
+  }
+  return 0;
+}
+
+// In the root: starts "ghosted"; true if "ghost" then leaves the registry (bounded wait).
+// Before the root dropped registrations with their connections, find_actor("ghost") kept
+// finding the entry and failing to connect (BrokenActorError).
+bool ghost_leaves_the_registry(ActorNursery& an) {
+  an.start_actor("ghosted");
   for (int i = 0; i < 500; ++i) {
-    if (!runtime->registry->find("ghost")) return true;
+    try {
+      find_actor("ghost");
+    } catch (const ActorNotFound&) {
+      return true;
+    } catch (const BrokenActorError&) {  // registered, unreachable
+    }
     sleep(10ms);
   }
   return false;
@@ -79,21 +132,32 @@ bool ghost_leaves_with_its_connection() {
 TEST(RegistryConnection, ARegistrationLeavesWithItsConnectionReal) {
   bool left = false;
   trellis::run([&] {
-    open_actor_nursery({.cancel_grace = 2s}, [&](ActorNursery&) {
-      left = ghost_leaves_with_its_connection();
+    open_actor_nursery({.cancel_grace = 2s}, [&](ActorNursery& an) {
+      ::setenv("TRELLIS_ACTOR_TEST_MISBEHAVE", "ghost", 1);
+      struct Unset {
+        ~Unset() { ::unsetenv("TRELLIS_ACTOR_TEST_MISBEHAVE"); }
+      } unset;
+      left = ghost_leaves_the_registry(an);
     });
   });
   EXPECT_TRUE(left);
+  EXPECT_EQ(testing::live_children(), std::vector<int>{});
 }
 
 sim::SimBody ghost_body(bool& left) {
   return [&left](sim::World& world) {
     left = false;
     sim::Host& h1 = world.add_host("h1", "10.0.0.1");
+    h1.install_program(std::string(to_process::kSelfExecutable), [](sim::ProgramIo& io) {
+      for (const std::string& argument : io.argv) {
+        if (argument == "--name=ghosted") return register_ghost_then_serve_nothing(io.argv);
+      }
+      return serve_actor_program(io.argv);
+    });
     bool done = false;
     h1.start([&] {
       open_actor_nursery({.cancel_grace = 1s, .address = "10.0.0.1"},
-                         [&](ActorNursery&) { left = ghost_leaves_with_its_connection(); });
+                         [&](ActorNursery& an) { left = ghost_leaves_the_registry(an); });
       done = true;
     });
     world.run([&] {
@@ -147,4 +211,9 @@ TEST(RegistryConnection, ACrashedActorIsNotFoundBeforeItsParentReapsIt) {
 }
 
 }  // namespace
+
+int testing::ghost_child_main(const std::vector<std::string>& argv) {
+  return register_ghost_then_serve_nothing(argv);
+}
+
 }  // namespace trellis::actor

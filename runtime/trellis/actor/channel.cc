@@ -69,6 +69,9 @@ std::optional<to_process::RawFrame> Channel::receive() {
   for (;;) {
     if (std::optional<to_process::RawFrame> frame = reader_.next()) return frame;
     if (closed_) throw ClosedResourceError("the actor channel is closed");
+    // Inside a frame, read at once: its rest may be there, or the end of the stream (reported
+    // as a cut frame rather than losing the race to whatever else the peer's end wakes).
+    if (reader_.buffered() != 0) drained_ = false;
     std::size_t got = 0;
     try {
       got = read_some();
@@ -93,7 +96,7 @@ std::size_t Channel::read_some() {
   Socket& socket = stream_->socket();
   if (!drained_ || !socket.is_open()) {
     const std::size_t got = stream_->receive_some(buffer_);
-    note_read(socket, got);
+    drained_ = got > 0 && got < buffer_.size();  // (no hint: receive_some yielded since)
     return got;
   }
   // The last read was short: the kernel had nothing more then. Wait before reading instead of
@@ -106,13 +109,15 @@ std::size_t Channel::read_some() {
     return read_some();
   }
   if (!got.ok()) throw_stream_error(got.error);
-  note_read(socket, got.value);
+  note_read(socket, got.value);  // right after the read: no edge was dispatched in between
   return got.value;
 }
 
 void Channel::note_read(Socket& socket, std::size_t got) noexcept {
   // A short read of a stream socket drained it: actors never send urgent data nor pass
-  // credentials or descriptors, the cases where a read stops short of the end.
+  // credentials or descriptors, the cases where a read stops short of the end. The hint must
+  // follow the read with no schedule point between (a poll there could dispatch the edge of
+  // newer bytes, which the hint would then cancel: a lost wake-up).
   drained_ = got > 0 && got < buffer_.size();
   if (drained_) socket.io().note_drained(socket.handle());
 }

@@ -64,11 +64,11 @@ class IoFacet {
   virtual IoResult<std::size_t> write(IoHandle handle, const void* data, std::size_t size) = 0;
 
   // A reader's hint: its last read of `handle`, short of the size asked, took every byte there
-  // was (true of a stream unless it stopped at a TCP urgent mark or a unix socket's
-  // credentials / descriptors boundary: only the caller can rule those out). Bytes only: an
-  // end of file or error behind them is the backend's to account for. The next wait_readable
-  // may then skip the readiness re-check a wait after a successful read needs (the epoll
-  // backend's epoll_ctl), so read-then-wait costs no more than read-EAGAIN-wait. Default: no-op.
+  // was (a byte stream's read does, unless it stopped at a TCP urgent mark or a unix socket's
+  // credentials/descriptors boundary; a packet-mode pipe's does not: the caller rules these out).
+  // Bytes only: an end of file or error behind them is the backend's to account for. The next
+  // wait_readable may then skip the readiness re-check a wait after a successful read needs
+  // (epoll_ctl in the epoll backend): read-then-wait costs no more than read-EAGAIN-wait.
   virtual void note_drained(IoHandle handle) noexcept { (void)handle; }
 };
 

@@ -42,7 +42,8 @@ class Channel {
   bool try_send_at_once(std::span<const char> frame);
   // receive_some into buffer_; after a short read, waiting first (see drained_).
   std::size_t read_some();
-  // After a read of `got` bytes: sets drained_, and tells the backend (IoFacet::note_drained).
+  // Right after a read of `got` bytes (no schedule point between): sets drained_, and tells
+  // the backend (IoFacet::note_drained).
   void note_read(Socket& socket, std::size_t got) noexcept;
   // Waits for the other senders, then sends the whole frame (SocketStream::send_all).
   void send_slowly(std::span<const char> frame);
@@ -52,8 +53,9 @@ class Channel {
   std::vector<std::byte> buffer_;  // on the heap: tasks have small stacks
   Lock send_lock_;
   bool closed_ = false;
-  // The last read was short (the socket had no more bytes then): the next one waits for
-  // readability before its system call, instead of trying first and failing with EAGAIN.
+  // The last read was short (the socket had no more bytes then) and ended on a frame's
+  // boundary: the next one waits for readability before its system call, instead of trying
+  // first and failing with EAGAIN.
   bool drained_ = false;
 };
 
