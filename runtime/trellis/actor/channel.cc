@@ -67,11 +67,17 @@ void Channel::send_slowly(std::span<const char> frame) {
 
 std::optional<to_process::RawFrame> Channel::receive() {
   for (;;) {
-    if (std::optional<to_process::RawFrame> frame = reader_.next()) return frame;
+    if (std::optional<to_process::RawFrame> frame = reader_.next()) {
+      ++frames_from_read_;
+      return frame;
+    }
     if (closed_) throw ClosedResourceError("the actor channel is closed");
     // Inside a frame, read at once: its rest may be there, or the end of the stream (reported
-    // as a cut frame rather than losing the race to whatever else the peer's end wakes).
-    if (reader_.buffered() != 0) drained_ = false;
+    // as a cut frame rather than losing the race to whatever else the peer's end wakes). After
+    // several frames in one read too: the peer streams, its next bytes are likely there
+    // already (waiting first would cost a loop pass). One frame: an exchange, wait first.
+    if (reader_.buffered() != 0 || frames_from_read_ > 1) drained_ = false;
+    frames_from_read_ = 0;
     std::size_t got = 0;
     try {
       got = read_some();

@@ -53,10 +53,11 @@ class Channel {
   std::vector<std::byte> buffer_;  // on the heap: tasks have small stacks
   Lock send_lock_;
   bool closed_ = false;
-  // The last read was short (the socket had no more bytes then) and ended on a frame's
-  // boundary: the next one waits for readability before its system call, instead of trying
-  // first and failing with EAGAIN.
+  // The last read was short (the socket had no more bytes then) and brought one whole frame:
+  // the next one waits for readability before its system call, instead of trying first and
+  // failing with EAGAIN.
   bool drained_ = false;
+  std::size_t frames_from_read_ = 0;  // frames receive() returned since the last read
 };
 
 }  // namespace trellis::actor::internal
