@@ -21,6 +21,11 @@ bool wait_until_gone(int pid, int seconds = 60);
 // main() of a misbehaving child actor (the test binary re-executed with
 // TRELLIS_ACTOR_TEST_MISBEHAVE=<how>): it connects and says hello as an actor does, then
 // breaks the protocol as `how` says. Never returns.
+// how == "ghost": ghost_child_main (registry_connection_test.cc).
 [[noreturn]] void misbehaving_child_main(int argc, char** argv, const std::string& how);
+// Registers a made-up actor "ghost" with the registrar over a connection it then closes
+// without unregistering, says hello to its parent, and waits for its cancel request. In a
+// run (or a simulated host); returns the exit status.
+int ghost_child_main(const std::vector<std::string>& argv);
 
 }  // namespace trellis::actor::testing

@@ -352,6 +352,57 @@ TEST(EpollIo, APacketPipeShortReadDoesNotHideTheNextPacket) {
   });
 }
 
+// IoFacet::note_drained: a reader that knows its short read took every byte lets the next
+// wait skip the re-arm. Later bytes still wake it; an end of file already queued behind the
+// bytes (its edge reported before the read) is still seen, not waited for forever.
+TEST(EpollIo, AfterNoteDrainedLaterBytesWakeTheWait) {
+  run([] {
+    Pair pair;
+    IoFacet& io = lowlevel::current_io();
+    write_byte(pair.fds[1]);
+    io.wait_readable(pair.handle(0));
+    char buffer[16];
+    ASSERT_EQ(io.read(pair.handle(0), buffer, sizeof buffer).value, 1u);
+    io.note_drained(pair.handle(0));
+    open_nursery([&](Nursery& nursery) {
+      nursery.start_soon([&] {
+        fakes::wait_all_tasks_blocked();
+        write_byte(pair.fds[1]);
+      });
+      bool woke = false;
+      move_on_after(10s, [&] {
+        io.wait_readable(pair.handle(0));
+        woke = true;
+      });
+      EXPECT_TRUE(woke);
+    });
+    EXPECT_EQ(io.read(pair.handle(0), buffer, sizeof buffer).value, 1u);
+    io.notify_closing(pair.handle(0));
+  });
+}
+
+TEST(EpollIo, AfterNoteDrainedAnEndOfFileQueuedBehindTheBytesIsSeen) {
+  run([] {
+    Pair pair;
+    IoFacet& io = lowlevel::current_io();
+    write_byte(pair.fds[1]);
+    ASSERT_EQ(::shutdown(pair.fds[1], SHUT_WR), 0);
+    io.wait_readable(pair.handle(0));  // one edge, for the byte and the end of file together
+    char buffer[16];
+    ASSERT_EQ(io.read(pair.handle(0), buffer, sizeof buffer).value, 1u);
+    io.note_drained(pair.handle(0));  // true of the bytes; the end of file is still to read
+    bool woke = false;
+    move_on_after(10s, [&] {
+      io.wait_readable(pair.handle(0));
+      woke = true;
+    });
+    EXPECT_TRUE(woke) << "the wait missed the end of file";
+    const IoResult<std::size_t> end = io.read(pair.handle(0), buffer, sizeof buffer);
+    EXPECT_TRUE(end.ok() && end.value == 0u);
+    io.notify_closing(pair.handle(0));
+  });
+}
+
 TEST(EpollNetwork, ResolvesLocalhostOnAWorkerThread) {
   run([] {
     IoResult<std::vector<SocketAddress>> got =

@@ -270,8 +270,8 @@ class ChildActor {
   }
 
   void reply(std::span<const char> frame) {
-    try {
-      channel_.send(frame);
+    try {  // (no yield: the answering task ends, or the serving loop receives, next)
+      channel_.send_without_yield(frame);
     } catch (const BrokenResourceError& e) {
       log(std::string("could not answer the parent: ") + e.what());
     } catch (const ClosedResourceError&) {

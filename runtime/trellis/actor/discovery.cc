@@ -30,6 +30,15 @@ TaskLocal<std::shared_ptr<ActorRuntime>>& runtime_local() {
   return runtime;
 }
 
+// The registrations ({uid, sequence}) made over one peer connection to the root: when the
+// connection closes they go (the actor exited or crashed; one that lives on registers again
+// over its next connection). Set by serve_peer for the calls it serves.
+using ConnectionRegistrations = std::vector<std::pair<std::string, std::uint64_t>>;
+TaskLocal<std::shared_ptr<ConnectionRegistrations>>& connection_registrations() {
+  static TaskLocal<std::shared_ptr<ConnectionRegistrations>> registrations{nullptr};
+  return registrations;
+}
+
 template <class F>
 void shielded(F&& body) {
   CancelScope shield(kNoDeadline, true);
@@ -62,8 +71,12 @@ void registrar_register(std::string name, std::string uid, std::string host, int
   if (name.empty() || uid.empty() || port <= 0 || port > 65535) {
     throw std::invalid_argument("trellis.registrar.register: bad entry for '" + name + "'");
   }
-  root_registry("trellis.registrar.register")
-      .add({std::move(name), std::move(uid), std::move(host), static_cast<std::uint16_t>(port)});
+  const std::uint64_t sequence =
+      root_registry("trellis.registrar.register")
+          .add({std::move(name), uid, std::move(host), static_cast<std::uint16_t>(port)});
+  if (std::shared_ptr<ConnectionRegistrations> over = connection_registrations().get()) {
+    over->emplace_back(std::move(uid), sequence);
+  }
 }
 void registrar_unregister(std::string uid) {
   root_registry("trellis.registrar.unregister").remove_subtree(uid);
@@ -87,14 +100,23 @@ namespace internal {
 
 // ---- TreeRegistry ------------------------------------------------------------------------
 
-void TreeRegistry::add(TreeEntry entry) {
+std::uint64_t TreeRegistry::add(TreeEntry entry) {
   TRELLIS_ASSERT(!entry.uid.empty());
   if (by_uid_.size() >= kEntriesMax && !by_uid_.contains(entry.uid)) {
     throw std::length_error("the actor tree's registry is full (" + std::to_string(kEntriesMax) +
                             " actors)");
   }
-  entry.sequence = next_sequence_++;
+  const std::uint64_t sequence = next_sequence_++;
+  entry.sequence = sequence;
   by_uid_.insert_or_assign(entry.uid, std::move(entry));
+  notify();
+  return sequence;
+}
+
+void TreeRegistry::remove_registration(const std::string& uid, std::uint64_t sequence) {
+  auto it = by_uid_.find(uid);
+  if (it == by_uid_.end() || it->second.sequence != sequence) return;
+  by_uid_.erase(it);
   notify();
 }
 
@@ -167,6 +189,19 @@ void serve_peer(std::unique_ptr<SocketStream> stream) {
     channel.close();
     return;
   }
+  // In the root: what registers over this connection leaves the registry as it closes, so
+  // that a crashed actor is not found while its parent has yet to reap it.
+  auto registrations = std::make_shared<ConnectionRegistrations>();
+  struct Forget {
+    ConnectionRegistrations& made;
+    ~Forget() {
+      std::shared_ptr<ActorRuntime> runtime = current_runtime();
+      if (!runtime || !runtime->registry) return;
+      for (const auto& [uid, sequence] : made)
+        runtime->registry->remove_registration(uid, sequence);
+    }
+  } forget{*registrations};
+  connection_registrations().set(registrations);
   serve_channel(channel);
   channel.close();
 }
@@ -263,6 +298,17 @@ Portal& registrar_of(ActorRuntime& runtime) {
   runtime.registrar = std::make_unique<Portal>(std::move(state));
   raw->self = runtime.registrar.get();
   runtime.tasks->start_soon([raw] { raw->read_loop(); });
+  if (runtime.registered) {
+    // The root dropped our registration as the previous connection closed: make it again.
+    try {
+      runtime.registrar->run<void>("trellis.registrar.register", runtime.name, runtime.uid,
+                                   runtime.advertised_host, static_cast<int>(runtime.peer_port));
+    } catch (const BrokenActorError& e) {
+      log(std::string("could not register again with the actor tree's registrar: ") + e.what());
+    } catch (const RemoteActorError& e) {
+      log(std::string("could not register again with the actor tree's registrar: ") + e.what());
+    }
+  }
   return *runtime.registrar;
 }
 

@@ -31,6 +31,9 @@ void shielded(F&& body) {
   shield.run(std::forward<F>(body));
 }
 
+// How long a child's exit watcher lets the reader finish first (see watch_exit).
+constexpr Duration kReaderGrace = std::chrono::milliseconds(50);
+
 // Waits up to `grace` for the process to exit; its return code if it did.
 std::optional<int> wait_at_most(Process& process, Duration grace) {
   std::optional<int> code = process.returncode();
@@ -166,6 +169,10 @@ void Portal::State::dispatch(to_process::RawFrame& frame) {
 }
 
 void Portal::State::read_loop() {
+  struct Ended {
+    Event& ended;
+    ~Ended() { ended.set(); }
+  } ended{read_ended};
   std::string reason;
   try {
     while (std::optional<to_process::RawFrame> frame = channel->receive()) dispatch(*frame);
@@ -206,6 +213,11 @@ void Portal::State::watch_exit() {
   TRELLIS_ASSERT(process.has_value());
   const int code = process->wait();
   if (stopping) return;  // stop() reaps it and forgets it
+  // A real child's connection ends as it dies: let the reader take what it sent last first,
+  // so that a cut or malformed last frame is reported as such rather than as the exit.
+  // Bounded: a crashed host's connection never ends by itself.
+  shielded([&] { move_on_after(kReaderGrace, [&] { read_ended.wait(); }); });
+  if (stopping) return;
   break_channel(describe() + " " + describe_exit(code));
   unregister();
   forget_in_tree();
@@ -310,8 +322,8 @@ std::vector<char> Portal::run_packed(std::string_view function, std::vector<char
     std::uint64_t id;
     ~Forget() { s.pending.erase(id); }
   } forget{s, id};
-  try {
-    s.channel->send(protocol::encode_call(id, function, arguments));
+  try {  // (the wait for the answer is this call's schedule point)
+    s.channel->send_without_yield(protocol::encode_call(id, function, arguments));
   } catch (const BrokenResourceError& e) {
     throw BrokenActorError(s.describe() + ": connection lost: " + e.what());
   } catch (const ClosedResourceError&) {

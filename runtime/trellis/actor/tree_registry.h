@@ -8,6 +8,8 @@
 //   registry.add({"worker", "r.2.1", "127.0.0.1", 4001});
 //   registry.find("worker")->uid;      // "r.1": the earliest registered
 //   registry.remove_subtree("r.2");    // "r.2" and every "r.2.*" (never "r.20")
+//   const std::uint64_t seq = registry.add({"w", "r.3", "127.0.0.1", 4002});
+//   registry.remove_registration("r.3", seq);  // only if not registered again since
 //
 // Uids are paths: a child of "r.2" is "r.2.<n>". Not thread-safe (one run's tasks);
 // wait_for is a checkpoint, the others are not.
@@ -38,10 +40,14 @@ class TreeRegistry {
  public:
   static constexpr std::size_t kEntriesMax = 65536;  // a bound on a misbehaving tree
 
-  // Adds or replaces the entry of entry.uid. Throws std::length_error past kEntriesMax.
-  void add(TreeEntry entry);
+  // Adds or replaces the entry of entry.uid; returns its sequence (this registration's
+  // identity). Throws std::length_error past kEntriesMax.
+  std::uint64_t add(TreeEntry entry);
   // Removes uid and every uid below it ("r.2" removes "r.2" and "r.2.*").
   void remove_subtree(const std::string& uid);
+  // Removes uid's entry if it is still the registration `sequence` (not one made again since);
+  // its subtree stays. For the root when the connection a registration came over closes.
+  void remove_registration(const std::string& uid, std::uint64_t sequence);
   // The earliest registered actor named `name`, if any.
   std::optional<TreeEntry> find(const std::string& name) const;
   // find, waiting (a checkpoint) until one registers.

@@ -62,6 +62,14 @@ class IoFacet {
   // read: 0 bytes = end of file. write: never raises SIGPIPE; EPIPE instead.
   virtual IoResult<std::size_t> read(IoHandle handle, void* buffer, std::size_t size) = 0;
   virtual IoResult<std::size_t> write(IoHandle handle, const void* data, std::size_t size) = 0;
+
+  // A reader's hint: its last read of `handle`, short of the size asked, took every byte there
+  // was (a byte stream's read does, unless it stopped at a TCP urgent mark or a unix socket's
+  // credentials/descriptors boundary; a packet-mode pipe's does not: the caller rules these out).
+  // Bytes only: an end of file or error behind them is the backend's to account for. The next
+  // wait_readable may then skip the readiness re-check a wait after a successful read needs
+  // (epoll_ctl in the epoll backend): read-then-wait costs no more than read-EAGAIN-wait.
+  virtual void note_drained(IoHandle handle) noexcept { (void)handle; }
 };
 
 }  // namespace trellis

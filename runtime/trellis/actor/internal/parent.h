@@ -84,6 +84,7 @@ struct Portal::State {
   std::map<std::uint64_t, std::shared_ptr<internal::ContextState>> contexts;
   std::optional<std::string> broken;  // why the channel is gone
   bool stopping = false;              // we asked it to exit
+  Event read_ended;                   // read_loop has returned
   bool stopped = false;               // reaped
   // run_in_actor only:
   bool runs_one_function = false;

@@ -9,7 +9,9 @@
 // and unregisters when it exits. A parent that reaps a child (stopped, crashed, killed) tells
 // the registry too, for the child and its whole subtree: uids are paths ("r.2.1" is the first
 // child of the root's second child), so a dead subtree goes in one request even if its
-// descendants could not unregister themselves.
+// descendants could not unregister themselves. The root drops the registrations made over a
+// connection when that connection closes (a crashed actor's process closes it), and an actor
+// that lives on registers again over its next connection.
 //
 // The registrar is served like any actor's functions (the built-in actor functions
 // "trellis.registrar.*", discovery.cc) on the root's peer listener: a descendant asks it with

@@ -128,6 +128,7 @@ bool EpollIo::dispatch(int fd, std::uint32_t events) {
       direction.ready = true;
     }
   };
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) fd_state.read_end_seen = true;
   if ((events & kReadEvents) != 0) fire(fd_state.read);
   if ((events & kWriteEvents) != 0) fire(fd_state.write);
   return woke;
@@ -139,6 +140,13 @@ void EpollIo::note_would_block(int fd, bool for_write) noexcept {
   Direction& direction = for_write ? fds_[index].write : fds_[index].read;
   direction.armed = true;
   direction.ready = false;
+}
+
+void EpollIo::note_drained(IoHandle handle) noexcept {
+  if (handle.value < 0 || handle.value > INT_MAX) return;
+  const auto index = static_cast<std::size_t>(handle.value);
+  if (index >= fds_.size() || fds_[index].read_end_seen) return;
+  note_would_block(static_cast<int>(handle.value), false);
 }
 
 void EpollIo::notify_closing(IoHandle handle) {

@@ -53,6 +53,10 @@ class EpollIo final : public IoFacet {
   int close(IoHandle handle) override;
   IoResult<std::size_t> read(IoHandle handle, void* buffer, std::size_t size) override;
   IoResult<std::size_t> write(IoHandle handle, const void* data, std::size_t size) override;
+  // As an EAGAIN read (the next edge will be reported: the direction is armed), unless an
+  // event already reported the peer's end or an error: a short read says nothing of an end
+  // of file or error still to read, and that edge is spent.
+  void note_drained(IoHandle handle) noexcept override;
 
   // Loop thread: one epoll event for descriptor fd. Returns true if a task was woken.
   bool dispatch(int fd, std::uint32_t events);
@@ -78,6 +82,8 @@ class EpollIo final : public IoFacet {
     // may carry a stale kind; write() stays correct either way (ENOTSOCK from send() re-learns
     // it; write(2) on a socket is covered by the blocked SIGPIPE).
     Kind kind = Kind::kUnknown;
+    // An event reported EPOLLRDHUP, EPOLLHUP or EPOLLERR (note_drained is then ignored).
+    bool read_end_seen = false;
     Direction read;
     Direction write;
   };
