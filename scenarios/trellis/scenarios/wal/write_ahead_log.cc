@@ -22,11 +22,13 @@ std::uint32_t get_u32(std::string_view in, std::size_t at) {
   return v;
 }
 
-// mkdir -p, durably: each directory created is made durable in its parent before the next.
+// mkdir -p, durably: each directory is made durable in its parent before the next. Also
+// the ones that exist: an earlier attempt may have created one and failed (EIO) to sync its
+// parent, and a name that is there now is not durable for that.
 void make_durable_directories(const Path& directory) {
-  if (directory.exists()) return;
-  if (directory.parent() != directory) make_durable_directories(directory.parent());
-  directory.mkdir();
+  if (directory.parent() == directory) return;  // the root
+  make_durable_directories(directory.parent());
+  if (!directory.exists()) directory.mkdir();
   directory.parent().fsync_directory();
 }
 
@@ -91,9 +93,10 @@ WriteAheadLog WriteAheadLog::open(Options options) {
   const Path directory(options.directory);
   const Path path = directory / "log";
   make_durable_directories(directory);
-  const bool created = !path.exists();
   WriteAheadLog log(options, open_file(path.string(), "a+"));
-  if (created) directory.fsync_directory();  // the log's name is durable before any record
+  // The log's name is durable before any record. Even when the log was already there: an
+  // earlier open may have created it and then failed (EIO) to sync the directory.
+  directory.fsync_directory();
   log.file_.seek(0);
   const std::string content = log.file_.read_all();
   std::size_t at = 0;
