@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <optional>
 #include <stdexcept>
@@ -210,6 +211,8 @@ TEST(PlannedDiskErrors, TheTwinWithoutRetryIsFoundReplayedFromItsFileAndShrunk) 
   EXPECT_GE(minimal.faults_before, 2u);
   EXPECT_EQ(minimal.faults_after(), 1u) << minimal.run.fault_summary();
   EXPECT_EQ(minimal.run.config.fault_plan.faults[0].kind, Kind::kDiskErrors);
+  std::printf("shrunk: %zu -> %zu faults (%s), %zu runs\n", minimal.faults_before,
+              minimal.faults_after(), minimal.run.fault_summary().c_str(), minimal.runs);
   const std::string shrunk_text = format_replay_file(minimal.run.replay("disk_no_retry"));
   EXPECT_TRUE(run_simulation(twin, replay_config(parse_replay_file(shrunk_text))).failed)
       << shrunk_text;
