@@ -3,91 +3,129 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <utility>
 
 #include "trellis/base/assert.h"
+#include "trellis/base/prng.h"
 
 namespace trellis::sim::internal {
 namespace {
+
+// Two independent 64-bit hashes of a sequence of words.
+struct Hash2 {
+  std::uint64_t a = 0x243f6a8885a308d3ULL;
+  std::uint64_t b = 0x13198a2e03707344ULL;
+  void add(std::uint64_t word) {
+    std::uint64_t x = a ^ word;
+    a = Prng::split_mix64(x);
+    std::uint64_t y = b ^ (word * 0x9e3779b97f4a7c15ULL + 1);
+    b = Prng::split_mix64(y) ^ (b << 7);
+  }
+};
+
+// Per step: its descriptor's two hashes — the step (task, index in the task, what it
+// touched) and, per task, how many of that task's steps happen before it or are it (program
+// order, wake-ups, dependence) — computed with running joins: a step depends on every
+// earlier opaque step, on every earlier step if it is opaque, else on the earlier steps
+// that touched one of its objects in a conflicting way.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> step_hashes(
+    const std::vector<StepRecord>& steps) {
+  std::map<std::uint64_t, std::size_t> dense;  // task id -> clock slot
+  for (const StepRecord& step : steps) dense.try_emplace(step.task, dense.size());
+  const std::size_t tasks = dense.size();
+  using Clock = std::vector<std::uint64_t>;
+  std::vector<Clock> clocks(steps.size());
+  Clock all(tasks, 0);     // the join of every step so far
+  Clock opaque(tasks, 0);  // the join of the opaque steps so far
+  std::vector<std::uint64_t> taken(tasks, 0);
+  std::vector<std::size_t> last(tasks, SIZE_MAX);
+  std::map<lowlevel::ObjectId, std::vector<std::size_t>> touched;  // object -> steps
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> out(steps.size());
+  std::vector<std::pair<std::uint64_t, std::size_t>> order;  // (task id, slot), by id
+  for (const auto& [id, slot] : dense) order.emplace_back(id, slot);
+  for (std::size_t j = 0; j < steps.size(); ++j) {
+    const StepRecord& step = steps[j];
+    const std::size_t me = dense.at(step.task);
+    Clock clock(tasks, 0);
+    auto join = [&](const Clock& other) {
+      for (std::size_t t = 0; t < tasks; ++t) clock[t] = std::max(clock[t], other[t]);
+    };
+    if (last[me] != SIZE_MAX) join(clocks[last[me]]);
+    for (std::size_t w : step.woken_by) {
+      TRELLIS_ASSERT(w < j);
+      join(clocks[w]);
+    }
+    join(step.opaque ? all : opaque);
+    if (!step.opaque) {
+      for (const StepAccess& access : step.accesses) {
+        auto it = touched.find(access.object);
+        if (it == touched.end()) continue;
+        for (std::size_t i : it->second) {
+          if (steps[i].task != step.task && dependent(steps[i], step)) join(clocks[i]);
+        }
+      }
+    }
+    clock[me] = ++taken[me];
+    Hash2 hash;
+    hash.add(step.task);
+    hash.add(clock[me]);
+    hash.add(step.opaque ? 1 : 0);
+    for (const StepAccess& access : step.accesses) {
+      hash.add(access.object);
+      hash.add(static_cast<std::uint64_t>(access.access));
+    }
+    for (const auto& [id, slot] : order) {
+      if (clock[slot] == 0) continue;
+      hash.add(id);
+      hash.add(clock[slot]);
+    }
+    out[j] = {hash.a, hash.b};
+    for (std::size_t t = 0; t < tasks; ++t) all[t] = std::max(all[t], clock[t]);
+    if (step.opaque) {
+      for (std::size_t t = 0; t < tasks; ++t) opaque[t] = std::max(opaque[t], clock[t]);
+    }
+    for (const StepAccess& access : step.accesses) touched[access.object].push_back(j);
+    clocks[j] = std::move(clock);
+    last[me] = j;
+  }
+  return out;
+}
 
 void put(std::string& out, std::uint64_t value) {
   out += std::to_string(value);
   out += ',';
 }
 
-// Per step: its index within its task, and per task the number of that task's steps that
-// happen before it or are it (program order, wake-ups, dependence).
-struct Orders {
-  std::vector<std::uint64_t> index_in_task;
-  std::vector<std::map<std::uint64_t, std::uint64_t>> counts;
-};
-
-Orders orders_of(const std::vector<StepRecord>& steps) {
-  Orders out;
-  out.index_in_task.resize(steps.size());
-  out.counts.resize(steps.size());
-  std::map<std::uint64_t, std::uint64_t> taken;  // task -> steps so far
-  std::map<std::uint64_t, std::size_t> last;     // task -> its last step
-  for (std::size_t j = 0; j < steps.size(); ++j) {
-    const StepRecord& step = steps[j];
-    std::map<std::uint64_t, std::uint64_t>& clock = out.counts[j];
-    auto join = [&](std::size_t i) {
-      for (const auto& [task, count] : out.counts[i]) clock[task] = std::max(clock[task], count);
-    };
-    if (auto it = last.find(step.task); it != last.end()) join(it->second);
-    for (std::size_t w : step.woken_by) {
-      TRELLIS_ASSERT(w < j);
-      join(w);
-    }
-    for (std::size_t i = 0; i < j; ++i) {
-      if (steps[i].task != step.task && dependent(steps[i], step)) join(i);
-    }
-    out.index_in_task[j] = taken[step.task]++;
-    clock[step.task] = out.index_in_task[j] + 1;
-    last[step.task] = j;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<std::string> prefix_trace_keys(const DporLog& log, std::size_t from) {
   std::vector<std::string> keys(log.nodes.size() > from ? log.nodes.size() - from : 0);
+  for (std::size_t k = 0; k < from; ++k) {
+    if (!log.nodes[k].task_choice) return keys;  // an earlier non-task choice: no keys
+  }
   std::size_t end = from;  // nodes from `from` to end get keys
   while (end < log.nodes.size() && log.nodes[end].task_choice) ++end;
-  for (std::size_t k = 0; k < from && end > from; ++k) {
-    if (!log.nodes[k].task_choice) end = from;  // an earlier non-task choice: no keys at all
-  }
   if (end == from) return keys;
-  const std::size_t steps_needed = log.nodes[end - 1].step;
+  const std::size_t steps_needed = std::min(log.nodes[end - 1].step, log.steps.size());
   const std::vector<StepRecord> steps(
-      log.steps.begin(),
-      log.steps.begin() + static_cast<std::ptrdiff_t>(std::min(steps_needed, log.steps.size())));
-  const Orders orders = orders_of(steps);
+      log.steps.begin(), log.steps.begin() + static_cast<std::ptrdiff_t>(steps_needed));
+  const auto hashes = step_hashes(steps);
+  // A trace is the multiset of its step descriptors: their hashes' sums (each lane).
+  std::uint64_t sum_a = 0;
+  std::uint64_t sum_b = 0;
+  std::size_t summed = 0;
   for (std::size_t i = from; i < end; ++i) {
     const DporNode& node = log.nodes[i];
     const std::size_t m = std::min(node.step, steps.size());
-    std::vector<std::size_t> order(m);
-    for (std::size_t j = 0; j < m; ++j) order[j] = j;
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return steps[a].task != steps[b].task ? steps[a].task < steps[b].task
-                                            : orders.index_in_task[a] < orders.index_in_task[b];
-    });
-    std::string key;
-    for (std::size_t j : order) {
-      const StepRecord& step = steps[j];
-      put(key, step.task);
-      put(key, step.opaque ? 1 : 0);
-      for (const StepAccess& access : step.accesses) {
-        put(key, access.object);
-        put(key, static_cast<std::uint64_t>(access.access));
-      }
-      key += ':';
-      for (const auto& [task, count] : orders.counts[j]) {
-        put(key, task);
-        put(key, count);
-      }
-      key += ';';
+    TRELLIS_ASSERT(m >= summed);  // nodes come in step order
+    for (; summed < m; ++summed) {
+      sum_a += hashes[summed].first;
+      sum_b += hashes[summed].second;
     }
+    std::string key;
+    put(key, m);
+    put(key, sum_a);
+    put(key, sum_b);
     // The context: the task that ran last (its run of steps is compared apart, by the
     // explorer) and the runnable tasks.
     key += '|';

@@ -4,9 +4,13 @@
 //
 // Two step sequences are the same trace when they hold the same steps (per task, in program
 // order, each touching the same objects the same way) and order every two dependent steps
-// (dpor_policy.h's dependent(), plus wake-up and spawn edges) the same way. The key says
-// exactly that: for each step, sorted by (task, its index in the task), the step and, per
-// task, how many of that task's steps happen before it. Equal keys, equal traces.
+// (dpor_policy.h's dependent(), plus wake-up and spawn edges) the same way. So a trace is
+// the set of its step descriptors: the step (task, its index in the task, what it touched)
+// with, per task, how many of that task's steps happen before it. The key holds the number
+// of steps and two independent 64-bit hashes of that set (sums of the descriptors' hashes,
+// so that each node's key adds its new steps to the last): equal traces, equal keys; unequal
+// traces share a key only by a collision of both 64-bit sums at once (about 2^-128 for
+// unrelated descriptors), the one way the bounded reduction could skip a trace.
 #pragma once
 
 #include <cstddef>
