@@ -110,7 +110,8 @@ TEST(WalScenario, NoFailureIn10000SeedsWithoutTheBug) {
 // disk_faults=on and signals=on draw planned disk-error windows and SIGHUP/SIGTERM into the
 // seed's fault plan; the WAL (retrying by recovering the log again) passes them. Seed 6 of
 // disk_faults=on once failed: a directory fsync that failed with EIO after the log was
-// created was never retried (the name then existed), so a crash lost the whole log.
+// created was never retried (the name then existed), so a crash lost the whole log; the
+// db now reopens with WriteAheadLog::Options::resync_after_error.
 TEST(WalScenario, PlannedDiskErrorsAndSignalsPass2000Seeds) {
   const Scenario& wal = find_scenario("wal");
   const Options both = {{"disk_faults", "on"}, {"signals", "on"}};

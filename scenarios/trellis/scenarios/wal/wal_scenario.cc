@@ -41,9 +41,10 @@ struct DbOptions {
 // Recovers the log, checks it against the oracle and appends until a violation, a request
 // to reopen (then it returns true) or an error.
 bool recover_and_append(Oracle& oracle, const DbOptions& options, sim::World& world,
-                        const sim::Host& host, bool& reopen) {
-  WriteAheadLog log =
-      WriteAheadLog::open({.directory = "/var/wal", .ack_before_fsync = options.planted_bug});
+                        const sim::Host& host, bool& reopen, bool after_error) {
+  WriteAheadLog log = WriteAheadLog::open({.directory = "/var/wal",
+                                           .ack_before_fsync = options.planted_bug,
+                                           .resync_after_error = after_error});
   const std::vector<std::string>& records = log.records();
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (records[i] != "record-" + std::to_string(i)) {
@@ -71,12 +72,14 @@ bool recover_and_append(Oracle& oracle, const DbOptions& options, sim::World& wo
 // The db: the log, recovered again after a disk error (disk_faults) or a SIGHUP (signals).
 void run_log(Oracle& oracle, const DbOptions& options, sim::World& world, const sim::Host& host,
              bool& reopen) {
+  bool after_error = false;
   for (;;) {
     try {
-      if (!recover_and_append(oracle, options, world, host, reopen)) return;
+      if (!recover_and_append(oracle, options, world, host, reopen, after_error)) return;
     } catch (const OSError& e) {
       if (!options.disk_faults || e.code().value() != EIO) throw;
       sleep(1ms);  // the disk failed: what was not acknowledged may or may not be there
+      after_error = true;
     }
   }
 }
