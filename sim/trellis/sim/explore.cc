@@ -162,6 +162,8 @@ class Explorer {
         // Fairness frees every choice once the last task's run reaches fair_steps_max: a
         // longer run there costs no more preemptions in any continuation.
         const std::uint64_t run = std::min(steps.nodes[i].run_length, options_.fair_steps_max);
+        // (Levels run in order and a level's new nodes all have `level` preemptions before
+        // them, so an earlier visit never has more: the check states what the argument needs.)
         std::vector<Visit>& visits = visited_[key];
         const bool covered = std::any_of(visits.begin(), visits.end(), [&](const Visit& v) {
           return v.used <= used && v.run >= run;
