@@ -496,4 +496,141 @@ RC_GTEST_PROP(Dpor, ReachesTheSameFinalStatesAsFullExploration, ()) {
   RC_ASSERT(reduced.schedules <= plain.schedules);
 }
 
+// ---- Bounded reduction (Reduction::kBoundedDpor) ---------------------------------------------
+
+ExhaustiveOptions bounded_reduced(int preemption_bound) {
+  return {.preemption_bound = preemption_bound,
+          .schedules_max = 100'000,
+          .reduction = Reduction::kBoundedDpor};
+}
+
+// Within the same bound, the bounded reduction reaches exactly the final states that every
+// schedule reaches, in no more schedules.
+RC_GTEST_PROP(BoundedDpor, ReachesTheSameFinalStatesAsTheBoundAlone, ()) {
+  const int tasks = *rc::gen::inRange(2, 4);
+  std::vector<std::vector<Op>> program(static_cast<std::size_t>(tasks));
+  for (auto& ops : program) {
+    const int steps = *rc::gen::inRange(1, tasks == 2 ? 5 : 4);
+    for (int i = 0; i < steps; ++i) {
+      ops.push_back(Op{*rc::gen::inRange(0, 2), *rc::gen::arbitrary<bool>()});
+    }
+  }
+  const int bound = *rc::gen::inRange(0, 3);
+  std::set<std::vector<int>> plain_states, reduced_states;
+  const ExhaustiveResult plain =
+      explore_exhaustively([&] { plain_states.insert(run_program(program)); }, unreduced(bound));
+  const ExhaustiveResult reduced = explore_exhaustively(
+      [&] { reduced_states.insert(run_program(program)); }, bounded_reduced(bound));
+  RC_ASSERT(plain.complete);
+  RC_ASSERT(reduced.complete);
+  RC_ASSERT(reduced_states == plain_states);
+  RC_ASSERT(reduced.schedules <= plain.schedules);
+  RC_CLASSIFY(reduced.schedules < plain.schedules, "fewer schedules");
+}
+
+// The planted races: found at the same bound as without reduction, in no more schedules; the
+// fixed versions proved for the bound in fewer.
+TEST(BoundedDpor, FindsThePlantedRacesAtTheBoundInNoMoreSchedules) {
+  struct Case {
+    const char* name;
+    std::function<void(bool)> body;
+    int bound;
+  };
+  const Case cases[] = {
+      {"deep race", [](bool fixed) { deep_race(fixed); }, 1},
+      {"deep race", [](bool fixed) { deep_race(fixed); }, 2},
+      {"lost update, 2 tasks", [](bool fixed) { lost_update(fixed, 2); }, 2},
+      {"lost update, 3 tasks", [](bool fixed) { lost_update(fixed, 3); }, 2},
+  };
+  for (const Case& c : cases) {
+    const ExhaustiveResult plain = explore_exhaustively([&] { c.body(false); }, unreduced(c.bound));
+    const ExhaustiveResult reduced =
+        explore_exhaustively([&] { c.body(false); }, bounded_reduced(c.bound));
+    ASSERT_TRUE(plain.failure.has_value()) << c.name;
+    ASSERT_TRUE(reduced.failure.has_value()) << c.name;
+    EXPECT_LE(reduced.schedules, plain.schedules) << c.name;
+    EXPECT_LE(reduced.failure_preemptions, c.bound) << c.name;
+    trellis::sim::DecisionPolicy replay(reduced.failure->decisions);
+    EXPECT_THROW(trellis::sim::run_unit_with([&] { c.body(false); }, replay), std::runtime_error)
+        << c.name;
+    const ExhaustiveResult plain_fixed =
+        explore_exhaustively([&] { c.body(true); }, unreduced(c.bound));
+    const ExhaustiveResult reduced_fixed =
+        explore_exhaustively([&] { c.body(true); }, bounded_reduced(c.bound));
+    EXPECT_TRUE(plain_fixed.complete) << c.name;
+    EXPECT_TRUE(reduced_fixed.complete) << c.name;
+    EXPECT_FALSE(reduced_fixed.failure.has_value()) << c.name;
+    EXPECT_LE(reduced_fixed.schedules, plain_fixed.schedules) << c.name;
+    std::printf(
+        "%s, bound %d: found at schedule %zu without reduction, %zu with bounded reduction; "
+        "fixed: %zu schedules without, %zu with (%zu subtrees skipped)\n",
+        c.name, c.bound, plain.schedules, reduced.schedules, plain_fixed.schedules,
+        reduced_fixed.schedules, reduced_fixed.pruned_subtrees);
+  }
+}
+
+TEST(BoundedDpor, CountsOnTheSharedCounter) {
+  for (int rounds : {1, 2}) {
+    for (int bound : {0, 1, 2}) {
+      const CounterRun plain = explore_counter(rounds, unreduced(bound));
+      const CounterRun reduced = explore_counter(rounds, bounded_reduced(bound));
+      ASSERT_TRUE(plain.result.complete);
+      ASSERT_TRUE(reduced.result.complete);
+      EXPECT_EQ(reduced.outcomes, plain.outcomes) << rounds << " " << bound;
+      EXPECT_EQ(reduced.traces, plain.traces) << rounds << " " << bound;
+      EXPECT_LE(reduced.result.schedules, plain.result.schedules);
+      std::printf(
+          "counter, %d increment(s) per task, bound %d: %zu schedules without reduction, "
+          "%zu with bounded reduction, %zu traces\n",
+          rounds, bound, plain.result.schedules, reduced.result.schedules, plain.traces.size());
+    }
+  }
+}
+
+TEST(BoundedDpor, PolicySpecWithABoundSelectsIt) {
+  const trellis::sim::PolicySpec bounded =
+      trellis::sim::parse_policy_spec("exhaustive:preemptions=2,reduction=dpor");
+  EXPECT_EQ(bounded.exhaustive_options.reduction, Reduction::kBoundedDpor);
+  EXPECT_EQ(bounded.exhaustive_options.preemption_bound, 2);
+  EXPECT_EQ(trellis::sim::parse_policy_spec(bounded.name()).exhaustive_options.reduction,
+            Reduction::kBoundedDpor);
+  EXPECT_EQ(
+      trellis::sim::parse_policy_spec("exhaustive:reduction=dpor").exhaustive_options.reduction,
+      Reduction::kDpor);
+}
+
+TEST(BoundedDpor, ExploresAWorldReplaysAndProvesTheFixForTheBound) {
+  trellis::sim::Config config;
+  config.seed = 3;
+  config.cpu.step_time_ppm = 0;
+  const ExhaustiveResult plain =
+      trellis::sim::explore_simulation(world_lost_update, config, unreduced(2));
+  const ExhaustiveResult r =
+      trellis::sim::explore_simulation(world_lost_update, config, bounded_reduced(2));
+  ASSERT_TRUE(plain.failure.has_value());
+  ASSERT_TRUE(r.failure.has_value());
+  EXPECT_LE(r.schedules, plain.schedules);
+  const trellis::sim::Config replay =
+      trellis::sim::replay_config(r.failure->replay("BoundedDpor.World"), trellis::sim::Config{});
+  const trellis::sim::RunResult again = trellis::sim::run_simulation(world_lost_update, replay);
+  EXPECT_TRUE(again.failed);
+  EXPECT_EQ(again.trace_hash, r.failure->trace_hash);
+  const trellis::sim::SimBody fixed = [](trellis::sim::World& world) {
+    world_counter(world, true);
+  };
+  const ExhaustiveResult bounded = trellis::sim::explore_simulation(fixed, config, unreduced(2));
+  const ExhaustiveResult reduced =
+      trellis::sim::explore_simulation(fixed, config, bounded_reduced(2));
+  EXPECT_TRUE(bounded.complete);
+  EXPECT_TRUE(reduced.complete);
+  EXPECT_FALSE(reduced.failure.has_value());
+  EXPECT_LE(reduced.schedules, bounded.schedules);
+  EXPECT_NE(describe(reduced, bounded_reduced(2)).find("with bounded reduction"),
+            std::string::npos);
+  std::printf(
+      "World: lost update found at schedule %zu for bound 2, %zu with bounded reduction; "
+      "fixed: %zu schedules for bound 2, %zu with bounded reduction\n",
+      plain.schedules, r.schedules, bounded.schedules, reduced.schedules);
+}
+
 }  // namespace

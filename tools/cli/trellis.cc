@@ -136,13 +136,20 @@ sim::PolicySpec policy_from_flags() {
   if (absl::GetFlag(FLAGS_pct_steps) != 0) spec.pct_steps_estimate = absl::GetFlag(FLAGS_pct_steps);
   if (absl::GetFlag(FLAGS_preemptions) >= 0) {
     spec.exhaustive_options.preemption_bound = absl::GetFlag(FLAGS_preemptions);
+    if (spec.exhaustive_options.reduction == sim::Reduction::kDpor) {
+      spec.exhaustive_options.reduction = sim::Reduction::kBoundedDpor;  // a bound: honour it
+    }
   }
   if (absl::GetFlag(FLAGS_budget) != 0) {
     spec.exhaustive_options.schedules_max = absl::GetFlag(FLAGS_budget);
   }
   if (const std::string reduction = absl::GetFlag(FLAGS_reduction); !reduction.empty()) {
     if (reduction == "dpor") {
-      spec.exhaustive_options.reduction = sim::Reduction::kDpor;
+      // A bound given (flag or --policy): the bounded reduction (sim/explore.h).
+      const bool bounded = absl::GetFlag(FLAGS_preemptions) >= 0 ||
+                           absl::GetFlag(FLAGS_policy).find("preemptions=") != std::string::npos;
+      spec.exhaustive_options.reduction =
+          bounded ? sim::Reduction::kBoundedDpor : sim::Reduction::kDpor;
     } else if (reduction == "none") {
       spec.exhaustive_options.reduction = sim::Reduction::kNone;
     } else {
@@ -287,9 +294,13 @@ int command_explore(const Job& job, std::uint64_t seed) {
                 job.scenario->name.c_str(), static_cast<unsigned long long>(seed),
                 options.schedules_max);
   } else {
-    std::printf("exploring %s seed %llu: every schedule with <= %d preemptions, budget %zu\n",
+    std::printf("exploring %s seed %llu: every schedule with <= %d preemptions%s, budget %zu\n",
                 job.scenario->name.c_str(), static_cast<unsigned long long>(seed),
-                options.preemption_bound, options.schedules_max);
+                options.preemption_bound,
+                options.reduction == sim::Reduction::kBoundedDpor
+                    ? " (bounded reduction: one per trace and context)"
+                    : "",
+                options.schedules_max);
   }
   std::fflush(stdout);
   const auto start = std::chrono::steady_clock::now();

@@ -23,6 +23,15 @@
 // - latent_sector_error_ppm: a write damages one of the sectors it wrote: every later read
 //   touching that sector fails with EIO until a write covers (part of) it again. Media
 //   damage, so it survives crashes (dropped only when the file shrinks below it).
+// Planned disk errors (FaultPlan's kDiskErrors, fault_plan.h): for a window of virtual time
+// a host's disk fails every operation of a class (reads; writes and truncations; fsyncs,
+// fdatasyncs and directory fsyncs; or all three) with EIO, no draw involved, as a disk that
+// has gone bad for a while and comes back. A failed write changes nothing; a failed fsync
+// makes nothing durable and leaves the unsynced writes as they were, so a later fsync that
+// succeeds still makes them durable (a crash before it loses them). Real kernels may instead
+// drop the dirty pages after a failed fsync (Linux's "fsyncgate"); a program that retries
+// fsync and trusts the retry is right here and may not be there. Opening, renaming,
+// unlinking and listing are answered from the page cache and keep working.
 // What stays recoverable: with the corruption knobs at 0, data fsynced (and names whose
 // directory was fsynced) always survive. With them on, durability holds only for what a
 // checksum verifies: a program must detect corruption (checksums, with the offset inside

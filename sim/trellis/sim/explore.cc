@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <exception>
+#include <map>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "trellis/base/assert.h"
@@ -12,13 +14,15 @@
 #include "trellis/fakes/mock_clock.h"
 #include "trellis/sim/internal/describe_failure.h"
 #include "trellis/sim/internal/dpor_policy.h"
+#include "trellis/sim/internal/trace_key.h"
 
 namespace trellis::sim {
 namespace {
 
-// One run: replays `prefix`, then defaults; fills `log` with every choice point.
+// One run: replays `prefix`, then defaults; fills `log` with every choice point and, when
+// `steps` is not null (bounded reduction), logs the run's steps there too.
 using RunOnce = std::function<RunResult(const std::vector<std::uint32_t>& prefix,
-                                        std::vector<ChoicePoint>* log)>;
+                                        std::vector<ChoicePoint>* log, internal::DporLog* steps)>;
 
 // The k-th alternative at a point: its default first (what the first run through it took),
 // then every other index in order.
@@ -31,9 +35,31 @@ std::uint32_t alternative(const ChoicePoint& point, std::uint32_t k) {
 // Depth-first enumeration of decision sequences, level by level (iterative context
 // bounding). Invariant: every sequence in pending_[p] has exactly p preemptions, and each
 // prefix enters pending_ once, so each schedule runs exactly once.
+//
+// Bounded reduction (Reduction::kBoundedDpor): the same enumeration, minus the subtrees
+// below a node whose prefix is the same Mazurkiewicz trace as that of a node visited before
+// with the same task run last (trace_key.h), no fewer preemptions spent, and a run of that
+// task no longer than the earlier one's. Why this is sound under the bound, where DPOR's
+// backtracking is not: under the contract, the same trace leaves the same state (objects,
+// runnable tasks), so every continuation S of the new prefix P2 (a sequence of tasks) is
+// also one of the earlier P1, through the same choices; each of its switches is a
+// preemption after P1 only if it is one after P2 (the same last task; fairness frees a
+// choice after P1 no later than after P2, as P1's run is no shorter). So P1·S is equivalent
+// to P2·S (same final state, same values seen by every step, so the same failures) and has
+// no more preemptions: within the bound whenever P2·S is. P1's subtree is explored in full
+// within the bound (its non-preemptive alternatives at this level, the others at later
+// levels), except for subtrees pruned in turn against nodes visited before them: by
+// induction on the visiting order, every schedule within the bound has an equivalent one
+// that runs. Only subtrees are skipped and each run is still a distinct schedule within the
+// bound: never more runs than without reduction. (Coons, Musuvathi & McKinley, OOPSLA 2013,
+// show why plain DPOR loses schedules under a bound; this is caching states by their trace
+// instead, exact for the bound.)
 class Explorer {
  public:
-  Explorer(RunOnce run, ExhaustiveOptions options) : run_(std::move(run)), options_(options) {
+  Explorer(RunOnce run, ExhaustiveOptions options)
+      : run_(std::move(run)),
+        options_(options),
+        reduce_(options.reduction == Reduction::kBoundedDpor) {
     if (options_.preemption_bound < 0) {
       throw std::invalid_argument("exhaustive: preemption bound must be >= 0, got " +
                                   std::to_string(options_.preemption_bound));
@@ -81,7 +107,8 @@ class Explorer {
         cut_ = true;
         return false;
       }
-      RunResult run = run_(path, &log_);
+      internal::DporLog steps;
+      RunResult run = run_(path, &log_, reduce_ ? &steps : nullptr);
       ++result_.schedules;
       ++result_.schedules_by_preemptions[level];
       check_replayed(prefix.size(), path);
@@ -90,10 +117,12 @@ class Explorer {
         result_.failure_preemptions = static_cast<int>(level);
         return false;
       }
-      for (std::size_t i = prefix.size() + frames_.size(); i < log_.size(); ++i) {
+      const std::size_t first_new = prefix.size() + frames_.size();
+      for (std::size_t i = first_new; i < log_.size(); ++i) {
         frames_.push_back(Frame{.point = log_[i]});
         path.push_back(log_[i].chosen);
       }
+      if (reduce_) prune(steps, prefix.size(), first_new, path);
       if (!backtrack(prefix.size(), level, &path)) return true;
     }
   }
@@ -116,6 +145,40 @@ class Explorer {
     }
     TRELLIS_ASSERT(path->size() == floor);
     return false;
+  }
+
+  // Bounded reduction (above): the new frames from first_new on, in order, either record
+  // their visit or, when a visit before covers them, lose their alternatives, and so do
+  // all the frames below them.
+  void prune(const internal::DporLog& steps, std::size_t floor, std::size_t first_new,
+             const std::vector<std::uint32_t>& path) {
+    TRELLIS_ASSERT(steps.nodes.size() == log_.size());
+    const std::vector<std::string> keys = internal::prefix_trace_keys(steps, first_new);
+    int used = 0;
+    for (std::size_t i = 0; i < first_new; ++i) used += log_[i].is_preemption(path[i]) ? 1 : 0;
+    for (std::size_t i = first_new; i < log_.size(); ++i) {
+      const std::string& key = keys[i - first_new];
+      if (!key.empty()) {
+        // Fairness frees every choice once the last task's run reaches fair_steps_max: a
+        // longer run there costs no more preemptions in any continuation.
+        const std::uint64_t run = std::min(steps.nodes[i].run_length, options_.fair_steps_max);
+        // (Levels run in order and a level's new nodes all have `level` preemptions before
+        // them, so an earlier visit never has more: the check states what the argument needs.)
+        std::vector<Visit>& visits = visited_[key];
+        const bool covered = std::any_of(visits.begin(), visits.end(), [&](const Visit& v) {
+          return v.used <= used && v.run >= run;
+        });
+        if (covered) {
+          ++result_.pruned_subtrees;
+          for (std::size_t k = i - floor; k < frames_.size(); ++k) {
+            frames_[k].next = frames_[k].point.n;
+          }
+          return;
+        }
+        visits.push_back(Visit{.used = used, .run = run});
+      }
+      used += log_[i].is_preemption(path[i]) ? 1 : 0;
+    }
   }
 
   void defer(const std::vector<std::uint32_t>& path, std::size_t level) {
@@ -151,6 +214,14 @@ class Explorer {
   // dropped_[p]: a prefix with p preemptions was not kept (budget): level p is incomplete.
   std::vector<bool> dropped_;
   bool cut_ = false;  // the budget stopped a level: it and all after it are incomplete
+  bool reduce_ = false;
+  // Bounded reduction: per trace key, each visit's preemptions spent before the node and
+  // the last task's run of steps there.
+  struct Visit {
+    int used = 0;
+    std::uint64_t run = 0;
+  };
+  std::map<std::string, std::vector<Visit>> visited_;
 };
 
 // ---- partial-order reduction (explore.h, Reduction::kDpor) ---------------------------------
@@ -443,6 +514,12 @@ class DporExplorer {
   std::vector<Node> stack_;
 };
 
+// The choice points of a DporPolicy run, as ExhaustivePolicy would have logged them.
+void copy_points(const DporLog& steps, std::vector<ChoicePoint>* log) {
+  log->clear();
+  for (const DporNode& node : steps.nodes) log->push_back(node.point);
+}
+
 }  // namespace
 
 void run_unit_with(const std::function<void()>& body, SchedulePolicy& policy) {
@@ -493,7 +570,14 @@ ExhaustiveResult explore_exhaustively(const std::function<void()>& body, Exhaust
     };
     return DporExplorer(run_reduced, options).explore();
   }
-  auto run_once = [&](const std::vector<std::uint32_t>& prefix, std::vector<ChoicePoint>* log) {
+  auto run_once = [&](const std::vector<std::uint32_t>& prefix, std::vector<ChoicePoint>* log,
+                      DporLog* steps) {
+    if (steps != nullptr) {  // bounded reduction: DporPolicy with nothing asleep logs the steps
+      DporPolicy policy(prefix, {}, steps, fair_steps_max);
+      RunResult result = run_under(policy);
+      copy_points(*steps, log);
+      return result;
+    }
     ExhaustivePolicy policy(prefix, log, fair_steps_max);
     return run_under(policy);
   };
@@ -523,7 +607,16 @@ ExhaustiveResult explore_simulation(const SimBody& body, const Config& config,
     };
     return DporExplorer(run_reduced, options).explore();
   }
-  auto run_once = [&](const std::vector<std::uint32_t>& prefix, std::vector<ChoicePoint>* log) {
+  auto run_once = [&](const std::vector<std::uint32_t>& prefix, std::vector<ChoicePoint>* log,
+                      DporLog* steps) {
+    if (steps != nullptr) {  // bounded reduction: DporPolicy with nothing asleep logs the steps
+      RunResult result = run_under([&](std::uint64_t) -> std::unique_ptr<SchedulePolicy> {
+        return std::make_unique<DporPolicy>(prefix, std::vector<SleepEntry>{}, steps,
+                                            fair_steps_max);
+      });
+      copy_points(*steps, log);
+      return result;
+    }
     return run_under([&](std::uint64_t) -> std::unique_ptr<SchedulePolicy> {
       return std::make_unique<ExhaustivePolicy>(prefix, log, fair_steps_max);
     });
@@ -543,6 +636,10 @@ std::string describe(const ExhaustiveResult& result, const ExhaustiveOptions& op
     return out + "cut by the budget of " + std::to_string(options.schedules_max) + " schedules";
   }
   std::string out = "explored " + std::to_string(result.schedules) + " schedules: ";
+  if (options.reduction == Reduction::kBoundedDpor) {
+    out = "explored " + std::to_string(result.schedules) + " schedules with bounded reduction (" +
+          std::to_string(result.pruned_subtrees) + " subtrees skipped): ";
+  }
   if (result.failure.has_value()) {
     return out + "failed at a schedule with " + std::to_string(result.failure_preemptions) +
            " preemption(s) (" + std::to_string(result.failure->decisions.size()) + " decisions)";

@@ -58,6 +58,13 @@
 //     budget (schedules_max) alone keeps the search finite; `complete` then means every
 //     Mazurkiewicz trace, with no bound at all. A body that polls (a checkpoint loop waiting
 //     on another task) has unboundedly many traces: the budget cuts it, incomplete.
+//   - Bounded reduction (Reduction::kBoundedDpor; `exhaustive:preemptions=P,reduction=dpor`):
+//     the bounded enumeration above, skipping the subtree below a choice whose prefix is the
+//     same Mazurkiewicz trace (with the same task run last) as a choice visited before with
+//     no fewer preemptions spent: a state cached by its trace, which DPOR's backtracking is
+//     not. Never more schedules than the bound alone (it runs a subset of them), and every
+//     final state and failure the bound alone reaches, under the same contract (explore.cc
+//     gives the argument; tests/sim/dpor_test.cc checks it on random programs).
 //
 // Worlds: explore_simulation explores the policy's choices for ONE seed. Everything else
 // the seed decides stays fixed as data: latencies, faults, and the virtual CPU time of
@@ -87,6 +94,10 @@ namespace trellis::sim {
 enum class Reduction {
   kNone,  // every schedule within the preemption bound
   kDpor,  // DPOR + sleep sets, no preemption bound (see above: the body's contract)
+  // Within the preemption bound, subtrees whose prefix is a trace already visited (with no
+  // fewer preemptions) are skipped: never more schedules than kNone, and every final state
+  // and failure kNone reaches within the bound (the same contract; explore.cc says why).
+  kBoundedDpor,
 };
 
 struct ExhaustiveOptions {
@@ -117,6 +128,8 @@ struct ExhaustiveResult {
   // With reduction: runs found redundant part-way (every runnable task asleep), included in
   // schedules; schedules - sleep_blocked runs were each a different Mazurkiewicz trace.
   std::size_t sleep_blocked = 0;
+  // With bounded reduction: subtrees skipped as a trace visited before.
+  std::size_t pruned_subtrees = 0;
 };
 
 // Explores body as the main of a plain run (fakes::MockClock autojumping at once, as

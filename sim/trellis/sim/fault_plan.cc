@@ -1,5 +1,7 @@
 #include "trellis/sim/fault_plan.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
@@ -30,6 +32,41 @@ std::string host_name(std::uint32_t host, const std::vector<std::string>& host_n
   return host_names[host % host_names.size()];
 }
 
+// kDiskErrors's b: which operations fail.
+const char* disk_error_class_name(std::uint32_t b) {
+  switch (static_cast<DiskErrorClass>(b % 4)) {
+    case DiskErrorClass::kAll:
+      return "reads, writes and syncs";
+    case DiskErrorClass::kReads:
+      return "reads";
+    case DiskErrorClass::kWrites:
+      return "writes";
+    case DiskErrorClass::kSyncs:
+      return "syncs";
+  }
+  return "?";
+}
+
+// "SIGTERM" for the usual ones, else "signal 12"-style "12".
+std::string signal_name(std::uint32_t b) {
+  switch (b) {
+    case SIGHUP:
+      return "SIGHUP";
+    case SIGINT:
+      return "SIGINT";
+    case SIGKILL:
+      return "SIGKILL";
+    case SIGUSR1:
+      return "SIGUSR1";
+    case SIGUSR2:
+      return "SIGUSR2";
+    case SIGTERM:
+      return "SIGTERM";
+    default:
+      return std::to_string(b);
+  }
+}
+
 std::string summarize_one(const PlannedFault& f, const std::vector<std::string>& host_names) {
   const std::string a = host_name(f.a, host_names);
   const std::string b = host_name(f.b, host_names);
@@ -49,6 +86,10 @@ std::string summarize_one(const PlannedFault& f, const std::vector<std::string>&
       return "slow link " + a + "|" + b + " (" + format_duration(f.latency) + ")" + window;
     case PlannedFault::Kind::kKillProcess:
       return "kill program " + std::to_string(f.b) + " of " + a + " at " + format_seconds(f.at);
+    case PlannedFault::Kind::kDiskErrors:
+      return "disk " + std::string(disk_error_class_name(f.b)) + " fail (EIO) on " + a + window;
+    case PlannedFault::Kind::kSignal:
+      return "signal " + signal_name(f.b) + " to " + a + " at " + format_seconds(f.at);
     case PlannedFault::Kind::kCount:
       break;
   }
@@ -86,6 +127,10 @@ std::string_view planned_fault_name(PlannedFault::Kind kind) {
       return "slow_link";
     case PlannedFault::Kind::kKillProcess:
       return "kill_process";
+    case PlannedFault::Kind::kDiskErrors:
+      return "disk_errors";
+    case PlannedFault::Kind::kSignal:
+      return "signal";
     case PlannedFault::Kind::kCount:
       break;
   }
@@ -108,6 +153,14 @@ std::string describe(const PlannedFault& fault) {
   if (fault.kind == PlannedFault::Kind::kKillProcess) {
     return out + " " + std::to_string(fault.b) + " on host " + std::to_string(fault.a) + " at " +
            format_duration(fault.at);
+  }
+  if (fault.kind == PlannedFault::Kind::kSignal) {
+    return out + " " + signal_name(fault.b) + " to host " + std::to_string(fault.a) + " at " +
+           format_duration(fault.at);
+  }
+  if (fault.kind == PlannedFault::Kind::kDiskErrors) {
+    return out + " (" + disk_error_class_name(fault.b) + ") host " + std::to_string(fault.a) +
+           " at " + format_duration(fault.at) + " for " + format_duration(fault.duration);
   }
   out += " host " + std::to_string(fault.a);
   if (fault.kind != PlannedFault::Kind::kCrash) out += " and host " + std::to_string(fault.b);

@@ -17,8 +17,27 @@
 // kKillProcess kills one program (sim/program.h) that host a runs at `at` — a worker process
 // of to_process, a child of run_process — as SIGKILL would: number b % (the programs running
 // there), counted in the order they were spawned. A host running no program then is left
-// alone; nothing is undone (the program's parent sees it die, as it would a real crash). The plan
-// runs in a task of the world (like the driver), so it stops when the driver returns.
+// alone; nothing is undone (the program's parent sees it die, as it would a real crash).
+//
+// kDiskErrors makes host a's disk fail for `duration`: every operation of the class b
+// selects fails with EIO, deterministically (no draw), as a disk whose controller or
+// medium has gone bad for a while would (disk_config.h has the model). b % 4: 0 every read,
+// write and sync; 1 reads only (read, pread); 2 writes only (write, pwrite, ftruncate); 3
+// syncs only (fsync, fdatasync, fsync_directory). Opening, listing, renaming and unlinking
+// (metadata the page cache answers) keep working. A failed write changes nothing; a failed
+// fsync makes nothing durable and leaves the file's unsynced writes as they were (a later
+// fsync that succeeds makes them durable; a crash before it loses them). Overlapping
+// windows add up: a class fails while any window naming it is open.
+//
+// kSignal delivers signal number b (1..64; a replay file rejects others, a generated plan's
+// fault with another b does nothing but is traced) to host a at `at`, as Host::send_signal
+// does (sim_signals.h): to the innermost open_signal_receiver of the host's tasks listening
+// for it, else its default action (most signals crash the host, which stays down; SIGCHLD,
+// SIGURG, SIGWINCH, SIGCONT and the stop signals are ignored). A host that is down drops
+// it. Nothing is undone; duration is unused.
+//
+// The plan runs in a task of the world (like the driver), so it stops when the driver
+// returns.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +57,8 @@ struct PlannedFault {
     kClog,             // a -> b stalls for duration (delayed, never lost)
     kSlowLink,         // a <-> b packets take [latency, 2 * latency] for duration
     kKillProcess,      // SIGKILL to program b (mod those running) of host a; duration unused
+    kDiskErrors,       // host a's disk fails ops of class b % 4 with EIO for duration
+    kSignal,           // signal number b to host a's receivers; duration unused
     kCount,
   };
   Kind kind = Kind::kCrash;
@@ -50,6 +71,10 @@ struct PlannedFault {
   friend bool operator==(const PlannedFault&, const PlannedFault&) = default;
 };
 
+// kDiskErrors's classes (b % 4) and kSignal's valid numbers.
+enum class DiskErrorClass : std::uint32_t { kAll, kReads, kWrites, kSyncs };
+inline constexpr std::uint32_t kPlannedSignalMax = 64;  // kSignal: b in 1..kPlannedSignalMax
+
 struct FaultPlan {
   std::vector<PlannedFault> faults;
   bool empty() const noexcept { return faults.empty(); }
@@ -58,7 +83,8 @@ struct FaultPlan {
   friend bool operator==(const FaultPlan&, const FaultPlan&) = default;
 };
 
-// "crash", "partition", "partition_one_way", "clog", "slow_link", "kill_process".
+// "crash", "partition", "partition_one_way", "clog", "slow_link", "kill_process",
+// "disk_errors", "signal".
 std::string_view planned_fault_name(PlannedFault::Kind kind);
 // Throws std::invalid_argument listing the valid names.
 PlannedFault::Kind parse_planned_fault_name(std::string_view name);

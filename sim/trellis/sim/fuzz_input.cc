@@ -40,6 +40,7 @@ FuzzInput decode_fuzz_input(std::span<const std::uint8_t> bytes, const FuzzLimit
     f.at = scaled(in.u16(), limits.horizon);
     f.a = in.u8();
     f.b = in.u8();
+    if (f.kind == PlannedFault::Kind::kSignal) f.b = 1 + f.b % kPlannedSignalMax;
     f.duration = scaled(in.u16(), limits.horizon / 2);
     f.latency = std::chrono::microseconds(200) * in.u8();
     out.fault_plan.faults.push_back(f);

@@ -10,8 +10,9 @@
 //   config.fault_plan = in.fault_plan;
 //
 // Layout: [seed: 2 bytes LE] [fault count: 1 byte, mod faults_max + 1] [8 bytes per fault:
-// kind, at (2 bytes, a fraction of horizon), host a, host b, duration (2 bytes, a fraction of
-// horizon / 2), latency (x 200 us)] [decisions: 1 byte each, up to decisions_max].
+// kind, at (2 bytes, a fraction of horizon), host a, host b (a signal fault: 1 + b % 64),
+// duration (2 bytes, a fraction of horizon / 2), latency (x 200 us)] [decisions: 1 byte each, up to
+// decisions_max].
 #pragma once
 
 #include <cstddef>

@@ -83,7 +83,9 @@ PolicySpec parse_policy_spec(std::string_view text) {
     if (p.contains("reduction")) {
       const std::string& reduction = p.at("reduction");
       if (reduction == "dpor") {
-        spec.exhaustive_options.reduction = Reduction::kDpor;
+        // With a bound given, the bounded reduction (explore.h); else DPOR without a bound.
+        spec.exhaustive_options.reduction =
+            p.contains("preemptions") ? Reduction::kBoundedDpor : Reduction::kDpor;
       } else if (reduction != "none") {
         bad_spec(text, "reduction must be none or dpor, got '" + reduction + "'");
       }
@@ -108,7 +110,8 @@ std::string PolicySpec::name() const {
   }
   if (exhaustive) {
     return "exhaustive:preemptions=" + std::to_string(exhaustive_options.preemption_bound) +
-           ",budget=" + std::to_string(exhaustive_options.schedules_max);
+           ",budget=" + std::to_string(exhaustive_options.schedules_max) +
+           (exhaustive_options.reduction == Reduction::kBoundedDpor ? ",reduction=dpor" : "");
   }
   if (kind == PolicyKind::kPct) {
     return "pct:depth=" + std::to_string(pct_depth) +

@@ -4,7 +4,9 @@
 //   fifo | random | pct[:depth=D,steps=S] | exhaustive[:preemptions=P,budget=N,reduction=R]
 //
 // reduction=dpor turns on partial-order reduction (explore.h: sound only if every state the
-// tasks share is a Trellis object or declared in sim/shared.h; no preemption bound then).
+// tasks share is a Trellis object or declared in sim/shared.h): DPOR without a preemption
+// bound, or, when preemptions=P is given too, the bounded reduction (Reduction::kBoundedDpor:
+// never more schedules than the bound alone, and every failure it finds).
 //
 //   PolicySpec spec = parse_policy_spec("pct:depth=3,steps=200");
 //   Config config;

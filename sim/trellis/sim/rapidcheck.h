@@ -17,6 +17,7 @@
 #pragma once
 
 #include <rapidcheck.h>
+#include <signal.h>
 
 #include <chrono>
 #include <cstdint>
@@ -55,6 +56,9 @@ inline rc::Gen<PlannedFault> planned_fault(std::uint32_t hosts, Duration horizon
     f.a = *rc::gen::inRange<std::uint32_t>(0, host_count);
     f.b = *rc::gen::inRange<std::uint32_t>(0, host_count);
     f.duration = std::chrono::microseconds(*rc::gen::inRange<std::uint64_t>(0, horizon_us / 2 + 1));
+    if (f.kind == PlannedFault::Kind::kSignal) {  // a signal number, not a host
+      f.b = *rc::gen::element<std::uint32_t>(SIGTERM, SIGINT, SIGHUP, SIGUSR1);
+    }
     if (f.kind == PlannedFault::Kind::kSlowLink) {
       f.latency = std::chrono::microseconds(*rc::gen::inRange<std::uint64_t>(0, 50'001));
     }

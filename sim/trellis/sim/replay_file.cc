@@ -295,6 +295,11 @@ class ReplayParser {
       fail("bad HOST_A '" + printable(w[3]) + "' (" + kFaultForm + ")");
     if (!parse_integer(w[4], &fault.b))
       fail("bad HOST_B '" + printable(w[4]) + "' (" + kFaultForm + ")");
+    if (fault.kind == PlannedFault::Kind::kSignal &&
+        (fault.b == 0 || fault.b > kPlannedSignalMax)) {
+      fail("a signal fault's fourth value is the signal number, 1.." +
+           std::to_string(kPlannedSignalMax) + ", got '" + printable(w[4]) + "'");
+    }
     fault.duration = fault_time(w[5], "DURATION_US");
     fault.latency = fault_time(w[6], "LATENCY_US");
     replay_.fault_plan.faults.push_back(fault);

@@ -345,14 +345,42 @@ void World::run_fault_plan(Time start) {
         break;
       }
       case PlannedFault::Kind::kKillProcess:
-        if (step.undo || !a.alive()) break;
-        if (const int pid = backend_->kill_program(a.state_, f.b); pid != 0) {
-          trace_.record("program killed", Trace::detail_pair(ia, static_cast<std::uint64_t>(pid)));
-        }
+      case PlannedFault::Kind::kDiskErrors:
+      case PlannedFault::Kind::kSignal:
+        apply_host_fault(f, a, step.undo);
         break;
       case PlannedFault::Kind::kCount:
         TRELLIS_ASSERT(false);
     }
+  }
+}
+
+void World::apply_host_fault(const PlannedFault& f, Host& a, bool undo) {
+  const auto ia = a.state_.index;
+  switch (f.kind) {
+    case PlannedFault::Kind::kKillProcess:
+      if (undo || !a.alive()) break;
+      if (const int pid = backend_->kill_program(a.state_, f.b); pid != 0) {
+        trace_.record("program killed", Trace::detail_pair(ia, static_cast<std::uint64_t>(pid)));
+      }
+      break;
+    case PlannedFault::Kind::kDiskErrors:
+      // The disk is hardware: its window opens and closes whether the host is up or not.
+      trace_.record(undo ? "disk errors end" : "disk errors begin",
+                    Trace::detail_pair(ia, f.b % 4));
+      file_system_->set_planned_errors(a.state_, f.b, !undo);
+      break;
+    case PlannedFault::Kind::kSignal:
+      if (undo) break;
+      if (f.b == 0 || f.b > kPlannedSignalMax || f.b >= static_cast<std::uint32_t>(NSIG)) {
+        trace_.record("planned signal ignored (not a signal number)", Trace::detail_pair(ia, f.b));
+        break;
+      }
+      trace_.record("signal sent", Trace::detail_pair(ia, f.b));
+      backend_->sim_signals().send(a.state_, static_cast<int>(f.b));
+      break;
+    default:
+      TRELLIS_ASSERT(false);
   }
 }
 

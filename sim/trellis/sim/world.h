@@ -248,6 +248,9 @@ class World {
   void run_erased(const std::function<void()>& driver);
   // Injects config_.fault_plan, timed from start (a task in the world's nursery).
   void run_fault_plan(Time start);
+  // One step of the plan for the kinds that act on one host (kKillProcess, kDiskErrors,
+  // kSignal): the fault's start, or (undo) its end.
+  void apply_host_fault(const PlannedFault& fault, Host& host, bool undo);
   // Draws the seed's swarm mask and cancellation faults (constructor only).
   void apply_fault_choices(Prng& faults);
   // What the simulated backend may ask of the world (its hosts, names, the running task's).

@@ -23,10 +23,14 @@ std::uint32_t get_u32(std::string_view in, std::size_t at) {
 }
 
 // mkdir -p, durably: each directory created is made durable in its parent before the next.
-void make_durable_directories(const Path& directory) {
-  if (directory.exists()) return;
-  if (directory.parent() != directory) make_durable_directories(directory.parent());
-  directory.mkdir();
+// With resync, also the ones that exist: an earlier attempt may have created one and failed
+// (EIO) to sync its parent, and a name that is there now is not durable for that.
+void make_durable_directories(const Path& directory, bool resync) {
+  const bool exists = directory.exists();
+  if (exists && !resync) return;
+  if (directory.parent() == directory) return;  // the root
+  make_durable_directories(directory.parent(), resync);
+  if (!exists) directory.mkdir();
   directory.parent().fsync_directory();
 }
 
@@ -90,10 +94,12 @@ WalCorruptionError::WalCorruptionError(const std::string& path, std::uint64_t of
 WriteAheadLog WriteAheadLog::open(Options options) {
   const Path directory(options.directory);
   const Path path = directory / "log";
-  make_durable_directories(directory);
+  make_durable_directories(directory, options.resync_after_error);
   const bool created = !path.exists();
   WriteAheadLog log(options, open_file(path.string(), "a+"));
-  if (created) directory.fsync_directory();  // the log's name is durable before any record
+  // The log's name is durable before any record; after an error, even when the log was
+  // already there (an earlier open may have created it and failed to sync the directory).
+  if (created || options.resync_after_error) directory.fsync_directory();
   log.file_.seek(0);
   const std::string content = log.file_.read_all();
   std::size_t at = 0;

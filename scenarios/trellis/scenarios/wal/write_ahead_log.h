@@ -46,6 +46,11 @@ class WriteAheadLog {
     bool ack_before_fsync = false;
     // Records larger than this are refused (std::invalid_argument).
     std::uint32_t record_bytes_max = 1 << 20;
+    // Set it when opening again after an OSError (from open() or append()): the directories
+    // and the log's name are then synced even though they exist, since the failed attempt
+    // may have created them and failed (EIO) to sync them. Off, only what open() creates
+    // is synced (as many real logs do: a name that exists is taken as durable).
+    bool resync_after_error = false;
   };
 
   // Creates the directory and log if missing (durably) and recovers the records. Blocks;

@@ -143,6 +143,8 @@ std::size_t DporPolicy::decide_next_task(std::span<lowlevel::Task* const> runnab
     }
   }
   for (lowlevel::Task* task : runnable) node.runnable.push_back(task->id());
+  node.last_task = last_task_id();
+  node.run_length = last_task_run_length();
   if (at < prefix_.size()) {
     node.point.chosen = prefix_[at] % count;
     TRELLIS_ASSERT(!tracking_ || !asleep(node.runnable[node.point.chosen]));

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -62,6 +63,10 @@ struct DporNode {
   std::vector<std::uint64_t> runnable;  // task choices: the task id of each index
   std::vector<SleepEntry> sleep;        // asleep when the choice was made (new nodes)
   std::size_t step = 0;                 // steps logged before it: a task choice starts this step
+  // Task choices: the task that took the last step (none: no step yet) and how many steps
+  // in a row it took (StepPolicy::last_task_run_length(), what fairness counts).
+  std::optional<std::uint64_t> last_task;
+  std::uint64_t run_length = 0;
 };
 
 struct DporLog {

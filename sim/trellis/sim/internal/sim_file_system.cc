@@ -195,7 +195,28 @@ SimFileSystem::FileOperation SimFileSystem::start_file_operation(const char* ope
   return FileOperation{&it->second, &disk, 0};
 }
 
-bool SimFileSystem::inject_eio() {
+void SimFileSystem::set_planned_errors(const HostState& host, std::uint32_t which, bool failing) {
+  Disk& disk = disks_[host.index];
+  const std::uint32_t cls = which % 4;  // DiskErrorClass: all, reads, writes, syncs
+  for (std::uint32_t op = 0; op < disk.failing.size(); ++op) {
+    if (cls != 0 && cls != op + 1) continue;
+    if (failing) {
+      ++disk.failing[op];
+    } else {
+      TRELLIS_ASSERT(disk.failing[op] > 0);
+      --disk.failing[op];
+    }
+  }
+}
+
+bool SimFileSystem::planned_eio(const Disk& disk, Disk::Op op) {
+  if (disk.failing[static_cast<std::size_t>(op)] == 0) return false;
+  if (trace_ != nullptr) trace_->record("disk EIO (planned)", static_cast<std::uint64_t>(op));
+  return true;
+}
+
+bool SimFileSystem::inject_eio(const Disk& disk, Disk::Op op) {
+  if (planned_eio(disk, op)) return true;
   if (!prng_.chance(config_.eio_ppm, kMillion)) return false;
   if (trace_ != nullptr) trace_->record("disk EIO injected");
   return true;
@@ -276,7 +297,7 @@ IoResult<std::size_t> SimFileSystem::read_at(Disk& disk, const OpenFile& open, v
   if ((open.flags & O_ACCMODE) == O_WRONLY) return failure<std::size_t>(EBADF);
   const Disk::Inode& inode = disk.inodes.at(open.inode);
   if (inode.directory) return failure<std::size_t>(EISDIR);
-  if (inject_eio()) return failure<std::size_t>(EIO);
+  if (inject_eio(disk, Disk::Op::kRead)) return failure<std::size_t>(EIO);
   if (offset >= inode.data.size()) return {0, 0};
   const std::size_t n = std::min<std::uint64_t>(size, inode.data.size() - offset);
   // A latent sector error shows on the first read that touches the sector.
@@ -299,7 +320,7 @@ IoResult<std::size_t> SimFileSystem::read_at(Disk& disk, const OpenFile& open, v
 
 IoResult<std::size_t> SimFileSystem::write_at(Disk& disk, Disk::Inode& inode, const void* data,
                                               std::size_t size, std::uint64_t offset) {
-  if (inject_eio()) return failure<std::size_t>(EIO);
+  if (inject_eio(disk, Disk::Op::kWrite)) return failure<std::size_t>(EIO);
   const std::uint64_t end = offset + size;
   const std::uint64_t growth = end > inode.data.size() ? end - inode.data.size() : 0;
   std::size_t n = size;
@@ -427,7 +448,7 @@ int SimFileSystem::fsync(IoHandle file) {
   std::optional<SyncPoint> point = sync_point(file);
   const FileOperation op = start_file_operation("fsync", file, true);
   if (op.error != 0) return op.error;
-  if (inject_eio()) return EIO;
+  if (inject_eio(*op.disk, Disk::Op::kSync)) return EIO;
   // Handles are never reused: valid now means it was valid at the call.
   TRELLIS_ASSERT(point.has_value());
   complete_sync(op.disk->inodes.at(op.open->inode), std::move(*point));
@@ -444,6 +465,7 @@ int SimFileSystem::truncate_file(IoHandle file, std::uint64_t size) {
   OpenFile* open = op.open;
   Disk* disk = op.disk;
   if ((open->flags & O_ACCMODE) == O_RDONLY) return EINVAL;
+  if (planned_eio(*disk, Disk::Op::kWrite)) return EIO;  // eio_ppm never drew here
   Disk::Inode& inode = disk->inodes.at(open->inode);
   if (size > inode.data.size() &&
       disk->bytes_used + (size - inode.data.size()) > config_.capacity_bytes) {
@@ -607,7 +629,7 @@ int SimFileSystem::fsync_directory(const std::string& raw_path) {
   auto name = disk.names.find(path);
   if (name == disk.names.end()) return ENOENT;
   if (!disk.inodes.at(name->second).directory) return ENOTDIR;
-  if (inject_eio()) return EIO;
+  if (inject_eio(disk, Disk::Op::kSync)) return EIO;
   // The directory's entries become durable exactly as they are now: one atomic step.
   auto is_child = [&](const std::string& candidate) {
     return candidate != "/" && candidate != path && parent_path(candidate) == path;

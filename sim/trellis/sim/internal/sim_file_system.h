@@ -3,6 +3,7 @@
 // host.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -54,6 +55,9 @@ class Disk {
     std::set<std::uint64_t> bad_sectors;
   };
 
+  // The classes of operation a planned disk-error window (FaultPlan's kDiskErrors) fails.
+  enum class Op : std::uint8_t { kRead, kWrite, kSync };
+
   Disk();
   // Keeps the durable state only (tearing unsynced writes as configured).
   void crash(Prng& prng, const DiskConfig& config);
@@ -65,6 +69,9 @@ class Disk {
   std::map<std::uint64_t, Inode> inodes;
   std::uint64_t next_inode = 1;
   std::uint64_t bytes_used = 0;  // sum of data sizes
+  // Planned disk-error windows open now, per Op: while one is, every such operation fails
+  // with EIO. Hardware: a crash does not close them.
+  std::array<std::uint32_t, 3> failing{};
 };
 
 class SimFileSystem final : public FileSystemFacet {
@@ -97,6 +104,9 @@ class SimFileSystem final : public FileSystemFacet {
   void host_crashed(HostState& host);
   // The host's disk (created on first use), for tests and fault plans.
   Disk& disk(const HostState& host) { return disks_[host.index]; }
+  // A planned disk-error window opens (failing) or closes on host's disk for the operation
+  // classes of `which` (DiskErrorClass in fault_plan.h, taken % 4).
+  void set_planned_errors(const HostState& host, std::uint32_t which, bool failing);
 
  private:
   struct OpenFile {
@@ -134,7 +144,11 @@ class SimFileSystem final : public FileSystemFacet {
     int error = 0;  // EIO or EBADF
   };
   FileOperation start_file_operation(const char* operation, IoHandle file, bool with_latency);
-  bool inject_eio();
+  // EIO for an operation of class op on disk: always while a planned window fails that
+  // class (no draw), else with chance eio_ppm.
+  bool inject_eio(const Disk& disk, Disk::Op op);
+  // The planned part alone (traced); draws nothing.
+  bool planned_eio(const Disk& disk, Disk::Op op);
   // A storage fault with chance ppm (disk_config.h), traced as `what`. Draws nothing when
   // ppm is 0, so a knob left off leaves every other draw, and the trace, as they were.
   bool inject(unsigned ppm, const char* what);
