@@ -127,6 +127,7 @@ struct ExecutionContext {
 };
 
 // Makes `context` a fresh fiber on `stack` that will call body(arg) when first switched to.
+// `stack` may be the lower part of a pooled stack (its top 64-byte aligned).
 // body returns the context to switch to when it is done; the fiber leaves for good, and the
 // owner must call destroy_fiber_context() before reusing the stack. body must not let an
 // exception escape.
