@@ -270,8 +270,7 @@ TEST(TaskTree, ATaskThatHasNotRunYetIsSmall) {
   int counter = 0;
   auto body = [&counter] { ++counter; };
   using Fn = decltype(body);
-  using Task =
-      internal::TaskWithBody<internal::BoundCall<Fn>, internal::SpawnedName<Fn>>;
+  using Task = internal::TaskWithBody<internal::BoundCall<Fn>, internal::SpawnedName<Fn>>;
   EXPECT_LE(sizeof(Task), 112u);
   EXPECT_LE(sizeof(lowlevel::Task), 96u);
 }
