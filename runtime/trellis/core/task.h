@@ -10,7 +10,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -210,11 +210,6 @@ class Task : private internal::TaskLinks {
   // Invariant: run_ != nullptr iff the task has a stack: from its first step to its exit.
   State state_ = State::kNew;
 
- protected:
-  // TaskWithBody: whether the spawned callable is still alive (it dies right after its call).
-  bool body_alive_ = false;
-
- private:
   // Stack size in pages (the stack is given at first run).
   std::uint32_t stack_pages_ = 0;
   internal::TaskRun* run_ = nullptr;
@@ -240,8 +235,8 @@ namespace internal {
 
 // Names a task after the function it was spawned with: a function by its symbol, any other
 // callable by its type.
-template <class Fn,
-          bool kIsFunction = std::is_pointer_v<Fn>&& std::is_function_v<std::remove_pointer_t<Fn>>>
+template <class Fn, bool kIsFunction =
+                        (std::is_pointer_v<Fn> && std::is_function_v<std::remove_pointer_t<Fn>>)>
 struct SpawnedName {
   explicit SpawnedName(const Fn& /*fn*/) noexcept {}
   TaskNameSource source() const noexcept { return {&typeid(Fn), nullptr}; }
@@ -274,24 +269,15 @@ struct BoundCall {
 template <class Body, class Name, bool kStarted = false>
 class TaskWithBody final : public lowlevel::Task {
  public:
-  TaskWithBody(Body&& body, Name name) : name_(name) {
-    new (&storage_.body) Body(std::move(body));
-    body_alive_ = true;
-  }
-  ~TaskWithBody() override {
-    if (body_alive_) storage_.body.~Body();
-  }
+  TaskWithBody(Body&& body, Name name) : name_(name), body_(std::move(body)) {}
 
  private:
   void invoke() override {
     struct Destroy {
-      TaskWithBody& task;
-      ~Destroy() {
-        task.storage_.body.~Body();
-        task.body_alive_ = false;
-      }
-    } destroy{*this};
-    storage_.body();
+      std::optional<Body>& body;
+      ~Destroy() { body.reset(); }
+    } destroy{body_};
+    (*body_)();
   }
   TaskNameSource name_source() const noexcept override { return name_.source(); }
   Nursery** eventual_parent_slot() const noexcept override {
@@ -305,11 +291,7 @@ class TaskWithBody final : public lowlevel::Task {
   struct NoSlot {};
   [[no_unique_address]] mutable std::conditional_t<kStarted, Nursery*, NoSlot> eventual_parent_{};
   [[no_unique_address]] Name name_;
-  union Storage {
-    Storage() {}
-    ~Storage() {}
-    Body body;
-  } storage_;
+  std::optional<Body> body_;
 };
 
 }  // namespace internal
