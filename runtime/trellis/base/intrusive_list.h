@@ -4,7 +4,9 @@
 // need O(1) insert and O(1) removal of an arbitrary element without allocation. An element
 // embeds one IntrusiveListHook per list it can be on; the list is told which hook by a pointer
 // to member. Iteration order is insertion order (never address order), which the simulator's
-// determinism depends on.
+// determinism depends on. An element that can find itself from a bare IntrusiveLink (its
+// OwnerOf function: lowlevel::Task, whose links sit at fixed offsets of a standard-layout base)
+// saves the hook's owner pointer.
 #pragma once
 
 #include <cstddef>
@@ -13,15 +15,20 @@
 
 namespace trellis::internal {
 
-struct IntrusiveListHook {
-  IntrusiveListHook* prev = nullptr;
-  IntrusiveListHook* next = nullptr;
-  void* owner = nullptr;  // the element that embeds this hook, set on insertion
-  // Invariant: linked() iff the element is on exactly one list through this hook.
+struct IntrusiveLink {
+  IntrusiveLink* prev = nullptr;
+  IntrusiveLink* next = nullptr;
+  // Invariant: linked() iff the element is on exactly one list through this link.
   bool linked() const noexcept { return next != nullptr; }
 };
 
-template <class T, IntrusiveListHook T::*Hook>
+struct IntrusiveListHook : IntrusiveLink {
+  void* owner = nullptr;  // the element that embeds this hook, set on insertion
+};
+
+// Hook: a pointer to the element's IntrusiveListHook member, or (with OwnerOf) to an
+// IntrusiveLink member of it or of its base.
+template <class T, auto Hook, T& (*OwnerOf)(IntrusiveLink*) noexcept = nullptr>
 class IntrusiveList {
  public:
   IntrusiveList() noexcept { head_.prev = head_.next = &head_; }
@@ -33,9 +40,9 @@ class IntrusiveList {
   std::size_t size() const noexcept { return size_; }
 
   void push_back(T& element) noexcept {
-    IntrusiveListHook& hook = element.*Hook;
+    IntrusiveLink& hook = element.*Hook;
     TRELLIS_ASSERT(!hook.linked());
-    hook.owner = &element;
+    if constexpr (OwnerOf == nullptr) (element.*Hook).owner = &element;
     hook.prev = head_.prev;
     hook.next = &head_;
     head_.prev->next = &hook;
@@ -44,7 +51,7 @@ class IntrusiveList {
   }
 
   void remove(T& element) noexcept {
-    IntrusiveListHook& hook = element.*Hook;
+    IntrusiveLink& hook = element.*Hook;
     TRELLIS_ASSERT(hook.linked());
     TRELLIS_ASSERT(size_ > 0);
     hook.prev->next = hook.next;
@@ -73,7 +80,7 @@ class IntrusiveList {
 
   class iterator {
    public:
-    explicit iterator(IntrusiveListHook* at) noexcept : at_(at) {}
+    explicit iterator(IntrusiveLink* at) noexcept : at_(at) {}
     T& operator*() const noexcept { return from_hook(at_); }
     T* operator->() const noexcept { return &from_hook(at_); }
     iterator& operator++() noexcept {
@@ -83,18 +90,23 @@ class IntrusiveList {
     bool operator==(const iterator& other) const noexcept { return at_ == other.at_; }
 
    private:
-    IntrusiveListHook* at_;
+    IntrusiveLink* at_;
   };
   iterator begin() noexcept { return iterator(head_.next); }
   iterator end() noexcept { return iterator(&head_); }
 
  private:
-  static T& from_hook(IntrusiveListHook* hook) noexcept {
-    TRELLIS_ASSERT(hook->owner != nullptr);
-    return *static_cast<T*>(hook->owner);
+  static T& from_hook(IntrusiveLink* link) noexcept {
+    if constexpr (OwnerOf == nullptr) {
+      auto* hook = static_cast<IntrusiveListHook*>(link);
+      TRELLIS_ASSERT(hook->owner != nullptr);
+      return *static_cast<T*>(hook->owner);
+    } else {
+      return OwnerOf(link);
+    }
   }
 
-  IntrusiveListHook head_;
+  IntrusiveLink head_;
   std::size_t size_ = 0;
 };
 

@@ -66,7 +66,9 @@ void CancelStatus::recalculate() {
       if (now_cancelled) {
         // Delivery runs abort functions, which never move tasks between statuses, so the
         // list can be walked as it is (as Trio walks its set).
-        for (lowlevel::Task& task : current->tasks_) task.runner_->deliver_pending_cancel(task);
+        for (lowlevel::Task& task : current->tasks_) {
+          if (task.parked()) current->scope_->runner_->deliver_pending_cancel(task);
+        }
       }
       for (CancelStatus& child : current->children_) pending.push_back(&child);
     }

@@ -89,7 +89,8 @@ class CancelStatus {
 
  private:
   IntrusiveList<CancelStatus, &CancelStatus::sibling_hook_> children_;
-  IntrusiveList<lowlevel::Task, &lowlevel::Task::cancel_status_hook_> tasks_;
+  IntrusiveList<lowlevel::Task, &TaskLinks::cancel_status, &lowlevel::Task::of_cancel_status_link>
+      tasks_;
 };
 
 }  // namespace internal

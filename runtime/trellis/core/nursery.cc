@@ -13,7 +13,7 @@ Nursery::Nursery(internal::NurseryKey, NurseryOptions options) {
   parent_task_ = &runner.require_task("open_nursery()");
   strict_ = options.strict_exception_groups.value_or(runner.strict_exception_groups());
   cancel_scope_.enter();
-  parent_task_->child_nurseries_.push_back(this);
+  parent_task_->run_->child_nurseries.push_back(this);
 }
 
 Nursery::~Nursery() {
@@ -89,9 +89,9 @@ std::exception_ptr Nursery::close_after_body(std::exception_ptr body_error) noex
     runner_->yield();
   }
   TRELLIS_ASSERT(closed_);
-  TRELLIS_ASSERT(!parent_task_->child_nurseries_.empty());
-  TRELLIS_ASSERT(parent_task_->child_nurseries_.back() == this);
-  parent_task_->child_nurseries_.pop_back();
+  std::vector<Nursery*>& open = parent_task_->run_->child_nurseries;
+  TRELLIS_ASSERT(!open.empty() && open.back() == this);
+  open.pop_back();
   std::exception_ptr result;
   if (!pending_errors_.empty()) {
     if (!strict_ && pending_errors_.size() == 1) {
@@ -122,7 +122,7 @@ void TaskStatusState::mark_started() {
   while (!old_nursery.children_.empty()) {
     lowlevel::Task& task = old_nursery.children_.pop_front();
     task.parent_nursery_ = &new_nursery;
-    task.eventual_parent_nursery_ = nullptr;
+    if (Nursery** slot = task.eventual_parent_slot()) *slot = nullptr;
     new_nursery.children_.push_back(task);
   }
   // Move everything under the old nursery's cancel status beneath the new nursery's. Detach

@@ -82,22 +82,6 @@ class TaskStatusState {
 // Throws the child's error unwrapped if it failed before started().
 void run_start(Nursery& target, TaskStatusState& state, FunctionRef<void(Nursery&)> spawn);
 
-template <class F>
-void set_task_name_source(TaskWithBody<F>& task, const std::type_info& type,
-                          const void* function) noexcept {
-  task.set_name_source(&type, function);
-}
-
-template <class Fn>
-const void* function_address(const Fn& fn) noexcept {
-  using Decayed = std::decay_t<Fn>;
-  if constexpr (std::is_pointer_v<Decayed> && std::is_function_v<std::remove_pointer_t<Decayed>>) {
-    return reinterpret_cast<const void*>(fn);
-  } else {
-    return nullptr;
-  }
-}
-
 }  // namespace internal
 
 class Nursery {
@@ -170,7 +154,9 @@ class Nursery {
   bool parent_waiting_in_exit_ = false;
   std::size_t pending_starts_ = 0;
   std::vector<std::exception_ptr> pending_errors_;
-  internal::IntrusiveList<lowlevel::Task, &lowlevel::Task::nursery_hook_> children_;
+  internal::IntrusiveList<lowlevel::Task, &internal::TaskLinks::nursery,
+                          &lowlevel::Task::of_nursery_link>
+      children_;
   // Exploration (core/access_recorder.h): a spawn writes the nursery, a child's clean exit
   // is a commuting update (exits in any order leave the same state), the parent's wait for
   // its children reads it.
@@ -220,12 +206,11 @@ class TaskStatus<void> {
 template <class F, class... Args>
 void Nursery::start_soon(SpawnOptions options, F&& fn, Args&&... args) {
   check_open();
-  auto body = [fn = std::decay_t<F>(std::forward<F>(fn)),
-               bound = std::make_tuple(std::decay_t<Args>(std::forward<Args>(args))...)]() mutable {
-    std::apply([&](auto&... a) { std::invoke(std::move(fn), std::move(a)...); }, bound);
-  };
-  auto* task = new internal::TaskWithBody<decltype(body)>(std::move(body));
-  internal::set_task_name_source(*task, typeid(std::decay_t<F>), internal::function_address(fn));
+  using Fn = std::decay_t<F>;
+  using Body = internal::BoundCall<Fn, std::decay_t<Args>...>;
+  internal::SpawnedName<Fn> name(fn);
+  auto* task = new internal::TaskWithBody<Body, internal::SpawnedName<Fn>>(
+      Body{Fn(std::forward<F>(fn)), {std::decay_t<Args>(std::forward<Args>(args))...}}, name);
   spawn(options, task, nullptr);
 }
 
@@ -233,16 +218,17 @@ template <class T, class F, class... Args>
 T Nursery::start(SpawnOptions options, F&& fn, Args&&... args) {
   check_open();
   auto state = std::make_shared<typename TaskStatus<T>::State>();
-  const void* address = internal::function_address(fn);
-  auto body = [status = TaskStatus<T>(state), fn = std::decay_t<F>(std::forward<F>(fn)),
+  using Fn = std::decay_t<F>;
+  internal::SpawnedName<Fn> name(fn);
+  auto body = [status = TaskStatus<T>(state), fn = Fn(std::forward<F>(fn)),
                bound = std::make_tuple(std::decay_t<Args>(std::forward<Args>(args))...)]() mutable {
     std::apply([&](auto&... a) { std::invoke(std::move(fn), status, std::move(a)...); }, bound);
   };
   using Body = decltype(body);
   std::optional<Body> pending_body(std::move(body));
   internal::run_start(*this, *state, [&](Nursery& old_nursery) {
-    auto* task = new internal::TaskWithBody<Body>(std::move(*pending_body));
-    internal::set_task_name_source(*task, typeid(std::decay_t<F>), address);
+    auto* task = new internal::TaskWithBody<Body, internal::SpawnedName<Fn>, /*kStarted=*/true>(
+        std::move(*pending_body), name);
     old_nursery.spawn(options, task, this);
   });
   if constexpr (!std::is_void_v<T>) {

@@ -11,8 +11,10 @@
 #include <absl/container/inlined_vector.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <memory>
+#include <new>
 
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
@@ -78,11 +80,9 @@ Runner::~Runner() {
   }
   stack_pool_.trim();
   trim_task_memory();
-  if (abandoned_) {
-    all_tasks_.abandon();
-    return;
-  }
-  TRELLIS_ASSERT(all_tasks_.empty());
+  // (An abandoned run leaks its tasks, deliberately: see handle_deadlock().)
+  if (abandoned_) return;
+  TRELLIS_ASSERT(tasks_living_ == 0);
   TRELLIS_ASSERT(runq_.empty());
 }
 
@@ -171,13 +171,13 @@ void Runner::start(FunctionRef<void()> main, const std::type_info& main_type) {
         } forget{main_scope_};
         scope.run([&] { main(); });
       };
-      auto* task = new TaskWithBody<decltype(main_body)>(std::move(main_body));
-      task->set_name_source(&main_type, nullptr);
+      auto* task = new TaskWithBody<decltype(main_body), TypeName>(std::move(main_body),
+                                                                   TypeName{&main_type});
       main_task_ = task;
       spawn(task, &system, SpawnOptions{.name = main_name_}, nullptr);
     });
   };
-  auto* root = new TaskWithBody<decltype(root_body)>(std::move(root_body));
+  auto* root = new TaskWithBody<decltype(root_body), TypeName>(std::move(root_body), TypeName{});
   root_ = root;
   spawn(root, nullptr, SpawnOptions{"<init>", 0}, nullptr);
 }
@@ -512,8 +512,21 @@ void Runner::run_batch() {
   }
 }
 
+namespace {
+// How many tasks ahead run_slice() prefetches.
+constexpr std::size_t kTaskPrefetchAhead = 4;
+}  // namespace
+
 void Runner::run_slice() {
   while (batch_position_ < batch_stop_) {
+    // A few tasks ahead, start loading the task: in a storm of new tasks, each is cold memory
+    // written at its spawn (its first step reads it whole: its stack size, its body).
+    if (batch_position_ + kTaskPrefetchAhead < batch_stop_) {
+      const auto* ahead =
+          reinterpret_cast<const char*>(batch_[batch_position_ + kTaskPrefetchAhead]);
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(ahead + 64);
+    }
     lowlevel::Task& task = *batch_[batch_position_++];
     TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunnable);
     TRELLIS_ASSERT(current_ == nullptr);
@@ -521,14 +534,14 @@ void Runner::run_slice() {
     current_ = &task;  // step hooks run "as" the stepping task, as in Trio
     if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.before_task_step(task); });
     task.state_ = lowlevel::Task::State::kRunning;
-    switch_context(loop_context_, task.context_);
+    switch_context(loop_context_, task.run_->context);
     // Back in the loop from whichever task stopped last: with direct switches between
     // tasks, that may be a later task of this batch (or of a batch formed meanwhile).
     TRELLIS_ASSERT(current_ != nullptr);
     lowlevel::Task& last = *current_;
     if (last.state_ == lowlevel::Task::State::kFinished) {
       current_ = nullptr;
-      finish(last);
+      finish(last, std::move(last.run_->error));
     } else {
       TRELLIS_ASSERT(last.state_ == lowlevel::Task::State::kRunnable ||
                      last.state_ == lowlevel::Task::State::kParked);
@@ -542,17 +555,23 @@ void Runner::run_slice() {
 }
 
 bool Runner::prepare_to_run(lowlevel::Task& task) {
-  if (!task.stack_.empty()) return true;
+  if (task.run_ != nullptr) return true;
+  Stack stack;
   try {
-    task.stack_ = stack_pool_.acquire(task.stack_size_);
+    stack = stack_pool_.acquire(std::size_t{task.stack_pages_} * kStackPageBytes);
   } catch (...) {
     // The task cannot start: it fails as if its function had thrown.
-    task.error_ = std::current_exception();
     task.state_ = lowlevel::Task::State::kFinished;
-    finish(task);
+    finish(task, std::current_exception());
     return false;
   }
-  make_fiber_context(task.context_, task.stack_, &Runner::task_main, &task, loop_context_);
+  // The task's run-time state takes the top of its stack; its frames start below it.
+  static_assert(kTaskRunBytes % alignof(std::max_align_t) == 0);
+  TRELLIS_ASSERT(stack.usable_size() > kTaskRunBytes);
+  task.run_ = new (stack.top() - kTaskRunBytes) TaskRun{};
+  task.run_->stack = stack;
+  const Stack frames{stack.mapping, stack.mapping_size - kTaskRunBytes, stack.guard_size};
+  make_fiber_context(task.run_->context, frames, &Runner::task_main, &task, loop_context_);
   return true;
 }
 
@@ -561,11 +580,11 @@ ExecutionContext* Runner::task_main(void* argument) noexcept {
   try {
     task->invoke();
   } catch (...) {
-    task->error_ = std::current_exception();
+    task->run_->error = std::current_exception();
   }
   task->state_ = lowlevel::Task::State::kFinished;
   // A finished task always returns to the loop, which releases its stack.
-  return &task->runner_->loop_context_;
+  return &this_thread_->loop_context_;
 }
 
 void Runner::closure_crashed(std::exception_ptr error) {
@@ -585,16 +604,17 @@ void Runner::fail_run(std::exception_ptr error) noexcept {
   root_ = nullptr;
 }
 
-void Runner::finish(lowlevel::Task& task) {
+void Runner::finish(lowlevel::Task& task, std::exception_ptr error) {
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kFinished);
-  TRELLIS_ASSERT(task.child_nurseries_.empty());
-  if (!task.stack_.empty()) {
-    destroy_fiber_context(task.context_);
-    stack_pool_.release(task.stack_);
-    task.stack_ = Stack{};
+  if (TaskRun* run = std::exchange(task.run_, nullptr)) {
+    TRELLIS_ASSERT(run->child_nurseries.empty());
+    destroy_fiber_context(run->context);
+    const Stack stack = run->stack;
+    run->~TaskRun();
+    stack_pool_.release(stack);
   }
   activate_cancel_status(task, nullptr);
-  all_tasks_.remove(task);
+  --tasks_living_;
   if (!exit_listeners_.empty()) {
     if (auto it = exit_listeners_.find(&task); it != exit_listeners_.end()) {
       const std::vector<lowlevel::TaskExitListener*> listeners = std::move(it->second);
@@ -602,8 +622,6 @@ void Runner::finish(lowlevel::Task& task) {
       for (lowlevel::TaskExitListener* listener : listeners) listener->task_exited(task);
     }
   }
-  std::exception_ptr error = std::move(task.error_);
-  task.error_ = nullptr;
   if (&task == main_task_) {
     main_error_ = std::move(error);
     error = nullptr;
@@ -640,20 +658,25 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
                    Nursery* eventual_parent) {
   TRELLIS_ASSERT(task != nullptr);
   TRELLIS_ASSERT(task->state_ == lowlevel::Task::State::kNew);
-  task->runner_ = this;
   // Exploration: task ids are numbered in spawn order, so spawns are ordered among themselves.
   lowlevel::ObjectId numbering = lowlevel::kTaskNumberingObject;
   lowlevel::record_access(numbering, lowlevel::Access::kWrite);
   task->id_ = next_task_id_++;
-  if (!options.name.empty()) task->name_ = options.name;
-  task->stack_size_ =
+  if (!options.name.empty()) task->name_ = std::make_unique<std::string>(options.name);
+  const std::size_t stack_size =
       options.stack_size == 0 ? stack_size_default_ : normalize_stack_size(options.stack_size);
+  static_assert(kStackSizeMax / kStackPageBytes <= UINT32_MAX);
+  task->stack_pages_ = static_cast<std::uint32_t>(stack_size / kStackPageBytes);
   task->parent_nursery_ = nursery;
-  task->eventual_parent_nursery_ = eventual_parent;
+  if (eventual_parent != nullptr) {
+    Nursery** slot = task->eventual_parent_slot();
+    TRELLIS_ASSERT(slot != nullptr);
+    *slot = eventual_parent;
+  }
   // contextvars semantics: a task starts with its spawner's task-local values (the root
   // task with those of the thread that called run()).
   task->locals_ = current_ != nullptr ? current_->locals_ : task_local_thread_context();
-  all_tasks_.push_back(*task);
+  ++tasks_living_;
   if (nursery != nullptr) {
     nursery->children_.push_back(*task);
     activate_cancel_status(*task, &nursery->cancel_scope_.status_);
@@ -697,7 +720,7 @@ lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
   }
   lowlevel::Task* next = batch_[batch_position_];
   TRELLIS_ASSERT(next->state_ == lowlevel::Task::State::kRunnable);
-  if (next->stack_.empty()) return nullptr;
+  if (next->run_ == nullptr) return nullptr;
   ++batch_position_;
   return next;
 }
@@ -711,7 +734,7 @@ lowlevel::Task* Runner::next_for_instrumented_switch(lowlevel::Task& self) {
   if (batch_position_ == batch_stop_) return nullptr;
   lowlevel::Task* next = batch_[batch_position_];
   TRELLIS_ASSERT(next->state_ == lowlevel::Task::State::kRunnable);
-  if (next->stack_.empty()) return nullptr;
+  if (next->run_ == nullptr) return nullptr;
   ++batch_position_;
   call_instruments([&](Instrument& i) { i.after_task_step(self); });
   current_ = next;
@@ -721,8 +744,8 @@ lowlevel::Task* Runner::next_for_instrumented_switch(lowlevel::Task& self) {
 }
 
 void Runner::reschedule(lowlevel::Task& task, std::exception_ptr error) {
-  // (resume_error_ is null while a task is parked: park() clears it on every wake-up.)
-  task.resume_error_ = std::move(error);
+  // (resume_error is null while a task is parked: park() clears it on every wake-up.)
+  task.run_->resume_error = std::move(error);  // a parked task has run
   reschedule(task);
 }
 
@@ -743,9 +766,9 @@ void Runner::throw_cancelled(lowlevel::Task& task) {
 }
 
 void Runner::deliver_pending_cancel(lowlevel::Task& task) {
-  if (task.state_ != lowlevel::Task::State::kParked || task.abort_fn_ == nullptr) return;
+  if (task.state_ != lowlevel::Task::State::kParked || task.run_->abort_fn == nullptr) return;
   if (!effectively_cancelled(task)) return;
-  lowlevel::AbortFn* abort = std::exchange(task.abort_fn_, nullptr);
+  lowlevel::AbortFn* abort = std::exchange(task.run_->abort_fn, nullptr);
   std::exception_ptr cancelled = make_cancelled(task);
   if ((*abort)(cancelled) == lowlevel::Abort::kSucceeded) reschedule(task, std::move(cancelled));
 }
@@ -767,10 +790,10 @@ void Runner::sleep_until(Time deadline) {
     checkpoint();
     return;
   }
-  ++task.cancel_points_;
+  ++task.run_->cancel_points;
   DeadlineTimer timer{DeadlineTimer::kNotRegistered, &Runner::reschedule_timed, &task};
   deadlines_.push(timer, clock_.loop_time_of(deadline));  // the heap is in loop time
-  task.sleep_deadline_ = deadline;
+  task.run_->sleep_deadline = deadline;
   park(
       [&](std::exception_ptr) {
         deadlines_.remove(timer);
@@ -780,7 +803,7 @@ void Runner::sleep_until(Time deadline) {
   TRELLIS_ASSERT(!deadlines_.contains(timer));
   // Where this wake-up found the timer, relative to the registers the task saved when it
   // switched out (still in its context): the next expiry's prefetch aims by it.
-  wakeup_prefetch_.learn(&timer, task.context_.fctx);
+  wakeup_prefetch_.learn(&timer, task.run_->context.fctx);
 }
 
 void Runner::deliver_cancel_at_checkpoint() {
@@ -795,7 +818,8 @@ Time Runner::current_effective_deadline() {
 
 void Runner::reschedule_timed(void* owner) {
   auto& task = *static_cast<lowlevel::Task*>(owner);
-  task.runner_->reschedule(task);
+  // (Timers fire inside the run, on its thread.)
+  this_thread_->reschedule(task);
 }
 
 bool Runner::hold_step(lowlevel::Task& task) {
@@ -806,7 +830,7 @@ bool Runner::hold_step(lowlevel::Task& task) {
   const Time until = saturating_add(clock_.now(), hold);
   DeadlineTimer timer{DeadlineTimer::kNotRegistered, &Runner::reschedule_timed, &task};
   deadlines_.push(timer, until);
-  task.sleep_deadline_ = until;
+  task.run_->sleep_deadline = until;
   // Not abortable: the step's CPU time is spent whatever happens meanwhile; a cancellation
   // reaches the task at its checkpoint, right after.
   park([](std::exception_ptr) { return lowlevel::Abort::kFailed; }, "CPU time");
@@ -826,7 +850,7 @@ void Runner::handle_deadlock() {
     std::fprintf(stderr,
                  "trellis: %zu task(s) could not be unwound after a deadlock and were "
                  "abandoned\n",
-                 all_tasks_.size());
+                 tasks_living_);
     abandoned_ = true;
     root_ = nullptr;
     return;
@@ -838,14 +862,14 @@ void Runner::handle_deadlock() {
     system_nursery_->cancel_scope().cancel_with(CancelSource::kDeadlock);
   }
   std::vector<lowlevel::Task*> parked;
-  for (lowlevel::Task& task : all_tasks_) {
-    if (task.state_ == lowlevel::Task::State::kParked && task.abort_fn_ != nullptr) {
-      parked.push_back(&task);
+  for (lowlevel::Task* task : living_tasks()) {
+    if (task->state_ == lowlevel::Task::State::kParked && task->run_->abort_fn != nullptr) {
+      parked.push_back(task);
     }
   }
   for (lowlevel::Task* task : parked) {
-    if (task->state_ != lowlevel::Task::State::kParked || task->abort_fn_ == nullptr) continue;
-    lowlevel::AbortFn* abort = std::exchange(task->abort_fn_, nullptr);
+    if (task->state_ != lowlevel::Task::State::kParked || task->run_->abort_fn == nullptr) continue;
+    lowlevel::AbortFn* abort = std::exchange(task->run_->abort_fn, nullptr);
     std::exception_ptr cancelled =
         std::make_exception_ptr(CancelledFactory::make(CancelSource::kDeadlock));
     if ((*abort)(cancelled) == lowlevel::Abort::kSucceeded) reschedule(*task, cancelled);
@@ -858,14 +882,15 @@ std::string Runner::deadlock_report() const {
       "will reach";
   report += clock_.advances_on_its_own() ? "" : " - the clock does not advance on its own";
   report += ", no I/O registration, no cross-thread call). Blocked tasks:";
-  for (const lowlevel::Task& task : all_tasks_) {
+  for (const lowlevel::Task* living : living_tasks()) {
+    const lowlevel::Task& task = *living;
     if (task.state_ != lowlevel::Task::State::kParked) continue;
     report += "\n  - task '" + task.name() + "' (#" + std::to_string(task.id_) + "): waiting on " +
-              std::string(task.waiting_on_.empty() ? "?" : task.waiting_on_);
+              std::string(task.waiting_on().empty() ? "?" : task.waiting_on());
     if (lock_tracking_ != nullptr) report += lock_tracking_->describe_wait(task);
     if (task.cancel_status_ != nullptr) {
       Time deadline = task.cancel_status_->effective_deadline();
-      if (task.waiting_on_ == "sleep") deadline = std::min(deadline, task.sleep_deadline_);
+      if (task.waiting_on() == "sleep") deadline = std::min(deadline, task.run_->sleep_deadline);
       if (deadline != kNoDeadline && deadline != Time::min()) {
         report += " (deadline at t=" + std::to_string(deadline.time_since_epoch().count()) + "ns)";
       }
@@ -876,6 +901,16 @@ std::string Runner::deadlock_report() const {
 }
 
 // ---- introspection ------------------------------------------------------------------------
+
+}  // namespace internal
+
+const std::vector<Nursery*>& lowlevel::Task::child_nurseries() const noexcept {
+  // A task that has not run yet has opened none.
+  static const std::vector<Nursery*> kNone;
+  return run_ != nullptr ? run_->child_nurseries : kNone;
+}
+
+namespace internal {
 
 void Runner::dump_task(const lowlevel::Task& task, int depth, std::string& out) const {
   out.append(static_cast<std::size_t>(depth) * 2, ' ');
@@ -889,18 +924,36 @@ void Runner::dump_task(const lowlevel::Task& task, int depth, std::string& out) 
       out += " [runnable]";
       break;
     case lowlevel::Task::State::kParked:
-      out += " [waiting on " + std::string(task.waiting_on_) + "]";
+      out += " [waiting on " + std::string(task.waiting_on()) + "]";
       break;
     case lowlevel::Task::State::kFinished:
       out += " [finished]";
       break;
   }
   out += '\n';
-  for (Nursery* nursery : task.child_nurseries_) {
+  for (Nursery* nursery : task.child_nurseries()) {
     out.append(static_cast<std::size_t>(depth + 1) * 2, ' ');
     out += "nursery (" + std::to_string(nursery->child_count()) + " children)\n";
     for (lowlevel::Task* child : nursery->child_tasks()) dump_task(*child, depth + 2, out);
   }
+}
+
+std::vector<lowlevel::Task*> Runner::living_tasks() const {
+  std::vector<lowlevel::Task*> tasks;
+  tasks.reserve(tasks_living_);
+  std::vector<lowlevel::Task*> pending;
+  if (root_ != nullptr) pending.push_back(root_);
+  while (!pending.empty()) {
+    lowlevel::Task* task = pending.back();
+    pending.pop_back();
+    tasks.push_back(task);
+    for (Nursery* nursery : task->child_nurseries()) {
+      for (lowlevel::Task& child : nursery->children_) pending.push_back(&child);
+    }
+  }
+  std::sort(tasks.begin(), tasks.end(),
+            [](const lowlevel::Task* a, const lowlevel::Task* b) { return a->id_ < b->id_; });
+  return tasks;
 }
 
 std::string Runner::dump_task_tree() const {
@@ -911,7 +964,7 @@ std::string Runner::dump_task_tree() const {
 
 lowlevel::RunStatistics Runner::statistics() const {
   lowlevel::RunStatistics stats;
-  stats.tasks_living = all_tasks_.size();
+  stats.tasks_living = tasks_living_;
   stats.tasks_runnable = runq_.size();
   stats.deadlines_pending = deadlines_.size();
   if (!deadlines_.empty())
@@ -956,12 +1009,14 @@ bool Runner::guard_lookup(const void* address, OverflowInfo* info) noexcept {
   // A frame larger than the guard page may jump past it; accept faults up to 64 KiB below
   // the usable stack too (nothing else of ours is mapped right there).
   constexpr std::size_t kGuardSlack = 64 * 1024;
+  if (task.run_ == nullptr) return false;
+  const Stack& stack = task.run_->stack;
   const char* low =
-      task.stack_.mapping -
-      std::min<std::size_t>(kGuardSlack, reinterpret_cast<std::uintptr_t>(task.stack_.mapping));
-  if (task.stack_.empty() || fault < low || fault >= task.stack_.bottom()) return false;
-  info->task_name = task.name_.empty() ? "(unnamed)" : task.name_.c_str();
-  info->stack_size = task.stack_.usable_size();
+      stack.mapping -
+      std::min<std::size_t>(kGuardSlack, reinterpret_cast<std::uintptr_t>(stack.mapping));
+  if (stack.empty() || fault < low || fault >= stack.bottom()) return false;
+  info->task_name = task.name_ == nullptr ? "(unnamed)" : task.name_->c_str();
+  info->stack_size = stack.usable_size();
   return true;
 }
 

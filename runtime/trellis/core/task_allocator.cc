@@ -2,14 +2,15 @@
 //
 // Tasks come and go by the hundred thousand (a spawn storm, a server's connections), and in a
 // spawn storm they all exist at once before the first one runs. So their memory is carved out
-// of per-thread slabs by 64-byte size class and recycled through free lists, instead of going
+// of per-thread slabs by 16-byte size class and recycled through free lists, instead of going
 // to malloc each time (an aligned malloc splits and merges chunks: a tenth of a spawn's cost).
 // Slabs grow from 64 KiB to 2 MiB; slabs of 2 MiB are aligned and advised for transparent huge
 // pages (huge_page_memory.h), so 100k tasks fault in a few dozen huge pages rather than 12,000
 // small ones. Slabs live until the thread exits, or until a run ends with no task alive while
 // the thread holds more than kTaskSlabBytesKept (trim_task_memory(), called by the Runner).
-// Tasks start on a cache line: the fields a wake-up touches fill their first lines (task.h),
-// which the run loop prefetches for the next sleeper due.
+// Size classes are fine-grained because a task's size is what a storm pays per task: a Task
+// holds only what a task that has not run needs (task.h), and every 16 bytes of it are 1.6 MB
+// of memory the kernel zeroes for 100k tasks.
 #include <algorithm>
 #include <cstddef>
 #include <new>
@@ -30,9 +31,9 @@ constexpr bool kRecycleTaskMemory = false;
 #else
 constexpr bool kRecycleTaskMemory = true;
 #endif
-constexpr std::size_t kTaskSizeClassBytes = 64;
-constexpr std::align_val_t kTaskAlignment{64};
-constexpr std::size_t kTaskSizeClassCount = 32;  // slab-allocates tasks up to 2 KiB
+constexpr std::size_t kTaskSizeClassBytes = 16;
+constexpr std::align_val_t kTaskAlignment{16};
+constexpr std::size_t kTaskSizeClassCount = 128;  // slab-allocates tasks up to 2 KiB
 constexpr std::size_t kFirstSlabBytes = std::size_t{64} << 10;
 // Kept across runs: enough for ~100k small tasks of a burst, without a fault on the next.
 constexpr std::size_t kTaskSlabBytesKept = std::size_t{64} << 20;

@@ -13,15 +13,23 @@ class TaskLocalAccess {
  public:
   // Where the calling code's task-local values live: the running task's context, else
   // (outside a run, or in run-loop code between tasks) the thread's.
-  static std::shared_ptr<const TaskLocalContext>& current_locals() noexcept {
+  static TaskLocalsRef& current_locals() noexcept {
     Runner* runner = Runner::current();
     lowlevel::Task* task = runner != nullptr ? runner->current_task() : nullptr;
     return task != nullptr ? task->locals_ : thread_locals;
   }
-  static thread_local std::shared_ptr<const TaskLocalContext> thread_locals;
+  static thread_local TaskLocalsRef thread_locals;
 };
 
-thread_local std::shared_ptr<const TaskLocalContext> TaskLocalAccess::thread_locals;
+thread_local TaskLocalsRef TaskLocalAccess::thread_locals;
+
+void TaskLocalsRef::add_reference(const TaskLocalContext* context) noexcept {
+  context->references.fetch_add(1, std::memory_order_relaxed);
+}
+
+void TaskLocalsRef::drop_reference(const TaskLocalContext* context) noexcept {
+  if (context->references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete context;
+}
 
 namespace {
 
@@ -37,9 +45,9 @@ const TaskLocalContext::Entry* find_entry(const TaskLocalContext* context,
 
 // The current task's context with key set to value (erased when value is null): a new
 // context, since the old one may be shared with other tasks.
-std::shared_ptr<const TaskLocalContext> with_value(const TaskLocalContext* old, std::uint64_t key,
-                                                   std::shared_ptr<const void> value) {
-  auto fresh = std::make_shared<TaskLocalContext>();
+TaskLocalsRef with_value(const TaskLocalContext* old, std::uint64_t key,
+                         std::shared_ptr<const void> value) {
+  auto fresh = std::make_unique<TaskLocalContext>();
   if (old != nullptr) fresh->entries.reserve(old->entries.size() + 1);
   bool placed = false;
   if (old != nullptr) {
@@ -55,8 +63,8 @@ std::shared_ptr<const TaskLocalContext> with_value(const TaskLocalContext* old, 
   if (!placed && value != nullptr) fresh->entries.push_back({key, std::move(value)});
   TRELLIS_ASSERT_SLOW(std::is_sorted(fresh->entries.begin(), fresh->entries.end(),
                                      [](const auto& a, const auto& b) { return a.key < b.key; }));
-  if (fresh->entries.empty()) return nullptr;
-  return fresh;
+  if (fresh->entries.empty()) return TaskLocalsRef();
+  return TaskLocalsRef::adopt(fresh.release());
 }
 
 }  // namespace
@@ -68,7 +76,7 @@ std::uint64_t task_local_new_key() noexcept {
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
-const std::shared_ptr<const TaskLocalContext>& task_local_thread_context() noexcept {
+const TaskLocalsRef& task_local_thread_context() noexcept {
   return TaskLocalAccess::thread_locals;
 }
 
@@ -79,7 +87,7 @@ const void* task_local_find(std::uint64_t key) noexcept {
 
 std::shared_ptr<const void> task_local_exchange(std::uint64_t key,
                                                 std::shared_ptr<const void> value) {
-  std::shared_ptr<const TaskLocalContext>& locals = TaskLocalAccess::current_locals();
+  TaskLocalsRef& locals = TaskLocalAccess::current_locals();
   const TaskLocalContext::Entry* entry = find_entry(locals.get(), key);
   std::shared_ptr<const void> previous = entry != nullptr ? entry->value : nullptr;
   locals = with_value(locals.get(), key, std::move(value));

@@ -25,6 +25,8 @@
 // its run-loop thread only.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -32,6 +34,8 @@
 
 namespace trellis {
 namespace internal {
+
+class TaskLocalsRef;
 
 // An immutable snapshot of a task's task-local values, shared by the tasks that inherited it.
 struct TaskLocalContext {
@@ -42,6 +46,8 @@ struct TaskLocalContext {
   // Invariant: sorted by key, keys unique, every value non-null. Never changed once shared:
   // a set() builds a new context.
   std::vector<Entry> entries;
+  // Counted by TaskLocalsRef (task.h); a new context starts with one reference.
+  mutable std::atomic<std::size_t> references{1};
 };
 
 // A key no other TaskLocal of this process has had (keys are not addresses: a TaskLocal
@@ -54,7 +60,7 @@ const void* task_local_find(std::uint64_t key) noexcept;
 std::shared_ptr<const void> task_local_exchange(std::uint64_t key,
                                                 std::shared_ptr<const void> value);
 // The calling thread's context outside any task; the root task of a run starts from it.
-const std::shared_ptr<const TaskLocalContext>& task_local_thread_context() noexcept;
+const TaskLocalsRef& task_local_thread_context() noexcept;
 // task_local_exchange for destructors: out of memory terminates.
 void task_local_restore(std::uint64_t key, std::shared_ptr<const void> value) noexcept;
 

@@ -46,19 +46,22 @@ std::string shorten_lambda_name(std::string name) {
 }  // namespace
 
 const std::string& Task::name() const {
-  if (name_.empty()) {
-    if (name_function_ != nullptr) {
+  if (name_ == nullptr) {
+    const internal::TaskNameSource source = name_source();
+    std::string name;
+    if (source.function != nullptr) {
       Dl_info info{};
-      if (::dladdr(name_function_, &info) != 0 && info.dli_sname != nullptr) {
-        name_ = demangle(info.dli_sname);
+      if (::dladdr(source.function, &info) != 0 && info.dli_sname != nullptr) {
+        name = demangle(info.dli_sname);
       }
     }
-    if (name_.empty() && name_type_ != nullptr) {
-      name_ = shorten_lambda_name(demangle(name_type_->name()));
+    if (name.empty() && source.type != nullptr) {
+      name = shorten_lambda_name(demangle(source.type->name()));
     }
-    if (name_.empty()) name_ = "task";
+    if (name.empty()) name = "task";
+    name_ = std::make_unique<std::string>(std::move(name));
   }
-  return name_;
+  return *name_;
 }
 
 }  // namespace trellis::lowlevel

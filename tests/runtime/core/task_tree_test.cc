@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,156 @@ TEST(TaskTree, IdsAreSpawnOrder) {
   std::sort(ids.begin() + 1, ids.end());
   EXPECT_EQ(ids[1], 2u);
   EXPECT_EQ(ids[3], 4u);
+}
+
+// ---- tasks spawned but not yet run ---------------------------------------------------------
+// start_soon() is not a checkpoint, so in a spawn storm every task exists before the first one
+// runs. Such a task holds only what it needs before its first step (task.h): everything
+// observable about it must still be there.
+
+void spawned_function() {}
+
+TEST(TaskTree, ATaskThatHasNotRunYetIsFullyIntrospectable) {
+  std::string dump;
+  run([&] {
+    open_nursery([&](Nursery& n) {
+      n.start_soon(SpawnOptions{.name = "named"}, [] {});
+      n.start_soon([] {});
+      n.start_soon(&spawned_function);
+      const std::vector<lowlevel::Task*> children = n.child_tasks();
+      ASSERT_EQ(children.size(), 3u);
+      EXPECT_EQ(children[0]->name(), "named");
+      EXPECT_NE(children[1]->name().find("ATaskThatHasNotRunYetIsFullyIntrospectable"),
+                std::string::npos)
+          << children[1]->name();
+      EXPECT_FALSE(children[2]->name().empty());
+      for (lowlevel::Task* child : children) {
+        EXPECT_EQ(child->parent_nursery(), &n);
+        EXPECT_EQ(child->eventual_parent_nursery(), nullptr);
+        EXPECT_TRUE(child->child_nurseries().empty());
+        EXPECT_TRUE(child->waiting_on().empty());
+        EXPECT_FALSE(child->parked());
+        EXPECT_EQ(child->cancel_points(), 0u);
+        EXPECT_EQ(child->schedule_points(), 0u);
+        const std::vector<CancelScope*> scopes = child->enclosing_cancel_scopes();
+        ASSERT_FALSE(scopes.empty());
+        EXPECT_EQ(scopes.front(), &n.cancel_scope());
+      }
+      EXPECT_LT(children[0]->id(), children[1]->id());
+      EXPECT_LT(children[1]->id(), children[2]->id());
+      EXPECT_EQ(lowlevel::current_statistics().tasks_living, 5u);  // root, main and three
+      dump = lowlevel::dump_task_tree();
+    });
+  });
+  EXPECT_NE(dump.find("nursery (3 children)"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("named #"), std::string::npos) << dump;
+  std::size_t runnable = 0;
+  for (std::size_t at = dump.find("[runnable]"); at != std::string::npos;
+       at = dump.find("[runnable]", at + 1)) {
+    ++runnable;
+  }
+  EXPECT_EQ(runnable, 3u) << dump;
+}
+
+// An instrument sees each task at its spawn, before it has run.
+struct SpawnSpy final : Instrument {
+  std::vector<Nursery*> eventual_parents;
+  std::vector<std::string> names;
+  void task_spawned(lowlevel::Task& task) override {
+    eventual_parents.push_back(task.eventual_parent_nursery());
+    names.push_back(task.name());
+    EXPECT_EQ(task.schedule_points(), 0u);
+    EXPECT_TRUE(task.waiting_on().empty());
+  }
+};
+
+TEST(TaskTree, AStartedTaskThatHasNotRunYetHasItsEventualParent) {
+  SpawnSpy spy;
+  Nursery* target_nursery = nullptr;
+  run(
+      [&] {
+        open_nursery([&](Nursery& target) {
+          target_nursery = &target;
+          target.start(SpawnOptions{.name = "server"},
+                       [](TaskStatus<>& status) { status.started(); });
+        });
+      },
+      {.instruments = {&spy}});
+  ASSERT_EQ(spy.names.size(), 3u);  // root, main, server
+  EXPECT_EQ(spy.names[2], "server");
+  EXPECT_EQ(spy.eventual_parents[0], nullptr);
+  EXPECT_EQ(spy.eventual_parents[1], nullptr);
+  EXPECT_EQ(spy.eventual_parents[2], target_nursery);
+}
+
+TEST(TaskTree, TasksCancelledBeforeTheirFirstStepRunAndSeeCancelledAtTheirFirstCheckpoint) {
+  constexpr int kTasks = 1000;
+  int started = 0;
+  int passed_checkpoint = 0;
+  run([&] {
+    open_nursery([&](Nursery& n) {
+      for (int i = 0; i < kTasks; ++i) {
+        n.start_soon([&] {
+          ++started;
+          checkpoint();
+          ++passed_checkpoint;
+        });
+      }
+      n.cancel_scope().cancel();
+    });
+  });
+  EXPECT_EQ(started, kTasks);
+  EXPECT_EQ(passed_checkpoint, 0);
+}
+
+TEST(TaskTree, ErrorsOfTasksThatHadNotRunWhenTheNurseryWasCancelledAreAllCollected) {
+  constexpr int kTasks = 1000;
+  std::size_t errors = 0;
+  run([&] {
+    try {
+      open_nursery([&](Nursery& n) {
+        for (int i = 0; i < kTasks; ++i) {
+          n.start_soon([i] {
+            // Fails before any checkpoint: the nursery's cancellation (from the first failure)
+            // cannot stop it.
+            if (i % 100 == 0) throw std::runtime_error("task " + std::to_string(i));
+            checkpoint();
+          });
+        }
+      });
+    } catch (const ExceptionGroup& group) {
+      errors = group.exceptions().size();
+    }
+  });
+  EXPECT_EQ(errors, static_cast<std::size_t>(kTasks / 100));
+}
+
+TEST(TaskTree, ATaskInheritsTheTaskLocalsOfItsSpawnNotOfItsFirstStep) {
+  static TaskLocal<int> value(0);
+  std::vector<int> seen;
+  run([&] {
+    open_nursery([&](Nursery& n) {
+      value.set(1);
+      n.start_soon([&] { seen.push_back(value.get()); });
+      value.set(2);
+      n.start_soon([&] { seen.push_back(value.get()); });
+      value.reset();
+    });
+  });
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<int>{1, 2}));
+}
+
+// What a spawn storm pays per task before any runs (task.h, task_allocator.cc): a task whose
+// callable holds one reference stays within 112 bytes (it was ~450 when every task carried its
+// fiber, counters and parking state from its spawn).
+TEST(TaskTree, ATaskThatHasNotRunYetIsSmall) {
+  int counter = 0;
+  auto body = [&counter] { ++counter; };
+  using Fn = decltype(body);
+  using Task = internal::TaskWithBody<internal::BoundCall<Fn>, internal::SpawnedName<Fn>>;
+  EXPECT_LE(sizeof(Task), 112u);
+  EXPECT_LE(sizeof(lowlevel::Task), 96u);
 }
 
 }  // namespace

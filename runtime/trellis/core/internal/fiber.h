@@ -109,24 +109,27 @@ std::size_t normalize_stack_size(std::size_t requested) noexcept;
 // A suspended point of execution. The main context of a thread (the run loop) is one whose
 // stack fields stay empty until the first switch away from it records them.
 struct ExecutionContext {
+  // What every switch reads and writes comes first, in 32 bytes (TaskRun puts them in the
+  // cache line of a task's parking state).
   boost::context::detail::fcontext_t fctx = nullptr;
+  // This thread's __cxa_eh_globals (looked up once: the lookup is a call into libstdc++ and
+  // a TLS access), and their saved values while this context is suspended.
+  void* eh_globals = nullptr;
+  void* eh_caught_exceptions = nullptr;
+  unsigned int eh_uncaught_exceptions = 0;
   // Stack bounds, for AddressSanitizer.
   const void* stack_bottom = nullptr;
   std::size_t stack_size = 0;
   void* asan_fake_stack = nullptr;
   void* tsan_fiber = nullptr;
   bool owns_tsan_fiber = false;
-  // This thread's __cxa_eh_globals (looked up once: the lookup is a call into libstdc++ and
-  // a TLS access), and their saved values while this context is suspended.
-  void* eh_globals = nullptr;
-  void* eh_caught_exceptions = nullptr;
-  unsigned int eh_uncaught_exceptions = 0;
   // The body run by a fiber context (unused for a thread's main context).
   ExecutionContext* (*body)(void* arg) = nullptr;
   void* body_arg = nullptr;
 };
 
 // Makes `context` a fresh fiber on `stack` that will call body(arg) when first switched to.
+// `stack` may be the lower part of a pooled stack (its top 64-byte aligned).
 // body returns the context to switch to when it is done; the fiber leaves for good, and the
 // owner must call destroy_fiber_context() before reusing the stack. body must not let an
 // exception escape.

@@ -40,6 +40,11 @@ namespace trellis::internal {
 
 struct CancelledFactory;
 
+// The bytes at the top of a task's stack that hold its TaskRun (task.h).
+// A task's stack size is kept in these units (lowlevel::Task::stack_pages_).
+inline constexpr std::size_t kStackPageBytes = 4096;
+inline constexpr std::size_t kTaskRunBytes = (sizeof(TaskRun) + 63) / 64 * 64;
+
 class Runner {
  public:
   // Teardown after a deadlock gets this many rounds to unwind every task before the run is
@@ -170,6 +175,8 @@ class Runner {
   void remove_instrument(Instrument& instrument);
   lowlevel::RunStatistics statistics() const;
   std::string dump_task_tree() const;
+  // Every living task (all are in the tree under the root task), in spawn order.
+  std::vector<lowlevel::Task*> living_tasks() const;
 
  private:
   enum class IdlePrimed { kNone, kWaitingForIdle, kAutojump };
@@ -223,7 +230,8 @@ class Runner {
   // of its remainder, ordered by the policy.
   void admit_woken(std::size_t first);
   bool prepare_to_run(lowlevel::Task& task);
-  void finish(lowlevel::Task& task);
+  // `error`: what the task's function threw (or why it could not start).
+  void finish(lowlevel::Task& task, std::exception_ptr error);
   // Forced inline, in runner_inline.h.
   inline void suspend(lowlevel::Task& self);
   lowlevel::Task* next_for_direct_switch(lowlevel::Task& self);
@@ -302,7 +310,7 @@ class Runner {
   WakeupPrefetch wakeup_prefetch_;
   // wait_all_tasks_blocked waiters, ordered by (cushion, task id): deterministic.
   std::map<std::pair<Duration, std::uint64_t>, lowlevel::Task*> waiting_for_idle_;
-  mutable IntrusiveList<lowlevel::Task, &lowlevel::Task::all_tasks_hook_> all_tasks_;
+  std::size_t tasks_living_ = 0;
 
   std::string deadlock_report_;
   int deadlock_rounds_ = 0;

@@ -57,9 +57,9 @@ void Runner::call_instruments(Hook hook) {
   if (next != nullptr) {
     next->state_ = lowlevel::Task::State::kRunning;
     current_ = next;
-    switch_context(self.context_, next->context_);
+    switch_context(self.run_->context, next->run_->context);
   } else {
-    switch_context(self.context_, loop_context_);
+    switch_context(self.run_->context, loop_context_);
   }
   TRELLIS_ASSERT(current_ == &self);
   TRELLIS_ASSERT(self.state_ == lowlevel::Task::State::kRunning);
@@ -74,7 +74,7 @@ void Runner::call_instruments(Hook hook) {
     if (hold_step(task)) return;
   }
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
-  ++task.schedule_points_;
+  ++task.run_->schedule_points;
   task.state_ = lowlevel::Task::State::kRunnable;
   runq_.push_back(&task);
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
@@ -85,10 +85,11 @@ void Runner::call_instruments(Hook hook) {
   lowlevel::Task& task = require_task("wait_task_rescheduled()");
   if (in_instrument_) throw UsageError("an instrument hook must not checkpoint or block");
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
-  TRELLIS_ASSERT(task.abort_fn_ == nullptr);
-  ++task.schedule_points_;
-  task.abort_fn_ = &abort;
-  task.waiting_on_ = what;
+  TaskRun& run = *task.run_;
+  TRELLIS_ASSERT(run.abort_fn == nullptr);
+  ++run.schedule_points;
+  run.abort_fn = &abort;
+  run.waiting_on = what;
   task.state_ = lowlevel::Task::State::kParked;
   // Blocking inside an already-cancelled scope aborts at once (Trio does this right after
   // the task yields; doing it before the switch is equivalent and saves a pass).
@@ -96,11 +97,11 @@ void Runner::call_instruments(Hook hook) {
     deliver_pending_cancel(task);
   }
   suspend(task);
-  TRELLIS_ASSERT(task.abort_fn_ == nullptr);
-  task.waiting_on_ = {};
-  if (task.resume_error_ != nullptr) {
-    std::exception_ptr error = std::move(task.resume_error_);
-    task.resume_error_ = nullptr;
+  TRELLIS_ASSERT(run.abort_fn == nullptr);
+  run.waiting_on = {};
+  if (run.resume_error != nullptr) [[unlikely]] {
+    std::exception_ptr error = std::move(run.resume_error);
+    run.resume_error = nullptr;
     std::rethrow_exception(error);
   }
 }
@@ -109,25 +110,26 @@ void Runner::call_instruments(Hook hook) {
   lowlevel::Task& task = require_task("checkpoint_if_cancelled()");
   if (effectively_cancelled(task)) [[unlikely]]
     deliver_cancel_at_checkpoint();
-  ++task.cancel_points_;
+  ++task.run_->cancel_points;
 }
 
 [[gnu::always_inline]] inline void Runner::reschedule(lowlevel::Task& task) {
-  TRELLIS_ASSERT(task.runner_ == this);
+  TRELLIS_ASSERT(this_thread_ == this);
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kParked);
-  task.abort_fn_ = nullptr;
+  TaskRun& run = *task.run_;  // a parked task has run
+  run.abort_fn = nullptr;
   task.state_ = lowlevel::Task::State::kRunnable;
   runq_.push_back(&task);
   // Its saved registers, read when it is switched to: start loading them now (a parked
   // task's stack is usually cold).
-  if (task.context_.fctx != nullptr) __builtin_prefetch(task.context_.fctx);
+  if (run.context.fctx != nullptr) __builtin_prefetch(run.context.fctx);
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
 }
 
 [[gnu::always_inline]] inline void Runner::checkpoint() {
   lowlevel::Task& task = require_task("checkpoint()");
   yield();
-  ++task.cancel_points_;
+  ++task.run_->cancel_points;
   if (effectively_cancelled(task)) {
     throw_cancelled(task);
   }

@@ -26,7 +26,7 @@ namespace trellis::internal {
 
 class WakeupPrefetch {
  public:
-  // Lines of the owner to load: a task's wake-up fields fill its first four (task.h).
+  // Lines of the owner to load: a whole task (task.h), or the start of a cancel scope.
   static constexpr std::size_t kOwnerBytes = 256;
   // Lines above the timer to load: the rest of sleep_until()'s frame and its callers'.
   static constexpr std::size_t kAboveTimerBytes = 192;
