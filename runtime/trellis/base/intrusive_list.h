@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 
 #include "trellis/base/assert.h"
 
@@ -28,8 +29,13 @@ struct IntrusiveListHook : IntrusiveLink {
 
 // Hook: a pointer to the element's IntrusiveListHook member, or (with OwnerOf) to an
 // IntrusiveLink member of it or of its base.
-template <class T, auto Hook, T& (*OwnerOf)(IntrusiveLink*) noexcept = nullptr>
+// OwnerOf: nullptr, or a function T& (*)(IntrusiveLink*) noexcept. (Told apart by its type,
+// not by comparing the pointer with nullptr: GCC does not take that comparison as a constant
+// expression under -fsanitize=undefined.)
+template <class T, auto Hook, auto OwnerOf = nullptr>
 class IntrusiveList {
+  static constexpr bool kHookKnowsOwner = std::is_null_pointer_v<decltype(OwnerOf)>;
+
  public:
   IntrusiveList() noexcept { head_.prev = head_.next = &head_; }
   IntrusiveList(const IntrusiveList&) = delete;
@@ -42,7 +48,7 @@ class IntrusiveList {
   void push_back(T& element) noexcept {
     IntrusiveLink& hook = element.*Hook;
     TRELLIS_ASSERT(!hook.linked());
-    if constexpr (OwnerOf == nullptr) (element.*Hook).owner = &element;
+    if constexpr (kHookKnowsOwner) (element.*Hook).owner = &element;
     hook.prev = head_.prev;
     hook.next = &head_;
     head_.prev->next = &hook;
@@ -97,7 +103,7 @@ class IntrusiveList {
 
  private:
   static T& from_hook(IntrusiveLink* link) noexcept {
-    if constexpr (OwnerOf == nullptr) {
+    if constexpr (kHookKnowsOwner) {
       auto* hook = static_cast<IntrusiveListHook*>(link);
       TRELLIS_ASSERT(hook->owner != nullptr);
       return *static_cast<T*>(hook->owner);
