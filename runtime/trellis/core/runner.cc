@@ -266,9 +266,7 @@ void Runner::guest_poll_between_slices() {
   // due timer or ready socket waits one slice here too, not the rest of the batch.
   TRELLIS_ASSERT(batch_position_ < batch_.size());
   try {
-    const std::size_t first_woken = runq_.size();
-    poll(Duration::zero(), PollSite::kLoop);
-    admit_woken(first_woken);
+    poll_and_admit_woken(PollSite::kLoop);
   } catch (...) {
     fail_run(std::current_exception());
   }
@@ -469,11 +467,16 @@ void Runner::select_and_order_batch() {
 bool Runner::next_slice(PollSite site) {
   TRELLIS_ASSERT(!guest_);
   TRELLIS_ASSERT(batch_position_ == batch_stop_ && batch_stop_ < batch_.size());
+  if (!poll_and_admit_woken(site)) return false;
+  batch_stop_ = std::min(batch_.size(), batch_position_ + lowlevel::kBatchSliceSteps);
+  TRELLIS_ASSERT(batch_position_ < batch_stop_);
+  return true;
+}
+
+bool Runner::poll_and_admit_woken(PollSite site) {
   const std::size_t first_woken = runq_.size();
   if (poll(Duration::zero(), site) == PollResult::kNeedsLoop) return false;
   admit_woken(first_woken);
-  batch_stop_ = std::min(batch_.size(), batch_position_ + lowlevel::kBatchSliceSteps);
-  TRELLIS_ASSERT(batch_position_ < batch_stop_);
   return true;
 }
 

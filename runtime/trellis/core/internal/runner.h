@@ -224,6 +224,9 @@ class Runner {
   // of the remainder. Returns false if that poll must run in loop() (PollResult::kNeedsLoop,
   // from a task's stack).
   bool next_slice(PollSite site);
+  // The poll between two slices of a batch, then admit_woken() for what it woke; false (nothing
+  // admitted) if the poll must run in loop() instead (PollResult::kNeedsLoop).
+  bool poll_and_admit_woken(PollSite site);
   // guest_step()'s start when the last step stopped inside a batch (run_batch's next_slice).
   void guest_poll_between_slices();
   // Moves the tasks runq_ gained past `first` (woken by a slice's poll) into the batch, ahead
