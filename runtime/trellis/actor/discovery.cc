@@ -238,11 +238,20 @@ void start_peer_server(ActorRuntime& runtime) {
 
 namespace {
 
+// Drops a broken connection's portal: at once if its reader task has returned, else once it
+// has (a later retire or release_runtime frees it).
+void retire(ActorRuntime& runtime, std::unique_ptr<Portal> portal) {
+  std::erase_if(runtime.retired,
+                [](const std::unique_ptr<Portal>& p) { return p->state().read_ended.is_set(); });
+  if (!portal->state().read_ended.is_set()) runtime.retired.push_back(std::move(portal));
+}
+
 Portal& connect_peer(ActorRuntime& runtime, const std::string& name, const std::string& uid,
                      const std::string& host, std::uint16_t port) {
   if (auto it = runtime.peers.find(uid); it != runtime.peers.end()) {
     if (!it->second->state().broken) return *it->second;
-    runtime.peers.erase(it);  // (its reader task has ended: the channel broke)
+    retire(runtime, std::move(it->second));
+    runtime.peers.erase(it);
   }
   if (runtime.tasks == nullptr) throw ActorNotFound("actor '" + runtime.name + "' is exiting");
   std::unique_ptr<Channel> channel;
@@ -295,6 +304,7 @@ Portal& registrar_of(ActorRuntime& runtime) {
   auto state = std::make_unique<Portal::State>("root", std::nullopt, std::chrono::seconds(1));
   state->channel = std::move(channel);
   Portal::State* raw = state.get();
+  if (runtime.registrar) retire(runtime, std::move(runtime.registrar));
   runtime.registrar = std::make_unique<Portal>(std::move(state));
   raw->self = runtime.registrar.get();
   runtime.tasks->start_soon([raw] { raw->read_loop(); });
@@ -407,6 +417,7 @@ void release_runtime(ActorRuntime& runtime) noexcept {
       if (runtime.registrar) runtime.registrar->state().close_peer();
       if (runtime.peer_listener) runtime.peer_listener->close();
       runtime.peers.clear();
+      runtime.retired.clear();
       runtime.registrar.reset();
       runtime.peer_listener.reset();
     });

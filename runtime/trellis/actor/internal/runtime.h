@@ -25,6 +25,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "trellis/actor/actor.h"
 #include "trellis/actor/tree_registry.h"
@@ -48,6 +49,10 @@ struct ActorRuntime {
   std::unique_ptr<Portal> registrar;  // a child's connection to it, once opened
   bool registered = false;
   std::map<std::string, std::unique_ptr<Portal>, std::less<>> peers;  // find_actor's, by uid
+  // Broken peer and registrar connections replaced by new ones while their reader task had
+  // yet to return (it still uses its State): kept until it has, at the latest until
+  // release_runtime.
+  std::vector<std::unique_ptr<Portal>> retired;
   std::uint64_t next_child = 0;  // for child uids: uid + "." + n
   // Uids of children being started (spawned, not yet connected or failed): find_actor waits
   // for those to be connected rather than open a second connection to its own child.
