@@ -8,13 +8,18 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "scenario_sweep.h"
 #include "trellis/scenarios/kv/kv_client.h"
 #include "trellis/scenarios/kv/kv_protocol.h"
 #include "trellis/scenarios/kv/kv_replica.h"
 #include "trellis/sim.h"
+#include "trellis/trellis.h"
 
 namespace trellis::scenarios {
 namespace {
@@ -99,6 +104,63 @@ TEST(KvReplica, KeepsOnlyNewerVersionsAndRecoversThemAfterACrash) {
   EXPECT_EQ(incarnations, 2);
 }
 
+// A disk that fails under a store: serve() stops every connection and throws the disk's
+// OSError itself (no ExceptionGroup), the store is not acknowledged, and the replica opened
+// again once the disk works has every acknowledged store.
+TEST(KvReplica, ADiskErrorStopsServingWithTheOSErrorAndReopeningGoesOn) {
+  sim::Config config{.seed = 4};
+  config.fault_plan.faults.push_back({.kind = sim::PlannedFault::Kind::kDiskErrors,
+                                      .at = 500ms,
+                                      .a = 0,
+                                      .b = static_cast<std::uint32_t>(sim::DiskErrorClass::kSyncs),
+                                      .duration = 500ms});
+  sim::World world(config);
+  sim::Host& replica_host = world.add_host("replica", "10.0.0.1");
+  int disk_errors = 0;
+  std::size_t recovered_after = 0;
+  replica_host.start([&] {
+    try {
+      KvReplica::open({.directory = "/kv"}).serve(7000);
+    } catch (const OSError& e) {
+      EXPECT_EQ(e.code().value(), EIO) << e.what();
+      ++disk_errors;
+    }
+    sleep(600ms);  // the disk works again (the window ends at 1 s)
+    KvReplica again = KvReplica::open({.directory = "/kv", .after_disk_error = true});
+    recovered_after = again.recovered_stores();
+    // "one" was acknowledged; "two" may or may not be there (its write reached the page
+    // cache, its fsync failed).
+    const std::string value = again.get("k").value;
+    EXPECT_TRUE(value == "one" || value == "two") << value;
+    again.serve(7000);
+  });
+  sim::Host& client_host = world.add_host("client", "10.0.1.1");
+  std::vector<std::string> answers;
+  client_host.start([&] {
+    auto store = [&](const std::string& value, std::uint64_t time) {
+      SocketStream stream = open_tcp_stream(replica_host.address(), 7000);
+      send_line(stream, encode_store("k", {{time, 1}, value}));
+      LineReader reader(stream);
+      try {
+        std::optional<std::string> line = reader.read_line();
+        answers.push_back(line ? *line : "<eof>");
+      } catch (const BrokenResourceError&) {
+        answers.push_back("<broken>");
+      }
+    };
+    sleep(10ms);
+    store("one", 1);  // before the window: acknowledged
+    sleep(600ms);     // into the window (500 ms to 1 s)
+    store("two", 2);  // its fsync fails: no acknowledgement
+  });
+  world.run([&] { sleep(1500ms); });
+  EXPECT_EQ(disk_errors, 1);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0], "A");
+  EXPECT_NE(answers[1], "A");
+  EXPECT_GE(recovered_after, 1u);
+}
+
 TEST(KvClient, ReadsItsWritesAndSurvivesAMinorityOfCrashedReplicas) {
   sim::World world(sim::Config{.seed = 5});
   std::vector<std::string> addresses;
@@ -153,6 +215,43 @@ TEST(KvScenario, PlantedBugIsFoundWithin1000Seeds) {
   ASSERT_TRUE(failing) << "no failing seed in 1..1000";
   EXPECT_NE(failing->failure.find("is not linearizable"), std::string::npos) << failing->failure;
   expect_failure_reproduces(kv, bug, *failing);
+}
+
+// disk_faults=on and signals=on add planned EIO windows, SIGHUPs and SIGTERMs on the
+// replicas (a stream of their own: the nemesis's plan is unchanged, a prefix of the whole);
+// the supervised replicas, opened again after each, keep every history linearizable and the
+// store live.
+TEST(KvScenario, PlannedDiskErrorsAndSignalsOnReplicasPass) {
+  const Scenario& kv = find_scenario("kv");
+  const Options both = {{"disk_faults", "on"}, {"signals", "on"}};
+  std::size_t disk = 0;
+  std::size_t signals = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    const sim::RunResult plain = run_seed(kv, {}, seed);
+    const sim::RunResult r = run_seed(kv, both, seed);
+    const std::vector<sim::PlannedFault>& base = plain.config.fault_plan.faults;
+    const std::vector<sim::PlannedFault>& all = r.config.fault_plan.faults;
+    ASSERT_GT(all.size(), base.size());
+    EXPECT_TRUE(std::equal(base.begin(), base.end(), all.begin())) << "seed " << seed;
+    for (const sim::PlannedFault& f : all) {
+      disk += f.kind == sim::PlannedFault::Kind::kDiskErrors ? 1 : 0;
+      signals += f.kind == sim::PlannedFault::Kind::kSignal ? 1 : 0;
+      if (f.kind == sim::PlannedFault::Kind::kDiskErrors ||
+          f.kind == sim::PlannedFault::Kind::kSignal) {
+        EXPECT_LT(f.a, 3u) << "a fault meant for a replica hit host " << f.a;
+      }
+    }
+  }
+  EXPECT_GT(disk, 10u);
+  EXPECT_GT(signals, 10u);
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr std::uint64_t kSeeds = 30;
+#else
+  constexpr std::uint64_t kSeeds = 200;
+#endif
+  expect_seeds_pass(kv, {{"disk_faults", "on"}}, 1, kSeeds);
+  expect_seeds_pass(kv, {{"signals", "on"}}, 1, kSeeds);
+  expect_seeds_pass(kv, both, 1, kSeeds);
 }
 
 // 10,000 seeds in ten shards (ctest runs them in parallel; one shard stays far below the

@@ -690,42 +690,29 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(*task); });
 }
 
-lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
-  // The fast path: instead of switching to the loop and from there to the next task, the
-  // stopping task switches straight to the next task of the batch. When the batch is done
-  // and the run queue is not empty, the loop's next iteration cannot block, idle or find a
-  // deadlock (its timeout is zero), so the stopping task runs that iteration's poll step
-  // itself: the same poll() the loop runs, outside every task (no current task while it
-  // fires deadlines and signals). The loop still starts new tasks (stack allocation can
-  // fail) and finishes exited ones.
-  if (batch_position_ == batch_stop_) {
-    // (A guest run goes back to the loop at the end of its step's part of a batch, and from
-    // there to its host.)
-    if (guest_) return nullptr;
-    const bool batch_done = batch_stop_ == batch_.size();
-    if (batch_done && runq_.empty()) return nullptr;
-    current_ = nullptr;
-    bool ready = false;
-    try {
-      // The end of a slice runs the poll between slices that run_batch() runs; the end of
-      // the batch runs the next iteration's poll and forms its batch.
-      ready = batch_done ? poll(Duration::zero(), PollSite::kTaskStack) != PollResult::kNeedsLoop
-                         : next_slice(PollSite::kTaskStack);
-    } catch (...) {
-      fail_run(std::current_exception());
-    }
-    current_ = &self;
-    if (!ready) return nullptr;
-    if (batch_done) {
-      TRELLIS_ASSERT(!runq_.empty());
-      form_batch();
-    }
+bool Runner::poll_on_task_stack(lowlevel::Task& self) {
+  // (A guest run goes back to the loop at the end of its step's part of a batch, and from
+  // there to its host.)
+  if (guest_) return false;
+  const bool batch_done = batch_stop_ == batch_.size();
+  if (batch_done && runq_.empty()) return false;
+  current_ = nullptr;
+  bool ready = false;
+  try {
+    // The end of a slice runs the poll between slices that run_batch() runs; the end of
+    // the batch runs the next iteration's poll and forms its batch.
+    ready = batch_done ? poll(Duration::zero(), PollSite::kTaskStack) != PollResult::kNeedsLoop
+                       : next_slice(PollSite::kTaskStack);
+  } catch (...) {
+    fail_run(std::current_exception());
   }
-  lowlevel::Task* next = batch_[batch_position_];
-  TRELLIS_ASSERT(next->state_ == lowlevel::Task::State::kRunnable);
-  if (next->run_ == nullptr) return nullptr;
-  ++batch_position_;
-  return next;
+  current_ = &self;
+  if (!ready) return false;
+  if (batch_done) {
+    TRELLIS_ASSERT(!runq_.empty());
+    form_batch();
+  }
+  return true;
 }
 
 lowlevel::Task* Runner::next_for_instrumented_switch(lowlevel::Task& self) {

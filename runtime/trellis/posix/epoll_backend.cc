@@ -77,10 +77,16 @@ EpollBackend::~EpollBackend() {
 
 bool EpollBackend::wait_and_dispatch(Duration timeout) {
   TRELLIS_ASSERT(timeout >= Duration::zero());
+  // The loop's poll between batches when nothing can be ready: no system call (and, apart,
+  // none of the wait's large frame either: it runs at the end of every batch).
   if (timeout == Duration::zero() && !wake_pending_.load(std::memory_order_acquire) &&
       io_->waiters() == 0 && !readiness_seen_.load(std::memory_order_relaxed)) {
     return false;
   }
+  return wait_and_dispatch_events(timeout);
+}
+
+bool EpollBackend::wait_and_dispatch_events(Duration timeout) {
   // (Events seen by a guest run's wait_for_readiness are taken now, or the epoll instance
   // would stay readable with edge-triggered events nobody waits for.)
   readiness_seen_.store(false, std::memory_order_relaxed);

@@ -67,6 +67,8 @@ class EpollBackend final : public Backend {
   void remove_external_source() noexcept { external_sources_.fetch_sub(1); }
 
  private:
+  // wait_and_dispatch() past its fast path: the epoll wait and the dispatch of its events.
+  [[gnu::noinline]] bool wait_and_dispatch_events(Duration timeout);
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   // Invariant: wake_pending_ is true from a wake_from_any_thread() until the loop has

@@ -237,7 +237,11 @@ class Runner {
   void finish(lowlevel::Task& task, std::exception_ptr error);
   // Forced inline, in runner_inline.h.
   inline void suspend(lowlevel::Task& self);
-  lowlevel::Task* next_for_direct_switch(lowlevel::Task& self);
+  // Forced inline, in runner_inline.h.
+  inline lowlevel::Task* next_for_direct_switch(lowlevel::Task& self);
+  // next_for_direct_switch() at the end of a slice or batch: runs the poll step there (and
+  // forms the next batch) on the stopping task's stack. False: go back to the loop.
+  [[gnu::noinline]] bool poll_on_task_stack(lowlevel::Task& self);
   lowlevel::Task* next_for_instrumented_switch(lowlevel::Task& self);
   void fail_run(std::exception_ptr error) noexcept;
   // A RunToken closure threw: cancel everything, let the run wind down, then fail it.

@@ -44,6 +44,22 @@ void Runner::call_instruments(Hook hook) {
   }
 }
 
+[[gnu::always_inline]] inline lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
+  // The fast path: instead of switching to the loop and from there to the next task, the
+  // stopping task switches straight to the next task of the batch. When the batch is done
+  // and the run queue is not empty, the loop's next iteration cannot block, idle or find a
+  // deadlock (its timeout is zero), so the stopping task runs that iteration's poll step
+  // itself: the same poll() the loop runs, outside every task (no current task while it
+  // fires deadlines and signals). The loop still starts new tasks (stack allocation can
+  // fail) and finishes exited ones.
+  if (batch_position_ == batch_stop_ && !poll_on_task_stack(self)) return nullptr;
+  lowlevel::Task* next = batch_[batch_position_];
+  TRELLIS_ASSERT(next->state_ == lowlevel::Task::State::kRunnable);
+  if (next->run_ == nullptr) return nullptr;
+  ++batch_position_;
+  return next;
+}
+
 [[gnu::always_inline]] inline void Runner::suspend(lowlevel::Task& self) {
   TRELLIS_ASSERT(current_ == &self);
   TRELLIS_ASSERT(self.state_ != lowlevel::Task::State::kRunning);

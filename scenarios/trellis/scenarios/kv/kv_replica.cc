@@ -3,12 +3,14 @@
 #include <utility>
 
 #include "trellis/core/errors.h"
+#include "trellis/core/os_error.h"
 #include "trellis/io/tcp.h"
 
 namespace trellis::scenarios::kv {
 
 KvReplica KvReplica::open(Options options) {
-  KvReplica replica(WriteAheadLog::open({.directory = std::move(options.directory)}));
+  KvReplica replica(WriteAheadLog::open(
+      {.directory = std::move(options.directory), .resync_after_error = options.after_disk_error}));
   for (const std::string& record : replica.log_.records()) {
     const Request request = parse_request(record);
     if (request.kind != Request::Kind::kStore) {
@@ -53,13 +55,32 @@ void KvReplica::handle_connection(SocketStream& stream) {
     // The client went away (or crashed): nothing to answer.
   } catch (const ProtocolError&) {
     // An over-long line or a truncated request: drop the connection.
+  } catch (const OSError&) {
+    // The log's disk failed: no answer (the store may or may not be durable), and the
+    // replica stops.
+    stop_serving(std::current_exception());
   }
+}
+
+void KvReplica::stop_serving(std::exception_ptr disk_error) noexcept {
+  if (!disk_error_) disk_error_ = std::move(disk_error);
+  if (serving_ != nullptr) serving_->cancel();
 }
 
 void KvReplica::serve(std::uint16_t port, std::string host,
                       TaskStatus<std::vector<SocketListener*>>* task_status) {
-  serve_tcp([this](SocketStream& stream) { handle_connection(stream); }, port,
-            {.host = std::move(host), .task_status = task_status});
+  if (disk_error_) std::rethrow_exception(disk_error_);  // open it again to go on
+  CancelScope scope;
+  serving_ = &scope;
+  struct Clear {
+    CancelScope*& serving;
+    ~Clear() { serving = nullptr; }
+  } clear{serving_};
+  scope.run([&] {
+    serve_tcp([this](SocketStream& stream) { handle_connection(stream); }, port,
+              {.host = std::move(host), .task_status = task_status});
+  });
+  if (disk_error_) std::rethrow_exception(disk_error_);
 }
 
 }  // namespace trellis::scenarios::kv

@@ -12,10 +12,12 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "trellis/core/cancel_scope.h"
 #include "trellis/core/nursery.h"
 #include "trellis/io/socket_stream.h"
 #include "trellis/scenarios/kv/kv_protocol.h"
@@ -28,6 +30,9 @@ class KvReplica {
  public:
   struct Options {
     std::string directory = "/var/kv";
+    // Opening again after the disk failed (serve() or open() threw OSError): see
+    // WriteAheadLog::Options::resync_after_error.
+    bool after_disk_error = false;
   };
 
   // Opens (creating if needed) the replica's log in options.directory and recovers every
@@ -40,8 +45,11 @@ class KvReplica {
   // Serves the protocol on port (0: any; the bound port is reported through task_status)
   // until cancelled. Each connection may carry any number of requests. A malformed request
   // gets "E <reason>" and the connection is closed; a peer that goes away just ends its
-  // connection. Blocks; a checkpoint; throws OSError when the disk fails (the replica must
-  // not go on after a failed fsync) or the port cannot be bound.
+  // connection. Blocks; a checkpoint; throws OSError when the port cannot be bound, and when
+  // the disk fails: the replica must not go on after a failed write or fsync, so it stops
+  // serving every connection and throws the disk's OSError itself (not inside an
+  // ExceptionGroup); what it had not acknowledged may or may not be in its log. Open it
+  // again (after_disk_error) to go on.
   void serve(std::uint16_t port, std::string host = {},
              TaskStatus<std::vector<SocketListener*>>* task_status = nullptr);
 
@@ -57,7 +65,12 @@ class KvReplica {
   explicit KvReplica(WriteAheadLog log) : log_(std::move(log)) {}
   void handle_connection(SocketStream& stream);
 
+  // The disk failed while serving: every connection stops, serve() throws it.
+  void stop_serving(std::exception_ptr disk_error) noexcept;
+
   WriteAheadLog log_;
+  CancelScope* serving_ = nullptr;  // serve()'s scope while it runs
+  std::exception_ptr disk_error_;
   // Serialises appends to the log (the log is not safe for concurrent appends) and keeps
   // "compare, append, publish" atomic per replica.
   std::unique_ptr<Lock> store_lock_ = std::make_unique<Lock>();

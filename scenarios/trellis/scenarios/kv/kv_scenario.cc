@@ -1,6 +1,9 @@
 #include "trellis/scenarios/kv/kv_scenario.h"
 
+#include <signal.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -10,11 +13,14 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/nursery.h"
+#include "trellis/core/os_error.h"
+#include "trellis/core/run.h"
 #include "trellis/scenarios/kv/kv_client.h"
 #include "trellis/scenarios/kv/kv_replica.h"
 #include "trellis/scenarios/kv/kv_server.h"
 #include "trellis/scenarios/kv/linearizability.h"
 #include "trellis/scenarios/nemesis.h"
+#include "trellis/signal/signal_receiver.h"
 #include "trellis/sim/liveness.h"
 
 namespace trellis::scenarios {
@@ -106,6 +112,58 @@ constexpr std::uint32_t kHosts = kReplicas + kClients;
 
 using Kind = sim::PlannedFault::Kind;
 
+// The planned faults a run may draw beyond the nemesis's own (options, off by default so
+// that existing seeds keep their meaning).
+struct ExtraFaults {
+  bool disk_faults = false;  // windows of EIO on a replica's disk
+  bool signals = false;      // SIGHUP (reload) and SIGTERM (stop; restarted) to a replica
+};
+
+ExtraFaults extra_faults(const Options& options) {
+  return {.disk_faults = option_on(options, "disk_faults"),
+          .signals = option_on(options, "signals")};
+}
+
+// A replica host's program: the replica, under a supervisor that opens it again (recovering
+// its log) after its disk failed (disk_faults: 1 ms later), a SIGHUP (at once) or a SIGTERM
+// (which stops it: started again 5 ms later).
+void replica_main(const ExtraFaults& faults) {
+  bool after_disk_error = false;
+  CancelScope* incarnation = nullptr;
+  Duration down = Duration::zero();  // how long the stopped replica stays down
+  auto supervise = [&] {
+    for (;;) {
+      CancelScope scope;
+      incarnation = &scope;
+      scope.run([&] {
+        try {
+          KvReplica::open({.directory = "/var/kv", .after_disk_error = after_disk_error})
+              .serve(kPort);
+        } catch (const OSError& e) {
+          if (!faults.disk_faults || e.code().value() != EIO) throw;
+          after_disk_error = true;
+          down = std::max(down, Duration(1ms));
+        }
+      });
+      incarnation = nullptr;
+      if (down > Duration::zero()) sleep(std::exchange(down, Duration::zero()));
+    }
+  };
+  if (!faults.signals) {
+    supervise();
+    return;
+  }
+  open_signal_receiver({SIGHUP, SIGTERM}, [&](SignalReceiver& signals) {
+    open_nursery([&](Nursery& n) {
+      n.start_soon(supervise);
+      for (int signo : signals) {
+        if (signo == SIGTERM) down = std::max(down, Duration(5ms));
+        if (incarnation != nullptr) incarnation->cancel();
+      }
+    });
+  });
+}
+
 // Crashes, partitions, slow links and clogs, one at a time so that a majority of replicas
 // can always make progress once the fault ends, drawn up front from the seed as a fault
 // plan the world injects (nemesis.h). Each round's target is a replica (the victim); each
@@ -178,13 +236,60 @@ sim::FaultPlan draw_kv_faults(std::uint64_t seed) {
        {.kind = sim::FaultKind::kClog, .plan = clog}});
 }
 
+// The extra faults (disk_faults, signals): 4 rounds of their own on the replicas, from a
+// stream of their own (the base plan above is the same with or without them), each a wait of
+// 0-40 ms and a window of 1-10 ms in which one class of disk operation (or all) fails with EIO
+// on the target, or a SIGHUP or SIGTERM to it.
+sim::FaultPlan draw_extra_faults(std::uint64_t seed, const ExtraFaults& extra) {
+  using Faults = std::vector<sim::PlannedFault>;
+  std::vector<PlannedNemesisFault> menu;
+  if (extra.disk_faults) {
+    menu.push_back(
+        {.kind = sim::FaultKind::kDiskError,
+         .plan = [](Prng& prng, std::uint32_t target, Duration at, Duration duration, Faults& out) {
+           const auto which = static_cast<std::uint32_t>(prng.below(4));
+           out.push_back({.kind = Kind::kDiskErrors,
+                          .at = at,
+                          .a = target,
+                          .b = which,
+                          .duration = duration});
+           return duration;
+         }});
+  }
+  if (extra.signals) {
+    // FaultKind has no signal entry (a terminating signal is a crash): offered as kCrash.
+    menu.push_back(
+        {.kind = sim::FaultKind::kCrash,
+         .plan = [](Prng& prng, std::uint32_t target, Duration at, Duration, Faults& out) {
+           const std::uint32_t signo = prng.chance(1, 2) ? SIGHUP : SIGTERM;
+           out.push_back({.kind = Kind::kSignal, .at = at, .a = target, .b = signo});
+           return Duration::zero();
+         }});
+  }
+  if (menu.empty()) return {};
+  constexpr std::uint64_t kExtraStream = 0x6b762d6578747261ULL;  // "kv-extra"
+  return draw_fault_plan(
+      seed ^ kExtraStream,
+      {.rounds = 4, .wait_min = 0ms, .wait_max = 40ms, .duration_min = 1ms, .duration_max = 10ms},
+      {0, 1, 2}, menu);
+}
+
+// The seed's whole plan: the nemesis's, then the extra faults the options ask for.
+sim::FaultPlan draw_kv_plan(std::uint64_t seed, const ExtraFaults& extra) {
+  sim::FaultPlan plan = draw_kv_faults(seed);
+  const sim::FaultPlan more = draw_extra_faults(seed, extra);
+  plan.faults.insert(plan.faults.end(), more.faults.begin(), more.faults.end());
+  return plan;
+}
+
 void simulate(sim::World& world, const Options& options) {
   const bool planted_bug = option_on(options, "planted_bug");
+  const ExtraFaults extra = extra_faults(options);
   Recorder recorder;
   std::vector<std::string> replica_addresses;
   for (int r = 1; r <= kReplicas; ++r) {
     sim::Host& host = world.add_host("replica" + std::to_string(r), "10.0.0." + std::to_string(r));
-    host.start([] { KvReplica::open({.directory = "/var/kv"}).serve(kPort); });
+    host.start([&extra] { replica_main(extra); });
     replica_addresses.push_back(host.address());
   }
   for (int c = 1; c <= kClients; ++c) {
@@ -197,7 +302,7 @@ void simulate(sim::World& world, const Options& options) {
   // phase lasts as long as the seed's own plan, or the given plan if that runs longer, so
   // that dropping faults while shrinking leaves the rest of the run's timeline alone.
   const Duration faults_end =
-      std::max(draw_kv_faults(world.config().seed).end(), world.config().fault_plan.end());
+      std::max(draw_kv_plan(world.config().seed, extra).end(), world.config().fault_plan.end());
   world.run([&] {
     sleep(faults_end);
     world.heal_all();
@@ -223,10 +328,15 @@ Scenario kv_scenario() {
   s.description =
       "replicated key-value store (3 replicas, quorum reads and writes from 3 clients) under "
       "crashes, restarts, partitions and clogs; every key's history must be linearizable";
-  s.option_help = {{"planted_bug", "off: on = reads skip the quorum write-back"}};
-  s.configure = [](sim::Config& config, const Options&) {
+  s.option_help = {
+      {"planted_bug", "off: on = reads skip the quorum write-back"},
+      {"disk_faults", "off: on = planned windows of disk EIO on a replica (it is opened again)"},
+      {"signals",
+       "off: on = planned SIGHUP (a replica is opened again) and SIGTERM (stopped, "
+       "restarted 5 ms later)"}};
+  s.configure = [](sim::Config& config, const Options& options) {
     config.disk.torn_write_ppm = 1'000'000;
-    config.fault_plan = draw_kv_faults(config.seed);
+    config.fault_plan = draw_kv_plan(config.seed, extra_faults(options));
   };
   s.simulate = simulate;
   s.serve = kv::serve_replica;
