@@ -573,7 +573,9 @@ bool Runner::prepare_to_run(lowlevel::Task& task) {
   // The task's run-time state takes the top of its stack; its frames start below it.
   static_assert(kTaskRunBytes % alignof(std::max_align_t) == 0);
   TRELLIS_ASSERT(stack.usable_size() > kTaskRunBytes);
-  TaskRun* run = new (stack.top() - kTaskRunBytes) TaskRun{};
+  // (Default-initialized: every member has its initializer, so no pass zeroes the block
+  // first, padding included.)
+  TaskRun* run = new (stack.top() - kTaskRunBytes) TaskRun;
   run->stack = stack;
   run->task = &task;
   run->locals = task.run_.take_pending_locals();
