@@ -940,7 +940,9 @@ std::string Runner::deadlock_report() const {
 
 internal::CancelStatus* lowlevel::Task::cancel_status() const noexcept {
   if (const internal::TaskRun* run = run_.get()) return run->cancel_status;
-  return parent_nursery_ != nullptr ? &internal::Runner::status_of(*parent_nursery_) : nullptr;
+  // A task that has exited has none (as from activate_cancel_status(task, nullptr)).
+  if (state_ == State::kFinished || parent_nursery_ == nullptr) return nullptr;
+  return &internal::Runner::status_of(*parent_nursery_);
 }
 
 const std::vector<Nursery*>& lowlevel::Task::child_nurseries() const noexcept {

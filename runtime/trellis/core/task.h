@@ -259,7 +259,7 @@ class Task {
   virtual Nursery** eventual_parent_slot() const noexcept = 0;
 
   // Before the first step: the cancel status the task will run under (its nursery's).
-  // From then on: run_->cancel_status. (runner.cc)
+  // From then on: run_->cancel_status; none once it has exited. (runner.cc)
   internal::CancelStatus* cancel_status() const noexcept;
   // The stack size asked for at the spawn, in pages (0: the run's default).
   std::uint32_t stack_pages() const noexcept {
