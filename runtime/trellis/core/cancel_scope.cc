@@ -11,7 +11,7 @@ namespace trellis {
 
 std::vector<CancelScope*> lowlevel::Task::enclosing_cancel_scopes() const {
   std::vector<CancelScope*> scopes;
-  for (const internal::CancelStatus* status = cancel_status_; status != nullptr;
+  for (const internal::CancelStatus* status = cancel_status(); status != nullptr;
        status = status->parent()) {
     if (status->scope() != nullptr) scopes.push_back(status->scope());
   }
@@ -66,8 +66,8 @@ void CancelStatus::recalculate() {
       if (now_cancelled) {
         // Delivery runs abort functions, which never move tasks between statuses, so the
         // list can be walked as it is (as Trio walks its set).
-        for (lowlevel::Task& task : current->tasks_) {
-          if (task.parked()) current->scope_->runner_->deliver_pending_cancel(task);
+        for (TaskRun& run : current->tasks_) {
+          if (run.task->parked()) current->scope_->runner_->deliver_pending_cancel(*run.task);
         }
       }
       for (CancelStatus& child : current->children_) pending.push_back(&child);
@@ -105,7 +105,7 @@ std::vector<CancelStatus*> CancelStatus::children_snapshot() {
 std::vector<lowlevel::Task*> CancelStatus::tasks_snapshot() {
   std::vector<lowlevel::Task*> out;
   out.reserve(tasks_.size());
-  for (lowlevel::Task& task : tasks_) out.push_back(&task);
+  for (TaskRun& run : tasks_) out.push_back(run.task);
   return out;
 }
 
@@ -134,15 +134,15 @@ void CancelScope::enter() {
   // already cancelled).
   cancel_if_deadline_passed();
   state_ = State::kActive;
-  status_.open(this, task.cancel_status_);
+  status_.open(this, task.run_->cancel_status);
   runner.activate_cancel_status(task, &status_);
   update_deadline_registration();
-  TRELLIS_ASSERT(task.cancel_status_ == &status_);
+  TRELLIS_ASSERT(task.run_->cancel_status == &status_);
 }
 
 std::exception_ptr CancelScope::exit(std::exception_ptr error, bool is_cancelled) {
   TRELLIS_ASSERT(state_ == State::kActive);
-  TRELLIS_ASSERT(owner_->cancel_status_ == &status_);
+  TRELLIS_ASSERT(owner_->run_->cancel_status == &status_);
   TRELLIS_ASSERT(runner_->current_task() == owner_);
   if (error != nullptr && status_.effectively_cancelled() &&
       !status_.parent_cancellation_is_visible_to_us()) {

@@ -72,8 +72,8 @@ class CancelStatus {
 
   std::vector<CancelStatus*> children_snapshot();
   std::vector<lowlevel::Task*> tasks_snapshot();
-  void add_task(lowlevel::Task& task) noexcept { tasks_.push_back(task); }
-  void remove_task(lowlevel::Task& task) noexcept { tasks_.remove(task); }
+  void add_task(TaskRun& task) noexcept { tasks_.push_back(task); }
+  void remove_task(TaskRun& task) noexcept { tasks_.remove(task); }
   bool has_tasks() const noexcept { return !tasks_.empty(); }
 
  private:
@@ -89,8 +89,9 @@ class CancelStatus {
 
  private:
   IntrusiveList<CancelStatus, &CancelStatus::sibling_hook_> children_;
-  IntrusiveList<lowlevel::Task, &TaskLinks::cancel_status, &lowlevel::Task::of_cancel_status_link>
-      tasks_;
+  // The tasks that have run and run under this status (a task that has not run yet is on no
+  // list: nothing is delivered to it before its first checkpoint).
+  IntrusiveList<TaskRun, &TaskRun::cancel_hook> tasks_;
 };
 
 }  // namespace internal

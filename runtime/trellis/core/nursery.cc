@@ -1,5 +1,7 @@
 #include "trellis/core/nursery.h"
 
+#include <algorithm>
+
 #include "trellis/base/assert.h"
 #include "trellis/core/exception_group.h"
 #include "trellis/core/internal/runner.h"
@@ -19,12 +21,17 @@ Nursery::Nursery(internal::NurseryKey, NurseryOptions options) {
 Nursery::~Nursery() {
   TRELLIS_ASSERT(closed_);
   TRELLIS_ASSERT(children_.empty());
+  TRELLIS_ASSERT(pending_children_ == 0);
 }
 
 std::vector<lowlevel::Task*> Nursery::child_tasks() {
   std::vector<lowlevel::Task*> out;
-  out.reserve(children_.size());
-  for (lowlevel::Task& task : children_) out.push_back(&task);
+  out.reserve(child_count());
+  for (internal::TaskRun& run : children_) out.push_back(run.task);
+  runner_->not_yet_run(this, out);
+  // In spawn order (a task moved here by TaskStatus::started() among them by its id).
+  std::sort(out.begin(), out.end(),
+            [](const lowlevel::Task* a, const lowlevel::Task* b) { return a->id() < b->id(); });
   return out;
 }
 
@@ -48,9 +55,15 @@ void Nursery::add_error(std::exception_ptr error, CancelSource source) {
   cancel_scope_.cancel_with(source);
 }
 
-void Nursery::child_finished(lowlevel::Task& task, std::exception_ptr error) {
+void Nursery::child_finished(lowlevel::Task& task, internal::TaskRun* run,
+                             std::exception_ptr error) {
   TRELLIS_ASSERT(task.parent_nursery_ == this);
-  children_.remove(task);
+  if (run != nullptr) {
+    children_.remove(*run);
+  } else {
+    TRELLIS_ASSERT(pending_children_ > 0);
+    --pending_children_;
+  }
   // Exploration: recorded as part of the child's last step (finish() runs right after it).
   lowlevel::record_access(access_id_,
                           error == nullptr ? lowlevel::Access::kCommute : lowlevel::Access::kWrite);
@@ -61,7 +74,8 @@ void Nursery::child_finished(lowlevel::Task& task, std::exception_ptr error) {
 }
 
 void Nursery::close_if_finished() {
-  if (nested_child_running_ || !children_.empty() || pending_starts_ > 0) return;
+  if (nested_child_running_ || !children_.empty() || pending_children_ > 0 || pending_starts_ > 0)
+    return;
   closed_ = true;
   if (parent_waiting_in_exit_) {
     parent_waiting_in_exit_ = false;
@@ -119,11 +133,14 @@ void TaskStatusState::mark_started() {
   // start() then returns (or throws) whatever the child ends with.
   if (old_nursery.cancel_scope_.status_.effectively_cancelled()) return;
   TRELLIS_ASSERT(!new_nursery.closed_);
+  // (The old nursery holds the one task that calls started(): it has run.)
+  TRELLIS_ASSERT(old_nursery.pending_children_ == 0);
   while (!old_nursery.children_.empty()) {
-    lowlevel::Task& task = old_nursery.children_.pop_front();
+    TaskRun& run = old_nursery.children_.pop_front();
+    lowlevel::Task& task = *run.task;
     task.parent_nursery_ = &new_nursery;
     if (Nursery** slot = task.eventual_parent_slot()) *slot = nullptr;
-    new_nursery.children_.push_back(task);
+    new_nursery.children_.push_back(run);
   }
   // Move everything under the old nursery's cancel status beneath the new nursery's. Detach
   // all first, then attach: attaching under a cancelled nursery may run abort functions.

@@ -117,7 +117,7 @@ class Nursery {
   CancelScope& cancel_scope() noexcept { return cancel_scope_; }
   std::size_t child_count() const noexcept {
     lowlevel::record_access(access_id_, lowlevel::Access::kRead);
-    return children_.size();
+    return children_.size() + pending_children_;
   }
   std::vector<lowlevel::Task*> child_tasks();
   lowlevel::Task& parent_task() const noexcept { return *parent_task_; }
@@ -137,7 +137,8 @@ class Nursery {
   void check_open() const;
   void spawn(const SpawnOptions& options, lowlevel::Task* task, Nursery* eventual_parent);
   void add_error(std::exception_ptr error, CancelSource source);
-  void child_finished(lowlevel::Task& task, std::exception_ptr error);
+  // `run`: the task's TaskRun (on children_), or null if it never ran.
+  void child_finished(lowlevel::Task& task, internal::TaskRun* run, std::exception_ptr error);
   // Closes the nursery if its body, every child and every pending start() have finished
   // (Trio's _check_nursery_closed), waking the parent waiting in close_after_body(); else
   // does nothing. Idempotent.
@@ -154,9 +155,10 @@ class Nursery {
   bool parent_waiting_in_exit_ = false;
   std::size_t pending_starts_ = 0;
   std::vector<std::exception_ptr> pending_errors_;
-  internal::IntrusiveList<lowlevel::Task, &internal::TaskLinks::nursery,
-                          &lowlevel::Task::of_nursery_link>
-      children_;
+  // The children that have run (in first-step order), and how many have not yet (they are
+  // only in the run queue: Runner::not_yet_run()).
+  internal::IntrusiveList<internal::TaskRun, &internal::TaskRun::nursery_hook> children_;
+  std::size_t pending_children_ = 0;
   // Exploration (core/access_recorder.h): a spawn writes the nursery, a child's clean exit
   // is a commuting update (exits in any order leave the same state), the parent's wait for
   // its children reads it.

@@ -561,7 +561,9 @@ bool Runner::prepare_to_run(lowlevel::Task& task) {
   if (task.run_ != nullptr) return true;
   Stack stack;
   try {
-    stack = stack_pool_.acquire(std::size_t{task.stack_pages_} * kStackPageBytes);
+    const std::uint32_t pages = task.stack_pages();
+    stack = stack_pool_.acquire(pages != 0 ? std::size_t{pages} * kStackPageBytes
+                                           : stack_size_default_);
   } catch (...) {
     // The task cannot start: it fails as if its function had thrown.
     task.state_ = lowlevel::Task::State::kFinished;
@@ -571,10 +573,23 @@ bool Runner::prepare_to_run(lowlevel::Task& task) {
   // The task's run-time state takes the top of its stack; its frames start below it.
   static_assert(kTaskRunBytes % alignof(std::max_align_t) == 0);
   TRELLIS_ASSERT(stack.usable_size() > kTaskRunBytes);
-  task.run_ = new (stack.top() - kTaskRunBytes) TaskRun{};
-  task.run_->stack = stack;
+  // (Default-initialized: every member has its initializer, so no pass zeroes the block
+  // first, padding included.)
+  TaskRun* run = new (stack.top() - kTaskRunBytes) TaskRun;
+  run->stack = stack;
+  run->task = &task;
+  run->locals = task.run_.take_pending_locals();
+  task.run_.set(run);
+  // From its first step the task is on its nursery's list and its cancel status's.
+  if (Nursery* nursery = task.parent_nursery_) {
+    TRELLIS_ASSERT(nursery->pending_children_ > 0);
+    --nursery->pending_children_;
+    nursery->children_.push_back(*run);
+    run->cancel_status = &nursery->cancel_scope_.status_;
+    run->cancel_status->add_task(*run);
+  }
   const Stack frames{stack.mapping, stack.mapping_size - kTaskRunBytes, stack.guard_size};
-  make_fiber_context(task.run_->context, frames, &Runner::task_main, &task, loop_context_);
+  make_fiber_context(run->context, frames, &Runner::task_main, &task, loop_context_);
   return true;
 }
 
@@ -609,14 +624,16 @@ void Runner::fail_run(std::exception_ptr error) noexcept {
 
 void Runner::finish(lowlevel::Task& task, std::exception_ptr error) {
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kFinished);
-  if (TaskRun* run = std::exchange(task.run_, nullptr)) {
+  // The task's TaskRun (null if it never ran) stays until its nursery has let it go; the task
+  // shows no run state from here on.
+  TaskRun* const run = task.run_.get();
+  if (run != nullptr) {
     TRELLIS_ASSERT(run->child_nurseries.empty());
-    destroy_fiber_context(run->context);
-    const Stack stack = run->stack;
-    run->~TaskRun();
-    stack_pool_.release(stack);
+    activate_cancel_status(task, nullptr);
+    task.run_.set(nullptr);
+  } else {
+    task.discard_body();
   }
-  activate_cancel_status(task, nullptr);
   --tasks_living_;
   if (!exit_listeners_.empty()) {
     if (auto it = exit_listeners_.find(&task); it != exit_listeners_.end()) {
@@ -638,12 +655,18 @@ void Runner::finish(lowlevel::Task& task, std::exception_ptr error) {
     current_ = nullptr;
   }
   if (task.parent_nursery_ != nullptr) {
-    task.parent_nursery_->child_finished(task, std::move(error));
+    task.parent_nursery_->child_finished(task, run, std::move(error));
   } else {
     TRELLIS_ASSERT(&task == root_);
     root_error_ = std::move(error);
     root_ = nullptr;
     system_nursery_ = nullptr;
+  }
+  if (run != nullptr) {
+    destroy_fiber_context(run->context);
+    const Stack stack = run->stack;
+    run->~TaskRun();
+    stack_pool_.release(stack);
   }
   delete &task;
 }
@@ -665,11 +688,16 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
   lowlevel::ObjectId numbering = lowlevel::kTaskNumberingObject;
   lowlevel::record_access(numbering, lowlevel::Access::kWrite);
   task->id_ = next_task_id_++;
-  if (!options.name.empty()) task->name_ = std::make_unique<std::string>(options.name);
-  const std::size_t stack_size =
-      options.stack_size == 0 ? stack_size_default_ : normalize_stack_size(options.stack_size);
-  static_assert(kStackSizeMax / kStackPageBytes <= UINT32_MAX);
-  task->stack_pages_ = static_cast<std::uint32_t>(stack_size / kStackPageBytes);
+  if (!options.name.empty()) {
+    TaskExtras& extras = task->extras();
+    extras.name = options.name;
+    extras.named = true;
+  }
+  if (options.stack_size != 0) {
+    static_assert(kStackSizeMax / kStackPageBytes <= UINT32_MAX);
+    task->extras().stack_pages =
+        static_cast<std::uint32_t>(normalize_stack_size(options.stack_size) / kStackPageBytes);
+  }
   task->parent_nursery_ = nursery;
   if (eventual_parent != nullptr) {
     Nursery** slot = task->eventual_parent_slot();
@@ -678,12 +706,12 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
   }
   // contextvars semantics: a task starts with its spawner's task-local values (the root
   // task with those of the thread that called run()).
-  task->locals_ = current_ != nullptr ? current_->locals_ : task_local_thread_context();
+  task->run_.set_pending_locals(current_ != nullptr ? current_->run_->locals
+                                                    : task_local_thread_context());
   ++tasks_living_;
-  if (nursery != nullptr) {
-    nursery->children_.push_back(*task);
-    activate_cancel_status(*task, &nursery->cancel_scope_.status_);
-  }
+  // Until its first step the task is on no list (prepare_to_run() puts it on its nursery's
+  // and its cancel status's): its nursery counts it, and the run queue holds it.
+  if (nursery != nullptr) ++nursery->pending_children_;
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_spawned(*task); });
   task->state_ = lowlevel::Task::State::kRunnable;
   runq_.push_back(task);
@@ -743,8 +771,8 @@ std::exception_ptr Runner::make_cancelled(lowlevel::Task& task) const {
   CancelSource source = CancelSource::kUnknown;
   if (deadlock_rounds_ > 0) {
     source = CancelSource::kDeadlock;
-  } else if (task.cancel_status_ != nullptr) {
-    if (const CancelScope* scope = task.cancel_status_->cancelling_scope()) {
+  } else if (const CancelStatus* status = task.cancel_status()) {
+    if (const CancelScope* scope = status->cancelling_scope()) {
       source = scope->cancel_source_;
     }
   }
@@ -764,10 +792,12 @@ void Runner::deliver_pending_cancel(lowlevel::Task& task) {
 }
 
 void Runner::activate_cancel_status(lowlevel::Task& task, CancelStatus* status) {
-  if (task.cancel_status_ != nullptr) task.cancel_status_->remove_task(task);
-  task.cancel_status_ = status;
+  // Only a task that has run is on its status's list (or is moved between statuses).
+  TaskRun& run = *task.run_;
+  if (run.cancel_status != nullptr) run.cancel_status->remove_task(run);
+  run.cancel_status = status;
   if (status != nullptr) {
-    status->add_task(task);
+    status->add_task(run);
     if (status->effectively_cancelled()) deliver_pending_cancel(task);
   }
 }
@@ -803,7 +833,8 @@ void Runner::deliver_cancel_at_checkpoint() {
 
 Time Runner::current_effective_deadline() {
   lowlevel::Task& task = require_task("current_effective_deadline()");
-  return task.cancel_status_ == nullptr ? kNoDeadline : task.cancel_status_->effective_deadline();
+  const CancelStatus* status = task.run_->cancel_status;
+  return status == nullptr ? kNoDeadline : status->effective_deadline();
 }
 
 void Runner::reschedule_timed(void* owner) {
@@ -878,8 +909,8 @@ std::string Runner::deadlock_report() const {
     report += "\n  - task '" + task.name() + "' (#" + std::to_string(task.id_) + "): waiting on " +
               std::string(task.waiting_on().empty() ? "?" : task.waiting_on());
     if (lock_tracking_ != nullptr) report += lock_tracking_->describe_wait(task);
-    if (task.cancel_status_ != nullptr) {
-      Time deadline = task.cancel_status_->effective_deadline();
+    if (const CancelStatus* status = task.cancel_status()) {
+      Time deadline = status->effective_deadline();
       if (task.waiting_on() == "sleep") deadline = std::min(deadline, task.run_->sleep_deadline);
       if (deadline != kNoDeadline && deadline != Time::min()) {
         report += " (deadline at t=" + std::to_string(deadline.time_since_epoch().count()) + "ns)";
@@ -893,6 +924,13 @@ std::string Runner::deadlock_report() const {
 // ---- introspection ------------------------------------------------------------------------
 
 }  // namespace internal
+
+internal::CancelStatus* lowlevel::Task::cancel_status() const noexcept {
+  if (const internal::TaskRun* run = run_.get()) return run->cancel_status;
+  // A task that has exited has none (as from activate_cancel_status(task, nullptr)).
+  if (state_ == State::kFinished || parent_nursery_ == nullptr) return nullptr;
+  return &internal::Runner::status_of(*parent_nursery_);
+}
 
 const std::vector<Nursery*>& lowlevel::Task::child_nurseries() const noexcept {
   // A task that has not run yet has opened none.
@@ -938,12 +976,24 @@ std::vector<lowlevel::Task*> Runner::living_tasks() const {
     pending.pop_back();
     tasks.push_back(task);
     for (Nursery* nursery : task->child_nurseries()) {
-      for (lowlevel::Task& child : nursery->children_) pending.push_back(&child);
+      for (TaskRun& child : nursery->children_) pending.push_back(child.task);
     }
   }
+  // Tasks that have not run yet are on no nursery's list: they are in the run queue.
+  not_yet_run(nullptr, tasks);
   std::sort(tasks.begin(), tasks.end(),
             [](const lowlevel::Task* a, const lowlevel::Task* b) { return a->id_ < b->id_; });
   return tasks;
+}
+
+void Runner::not_yet_run(const Nursery* nursery, std::vector<lowlevel::Task*>& out) const {
+  const auto add = [&](lowlevel::Task* task) {
+    if (task->run_ == nullptr && (nursery == nullptr || task->parent_nursery_ == nursery)) {
+      out.push_back(task);
+    }
+  };
+  for (std::size_t i = batch_position_; i < batch_.size(); ++i) add(batch_[i]);
+  for (lowlevel::Task* task : runq_) add(task);
 }
 
 std::string Runner::dump_task_tree() const {
@@ -981,7 +1031,7 @@ void Runner::wait_all_tasks_blocked(Duration cushion) {
     throw std::invalid_argument("wait_all_tasks_blocked: cushion must be >= 0");
   }
   lowlevel::Task& task = require_task("wait_all_tasks_blocked()");
-  const auto key = std::make_pair(cushion, task.id_);
+  const auto key = std::make_pair(cushion, std::uint64_t{task.id_});
   waiting_for_idle_.emplace(key, &task);
   park(
       [&](std::exception_ptr) {
@@ -1005,7 +1055,8 @@ bool Runner::guard_lookup(const void* address, OverflowInfo* info) noexcept {
       stack.mapping -
       std::min<std::size_t>(kGuardSlack, reinterpret_cast<std::uintptr_t>(stack.mapping));
   if (stack.empty() || fault < low || fault >= stack.bottom()) return false;
-  info->task_name = task.name_ == nullptr ? "(unnamed)" : task.name_->c_str();
+  info->task_name =
+      task.extras_ == nullptr || !task.extras_->named ? "(unnamed)" : task.extras_->name.c_str();
   info->stack_size = stack.usable_size();
   return true;
 }

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "trellis/base/assert.h"
 #include "trellis/base/function_ref.h"
 #include "trellis/base/intrusive_list.h"
 #include "trellis/core/internal/fiber.h"
@@ -86,6 +87,8 @@ class TaskLocalsRef {
     if (context_ != nullptr) drop_reference(context_);
   }
   const TaskLocalContext* get() const noexcept { return context_; }
+  // Gives up the counted reference to the caller (adopt() takes it back).
+  const TaskLocalContext* release() noexcept { return std::exchange(context_, nullptr); }
 
  private:
   static void add_reference(const TaskLocalContext* context) noexcept;  // task_local.cc
@@ -93,19 +96,12 @@ class TaskLocalsRef {
   const TaskLocalContext* context_ = nullptr;
 };
 
-// A task's links into the two lists it is on while alive (its cancel status's tasks, its
-// nursery's children): a standard-layout base of lowlevel::Task, so the task is found from a
-// link by the link's offset, and a link needs no owner pointer.
-struct TaskLinks {
-  IntrusiveLink cancel_status;
-  IntrusiveLink nursery;
-};
-
 // What a task needs only once it has started running: its fiber, what it waits on, its
-// checkpoint counters, the nurseries it has open, its outcome. It lives at the top of the
-// task's own stack, from the task's first step to its exit, so a task spawned in a storm
-// costs only its Task until it runs (stacks, and this block with them, are given at first run
-// and recycled hot), and a switch touches the stack it switches to and nothing more.
+// checkpoint counters, the nurseries it has open, its place in its nursery and under its
+// cancel status, its task-local values, its outcome. It lives at the top of the task's own
+// stack, from the task's first step to its exit, so a task spawned in a storm costs only its
+// Task until it runs (stacks, and this block with them, are given at first run and recycled
+// hot), and a switch touches the stack it switches to and nothing more.
 struct TaskRun {
   // Field order: what a park, a wake-up and a switch touch comes first, so that the block's
   // first cache line (it is 64-byte aligned) holds the parking state, the counters and the
@@ -116,18 +112,89 @@ struct TaskRun {
   std::uint64_t cancel_points = 0;
   std::uint64_t schedule_points = 0;
   ExecutionContext context;
+  // Cancellation. Invariant: while the task runs (from its first step to its exit),
+  // cancel_status is non-null (except for the root task) and the task is on
+  // cancel_status->tasks_ through cancel_hook. (Before its first step a task is on no list:
+  // its status is its nursery's, Task::cancel_status().)
+  CancelStatus* cancel_status = nullptr;
   std::string_view waiting_on;
   Stack stack;                        // the whole stack, this block included
   Time sleep_deadline = kNoDeadline;  // while parked in sleep: when it wakes (for reports)
   std::vector<Nursery*> child_nurseries;
   std::exception_ptr error;  // what the task's function threw, once finished
+  lowlevel::Task* task = nullptr;
+  // On the parent nursery's children_ (from the first step to the exit; in first-step order).
+  IntrusiveListHook nursery_hook;
+  IntrusiveListHook cancel_hook;  // on cancel_status->tasks_
+  // Task-local values (TaskLocal<T>): shared, immutable; the spawner's, as of the spawn.
+  TaskLocalsRef locals;
+};
+
+// A task's one word for its run state: its TaskRun once it has run (from its first step to
+// its exit), and before that the task-local values it was spawned with (a counted reference,
+// tagged in bit 0; TaskRun is 64-byte aligned). A pending task pays for the one pointer.
+// What few tasks have: a name given at the spawn (or computed when first asked for), a stack
+// size other than the run's default.
+struct TaskExtras {
+  std::string name;
+  bool named = false;
+  std::uint32_t stack_pages = 0;  // 0: the run's default
+};
+
+class RunSlot {
+ public:
+  RunSlot() = default;
+  RunSlot(const RunSlot&) = delete;
+  RunSlot& operator=(const RunSlot&) = delete;
+  ~RunSlot() { drop_pending_locals(); }
+
+  // The TaskRun, or nullptr before the first step (and after the exit).
+  TaskRun* get() const noexcept {
+    return (bits_ & kPendingTag) != 0 ? nullptr : reinterpret_cast<TaskRun*>(bits_);
+  }
+  // Only for a task that has run (the hot paths: parking, switching, checkpoints).
+  TaskRun* operator->() const noexcept {
+    TRELLIS_ASSERT_SLOW(bits_ != 0 && (bits_ & kPendingTag) == 0);
+    return reinterpret_cast<TaskRun*>(bits_);
+  }
+  TaskRun& operator*() const noexcept { return *operator->(); }
+  friend bool operator==(const RunSlot& slot, std::nullptr_t) noexcept {
+    return slot.get() == nullptr;
+  }
+
+  // Before the first step: keeps the spawner's task-local values.
+  void set_pending_locals(TaskLocalsRef locals) noexcept {
+    TRELLIS_ASSERT(bits_ == 0);
+    if (const TaskLocalContext* context = locals.release()) {
+      bits_ = reinterpret_cast<std::uintptr_t>(context) | kPendingTag;
+    }
+  }
+  // At the first step: gives the pending task-local values up (to the TaskRun).
+  TaskLocalsRef take_pending_locals() noexcept {
+    TRELLIS_ASSERT(get() == nullptr);
+    const auto* context = reinterpret_cast<const TaskLocalContext*>(bits_ & ~kPendingTag);
+    bits_ = 0;
+    return TaskLocalsRef::adopt(context);
+  }
+  void set(TaskRun* run) noexcept {
+    TRELLIS_ASSERT((bits_ & kPendingTag) == 0);
+    TRELLIS_ASSERT((reinterpret_cast<std::uintptr_t>(run) & kPendingTag) == 0);
+    bits_ = reinterpret_cast<std::uintptr_t>(run);
+  }
+
+ private:
+  static constexpr std::uintptr_t kPendingTag = 1;
+  void drop_pending_locals() noexcept {
+    if ((bits_ & kPendingTag) != 0) (void)take_pending_locals();
+  }
+  std::uintptr_t bits_ = 0;
 };
 
 }  // namespace internal
 
 namespace lowlevel {
 
-class Task : private internal::TaskLinks {
+class Task {
  public:
   Task(const Task&) = delete;
   Task& operator=(const Task&) = delete;
@@ -172,6 +239,9 @@ class Task : private internal::TaskLinks {
   virtual ~Task() = default;
   // Runs the spawned function once (on the task's own stack), then destroys it.
   virtual void invoke() = 0;
+  // Destroys the spawned function of a task that exits without running (its stack could not
+  // be had).
+  virtual void discard_body() noexcept = 0;
 
  private:
   friend class internal::Runner;
@@ -180,21 +250,6 @@ class Task : private internal::TaskLinks {
   friend class internal::TaskLocalAccess;
   friend class trellis::Nursery;
   friend class trellis::CancelScope;
-  template <class, auto, auto>
-  friend class internal::IntrusiveList;
-
-  // The task a link belongs to (the lists' OwnerOf).
-  static Task& of_cancel_status_link(internal::IntrusiveLink* link) noexcept {
-    auto* links = reinterpret_cast<TaskLinks*>(reinterpret_cast<char*>(link) -
-                                               offsetof(TaskLinks, cancel_status));
-    return *static_cast<Task*>(links);
-  }
-  static Task& of_nursery_link(internal::IntrusiveLink* link) noexcept {
-    auto* links =
-        reinterpret_cast<TaskLinks*>(reinterpret_cast<char*>(link) - offsetof(TaskLinks, nursery));
-    return *static_cast<Task*>(links);
-  }
-
   enum class State : std::uint8_t { kNew, kRunnable, kRunning, kParked, kFinished };
 
   // Where the default name comes from (TaskWithBody knows the spawned function).
@@ -203,33 +258,45 @@ class Task : private internal::TaskLinks {
   // pay for it).
   virtual Nursery** eventual_parent_slot() const noexcept = 0;
 
+  // Before the first step: the cancel status the task will run under (its nursery's).
+  // From then on: run_->cancel_status; none once it has exited. (runner.cc)
+  internal::CancelStatus* cancel_status() const noexcept;
+  // The stack size asked for at the spawn, in pages (0: the run's default).
+  std::uint32_t stack_pages() const noexcept {
+    return extras_ != nullptr ? extras_->stack_pages : 0;
+  }
+  internal::TaskExtras& extras() const {
+    if (extras_ == nullptr) extras_ = std::make_unique<internal::TaskExtras>();
+    return *extras_;
+  }
+
   // Every byte here is paid by each task of a spawn storm before the first one runs (they
   // all exist at once: start_soon() is not a checkpoint), so the Task holds only what a task
-  // that has not run yet needs; the rest is in run_, at the top of its stack.
+  // that has not run yet needs (40 bytes, its function's captures after them); the rest is
+  // in run_, at the top of its stack, and in the run queue's one pointer to it. It is on no
+  // list until its first step: its nursery counts it (Nursery::pending_children_), its cancel
+  // status is its nursery's, and the run loop finds it in the run queue.
   //
   // Invariant: state_ == kRunnable iff the task is in the run queue (exactly once);
   // state_ == kParked iff it waits in wait_task_rescheduled() with run_->abort_fn set until
   // the abort function is called (then it is null while the task stays parked).
   // Invariant: run_ != nullptr iff the task has a stack: from its first step to its exit.
-  State state_ = State::kNew;
+  // Spawn order within the run (48 bits: 2.8e14 spawns) and the state, in one word.
+  std::uint64_t id_ : 48 = 0;
+  State state_ : 8 = State::kNew;
 
-  // Stack size in pages (the stack is given at first run).
-  std::uint32_t stack_pages_ = 0;
-  internal::TaskRun* run_ = nullptr;
-  // Cancellation. Invariant: while alive, cancel_status_ is non-null and this task is on
-  // cancel_status_->tasks_ through its cancel_status link (TaskLinks).
-  internal::CancelStatus* cancel_status_ = nullptr;
-  std::uint64_t id_ = 0;
+  // The TaskRun once the task has run; before that, its task-local values.
+  internal::RunSlot run_;
 
-  // Tree. Invariant: while alive, the task is on parent_nursery_->children_ through its
-  // nursery link (except the root task, which has no parent nursery). Every living task is
-  // in the tree under the root task (Runner::living_tasks() walks it).
+  // Tree. Invariant: while alive, the task's nursery counts it (except the root task, which
+  // has none); from its first step to its exit it is on parent_nursery_->children_ through
+  // run_->nursery_hook. Every living task is in the tree under the root task, or not yet run
+  // and in the run queue (Runner::living_tasks()).
   Nursery* parent_nursery_ = nullptr;
 
-  // Task-local values (TaskLocal<T>): shared, immutable, copied from the spawner at spawn.
-  internal::TaskLocalsRef locals_;
-  // SpawnOptions::name, or the default name once computed (null until then).
-  mutable std::unique_ptr<std::string> name_;
+  // SpawnOptions::name or the default name once computed, and SpawnOptions::stack_size:
+  // null for a task spawned with neither whose name nobody asked for.
+  mutable std::unique_ptr<internal::TaskExtras> extras_;
 };
 
 }  // namespace lowlevel
@@ -273,15 +340,19 @@ template <class Body, class Name, bool kStarted = false>
 class TaskWithBody final : public lowlevel::Task {
  public:
   TaskWithBody(Body&& body, Name name) : name_(name), body_(std::move(body)) {}
+  TaskWithBody(const TaskWithBody&) = delete;
+  TaskWithBody& operator=(const TaskWithBody&) = delete;
 
  private:
+  ~TaskWithBody() override {}  // the body is gone by now (invoke() or discard_body())
   void invoke() override {
     struct Destroy {
-      std::optional<Body>& body;
-      ~Destroy() { body.reset(); }
+      Body& body;
+      ~Destroy() { body.~Body(); }
     } destroy{body_};
-    (*body_)();
+    body_();
   }
+  void discard_body() noexcept override { body_.~Body(); }
   TaskNameSource name_source() const noexcept override { return name_.source(); }
   Nursery** eventual_parent_slot() const noexcept override {
     if constexpr (kStarted) {
@@ -294,7 +365,11 @@ class TaskWithBody final : public lowlevel::Task {
   struct NoSlot {};
   [[no_unique_address]] mutable std::conditional_t<kStarted, Nursery*, NoSlot> eventual_parent_{};
   [[no_unique_address]] Name name_;
-  std::optional<Body> body_;
+  // Alive from the spawn until the function has run (invoke()) or the task exits without
+  // running (discard_body()): a union member, so that no flag says which.
+  union {
+    Body body_;
+  };
 };
 
 }  // namespace internal

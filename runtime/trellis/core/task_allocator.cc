@@ -4,13 +4,16 @@
 // spawn storm they all exist at once before the first one runs. So their memory is carved out
 // of per-thread slabs by 16-byte size class and recycled through free lists, instead of going
 // to malloc each time (an aligned malloc splits and merges chunks: a tenth of a spawn's cost).
-// Slabs grow from 64 KiB to 2 MiB; slabs of 2 MiB are aligned and advised for transparent huge
-// pages (huge_page_memory.h), so 100k tasks fault in a few dozen huge pages rather than 12,000
-// small ones. Slabs live until the thread exits, or until a run ends with no task alive while
-// the thread holds more than kTaskSlabBytesKept (trim_task_memory(), called by the Runner).
-// Size classes are fine-grained because a task's size is what a storm pays per task: a Task
-// holds only what a task that has not run needs (task.h), and every 16 bytes of it are 1.6 MB
-// of memory the kernel zeroes for 100k tasks.
+// Slabs grow from 64 KiB to 2 MiB; slabs of 2 MiB are aligned, and once the thread's slabs
+// hold kHugePageSlabsAfter they are advised for transparent huge pages (huge_page_memory.h), so
+// a storm of a million tasks faults in a few dozen huge pages rather than 12,000 small ones.
+// (Not before: a huge page is resident whole from its first touch, and the last slab of a
+// storm is mostly unused; for 100k tasks of 48 bytes that was 1.2 MB of a 10 MB process.) Slabs
+// live until the thread exits, or until a run ends with no task alive while the thread holds more
+// than kTaskSlabBytesKept (trim_task_memory(), called by the Runner). Size classes are fine-grained
+// because a task's size is what a storm pays per task: a Task holds only what a task that has not
+// run needs (task.h), and every 16 bytes of it are 1.6 MB of memory the kernel zeroes for 100k
+// tasks.
 #include <algorithm>
 #include <cstddef>
 #include <new>
@@ -35,6 +38,9 @@ constexpr std::size_t kTaskSizeClassBytes = 16;
 constexpr std::align_val_t kTaskAlignment{16};
 constexpr std::size_t kTaskSizeClassCount = 128;  // slab-allocates tasks up to 2 KiB
 constexpr std::size_t kFirstSlabBytes = std::size_t{64} << 10;
+// Slabs mapped after this many bytes of slabs are advised for huge pages: a partly used huge
+// page then adds at most a quarter to the task memory.
+constexpr std::size_t kHugePageSlabsAfter = std::size_t{8} << 20;
 // Kept across runs: enough for ~100k small tasks of a burst, without a fault on the next.
 constexpr std::size_t kTaskSlabBytesKept = std::size_t{64} << 20;
 
@@ -79,7 +85,8 @@ struct TaskMemory {
                                   ? kFirstSlabBytes
                                   : std::min(slabs.back().bytes * 2, internal::kHugePageBytes);
     slabs.reserve(slabs.size() + 1);
-    void* memory = internal::allocate_table(bytes);  // cache-line aligned at least
+    // (Cache-line aligned at least.)
+    void* memory = internal::allocate_table(bytes, slab_bytes >= kHugePageSlabsAfter);
     slabs.push_back(Slab{memory, bytes});
     slab_bytes += bytes;
     next = static_cast<char*>(memory);

@@ -16,7 +16,7 @@ class TaskLocalAccess {
   static TaskLocalsRef& current_locals() noexcept {
     Runner* runner = Runner::current();
     lowlevel::Task* task = runner != nullptr ? runner->current_task() : nullptr;
-    return task != nullptr ? task->locals_ : thread_locals;
+    return task != nullptr ? task->run_->locals : thread_locals;
   }
   static thread_local TaskLocalsRef thread_locals;
 };

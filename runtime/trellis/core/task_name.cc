@@ -46,7 +46,8 @@ std::string shorten_lambda_name(std::string name) {
 }  // namespace
 
 const std::string& Task::name() const {
-  if (name_ == nullptr) {
+  internal::TaskExtras& extras = this->extras();
+  if (!extras.named) {
     const internal::TaskNameSource source = name_source();
     std::string name;
     if (source.function != nullptr) {
@@ -59,9 +60,10 @@ const std::string& Task::name() const {
       name = shorten_lambda_name(demangle(source.type->name()));
     }
     if (name.empty()) name = "task";
-    name_ = std::make_unique<std::string>(std::move(name));
+    extras.name = std::move(name);
+    extras.named = true;
   }
-  return *name_;
+  return extras.name;
 }
 
 }  // namespace trellis::lowlevel

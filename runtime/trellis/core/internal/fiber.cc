@@ -282,8 +282,11 @@ void make_fiber_context(ExecutionContext& context, const Stack& stack,
 void destroy_fiber_context(ExecutionContext& context) noexcept {
 #if defined(TRELLIS_HAVE_TSAN)
   if (context.owns_tsan_fiber) __tsan_destroy_fiber(context.tsan_fiber);
+  context.owns_tsan_fiber = false;
 #endif
-  context = ExecutionContext{};
+  // (Nothing else to undo: the stack is the owner's. The context is usually destroyed next,
+  // with the block at the top of the task's stack that holds it.)
+  context.fctx = nullptr;
 }
 
 void make_thread_context(ExecutionContext& context) noexcept {

@@ -20,8 +20,10 @@ namespace trellis::internal {
 inline constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
 inline constexpr std::size_t kCacheLineBytes = 64;
 
-// bytes > 0. Throws std::bad_alloc.
-inline void* allocate_table(std::size_t bytes) {
+// bytes > 0. Throws std::bad_alloc. `huge_pages`: advise MADV_HUGEPAGE (blocks of 2 MiB or
+// more). A huge page is resident as a whole from its first touch: a block that may stay
+// mostly unused (the last slab of a growing pool) can ask for none.
+inline void* allocate_table(std::size_t bytes, bool huge_pages = true) {
   if (bytes < kHugePageBytes) return ::operator new (bytes, std::align_val_t{kCacheLineBytes});
   const std::size_t rounded = (bytes + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
   // Over-map by one huge page, then trim both ends to a 2 MiB-aligned block.
@@ -36,7 +38,7 @@ inline void* allocate_table(std::size_t bytes) {
   if (end > aligned + rounded) {
     ::munmap(reinterpret_cast<void*>(aligned + rounded), end - (aligned + rounded));
   }
-  ::madvise(reinterpret_cast<void*>(aligned), rounded, MADV_HUGEPAGE);
+  if (huge_pages) ::madvise(reinterpret_cast<void*>(aligned), rounded, MADV_HUGEPAGE);
   return reinterpret_cast<void*>(aligned);
 }
 

@@ -175,8 +175,15 @@ class Runner {
   void remove_instrument(Instrument& instrument);
   lowlevel::RunStatistics statistics() const;
   std::string dump_task_tree() const;
-  // Every living task (all are in the tree under the root task), in spawn order.
+  // Every living task (in the tree under the root task, or not run yet), in spawn order.
   std::vector<lowlevel::Task*> living_tasks() const;
+  // A nursery's cancel status: where its children run.
+  static CancelStatus& status_of(Nursery& nursery) noexcept {
+    return nursery.cancel_scope_.status_;
+  }
+  // Appends the tasks that have not run yet (of `nursery`, or all if null) to `out`, in run
+  // queue order: they are on no list but the run queue.
+  void not_yet_run(const Nursery* nursery, std::vector<lowlevel::Task*>& out) const;
 
  private:
   enum class IdlePrimed { kNone, kWaitingForIdle, kAutojump };
@@ -248,7 +255,9 @@ class Runner {
   void closure_crashed(std::exception_ptr error);
   // Whether a cancellation is due at the task's next cancel point.
   static bool effectively_cancelled(const lowlevel::Task& task) noexcept {
-    return task.cancel_status_ != nullptr && task.cancel_status_->effectively_cancelled();
+    // (Asked only of a task that has run: the running one, a parked one.)
+    const CancelStatus* status = task.run_->cancel_status;
+    return status != nullptr && status->effectively_cancelled();
   }
   void handle_deadlock();
   // After every backend wait: hand out the signals that arrived.
