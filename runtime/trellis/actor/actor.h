@@ -119,8 +119,7 @@ class Portal {
  private:
   template <class R>
   static R decode(const std::vector<char>& value) {
-    msgpack::object_handle handle = to_process::internal::unpack_payload(value);
-    return to_process::internal::convert<R>(handle.get());
+    return to_process::internal::unpack_as<R>(value);
   }
   std::unique_ptr<State> state_;
 };

@@ -315,7 +315,8 @@ std::vector<char> Portal::run_packed(std::string_view function, std::vector<char
   State& s = *state_;
   if (s.broken) throw BrokenActorError(*s.broken);
   const std::uint64_t id = ++s.next_call_id;
-  auto call = std::make_shared<internal::PendingCall>();
+  internal::PendingCall pending;  // (read_loop fills it in while this task waits)
+  internal::PendingCall* call = &pending;
   s.pending.emplace(id, call);
   struct Forget {
     State& s;

@@ -94,6 +94,23 @@ struct DecodedRawFrame {
 // encode_frame / decode_frame for any format (the same checks).
 std::vector<char> encode_raw_frame(const FrameFormat& format, std::uint8_t kind, std::uint8_t flags,
                                    std::span<const char> payload);
+
+// Builds one frame in one buffer: the payload is written after room for the header (a
+// msgpack::packer<FrameBuilder> writes through write()), then finish() fills in the header and
+// appends the checksum. The same bytes as encode_raw_frame, without a copy of the payload or
+// a buffer of its own.
+class FrameBuilder {
+ public:
+  explicit FrameBuilder(std::size_t payload_capacity = 64);
+  void write(const char* data, std::size_t size) { bytes_.insert(bytes_.end(), data, data + size); }
+  void write(std::span<const char> data) { write(data.data(), data.size()); }
+  // The whole frame (the builder is spent). Throws FrameError if the payload exceeds
+  // kPayloadSizeMax.
+  std::vector<char> finish(const FrameFormat& format, std::uint8_t kind, std::uint8_t flags) &&;
+
+ private:
+  std::vector<char> bytes_;
+};
 std::optional<DecodedRawFrame> decode_raw_frame(const FrameFormat& format,
                                                 std::span<const char> input);
 
@@ -141,6 +158,13 @@ std::vector<char> encode_error_payload(std::string_view type_name, std::string_v
 ErrorPayload parse_error_payload(std::span<const char> payload);
 // Checks that payload holds exactly one well-formed msgpack value within the bounds above.
 void check_msgpack_value(std::span<const char> payload);
+// The offset just past the msgpack value that starts at `offset` in `bytes`, its structure
+// checked as unpacking it would (every marker valid, nothing past the input, at most
+// `depth_max` containers open at once, this value's own included), without decoding it or
+// allocating. Throws FrameError. check_msgpack_value accepts exactly the payloads whose
+// value this skips to the payload's end with depth_max = kPayloadDepthMax.
+std::size_t skip_msgpack_value(std::span<const char> bytes, std::size_t offset,
+                               std::size_t depth_max = kPayloadDepthMax);
 
 // CRC-32 (IEEE 802.3, reflected, as zlib's crc32).
 std::uint32_t crc32(std::span<const char> bytes) noexcept;

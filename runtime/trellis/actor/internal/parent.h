@@ -80,7 +80,7 @@ struct Portal::State {
   Duration cancel_grace;
   std::unique_ptr<internal::Channel> channel;
   std::uint64_t next_call_id = 0;
-  std::map<std::uint64_t, std::shared_ptr<internal::PendingCall>> pending;
+  std::map<std::uint64_t, internal::PendingCall*> pending;  // each on its caller's stack
   std::map<std::uint64_t, std::shared_ptr<internal::ContextState>> contexts;
   std::optional<std::string> broken;  // why the channel is gone
   bool stopping = false;              // we asked it to exit
