@@ -140,9 +140,9 @@ class ChildActor {
   int serve(Nursery& tasks) {
     tasks_ = &tasks;
     for (;;) {
-      std::optional<to_process::RawFrame> frame;
+      std::optional<to_process::RawFrameView> frame;  // (valid until the next receive)
       try {
-        frame = channel_.receive();
+        frame = channel_.receive_view();
       } catch (const to_process::FrameError& e) {
         log(std::string("malformed frame from the parent (exiting: the channel is unusable): ") +
             e.what());
@@ -162,7 +162,7 @@ class ChildActor {
   }
 
   // False once the parent asked this actor to exit.
-  bool dispatch(to_process::RawFrame& frame) {
+  bool dispatch(const to_process::RawFrameView& frame) {
     const auto kind = static_cast<protocol::Kind>(frame.kind);
     try {
       if (kind == protocol::Kind::kCall || kind == protocol::Kind::kOpenContext) {
@@ -174,7 +174,7 @@ class ChildActor {
         if (it != contexts_.end()) it->second->on_message(frame.kind, frame.payload);
       } else if (kind == protocol::Kind::kCancelCall) {
         auto it = calls_.find(protocol::parse_cancel_call(frame.payload));
-        if (it != calls_.end()) it->second->cancel();  // else: it has answered already
+        if (it != calls_.end()) it->second.cancel();  // else: it has answered already
       } else if (kind == protocol::Kind::kCancelActor) {
         protocol::parse_cancel_actor(frame.payload);
         return false;
@@ -206,9 +206,7 @@ class ChildActor {
                                     {}}));
       return;
     }
-    auto scope = std::make_unique<CancelScope>();
-    CancelScope* raw = scope.get();
-    calls_.emplace(call.id, std::move(scope));
+    CancelScope* raw = &calls_.try_emplace(call.id).first->second;  // (map nodes stay put)
     std::shared_ptr<internal::ContextState> context;
     if (with_context) {
       context = std::make_shared<internal::ContextState>(call.id, channel_, false, "parent");
@@ -283,7 +281,7 @@ class ChildActor {
 
   internal::Channel& channel_;
   Nursery* tasks_ = nullptr;
-  std::map<std::uint64_t, std::unique_ptr<CancelScope>> calls_;
+  std::map<std::uint64_t, CancelScope> calls_;
   std::map<std::uint64_t, std::shared_ptr<internal::ContextState>> contexts_;
 };
 

@@ -141,7 +141,7 @@ void Portal::State::answer_context(std::uint64_t id, std::vector<char>* value,
   }
 }
 
-void Portal::State::dispatch(to_process::RawFrame& frame) {
+void Portal::State::dispatch(const to_process::RawFrameView& frame) {
   const auto kind = static_cast<protocol::Kind>(frame.kind);
   if (kind == protocol::Kind::kReturn) {
     protocol::Return answer = protocol::parse_return(frame.payload);
@@ -175,7 +175,9 @@ void Portal::State::read_loop() {
   } ended{read_ended};
   std::string reason;
   try {
-    while (std::optional<to_process::RawFrame> frame = channel->receive()) dispatch(*frame);
+    while (std::optional<to_process::RawFrameView> frame = channel->receive_view()) {
+      dispatch(*frame);
+    }
   } catch (const to_process::FrameError& e) {
     // The stream cannot be trusted past a bad frame: this channel is over, the child too.
     if (!process) {  // a peer: only this connection is over

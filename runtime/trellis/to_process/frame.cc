@@ -154,8 +154,8 @@ std::optional<DecodedFrame> decode_frame(std::span<const char> input) {
   return decoded;
 }
 
-std::optional<DecodedRawFrame> decode_raw_frame(const FrameFormat& format,
-                                                std::span<const char> input) {
+std::optional<DecodedRawFrameView> decode_raw_frame_view(const FrameFormat& format,
+                                                         std::span<const char> input) {
   check_header_prefix(format, input);
   if (input.size() < kFrameHeaderSize) return std::nullopt;
   const std::size_t length = get_u32(input.data() + 8);
@@ -163,13 +163,23 @@ std::optional<DecodedRawFrame> decode_raw_frame(const FrameFormat& format,
   if (input.size() < body + kFrameTrailerSize) return std::nullopt;
   const std::uint32_t expected = get_u32(input.data() + body);
   if (crc32(input.first(body)) != expected) throw FrameError("frame checksum mismatch");
-  DecodedRawFrame decoded;
+  DecodedRawFrameView decoded;
   decoded.frame.kind = static_cast<std::uint8_t>(input[5]);
   decoded.frame.flags = static_cast<std::uint8_t>(input[6]);
-  decoded.frame.payload.assign(input.data() + kFrameHeaderSize, input.data() + body);
+  decoded.frame.payload = input.subspan(kFrameHeaderSize, length);
   decoded.consumed = body + kFrameTrailerSize;
   TRELLIS_ASSERT(decoded.consumed <= input.size());
   return decoded;
+}
+
+std::optional<DecodedRawFrame> decode_raw_frame(const FrameFormat& format,
+                                                std::span<const char> input) {
+  std::optional<DecodedRawFrameView> view = decode_raw_frame_view(format, input);
+  if (!view) return std::nullopt;
+  const std::span<const char> payload = view->frame.payload;
+  return DecodedRawFrame{
+      RawFrame{view->frame.kind, view->frame.flags, {payload.begin(), payload.end()}},
+      view->consumed};
 }
 
 std::optional<Frame> FrameReader::next() {
@@ -178,12 +188,8 @@ std::optional<Frame> FrameReader::next() {
   return Frame{static_cast<FrameKind>(raw->kind), raw->flags, std::move(raw->payload)};
 }
 
-std::optional<RawFrame> RawFrameReader::next() {
+void RawFrameReader::compact() {
   TRELLIS_ASSERT(start_ <= buffer_.size());
-  std::optional<DecodedRawFrame> decoded = decode_raw_frame(
-      format_, std::span<const char>(buffer_.data() + start_, buffer_.size() - start_));
-  if (!decoded) return std::nullopt;
-  start_ += decoded->consumed;
   if (start_ == buffer_.size()) {
     buffer_.clear();
     start_ = 0;
@@ -191,7 +197,21 @@ std::optional<RawFrame> RawFrameReader::next() {
     buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(start_));
     start_ = 0;
   }
-  return std::move(decoded->frame);
+}
+
+std::optional<RawFrameView> RawFrameReader::next_view() {
+  compact();
+  std::optional<DecodedRawFrameView> decoded = decode_raw_frame_view(
+      format_, std::span<const char>(buffer_.data() + start_, buffer_.size() - start_));
+  if (!decoded) return std::nullopt;
+  start_ += decoded->consumed;
+  return decoded->frame;
+}
+
+std::optional<RawFrame> RawFrameReader::next() {
+  std::optional<RawFrameView> view = next_view();
+  if (!view) return std::nullopt;
+  return RawFrame{view->kind, view->flags, {view->payload.begin(), view->payload.end()}};
 }
 
 namespace {

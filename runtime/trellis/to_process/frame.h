@@ -91,6 +91,20 @@ struct DecodedRawFrame {
   RawFrame frame;
   std::size_t consumed = 0;
 };
+// A frame in place: its payload points into the bytes it was decoded from.
+struct RawFrameView {
+  std::uint8_t kind = 0;
+  std::uint8_t flags = 0;
+  std::span<const char> payload;
+};
+struct DecodedRawFrameView {
+  RawFrameView frame;
+  std::size_t consumed = 0;
+};
+// decode_raw_frame without the copy of the payload (the same checks).
+std::optional<DecodedRawFrameView> decode_raw_frame_view(const FrameFormat& format,
+                                                         std::span<const char> input);
+
 // encode_frame / decode_frame for any format (the same checks).
 std::vector<char> encode_raw_frame(const FrameFormat& format, std::uint8_t kind, std::uint8_t flags,
                                    std::span<const char> payload);
@@ -119,13 +133,19 @@ class RawFrameReader {
  public:
   explicit RawFrameReader(const FrameFormat& format) : format_(format) {}
   void feed(std::span<const char> bytes) {
+    compact();
     buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
   }
   // The next complete frame, or nullopt. Throws FrameError (the stream is then unusable).
   std::optional<RawFrame> next();
+  // The same in place: the view is valid until the next call of feed, next or next_view.
+  std::optional<RawFrameView> next_view();
   std::size_t buffered() const noexcept { return buffer_.size() - start_; }
 
  private:
+  // Drops the consumed bytes (when that is cheap: all of them, or over half the buffer).
+  void compact();
+
   FrameFormat format_;
   std::vector<char> buffer_;
   std::size_t start_ = 0;  // Invariant: start_ <= buffer_.size(); bytes before it are consumed

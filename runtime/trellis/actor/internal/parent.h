@@ -56,7 +56,7 @@ struct Portal::State {
   // never end by itself — and leaves the tree's registry.
   void watch_exit();
   // One message from the child; throws FrameError for one that breaks the protocol.
-  void dispatch(to_process::RawFrame& frame);
+  void dispatch(const to_process::RawFrameView& frame);
   void answer_context(std::uint64_t id, std::vector<char>* value, protocol::Error* error);
   // Cancel request, SIGTERM, SIGKILL (each after cancel_grace); reaps. Shielded.
   void stop() noexcept;
