@@ -145,6 +145,17 @@ std::vector<char> encode_call(std::uint64_t id, std::string_view function,
   return encode_function_call(Kind::kCall, id, function, arguments);
 }
 
+std::vector<char> encode_call(std::uint64_t id, std::string_view function,
+                              FunctionRef<void(FrameBuilder&)> write_arguments) {
+  FrameBuilder builder(32 + function.size());  // (room for a few small arguments)
+  Packer packer(builder);
+  packer.pack_array(3);
+  packer.pack(id);
+  packer.pack(function);
+  write_arguments(builder);
+  return frame(Kind::kCall, std::move(builder));
+}
+
 std::vector<char> encode_return(std::uint64_t id, std::span<const char> value) {
   return encode_id_value(Kind::kReturn, id, value);
 }

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <system_error>
+#include <utility>
 
 #include "trellis/base/assert.h"
 #include "trellis/base/closure_queue.h"
@@ -79,13 +80,11 @@ bool EpollBackend::skip_zero_wait() noexcept {
   if (wake_pending_.load(std::memory_order_acquire)) return false;
   if (readiness_seen_.load(std::memory_order_relaxed)) return false;
   if (io_->waiters() == 0) return true;
-  // The loop's first poll after a wait that brought events, within kFreshWaitFor of it: the
-  // batch between was short (say, the task that read a message and woke the task it was
-  // for), and the ready list was just emptied. Once: the next zero-timeout poll is made, so
-  // events that arrived meanwhile are taken one batch later at most.
-  if (!fresh_wait_) return false;
-  fresh_wait_ = false;
-  return std::chrono::steady_clock::now() - fresh_wait_end_ < kFreshWaitFor;
+  // The loop's first poll after a wait that brought events: that wait emptied the ready list
+  // one batch ago (say, the batch of the task that read a message and woke the task it was
+  // for). Once: the next zero-timeout poll is made, so events that arrived meanwhile are
+  // taken one batch later at most.
+  return std::exchange(fresh_wait_, false);
 }
 
 int EpollBackend::wait_for_events(epoll_event* events, int size, Duration timeout) {
@@ -127,10 +126,7 @@ bool EpollBackend::wait_and_dispatch(Duration timeout) {
   epoll_event events[kEventsPerWaitMax];
   const int count = wait_for_events(events, kEventsPerWaitMax, timeout);
   if (count < 0) throw std::system_error(errno, std::generic_category(), "epoll wait");
-  if (timeout != Duration::zero() && count > 0 && count < kEventsPerWaitMax) {
-    fresh_wait_ = true;
-    fresh_wait_end_ = std::chrono::steady_clock::now();
-  }
+  fresh_wait_ = timeout != Duration::zero() && count > 0 && count < kEventsPerWaitMax;
   bool delivered = false;
   for (int i = 0; i < count; ++i) {
     if (events[i].data.u64 == 0) {

@@ -9,9 +9,9 @@
 // to_thread, results through the same queue) and file_system() (PosixFileSystem: blocking
 // POSIX file calls on those workers). When no task waits for I/O and no wake-up is pending, a
 // zero-timeout poll returns without a system call, which keeps a busy run loop cheap; so does
-// the first one within 20 us of a blocking wait that brought events (the loop's poll between
-// a task that read a message and the task it woke: a request/response exchange then costs a
-// blocking wait per message, not a wait and a poll), the next one polls.
+// the first one after a blocking wait that brought events (the loop's poll between a task
+// that read a message and the task it woke: a request/response exchange then costs a
+// blocking wait per message, not a wait and a poll); the next one polls.
 //
 // SIGPIPE: a write to a pipe whose reader is gone is EPIPE, never the signal. Sockets get it
 // from send(MSG_NOSIGNAL); for pipes the thread that writes one through this backend has
@@ -24,7 +24,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <memory>
 
@@ -90,11 +89,9 @@ class EpollBackend final : public Backend {
   // One epoll wait (retried on EINTR); the event count, or -1 with errno.
   int wait_for_events(epoll_event* events, int size, Duration timeout);
   bool have_epoll_pwait2_ = true;  // (else epoll_wait: see wait_for_events)
-  static constexpr std::chrono::microseconds kFreshWaitFor{20};
-  // The last wait blocked (a nonzero timeout) and returned events, fewer than it could take,
-  // at fresh_wait_end_; no wait has been made or skipped since.
+  // The last wait blocked (a nonzero timeout) and returned events, fewer than it could take;
+  // no wait has been made or skipped since.
   bool fresh_wait_ = false;
-  std::chrono::steady_clock::time_point fresh_wait_end_;
   // Work finished on other threads (name lookups), run on the loop thread after a wake-up.
   // Shared with the worker threads, which may outlive this backend; closed in the destructor.
   std::shared_ptr<ClosureQueue> completions_;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "trellis/actor/actor.h"
@@ -80,7 +81,11 @@ struct Portal::State {
   Duration cancel_grace;
   std::unique_ptr<internal::Channel> channel;
   std::uint64_t next_call_id = 0;
-  std::map<std::uint64_t, internal::PendingCall*> pending;  // each on its caller's stack
+  // Calls waiting for their answers, each on its caller's stack, by id: sorted, as ids only
+  // grow (a vector keeps its room: no allocation per call).
+  std::vector<std::pair<std::uint64_t, internal::PendingCall*>> pending;
+  internal::PendingCall* find_pending(std::uint64_t id) const noexcept;
+  void forget_pending(std::uint64_t id) noexcept;
   std::map<std::uint64_t, std::shared_ptr<internal::ContextState>> contexts;
   std::optional<std::string> broken;  // why the channel is gone
   bool stopping = false;              // we asked it to exit
