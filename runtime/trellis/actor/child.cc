@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "trellis/actor/actor.h"
 #include "trellis/actor/internal/channel.h"
@@ -244,7 +246,7 @@ class ChildActor {
     reply(answer);
   }
 
-  static std::vector<char> invoke(const protocol::Call& call, Context* context) {
+  std::vector<char> invoke(const protocol::Call& call, Context* context) {
     const internal::ActorFunction* found = internal::find_actor_function(call.function);
     if (found == nullptr) {
       return protocol::encode_error(
@@ -257,10 +259,11 @@ class ChildActor {
            {{current_actor_name(), call.function}}});
     }
     try {
-      // (A zone of this task's own: the function may reach schedule points. Its first chunk
-      // fits small arguments, a malloc's cheap size.)
-      msgpack::zone zone(256 + call.arguments.size());
-      const msgpack::object arguments = to_process::internal::unpack_payload(call.arguments, zone);
+      // (A zone of this call's own, as long as it runs: the function may reach schedule
+      // points, and other calls unpack meanwhile.)
+      const CallZone zone(*this);
+      const msgpack::object arguments =
+          to_process::internal::unpack_payload(call.arguments, *zone.zone);
       return protocol::encode_return(call.id, (*found)(context, arguments));
     } catch (const Cancelled&) {
       throw;
@@ -279,8 +282,35 @@ class ChildActor {
     }
   }
 
+  // A zone taken from spare_zones_ (or a new one) and given back, cleared, at scope exit: a
+  // call's arguments cost no allocation of a zone.
+  struct CallZone {
+    explicit CallZone(ChildActor& owner) : actor(owner) {
+      if (actor.spare_zones_.empty()) {
+        zone = std::make_unique<msgpack::zone>(1024);
+      } else {
+        zone = std::move(actor.spare_zones_.back());
+        actor.spare_zones_.pop_back();
+      }
+    }
+    ~CallZone() {
+      constexpr std::size_t kSpareZonesMax = 8;
+      if (actor.spare_zones_.size() >= kSpareZonesMax) return;
+      zone->clear();  // (keeps its first chunk)
+      try {
+        actor.spare_zones_.push_back(std::move(zone));
+      } catch (...) {  // (out of memory: the zone is freed instead)
+      }
+    }
+    CallZone(const CallZone&) = delete;
+    CallZone& operator=(const CallZone&) = delete;
+    ChildActor& actor;
+    std::unique_ptr<msgpack::zone> zone;
+  };
+
   internal::Channel& channel_;
   Nursery* tasks_ = nullptr;
+  std::vector<std::unique_ptr<msgpack::zone>> spare_zones_;
   std::map<std::uint64_t, CancelScope> calls_;
   std::map<std::uint64_t, std::shared_ptr<internal::ContextState>> contexts_;
 };
