@@ -3,6 +3,7 @@
 // libFuzzer target tools/fuzz/frame_fuzzer.cc explores the same decoders at random.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <deque>
 #include <string>
 #include <vector>
@@ -21,6 +22,26 @@ std::vector<char> bytes(std::initializer_list<int> list) {
 std::vector<char> sample_frame() {
   return encode_frame(FrameKind::kCall, 0,
                       encode_call_payload("add", internal::pack_arguments(2, std::string("x"))));
+}
+
+// CRC-32 (IEEE, reflected) one bit at a time: the definition the table-driven crc32 must match.
+std::uint32_t crc32_bitwise(std::span<const char> bytes) {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (char byte : bytes) {
+    c ^= static_cast<unsigned char>(byte);
+    for (int k = 0; k < 8; ++k) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+TEST(ToProcessFrame, Crc32IsTheIeeeChecksumAtEveryLength) {
+  const std::string check = "123456789";
+  EXPECT_EQ(crc32(check), 0xCBF43926u);  // the standard check value
+  std::string input;
+  for (int n = 0; n < 300; ++n) {
+    EXPECT_EQ(crc32(input), crc32_bitwise(input)) << n << " bytes";
+    input.push_back(static_cast<char>(n * 37 + 11));
+  }
 }
 
 TEST(ToProcessFrame, RoundTripsAndEveryPrefixAsksForMore) {

@@ -10,6 +10,7 @@
 //   build/fuzz/tools/trellis_frame_fuzzer -max_total_time=60 corpus/
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <span>
 #include <vector>
 
@@ -47,10 +48,20 @@ void parse_every_way(const Frame& frame) {
     (void)parse_error_payload(frame.payload);
   } catch (const FrameError&) {
   }
+  // skip_msgpack_value (the actors' parsers check payloads with it) accepts exactly what the
+  // unpacker accepts.
+  bool unpacked = true;
   try {
     check_msgpack_value(frame.payload);
   } catch (const FrameError&) {
+    unpacked = false;
   }
+  bool skipped = false;
+  try {
+    skipped = skip_msgpack_value(frame.payload, 0) == frame.payload.size();
+  } catch (const FrameError&) {
+  }
+  if (unpacked != skipped) std::abort();
 }
 
 template <class Parse>

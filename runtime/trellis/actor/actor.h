@@ -87,7 +87,12 @@ class Portal {
   // call (a cancel request is sent; the caller does not wait for the remote task to finish).
   template <class R = void, class... Args>
   R run(std::string_view function, const Args&... args) {
-    std::vector<char> value = run_packed(function, to_process::internal::pack_arguments(args...));
+    // (The arguments are packed straight into the call's frame.)
+    std::vector<char> value = run_writing(function, [&](to_process::FrameBuilder& frame) {
+      msgpack::packer<to_process::FrameBuilder> packer(frame);
+      packer.pack_array(sizeof...(Args));
+      (packer.pack(args), ...);
+    });
     if constexpr (!std::is_void_v<R>) return decode<R>(value);
   }
   // Runs a context function (its first parameter Context&) in the actor: see context.h.
@@ -113,14 +118,17 @@ class Portal {
   std::optional<int> returncode();
 
   std::vector<char> run_packed(std::string_view function, std::vector<char> arguments);
+  // run_packed with the arguments written into the call's frame by `write_arguments` (one
+  // msgpack array).
+  std::vector<char> run_writing(std::string_view function,
+                                FunctionRef<void(to_process::FrameBuilder&)> write_arguments);
   std::vector<char> result_packed();
   State& state() noexcept { return *state_; }
 
  private:
   template <class R>
   static R decode(const std::vector<char>& value) {
-    msgpack::object_handle handle = to_process::internal::unpack_payload(value);
-    return to_process::internal::convert<R>(handle.get());
+    return to_process::internal::unpack_as<R>(value);
   }
   std::unique_ptr<State> state_;
 };

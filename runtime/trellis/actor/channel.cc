@@ -66,8 +66,15 @@ void Channel::send_slowly(std::span<const char> frame) {
 }
 
 std::optional<to_process::RawFrame> Channel::receive() {
+  std::optional<to_process::RawFrameView> view = receive_view();
+  if (!view) return std::nullopt;
+  return to_process::RawFrame{
+      view->kind, view->flags, {view->payload.begin(), view->payload.end()}};
+}
+
+std::optional<to_process::RawFrameView> Channel::receive_view() {
   for (;;) {
-    if (std::optional<to_process::RawFrame> frame = reader_.next()) {
+    if (std::optional<to_process::RawFrameView> frame = reader_.next_view()) {
       ++frames_from_read_;
       return frame;
     }

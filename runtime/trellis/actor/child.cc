@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "trellis/actor/actor.h"
 #include "trellis/actor/internal/channel.h"
@@ -140,9 +142,9 @@ class ChildActor {
   int serve(Nursery& tasks) {
     tasks_ = &tasks;
     for (;;) {
-      std::optional<to_process::RawFrame> frame;
+      std::optional<to_process::RawFrameView> frame;  // (valid until the next receive)
       try {
-        frame = channel_.receive();
+        frame = channel_.receive_view();
       } catch (const to_process::FrameError& e) {
         log(std::string("malformed frame from the parent (exiting: the channel is unusable): ") +
             e.what());
@@ -162,7 +164,7 @@ class ChildActor {
   }
 
   // False once the parent asked this actor to exit.
-  bool dispatch(to_process::RawFrame& frame) {
+  bool dispatch(const to_process::RawFrameView& frame) {
     const auto kind = static_cast<protocol::Kind>(frame.kind);
     try {
       if (kind == protocol::Kind::kCall || kind == protocol::Kind::kOpenContext) {
@@ -174,7 +176,7 @@ class ChildActor {
         if (it != contexts_.end()) it->second->on_message(frame.kind, frame.payload);
       } else if (kind == protocol::Kind::kCancelCall) {
         auto it = calls_.find(protocol::parse_cancel_call(frame.payload));
-        if (it != calls_.end()) it->second->cancel();  // else: it has answered already
+        if (it != calls_.end()) it->second.cancel();  // else: it has answered already
       } else if (kind == protocol::Kind::kCancelActor) {
         protocol::parse_cancel_actor(frame.payload);
         return false;
@@ -206,9 +208,7 @@ class ChildActor {
                                     {}}));
       return;
     }
-    auto scope = std::make_unique<CancelScope>();
-    CancelScope* raw = scope.get();
-    calls_.emplace(call.id, std::move(scope));
+    CancelScope* raw = &calls_.try_emplace(call.id).first->second;  // (map nodes stay put)
     std::shared_ptr<internal::ContextState> context;
     if (with_context) {
       context = std::make_shared<internal::ContextState>(call.id, channel_, false, "parent");
@@ -246,7 +246,7 @@ class ChildActor {
     reply(answer);
   }
 
-  static std::vector<char> invoke(const protocol::Call& call, Context* context) {
+  std::vector<char> invoke(const protocol::Call& call, Context* context) {
     const internal::ActorFunction* found = internal::find_actor_function(call.function);
     if (found == nullptr) {
       return protocol::encode_error(
@@ -259,8 +259,12 @@ class ChildActor {
            {{current_actor_name(), call.function}}});
     }
     try {
-      msgpack::object_handle handle = to_process::internal::unpack_payload(call.arguments);
-      return protocol::encode_return(call.id, (*found)(context, handle.get()));
+      // (A zone of this call's own, as long as it runs: the function may reach schedule
+      // points, and other calls unpack meanwhile.)
+      const CallZone zone(*this);
+      const msgpack::object arguments =
+          to_process::internal::unpack_payload(call.arguments, *zone.zone);
+      return protocol::encode_return(call.id, (*found)(context, arguments));
     } catch (const Cancelled&) {
       throw;
     } catch (...) {
@@ -278,9 +282,36 @@ class ChildActor {
     }
   }
 
+  // A zone taken from spare_zones_ (or a new one) and given back, cleared, at scope exit: a
+  // call's arguments cost no allocation of a zone.
+  struct CallZone {
+    explicit CallZone(ChildActor& owner) : actor(owner) {
+      if (actor.spare_zones_.empty()) {
+        zone = std::make_unique<msgpack::zone>(1024);
+      } else {
+        zone = std::move(actor.spare_zones_.back());
+        actor.spare_zones_.pop_back();
+      }
+    }
+    ~CallZone() {
+      constexpr std::size_t kSpareZonesMax = 8;
+      if (actor.spare_zones_.size() >= kSpareZonesMax) return;
+      zone->clear();  // (keeps its first chunk)
+      try {
+        actor.spare_zones_.push_back(std::move(zone));
+      } catch (...) {  // (out of memory: the zone is freed instead)
+      }
+    }
+    CallZone(const CallZone&) = delete;
+    CallZone& operator=(const CallZone&) = delete;
+    ChildActor& actor;
+    std::unique_ptr<msgpack::zone> zone;
+  };
+
   internal::Channel& channel_;
   Nursery* tasks_ = nullptr;
-  std::map<std::uint64_t, std::unique_ptr<CancelScope>> calls_;
+  std::vector<std::unique_ptr<msgpack::zone>> spare_zones_;
+  std::map<std::uint64_t, CancelScope> calls_;
   std::map<std::uint64_t, std::shared_ptr<internal::ContextState>> contexts_;
 };
 

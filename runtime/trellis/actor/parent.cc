@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 
@@ -141,20 +142,34 @@ void Portal::State::answer_context(std::uint64_t id, std::vector<char>* value,
   }
 }
 
-void Portal::State::dispatch(to_process::RawFrame& frame) {
+internal::PendingCall* Portal::State::find_pending(std::uint64_t id) const noexcept {
+  auto it =
+      std::lower_bound(pending.begin(), pending.end(), id,
+                       [](const auto& entry, std::uint64_t key) { return entry.first < key; });
+  return it != pending.end() && it->first == id ? it->second : nullptr;
+}
+
+void Portal::State::forget_pending(std::uint64_t id) noexcept {
+  auto it =
+      std::lower_bound(pending.begin(), pending.end(), id,
+                       [](const auto& entry, std::uint64_t key) { return entry.first < key; });
+  if (it != pending.end() && it->first == id) pending.erase(it);
+}
+
+void Portal::State::dispatch(const to_process::RawFrameView& frame) {
   const auto kind = static_cast<protocol::Kind>(frame.kind);
   if (kind == protocol::Kind::kReturn) {
     protocol::Return answer = protocol::parse_return(frame.payload);
-    auto it = pending.find(answer.id);
-    if (it == pending.end()) return answer_context(answer.id, &answer.value, nullptr);
-    it->second->value = std::move(answer.value);
-    it->second->done.set();
+    internal::PendingCall* call = find_pending(answer.id);
+    if (call == nullptr) return answer_context(answer.id, &answer.value, nullptr);
+    call->value = std::move(answer.value);
+    call->done.set();
   } else if (kind == protocol::Kind::kError) {
     protocol::Error answer = protocol::parse_error(frame.payload);
-    auto it = pending.find(answer.id);
-    if (it == pending.end()) return answer_context(answer.id, nullptr, &answer);
-    it->second->error = std::make_exception_ptr(remote_error(answer));
-    it->second->done.set();
+    internal::PendingCall* call = find_pending(answer.id);
+    if (call == nullptr) return answer_context(answer.id, nullptr, &answer);
+    call->error = std::make_exception_ptr(remote_error(answer));
+    call->done.set();
   } else if (kind >= protocol::Kind::kStarted && kind <= protocol::Kind::kStop) {
     const std::optional<std::uint64_t> id = protocol::peek_call_id(frame.payload);
     if (!id)
@@ -175,7 +190,9 @@ void Portal::State::read_loop() {
   } ended{read_ended};
   std::string reason;
   try {
-    while (std::optional<to_process::RawFrame> frame = channel->receive()) dispatch(*frame);
+    while (std::optional<to_process::RawFrameView> frame = channel->receive_view()) {
+      dispatch(*frame);
+    }
   } catch (const to_process::FrameError& e) {
     // The stream cannot be trusted past a bad frame: this channel is over, the child too.
     if (!process) {  // a peer: only this connection is over
@@ -312,18 +329,25 @@ void Portal::cancel_actor() {
 }
 
 std::vector<char> Portal::run_packed(std::string_view function, std::vector<char> arguments) {
+  return run_writing(function, [&](to_process::FrameBuilder& frame) { frame.write(arguments); });
+}
+
+std::vector<char> Portal::run_writing(
+    std::string_view function, FunctionRef<void(to_process::FrameBuilder&)> write_arguments) {
   State& s = *state_;
   if (s.broken) throw BrokenActorError(*s.broken);
   const std::uint64_t id = ++s.next_call_id;
-  auto call = std::make_shared<internal::PendingCall>();
-  s.pending.emplace(id, call);
+  internal::PendingCall pending;  // (read_loop fills it in while this task waits)
+  internal::PendingCall* call = &pending;
+  TRELLIS_ASSERT(s.pending.empty() || s.pending.back().first < id);  // (kept sorted)
+  s.pending.emplace_back(id, call);
   struct Forget {
     State& s;
     std::uint64_t id;
-    ~Forget() { s.pending.erase(id); }
+    ~Forget() { s.forget_pending(id); }
   } forget{s, id};
   try {  // (the wait for the answer is this call's schedule point)
-    s.channel->send_without_yield(protocol::encode_call(id, function, arguments));
+    s.channel->send_without_yield(protocol::encode_call(id, function, write_arguments));
   } catch (const BrokenResourceError& e) {
     throw BrokenActorError(s.describe() + ": connection lost: " + e.what());
   } catch (const ClosedResourceError&) {

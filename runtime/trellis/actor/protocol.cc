@@ -11,14 +11,9 @@
 namespace trellis::actor::protocol {
 namespace {
 
+using to_process::FrameBuilder;
 using to_process::FrameError;
-using to_process::internal::ByteSink;
-using Packer = msgpack::packer<ByteSink>;
-
-std::vector<char> frame(Kind kind, const ByteSink& sink) {
-  return to_process::encode_raw_frame(kActorFrameFormat, static_cast<std::uint8_t>(kind), 0,
-                                      sink.bytes);
-}
+using Packer = msgpack::packer<FrameBuilder>;
 
 // The payload's root array, which must have `size` elements.
 const msgpack::object* elements(const msgpack::object& root, std::size_t size, const char* what) {
@@ -40,41 +35,134 @@ std::uint64_t read_id(const msgpack::object& object) {
   return object.via.u64;
 }
 
+// Reads the head of a payload already checked to be one well-formed msgpack value
+// (checked_payload) in place: the root array's header, call ids, strings; the rest is the
+// payload's last element, which a caller takes as it was sent (no decode and re-encode).
+class HeadReader {
+ public:
+  explicit HeadReader(std::span<const char> payload) : bytes_(payload) {}
+
+  // The root array, which must have `size` elements.
+  void root(std::size_t size, const char* what) {
+    const unsigned char marker = next();
+    std::size_t count = 0;
+    if (marker >= 0x90 && marker <= 0x9F) {
+      count = marker & 0x0Fu;
+    } else if (marker == 0xDC || marker == 0xDD) {
+      count = big_endian(marker == 0xDC ? 2 : 4);
+    } else {
+      count = size + 1;  // not an array
+    }
+    if (count != size) {
+      throw FrameError(std::string(what) + " payload is not an array of " + std::to_string(size));
+    }
+  }
+  std::uint64_t id() {
+    const unsigned char marker = next();
+    if (marker <= 0x7F) return marker;
+    if (marker >= 0xCC && marker <= 0xCF) return big_endian(std::size_t{1} << (marker - 0xCC));
+    if (marker >= 0xD0 && marker <= 0xD3) {  // a signed encoding of a value >= 0 is one too
+      const std::size_t width = std::size_t{1} << (marker - 0xD0);
+      if ((static_cast<unsigned char>(bytes_[pos_]) & 0x80) == 0) return big_endian(width);
+    }
+    throw FrameError("call id is not an unsigned integer");
+  }
+  std::string string(const char* what) {
+    const unsigned char marker = next();
+    std::size_t size = 0;
+    if (marker >= 0xA0 && marker <= 0xBF) {
+      size = marker & 0x1Fu;
+    } else if (marker >= 0xD9 && marker <= 0xDB) {
+      size = big_endian(std::size_t{1} << (marker - 0xD9));
+    } else {
+      throw FrameError(std::string(what) + " is not a string");
+    }
+    std::string value(bytes_.data() + pos_, size);
+    pos_ += size;
+    return value;
+  }
+  // The last element, as sent.
+  std::span<const char> rest() const { return bytes_.subspan(pos_); }
+  bool rest_is_array() const {
+    const auto marker = static_cast<unsigned char>(bytes_[pos_]);
+    return (marker >= 0x90 && marker <= 0x9F) || marker == 0xDC || marker == 0xDD;
+  }
+
+ private:
+  unsigned char next() { return static_cast<unsigned char>(bytes_[pos_++]); }
+  std::uint64_t big_endian(std::size_t width) {
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < width; ++i) value = (value << 8) | next();
+    return value;
+  }
+
+  std::span<const char> bytes_;
+  std::size_t pos_ = 0;
+};
+
+// The payload, checked to hold exactly one well-formed msgpack value (as unpack_payload).
+std::span<const char> checked_payload(std::span<const char> payload) {
+  const std::size_t end = to_process::skip_msgpack_value(payload, 0);
+  if (end != payload.size()) {
+    throw FrameError("payload has " + std::to_string(payload.size() - end) +
+                     " bytes after its msgpack value");
+  }
+  return payload;
+}
+
+// A frame of `kind` whose payload the caller packs into the builder.
+std::vector<char> frame(Kind kind, FrameBuilder&& builder) {
+  return std::move(builder).finish(kActorFrameFormat, static_cast<std::uint8_t>(kind), 0);
+}
+
+// kCall and kOpenContext: [id, function, arguments].
+std::vector<char> encode_function_call(Kind kind, std::uint64_t id, std::string_view function,
+                                       std::span<const char> arguments) {
+  // (Room for the array's header, the id and the name's header: 1 + 9 + 5 bytes.)
+  FrameBuilder builder(15 + function.size() + arguments.size());
+  Packer packer(builder);
+  packer.pack_array(3);
+  packer.pack(id);
+  packer.pack(function);
+  builder.write(arguments);
+  return frame(kind, std::move(builder));
+}
+
 }  // namespace
 
 std::vector<char> encode_hello(const Hello& hello) {
-  ByteSink sink;
-  Packer packer(sink);
+  FrameBuilder builder;
+  Packer packer(builder);
   packer.pack_array(3);
   packer.pack(hello.name);
   packer.pack(hello.uid);
   packer.pack(hello.pid);
-  return frame(Kind::kHello, sink);
+  return frame(Kind::kHello, std::move(builder));
 }
 
 std::vector<char> encode_call(std::uint64_t id, std::string_view function,
                               std::span<const char> arguments) {
-  ByteSink sink;
-  Packer packer(sink);
+  return encode_function_call(Kind::kCall, id, function, arguments);
+}
+
+std::vector<char> encode_call(std::uint64_t id, std::string_view function,
+                              FunctionRef<void(FrameBuilder&)> write_arguments) {
+  FrameBuilder builder(32 + function.size());  // (room for a few small arguments)
+  Packer packer(builder);
   packer.pack_array(3);
   packer.pack(id);
   packer.pack(function);
-  sink.bytes.insert(sink.bytes.end(), arguments.begin(), arguments.end());
-  return frame(Kind::kCall, sink);
+  write_arguments(builder);
+  return frame(Kind::kCall, std::move(builder));
 }
 
 std::vector<char> encode_return(std::uint64_t id, std::span<const char> value) {
-  ByteSink sink;
-  Packer packer(sink);
-  packer.pack_array(2);
-  packer.pack(id);
-  sink.bytes.insert(sink.bytes.end(), value.begin(), value.end());
-  return frame(Kind::kReturn, sink);
+  return encode_id_value(Kind::kReturn, id, value);
 }
 
 std::vector<char> encode_error(const Error& error) {
-  ByteSink sink;
-  Packer packer(sink);
+  FrameBuilder builder;
+  Packer packer(builder);
   packer.pack_array(6);
   packer.pack(error.id);
   packer.pack(error.type_name);
@@ -88,58 +176,52 @@ std::vector<char> encode_error(const Error& error) {
     packer.pack(error.task_tree[i].actor);
     packer.pack(error.task_tree[i].function);
   }
-  return frame(Kind::kError, sink);
+  return frame(Kind::kError, std::move(builder));
 }
 
 std::vector<char> encode_cancel_call(std::uint64_t id) {
-  ByteSink sink;
-  Packer packer(sink);
+  FrameBuilder builder;
+  Packer packer(builder);
   packer.pack_array(1);
   packer.pack(id);
-  return frame(Kind::kCancelCall, sink);
+  return frame(Kind::kCancelCall, std::move(builder));
 }
 
 std::vector<char> encode_cancel_actor() {
-  ByteSink sink;
-  Packer(sink).pack_array(0);
-  return frame(Kind::kCancelActor, sink);
+  FrameBuilder builder;
+  Packer(builder).pack_array(0);
+  return frame(Kind::kCancelActor, std::move(builder));
 }
 
 std::vector<char> encode_open_context(std::uint64_t id, std::string_view function,
                                       std::span<const char> arguments) {
-  ByteSink sink;
-  Packer packer(sink);
-  packer.pack_array(3);
-  packer.pack(id);
-  packer.pack(function);
-  sink.bytes.insert(sink.bytes.end(), arguments.begin(), arguments.end());
-  return frame(Kind::kOpenContext, sink);
+  return encode_function_call(Kind::kOpenContext, id, function, arguments);
 }
 
 std::vector<char> encode_id_value(Kind kind, std::uint64_t id, std::span<const char> value) {
-  ByteSink sink;
-  Packer packer(sink);
+  FrameBuilder builder(10 + value.size());  // (the array's header, the id: 1 + 9 bytes)
+  Packer packer(builder);
   packer.pack_array(2);
   packer.pack(id);
-  sink.bytes.insert(sink.bytes.end(), value.begin(), value.end());
-  return frame(kind, sink);
+  builder.write(value);
+  return frame(kind, std::move(builder));
 }
 
 std::vector<char> encode_id(Kind kind, std::uint64_t id) {
-  ByteSink sink;
-  Packer packer(sink);
+  FrameBuilder builder;
+  Packer packer(builder);
   packer.pack_array(1);
   packer.pack(id);
-  return frame(kind, sink);
+  return frame(kind, std::move(builder));
 }
 
 std::vector<char> encode_ack(std::uint64_t id, std::uint64_t count) {
-  ByteSink sink;
-  Packer packer(sink);
+  FrameBuilder builder;
+  Packer packer(builder);
   packer.pack_array(2);
   packer.pack(id);
   packer.pack(count);
-  return frame(Kind::kAck, sink);
+  return frame(Kind::kAck, std::move(builder));
 }
 
 std::pair<std::uint64_t, std::uint64_t> parse_ack(std::span<const char> payload) {
@@ -159,18 +241,22 @@ Hello parse_hello(std::span<const char> payload) {
 }
 
 Call parse_call(std::span<const char> payload) {
-  msgpack::object_handle handle = to_process::internal::unpack_payload(payload);
-  const msgpack::object* e = elements(handle.get(), 3, "call");
-  Call call{read_id(e[0]), read_string(e[1], "call's function name"), {}};
-  if (e[2].type != msgpack::type::ARRAY) throw FrameError("call's arguments are not an array");
-  call.arguments = to_process::internal::pack_value(e[2]);
+  HeadReader reader(checked_payload(payload));
+  reader.root(3, "call");
+  Call call{reader.id(), reader.string("call's function name"), {}};
+  if (!reader.rest_is_array()) throw FrameError("call's arguments are not an array");
+  const std::span<const char> arguments = reader.rest();
+  call.arguments.assign(arguments.begin(), arguments.end());
   return call;
 }
 
 Return parse_return(std::span<const char> payload) {
-  msgpack::object_handle handle = to_process::internal::unpack_payload(payload);
-  const msgpack::object* e = elements(handle.get(), 2, "return");
-  return Return{read_id(e[0]), to_process::internal::pack_value(e[1])};
+  HeadReader reader(checked_payload(payload));
+  reader.root(2, "return");
+  Return answer{reader.id(), {}};
+  const std::span<const char> value = reader.rest();
+  answer.value.assign(value.begin(), value.end());
+  return answer;
 }
 
 Error parse_error(std::span<const char> payload) {

@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "trellis/base/function_ref.h"
 #include "trellis/to_process/frame.h"
 
 namespace trellis::actor::protocol {
@@ -100,6 +101,9 @@ struct Error {
 std::vector<char> encode_hello(const Hello& hello);
 std::vector<char> encode_call(std::uint64_t id, std::string_view function,
                               std::span<const char> arguments);
+// The same, the arguments written into the frame by `write_arguments` (one msgpack array).
+std::vector<char> encode_call(std::uint64_t id, std::string_view function,
+                              FunctionRef<void(to_process::FrameBuilder&)> write_arguments);
 std::vector<char> encode_return(std::uint64_t id, std::span<const char> value);
 std::vector<char> encode_error(const Error& error);
 std::vector<char> encode_cancel_call(std::uint64_t id);

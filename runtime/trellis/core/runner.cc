@@ -90,7 +90,27 @@ void Runner::add_exit_listener(lowlevel::Task& task, lowlevel::TaskExitListener&
   if (task.state_ == lowlevel::Task::State::kFinished) {
     throw BrokenResourceError("task " + task.name() + " has already exited");
   }
-  exit_listeners_[&task].push_back(&listener);
+  auto it = exit_listeners_.find(&task);
+  if (it == exit_listeners_.end()) {
+    if (spare_exit_listener_nodes_.empty()) {
+      it = exit_listeners_.try_emplace(&task).first;
+    } else {
+      ExitListeners::node_type node = std::move(spare_exit_listener_nodes_.back());
+      spare_exit_listener_nodes_.pop_back();
+      node.key() = &task;
+      it = exit_listeners_.insert(std::move(node)).position;
+    }
+  }
+  it->second.push_back(&listener);
+}
+
+void Runner::recycle_exit_listener_node(ExitListeners::node_type node) {
+  // A lock taken and released by a new task each time (a task per request) would otherwise
+  // allocate a map node and a vector per acquire.
+  constexpr std::size_t kSpareNodesMax = 16;
+  if (spare_exit_listener_nodes_.size() >= kSpareNodesMax) return;
+  node.mapped().clear();  // (keeps its capacity)
+  spare_exit_listener_nodes_.push_back(std::move(node));
 }
 
 void Runner::remove_exit_listener(lowlevel::Task& task, lowlevel::TaskExitListener& listener) {
@@ -100,7 +120,7 @@ void Runner::remove_exit_listener(lowlevel::Task& task, lowlevel::TaskExitListen
     auto found = std::find(listeners.begin(), listeners.end(), &listener);
     if (found != listeners.end()) {
       listeners.erase(found);
-      if (listeners.empty()) exit_listeners_.erase(it);
+      if (listeners.empty()) recycle_exit_listener_node(exit_listeners_.extract(it));
       return;
     }
   }
@@ -637,9 +657,9 @@ void Runner::finish(lowlevel::Task& task, std::exception_ptr error) {
   --tasks_living_;
   if (!exit_listeners_.empty()) {
     if (auto it = exit_listeners_.find(&task); it != exit_listeners_.end()) {
-      const std::vector<lowlevel::TaskExitListener*> listeners = std::move(it->second);
-      exit_listeners_.erase(it);
-      for (lowlevel::TaskExitListener* listener : listeners) listener->task_exited(task);
+      ExitListeners::node_type node = exit_listeners_.extract(it);
+      for (lowlevel::TaskExitListener* listener : node.mapped()) listener->task_exited(task);
+      recycle_exit_listener_node(std::move(node));
     }
   }
   if (&task == main_task_) {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <system_error>
+#include <utility>
 
 #include "trellis/base/assert.h"
 #include "trellis/base/closure_queue.h"
@@ -75,40 +76,63 @@ EpollBackend::~EpollBackend() {
   ::close(epoll_fd_);
 }
 
+bool EpollBackend::skip_zero_wait() noexcept {
+  if (wake_pending_.load(std::memory_order_acquire)) return false;
+  if (readiness_seen_.load(std::memory_order_relaxed)) return false;
+  if (io_->waiters() == 0) return true;
+  // The loop's first poll after a wait that brought events: that wait emptied the ready list
+  // one batch ago (say, the batch of the task that read a message and woke the task it was
+  // for). Once: the next zero-timeout poll is made, so events that arrived meanwhile are
+  // taken one batch later at most.
+  return std::exchange(fresh_wait_, false);
+}
+
+int EpollBackend::wait_for_events(epoll_event* events, int size, Duration timeout) {
+  const timespec ts = wait_timespec(timeout);
+  // At millisecond resolution, rounded up so that deadlines are never early: libtsan does not
+  // intercept epoll_pwait2, so a signal arriving while the loop waits in it is never
+  // delivered (the thread-facing tests hang), and kernels before 5.11 (and valgrind) do not
+  // have it.
+  const int ms = timeout == Duration::max()
+                     ? -1
+                     : static_cast<int>(ts.tv_sec * 1000 + (ts.tv_nsec + 999'999) / 1'000'000);
+#if defined(__SANITIZE_THREAD__)
+  have_epoll_pwait2_ = false;
+#endif
+  int count = -1;
+  do {
+    if (have_epoll_pwait2_) {
+      count = ::epoll_pwait2(epoll_fd_, events, size, timeout == Duration::max() ? nullptr : &ts,
+                             nullptr);
+      if (count < 0 && errno == ENOSYS) {
+        have_epoll_pwait2_ = false;
+        errno = EINTR;  // (again, with epoll_wait)
+      }
+    } else {
+      count = ::epoll_wait(epoll_fd_, events, size, ms);
+    }
+  } while (count < 0 && errno == EINTR);
+  return count;
+}
+
 bool EpollBackend::wait_and_dispatch(Duration timeout) {
   TRELLIS_ASSERT(timeout >= Duration::zero());
   // The loop's poll between batches when nothing can be ready: no system call (and, apart,
   // none of the wait's large frame either: it runs at the end of every batch).
-  if (timeout == Duration::zero() && !wake_pending_.load(std::memory_order_acquire) &&
-      io_->waiters() == 0 && !readiness_seen_.load(std::memory_order_relaxed)) {
-    return false;
-  }
+  if (timeout == Duration::zero() && skip_zero_wait()) return false;
   return wait_and_dispatch_events(timeout);
 }
 
 bool EpollBackend::wait_and_dispatch_events(Duration timeout) {
+  fresh_wait_ = false;
   // (Events seen by a guest run's wait_for_readiness are taken now, or the epoll instance
   // would stay readable with edge-triggered events nobody waits for.)
   readiness_seen_.store(false, std::memory_order_relaxed);
-  const timespec ts = wait_timespec(timeout);
   constexpr int kEventsPerWaitMax = 64;
   epoll_event events[kEventsPerWaitMax];
-  int count = -1;
-  do {
-#if defined(__SANITIZE_THREAD__)
-    // libtsan does not intercept epoll_pwait2, so a signal arriving while the loop waits in
-    // it is never delivered (the thread-facing tests hang): wait in epoll_wait, which it
-    // intercepts, at millisecond resolution (rounded up, so deadlines are never early).
-    const int ms = timeout == Duration::max()
-                       ? -1
-                       : static_cast<int>(ts.tv_sec * 1000 + (ts.tv_nsec + 999'999) / 1'000'000);
-    count = ::epoll_wait(epoll_fd_, events, kEventsPerWaitMax, ms);
-#else
-    count = ::epoll_pwait2(epoll_fd_, events, kEventsPerWaitMax,
-                           timeout == Duration::max() ? nullptr : &ts, nullptr);
-#endif
-  } while (count < 0 && errno == EINTR);
+  const int count = wait_for_events(events, kEventsPerWaitMax, timeout);
   if (count < 0) throw std::system_error(errno, std::generic_category(), "epoll wait");
+  fresh_wait_ = timeout != Duration::zero() && count > 0 && count < kEventsPerWaitMax;
   bool delivered = false;
   for (int i = 0; i < count; ++i) {
     if (events[i].data.u64 == 0) {

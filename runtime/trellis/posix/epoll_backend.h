@@ -8,7 +8,10 @@
 // wait_and_dispatch), threads() (PosixThreads: a pool of reused worker threads for
 // to_thread, results through the same queue) and file_system() (PosixFileSystem: blocking
 // POSIX file calls on those workers). When no task waits for I/O and no wake-up is pending, a
-// zero-timeout poll returns without a system call, which keeps a busy run loop cheap.
+// zero-timeout poll returns without a system call, which keeps a busy run loop cheap; so does
+// the first one after a blocking wait that brought events (the loop's poll between a task
+// that read a message and the task it woke: a request/response exchange then costs a
+// blocking wait per message, not a wait and a poll); the next one polls.
 //
 // SIGPIPE: a write to a pipe whose reader is gone is EPIPE, never the signal. Sockets get it
 // from send(MSG_NOSIGNAL); for pipes the thread that writes one through this backend has
@@ -23,6 +26,8 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
+
+#include <sys/epoll.h>
 
 #include "trellis/core/backend.h"
 
@@ -79,6 +84,16 @@ class EpollBackend final : public Backend {
   // wait_and_dispatch() then takes the events even if no task waits for I/O. (The host's
   // queue orders the helper thread's store before the loop thread's load.)
   std::atomic<bool> readiness_seen_{false};
+  // A zero-timeout wait_and_dispatch() returns at once, without a system call: when no task
+  // waits for I/O (and no wake-up or readiness is pending), and once right after a blocking
+  // wait that brought events (see fresh_wait_).
+  bool skip_zero_wait() noexcept;
+  // One epoll wait (retried on EINTR); the event count, or -1 with errno.
+  int wait_for_events(epoll_event* events, int size, Duration timeout);
+  bool have_epoll_pwait2_ = true;  // (else epoll_wait: see wait_for_events)
+  // The last wait blocked (a nonzero timeout) and returned events, fewer than it could take;
+  // no wait has been made or skipped since.
+  bool fresh_wait_ = false;
   // Work finished on other threads (name lookups), run on the loop thread after a wake-up.
   // Shared with the worker threads, which may outlive this backend; closed in the destructor.
   std::shared_ptr<ClosureQueue> completions_;

@@ -7,6 +7,7 @@
 
 #include <msgpack.hpp>
 
+#include <memory>
 #include <span>
 #include <string>
 #include <tuple>
@@ -21,9 +22,37 @@ namespace trellis::to_process::internal {
 // Unpacks exactly one msgpack value from untrusted bytes with every size bounded by the
 // input's length and the nesting by kPayloadDepthMax. Throws FrameError naming the problem.
 msgpack::object_handle unpack_payload(std::span<const char> payload);
+// The same, the value's memory taken from `zone` (which must outlive the object).
+msgpack::object unpack_payload(std::span<const char> payload, msgpack::zone& zone);
 
-// A std::vector<char> as a msgpack write target.
+// A zone for a value unpacked and converted at once, with no schedule point between: the
+// thread's own zone, reused (no allocation per value), or a zone of its own if that one is
+// in use (a conversion that unpacks another value). Cleared on destruction.
+class ScratchZone {
+ public:
+  ScratchZone();
+  ~ScratchZone();
+  ScratchZone(const ScratchZone&) = delete;
+  ScratchZone& operator=(const ScratchZone&) = delete;
+  msgpack::zone& get() noexcept { return *zone_; }
+
+ private:
+  msgpack::zone* zone_;
+  std::unique_ptr<msgpack::zone> own_;
+};
+
+// One msgpack value (untrusted bytes, checked as unpack_payload does) converted to T;
+// msgpack::type_error if it is not a T.
+template <class T>
+T unpack_as(std::span<const char> payload) {
+  ScratchZone zone;
+  return unpack_payload(payload, zone.get()).as<T>();
+}
+
+// A std::vector<char> as a msgpack write target (room for a small value from the start: no
+// reallocation per byte written).
 struct ByteSink {
+  ByteSink() { bytes.reserve(64); }
   std::vector<char> bytes;
   void write(const char* data, std::size_t size) { bytes.insert(bytes.end(), data, data + size); }
 };

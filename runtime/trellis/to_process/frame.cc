@@ -11,16 +11,25 @@
 namespace trellis::to_process {
 namespace {
 
-constexpr std::array<std::uint32_t, 256> make_crc_table() {
-  std::array<std::uint32_t, 256> table{};
+// CRC-32 by slicing-by-8: kCrcTables[k][b] is the CRC register contribution of byte b
+// followed by k zero bytes, so eight input bytes take eight independent lookups.
+using CrcTables = std::array<std::array<std::uint32_t, 256>, 8>;
+constexpr CrcTables make_crc_tables() {
+  CrcTables tables{};
   for (std::uint32_t i = 0; i < 256; ++i) {
     std::uint32_t c = i;
     for (int k = 0; k < 8; ++k) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    table[i] = c;
+    tables[0][i] = c;
   }
-  return table;
+  for (std::size_t t = 1; t < tables.size(); ++t) {
+    for (std::size_t i = 0; i < 256; ++i) {
+      const std::uint32_t previous = tables[t - 1][i];
+      tables[t][i] = (previous >> 8) ^ tables[0][previous & 0xFF];
+    }
+  }
+  return tables;
 }
-constexpr std::array<std::uint32_t, 256> kCrcTable = make_crc_table();
+constexpr CrcTables kCrcTables = make_crc_tables();
 
 void put_u32(char* out, std::uint32_t v) {
   out[0] = static_cast<char>(v >> 24);
@@ -68,6 +77,12 @@ void check_header_prefix(const FrameFormat& format, std::span<const char> input)
   }
 }
 
+[[noreturn]] void throw_payload_too_large(std::size_t size) {
+  throw FrameError("a payload of " + std::to_string(size) + " bytes exceeds the bound of " +
+                   std::to_string(kPayloadSizeMax) +
+                   " (arguments, results and messages must be smaller)");
+}
+
 std::string read_string(const msgpack::object& object, const char* what) {
   if (object.type != msgpack::type::STR) throw FrameError(std::string(what) + " is not a string");
   return std::string(object.via.str.ptr, object.via.str.size);
@@ -76,8 +91,27 @@ std::string read_string(const msgpack::object& object, const char* what) {
 }  // namespace
 
 std::uint32_t crc32(std::span<const char> bytes) noexcept {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
   std::uint32_t c = 0xFFFFFFFFu;
-  for (char byte : bytes) c = kCrcTable[(c ^ static_cast<unsigned char>(byte)) & 0xFF] ^ (c >> 8);
+  std::size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    // (Byte by byte, little-endian order: the same on any host.)
+    const std::uint32_t low =
+        c ^ (std::uint32_t{byte(i)} | std::uint32_t{byte(i + 1)} << 8 |
+             std::uint32_t{byte(i + 2)} << 16 | std::uint32_t{byte(i + 3)} << 24);
+    c = kCrcTables[7][low & 0xFF] ^ kCrcTables[6][(low >> 8) & 0xFF] ^
+        kCrcTables[5][(low >> 16) & 0xFF] ^ kCrcTables[4][low >> 24] ^ kCrcTables[3][byte(i + 4)] ^
+        kCrcTables[2][byte(i + 5)] ^ kCrcTables[1][byte(i + 6)] ^ kCrcTables[0][byte(i + 7)];
+  }
+  if (i + 4 <= bytes.size()) {  // (fewer dependent lookups in the tail)
+    const std::uint32_t low =
+        c ^ (std::uint32_t{byte(i)} | std::uint32_t{byte(i + 1)} << 8 |
+             std::uint32_t{byte(i + 2)} << 16 | std::uint32_t{byte(i + 3)} << 24);
+    c = kCrcTables[3][low & 0xFF] ^ kCrcTables[2][(low >> 8) & 0xFF] ^
+        kCrcTables[1][(low >> 16) & 0xFF] ^ kCrcTables[0][low >> 24];
+    i += 4;
+  }
+  for (; i < bytes.size(); ++i) c = kCrcTables[0][(c ^ byte(i)) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 
@@ -87,25 +121,34 @@ std::vector<char> encode_frame(FrameKind kind, std::uint8_t flags, std::span<con
 
 std::vector<char> encode_raw_frame(const FrameFormat& format, std::uint8_t kind, std::uint8_t flags,
                                    std::span<const char> payload) {
-  if (payload.size() > kPayloadSizeMax) {
-    throw FrameError("a payload of " + std::to_string(payload.size()) +
-                     " bytes exceeds the bound of " + std::to_string(kPayloadSizeMax) +
-                     " (arguments, results and messages must be smaller)");
-  }
+  if (payload.size() > kPayloadSizeMax) throw_payload_too_large(payload.size());
+  FrameBuilder builder(payload.size());
+  builder.write(payload);
+  return std::move(builder).finish(format, kind, flags);
+}
+
+FrameBuilder::FrameBuilder(std::size_t payload_capacity) {
+  bytes_.reserve(kFrameHeaderSize + payload_capacity + kFrameTrailerSize);
+  bytes_.resize(kFrameHeaderSize);
+}
+
+std::vector<char> FrameBuilder::finish(const FrameFormat& format, std::uint8_t kind,
+                                       std::uint8_t flags) && {
+  const std::size_t payload = bytes_.size() - kFrameHeaderSize;
+  if (payload > kPayloadSizeMax) throw_payload_too_large(payload);
   TRELLIS_ASSERT((flags & ~format.flag_mask) == 0);
   TRELLIS_ASSERT(known_kind(format, kind));
-  std::vector<char> out(kFrameHeaderSize + payload.size() + kFrameTrailerSize);
-  std::memcpy(out.data(), format.magic.data(), format.magic.size());
+  char* out = bytes_.data();
+  std::memcpy(out, format.magic.data(), format.magic.size());
   out[4] = static_cast<char>(format.version);
   out[5] = static_cast<char>(kind);
   out[6] = static_cast<char>(flags);
   out[7] = 0;
-  put_u32(out.data() + 8, static_cast<std::uint32_t>(payload.size()));
-  if (!payload.empty()) std::memcpy(out.data() + kFrameHeaderSize, payload.data(), payload.size());
-  const std::size_t body = kFrameHeaderSize + payload.size();
-  put_u32(out.data() + body, crc32(std::span<const char>(out.data(), body)));
-  TRELLIS_ASSERT(out.size() == body + kFrameTrailerSize);
-  return out;
+  put_u32(out + 8, static_cast<std::uint32_t>(payload));
+  char checksum[kFrameTrailerSize];
+  put_u32(checksum, crc32(bytes_));
+  bytes_.insert(bytes_.end(), checksum, checksum + kFrameTrailerSize);
+  return std::move(bytes_);
 }
 
 std::optional<DecodedFrame> decode_frame(std::span<const char> input) {
@@ -119,8 +162,8 @@ std::optional<DecodedFrame> decode_frame(std::span<const char> input) {
   return decoded;
 }
 
-std::optional<DecodedRawFrame> decode_raw_frame(const FrameFormat& format,
-                                                std::span<const char> input) {
+std::optional<DecodedRawFrameView> decode_raw_frame_view(const FrameFormat& format,
+                                                         std::span<const char> input) {
   check_header_prefix(format, input);
   if (input.size() < kFrameHeaderSize) return std::nullopt;
   const std::size_t length = get_u32(input.data() + 8);
@@ -128,13 +171,23 @@ std::optional<DecodedRawFrame> decode_raw_frame(const FrameFormat& format,
   if (input.size() < body + kFrameTrailerSize) return std::nullopt;
   const std::uint32_t expected = get_u32(input.data() + body);
   if (crc32(input.first(body)) != expected) throw FrameError("frame checksum mismatch");
-  DecodedRawFrame decoded;
+  DecodedRawFrameView decoded;
   decoded.frame.kind = static_cast<std::uint8_t>(input[5]);
   decoded.frame.flags = static_cast<std::uint8_t>(input[6]);
-  decoded.frame.payload.assign(input.data() + kFrameHeaderSize, input.data() + body);
+  decoded.frame.payload = input.subspan(kFrameHeaderSize, length);
   decoded.consumed = body + kFrameTrailerSize;
   TRELLIS_ASSERT(decoded.consumed <= input.size());
   return decoded;
+}
+
+std::optional<DecodedRawFrame> decode_raw_frame(const FrameFormat& format,
+                                                std::span<const char> input) {
+  std::optional<DecodedRawFrameView> view = decode_raw_frame_view(format, input);
+  if (!view) return std::nullopt;
+  const std::span<const char> payload = view->frame.payload;
+  return DecodedRawFrame{
+      RawFrame{view->frame.kind, view->frame.flags, {payload.begin(), payload.end()}},
+      view->consumed};
 }
 
 std::optional<Frame> FrameReader::next() {
@@ -143,12 +196,8 @@ std::optional<Frame> FrameReader::next() {
   return Frame{static_cast<FrameKind>(raw->kind), raw->flags, std::move(raw->payload)};
 }
 
-std::optional<RawFrame> RawFrameReader::next() {
+void RawFrameReader::compact() {
   TRELLIS_ASSERT(start_ <= buffer_.size());
-  std::optional<DecodedRawFrame> decoded = decode_raw_frame(
-      format_, std::span<const char>(buffer_.data() + start_, buffer_.size() - start_));
-  if (!decoded) return std::nullopt;
-  start_ += decoded->consumed;
   if (start_ == buffer_.size()) {
     buffer_.clear();
     start_ = 0;
@@ -156,7 +205,100 @@ std::optional<RawFrame> RawFrameReader::next() {
     buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(start_));
     start_ = 0;
   }
-  return std::move(decoded->frame);
+}
+
+std::optional<RawFrameView> RawFrameReader::next_view() {
+  compact();
+  std::optional<DecodedRawFrameView> decoded = decode_raw_frame_view(
+      format_, std::span<const char>(buffer_.data() + start_, buffer_.size() - start_));
+  if (!decoded) return std::nullopt;
+  start_ += decoded->consumed;
+  return decoded->frame;
+}
+
+std::optional<RawFrame> RawFrameReader::next() {
+  std::optional<RawFrameView> view = next_view();
+  if (!view) return std::nullopt;
+  return RawFrame{view->kind, view->flags, {view->payload.begin(), view->payload.end()}};
+}
+
+namespace {
+
+// One msgpack item's marker decoded: how many bytes follow it before the next item, and how
+// many items it contains (containers).
+struct MsgpackItem {
+  std::size_t skip = 0;
+  std::uint64_t children = 0;
+  bool container = false;
+};
+
+// The big-endian length of `size` bytes at `pos` (advanced past it).
+std::size_t read_length(std::span<const char> bytes, std::size_t& pos, std::size_t size) {
+  if (bytes.size() - pos < size) throw FrameError("payload is truncated msgpack");
+  std::size_t length = 0;
+  for (std::size_t i = 0; i < size; ++i) {
+    length = (length << 8) | static_cast<unsigned char>(bytes[pos + i]);
+  }
+  pos += size;
+  return length;
+}
+
+MsgpackItem read_marker(std::span<const char> bytes, std::size_t& pos) {
+  if (pos >= bytes.size()) throw FrameError("payload is truncated msgpack");
+  const auto marker = static_cast<unsigned char>(bytes[pos++]);
+  if (marker <= 0x7F || marker >= 0xE0) return {};              // fixint
+  if (marker <= 0x8F) return {0, 2u * (marker & 0x0Fu), true};  // fixmap
+  if (marker <= 0x9F) return {0, marker & 0x0Fu, true};         // fixarray
+  if (marker <= 0xBF) return {marker & 0x1Fu, 0, false};        // fixstr
+  static constexpr std::array<std::uint8_t, 0xE0 - 0xC0> kFixed{
+      0, 0xFF, 0, 0,               // nil, (never used), false, true
+      0, 0,    0,                  // bin 8/16/32: a length follows
+      0, 0,    0,                  // ext 8/16/32: a length follows
+      4, 8,                        // float 32/64
+      1, 2,    4, 8, 1,  2, 4, 8,  // uint, int 8-64
+      2, 3,    5, 9, 17,           // fixext 1-16 (type byte and data)
+      0, 0,    0,                  // str 8/16/32
+      0, 0,    0, 0};              // array 16/32, map 16/32
+  const std::size_t index = marker - 0xC0u;
+  if (kFixed[index] == 0xFF) throw FrameError("payload is not valid msgpack: marker 0xc1");
+  static constexpr std::array<std::size_t, 3> kWidth{1, 2, 4};
+  if (marker >= 0xC4 && marker <= 0xC6) return {read_length(bytes, pos, kWidth[marker - 0xC4])};
+  if (marker >= 0xC7 && marker <= 0xC9) {
+    return {read_length(bytes, pos, kWidth[marker - 0xC7]) + 1};  // and the type byte
+  }
+  if (marker >= 0xD9 && marker <= 0xDB) return {read_length(bytes, pos, kWidth[marker - 0xD9])};
+  if (marker == 0xDC || marker == 0xDD) {
+    return {0, read_length(bytes, pos, marker == 0xDC ? 2 : 4), true};
+  }
+  if (marker == 0xDE || marker == 0xDF) {
+    return {0, 2u * read_length(bytes, pos, marker == 0xDE ? 2 : 4), true};
+  }
+  return {kFixed[index]};
+}
+
+}  // namespace
+
+std::size_t skip_msgpack_value(std::span<const char> bytes, std::size_t offset,
+                               std::size_t depth_max) {
+  TRELLIS_ASSERT(offset <= bytes.size() && depth_max <= kPayloadDepthMax);
+  // Items still to read in each open container, innermost last.
+  std::array<std::uint64_t, kPayloadDepthMax> pending{};
+  std::size_t depth = 0;
+  std::size_t pos = offset;
+  for (;;) {
+    if (depth > 0) --pending[depth - 1];
+    const MsgpackItem item = read_marker(bytes, pos);
+    if (item.skip > bytes.size() - pos) throw FrameError("payload is truncated msgpack");
+    pos += item.skip;
+    if (item.container) {
+      if (depth >= depth_max) throw FrameError("payload is not valid msgpack: too deeply nested");
+      // (A container claiming more items than bytes remain is cut short: said so at once.)
+      if (item.children > bytes.size() - pos) throw FrameError("payload is truncated msgpack");
+      if (item.children > 0) pending[depth++] = item.children;
+    }
+    while (depth > 0 && pending[depth - 1] == 0) --depth;
+    if (depth == 0) return pos;
+  }
 }
 
 void check_msgpack_value(std::span<const char> payload) {
@@ -207,13 +349,14 @@ ErrorPayload parse_error_payload(std::span<const char> payload) {
 
 namespace internal {
 
-msgpack::object_handle unpack_payload(std::span<const char> payload) {
+msgpack::object unpack_payload(std::span<const char> payload, msgpack::zone& zone) {
   const std::size_t n = payload.size();
   const msgpack::unpack_limit limit(n, n, n, n, n, kPayloadDepthMax);
   std::size_t offset = 0;
-  msgpack::object_handle handle;
+  bool referenced = false;
+  msgpack::object object;
   try {
-    handle = msgpack::unpack(payload.data(), n, offset, nullptr, nullptr, limit);
+    object = msgpack::unpack(zone, payload.data(), n, offset, referenced, nullptr, nullptr, limit);
   } catch (const msgpack::insufficient_bytes&) {
     throw FrameError("payload is truncated msgpack");
   } catch (const std::exception& e) {
@@ -223,7 +366,39 @@ msgpack::object_handle unpack_payload(std::span<const char> payload) {
     throw FrameError("payload has " + std::to_string(n - offset) +
                      " bytes after its msgpack value");
   }
-  return handle;
+  return object;
+}
+
+msgpack::object_handle unpack_payload(std::span<const char> payload) {
+  auto zone = std::make_unique<msgpack::zone>();
+  const msgpack::object object = unpack_payload(payload, *zone);
+  return msgpack::object_handle(object, std::move(zone));
+}
+
+namespace {
+// The thread's scratch zone (ScratchZone). Its first chunk is small: a zone keeps that one
+// across clear(), and most values need less.
+struct ThreadScratch {
+  msgpack::zone zone{1024};
+  bool in_use = false;
+};
+thread_local ThreadScratch thread_scratch;
+}  // namespace
+
+ScratchZone::ScratchZone() {
+  if (thread_scratch.in_use) {
+    own_ = std::make_unique<msgpack::zone>();
+    zone_ = own_.get();
+  } else {
+    thread_scratch.in_use = true;
+    zone_ = &thread_scratch.zone;
+  }
+}
+
+ScratchZone::~ScratchZone() {
+  if (own_ != nullptr) return;
+  thread_scratch.zone.clear();
+  thread_scratch.in_use = false;
 }
 
 }  // namespace internal

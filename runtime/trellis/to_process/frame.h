@@ -91,9 +91,40 @@ struct DecodedRawFrame {
   RawFrame frame;
   std::size_t consumed = 0;
 };
+// A frame in place: its payload points into the bytes it was decoded from.
+struct RawFrameView {
+  std::uint8_t kind = 0;
+  std::uint8_t flags = 0;
+  std::span<const char> payload;
+};
+struct DecodedRawFrameView {
+  RawFrameView frame;
+  std::size_t consumed = 0;
+};
+// decode_raw_frame without the copy of the payload (the same checks).
+std::optional<DecodedRawFrameView> decode_raw_frame_view(const FrameFormat& format,
+                                                         std::span<const char> input);
+
 // encode_frame / decode_frame for any format (the same checks).
 std::vector<char> encode_raw_frame(const FrameFormat& format, std::uint8_t kind, std::uint8_t flags,
                                    std::span<const char> payload);
+
+// Builds one frame in one buffer: the payload is written after room for the header (a
+// msgpack::packer<FrameBuilder> writes through write()), then finish() fills in the header and
+// appends the checksum. The same bytes as encode_raw_frame, without a copy of the payload or
+// a buffer of its own.
+class FrameBuilder {
+ public:
+  explicit FrameBuilder(std::size_t payload_capacity = 64);
+  void write(const char* data, std::size_t size) { bytes_.insert(bytes_.end(), data, data + size); }
+  void write(std::span<const char> data) { write(data.data(), data.size()); }
+  // The whole frame (the builder is spent). Throws FrameError if the payload exceeds
+  // kPayloadSizeMax.
+  std::vector<char> finish(const FrameFormat& format, std::uint8_t kind, std::uint8_t flags) &&;
+
+ private:
+  std::vector<char> bytes_;
+};
 std::optional<DecodedRawFrame> decode_raw_frame(const FrameFormat& format,
                                                 std::span<const char> input);
 
@@ -102,13 +133,19 @@ class RawFrameReader {
  public:
   explicit RawFrameReader(const FrameFormat& format) : format_(format) {}
   void feed(std::span<const char> bytes) {
+    compact();
     buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
   }
   // The next complete frame, or nullopt. Throws FrameError (the stream is then unusable).
   std::optional<RawFrame> next();
+  // The same in place: the view is valid until the next call of feed, next or next_view.
+  std::optional<RawFrameView> next_view();
   std::size_t buffered() const noexcept { return buffer_.size() - start_; }
 
  private:
+  // Drops the consumed bytes (when that is cheap: all of them, or over half the buffer).
+  void compact();
+
   FrameFormat format_;
   std::vector<char> buffer_;
   std::size_t start_ = 0;  // Invariant: start_ <= buffer_.size(); bytes before it are consumed
@@ -141,6 +178,13 @@ std::vector<char> encode_error_payload(std::string_view type_name, std::string_v
 ErrorPayload parse_error_payload(std::span<const char> payload);
 // Checks that payload holds exactly one well-formed msgpack value within the bounds above.
 void check_msgpack_value(std::span<const char> payload);
+// The offset just past the msgpack value that starts at `offset` in `bytes`, its structure
+// checked as unpacking it would (every marker valid, nothing past the input, at most
+// `depth_max` containers open at once, this value's own included), without decoding it or
+// allocating. Throws FrameError. check_msgpack_value accepts exactly the payloads whose
+// value this skips to the payload's end with depth_max = kPayloadDepthMax.
+std::size_t skip_msgpack_value(std::span<const char> bytes, std::size_t offset,
+                               std::size_t depth_max = kPayloadDepthMax);
 
 // CRC-32 (IEEE 802.3, reflected, as zlib's crc32).
 std::uint32_t crc32(std::span<const char> bytes) noexcept;

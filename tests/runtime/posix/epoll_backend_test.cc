@@ -1,11 +1,15 @@
 // Tests of the real backend's first part: waiting with a timeout, and being woken from
 // another thread (the path RunToken and worker threads will use).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "trellis/posix/epoll_backend.h"
 #include "trellis/posix/system_clock.h"
@@ -74,6 +78,52 @@ TEST(EpollBackend, SpuriousWakeDuringARunDoesNotDisturbASleepingTask) {
   waker.join();
   EXPECT_GE(elapsed, 30ms);
   backend.remove_external_source();
+}
+
+// Batches in wake-up order, so that which batch a task runs in is visible in a log.
+class WakeOrderPolicy final : public SchedulePolicy {
+ public:
+  std::size_t choose(std::size_t, ChoiceKind) override { return 0; }
+};
+
+TEST(EpollBackend, ThePollRightAfterAWaitThatBroughtEventsIsSkippedOnce) {
+  // The loop blocks until a thread makes pipe a readable; the task it wakes makes pipe b
+  // readable and passes two checkpoints. The poll after that batch is skipped (the wait just
+  // emptied the ready list): b's reader wakes at the poll after the next batch, once the
+  // writer has passed its first checkpoint; the poll after it is made.
+  int a[2];
+  int b[2];
+  ASSERT_EQ(::pipe2(a, O_NONBLOCK | O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(b, O_NONBLOCK | O_CLOEXEC), 0);
+  EpollBackend backend;
+  WakeOrderPolicy policy;
+  std::vector<std::string> log;
+  std::thread writer([&] {
+    std::this_thread::sleep_for(20ms);
+    ASSERT_EQ(::write(a[1], "x", 1), 1);
+  });
+  run(
+      [&] {
+        open_nursery([&](Nursery& nursery) {
+          nursery.start_soon([&] {
+            lowlevel::current_io().wait_readable(IoHandle{b[0]});
+            log.push_back("b readable");
+          });
+          nursery.start_soon([&] {
+            lowlevel::current_io().wait_readable(IoHandle{a[0]});
+            ASSERT_EQ(::write(b[1], "y", 1), 1);
+            for (int i = 1; i <= 3; ++i) {
+              checkpoint();
+              log.push_back("checkpoint " + std::to_string(i));
+            }
+          });
+        });
+      },
+      {.backend = &backend, .policy = &policy});
+  writer.join();
+  EXPECT_EQ(log, (std::vector<std::string>{"checkpoint 1", "checkpoint 2", "b readable",
+                                           "checkpoint 3"}));
+  for (int fd : {a[0], a[1], b[0], b[1]}) ::close(fd);
 }
 
 TEST(SystemClock, StartsAtALargeRandomOffsetAndNeverGoesBack) {

@@ -31,6 +31,9 @@ class Channel {
   // stream ended inside a frame), BrokenResourceError, ClosedResourceError, Cancelled. One
   // receiving task at a time.
   std::optional<to_process::RawFrame> receive();
+  // The same in place: valid until the next receive (the receiving task's own: no other task
+  // receives on this channel).
+  std::optional<to_process::RawFrameView> receive_view();
   // Closes the stream (a task blocked in receive gets ClosedResourceError). Idempotent.
   void close() noexcept;
   bool closed() const noexcept { return closed_; }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "trellis/actor/actor.h"
@@ -56,7 +57,7 @@ struct Portal::State {
   // never end by itself — and leaves the tree's registry.
   void watch_exit();
   // One message from the child; throws FrameError for one that breaks the protocol.
-  void dispatch(to_process::RawFrame& frame);
+  void dispatch(const to_process::RawFrameView& frame);
   void answer_context(std::uint64_t id, std::vector<char>* value, protocol::Error* error);
   // Cancel request, SIGTERM, SIGKILL (each after cancel_grace); reaps. Shielded.
   void stop() noexcept;
@@ -80,7 +81,11 @@ struct Portal::State {
   Duration cancel_grace;
   std::unique_ptr<internal::Channel> channel;
   std::uint64_t next_call_id = 0;
-  std::map<std::uint64_t, std::shared_ptr<internal::PendingCall>> pending;
+  // Calls waiting for their answers, each on its caller's stack, by id: sorted, as ids only
+  // grow (a vector keeps its room: no allocation per call).
+  std::vector<std::pair<std::uint64_t, internal::PendingCall*>> pending;
+  internal::PendingCall* find_pending(std::uint64_t id) const noexcept;
+  void forget_pending(std::uint64_t id) noexcept;
   std::map<std::uint64_t, std::shared_ptr<internal::ContextState>> contexts;
   std::optional<std::string> broken;  // why the channel is gone
   bool stopping = false;              // we asked it to exit

@@ -335,8 +335,12 @@ class Runner {
   std::exception_ptr loop_error_;     // the Backend or Clock failed: the run is abandoned
   std::exception_ptr closure_error_;  // the first RunToken closure that threw
   // Exit listeners by task, in registration order (the order they are told in).
-  std::unordered_map<const lowlevel::Task*, std::vector<lowlevel::TaskExitListener*>>
-      exit_listeners_;
+  using ExitListeners =
+      std::unordered_map<const lowlevel::Task*, std::vector<lowlevel::TaskExitListener*>>;
+  ExitListeners exit_listeners_;
+  // Nodes of exit_listeners_ no task uses now, kept for the next (see add_exit_listener).
+  std::vector<ExitListeners::node_type> spare_exit_listener_nodes_;
+  void recycle_exit_listener_node(ExitListeners::node_type node);
   std::shared_ptr<RunTokenState> token_state_;
   std::unique_ptr<SignalHub> signal_hub_;
   // Keys are addresses of statics: lookups only, never iterated.
