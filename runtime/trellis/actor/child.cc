@@ -264,7 +264,9 @@ class ChildActor {
       const CallZone zone(*this);
       const msgpack::object arguments =
           to_process::internal::unpack_payload(call.arguments, *zone.zone);
-      return protocol::encode_return(call.id, (*found)(context, arguments));
+      return protocol::encode_return(call.id, [&](to_process::FrameBuilder& result) {
+        (*found)(context, arguments, result);  // (the result packed straight into the answer)
+      });
     } catch (const Cancelled&) {
       throw;
     } catch (...) {

@@ -160,6 +160,15 @@ std::vector<char> encode_return(std::uint64_t id, std::span<const char> value) {
   return encode_id_value(Kind::kReturn, id, value);
 }
 
+std::vector<char> encode_return(std::uint64_t id, FunctionRef<void(FrameBuilder&)> write_value) {
+  FrameBuilder builder(32);  // (the array's header, the id, room for a small value)
+  Packer packer(builder);
+  packer.pack_array(2);
+  packer.pack(id);
+  write_value(builder);
+  return frame(Kind::kReturn, std::move(builder));
+}
+
 std::vector<char> encode_error(const Error& error) {
   FrameBuilder builder;
   Packer packer(builder);

@@ -105,6 +105,9 @@ std::vector<char> encode_call(std::uint64_t id, std::string_view function,
 std::vector<char> encode_call(std::uint64_t id, std::string_view function,
                               FunctionRef<void(to_process::FrameBuilder&)> write_arguments);
 std::vector<char> encode_return(std::uint64_t id, std::span<const char> value);
+// The same, the value written into the frame by `write_value` (one msgpack value).
+std::vector<char> encode_return(std::uint64_t id,
+                                FunctionRef<void(to_process::FrameBuilder&)> write_value);
 std::vector<char> encode_error(const Error& error);
 std::vector<char> encode_cancel_call(std::uint64_t id);
 std::vector<char> encode_cancel_actor();

@@ -10,8 +10,14 @@
 // nurseries and actor nurseries of its own (grandchildren), and it is cancellable.
 #pragma once
 
+#include <functional>
+#include <string>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 
+#include "trellis/to_process/frame.h"
 #include "trellis/to_process/registry.h"
 
 namespace trellis::actor {
@@ -20,37 +26,52 @@ class Context;
 
 namespace trellis::actor::internal {
 
-// Called with the context of an open_context call, nullptr for a Portal::run call.
-using ActorFunction =
-    std::function<std::vector<char>(Context* context, const msgpack::object& arguments)>;
+// Called with the context of an open_context call, nullptr for a Portal::run call; writes
+// the result (one msgpack value, nil for void) into the answer's frame.
+using ActorFunction = std::function<void(Context* context, const msgpack::object& arguments,
+                                         to_process::FrameBuilder& result)>;
+
+// The arguments as the parameters' types (as to_process's worker functions take them);
+// throws ArgumentError.
+template <class... A>
+std::tuple<std::decay_t<A>...> actor_arguments(const msgpack::object& arguments) {
+  using to_process::internal::ArgumentError;
+  if (arguments.type != msgpack::type::ARRAY || arguments.via.array.size != sizeof...(A)) {
+    throw ArgumentError("expected " + std::to_string(sizeof...(A)) + " arguments");
+  }
+  try {
+    return arguments.as<std::tuple<std::decay_t<A>...>>();
+  } catch (const msgpack::type_error&) {
+    throw ArgumentError("the arguments do not convert to the function's parameter types");
+  }
+}
+
+// Calls `call` with the decoded arguments and packs its result into `result`.
+template <class R, class Call, class Arguments>
+void call_and_pack(Call& call, Arguments&& decoded, to_process::FrameBuilder& result) {
+  msgpack::packer<to_process::FrameBuilder> packer(result);
+  if constexpr (std::is_void_v<R>) {
+    std::apply(call, std::forward<Arguments>(decoded));
+    packer.pack_nil();
+  } else {
+    packer.pack(std::apply(call, std::forward<Arguments>(decoded)));
+  }
+}
 
 // A function whose first parameter is Context&: run by open_context only.
 template <class R, class... A>
 ActorFunction wrap_context_function(R (*function)(Context&, A...)) {
   static_assert(!std::is_reference_v<R>, "TRELLIS_ACTOR_FUNCTION: return by value");
-  return [function](Context* context, const msgpack::object& arguments) -> std::vector<char> {
-    using to_process::internal::ArgumentError;
+  return [function](Context* context, const msgpack::object& arguments,
+                    to_process::FrameBuilder& result) {
     if (context == nullptr) {
-      throw ArgumentError(
+      throw to_process::internal::ArgumentError(
           "a context function (its first parameter is Context&): call it with "
           "Portal::open_context, not Portal::run");
     }
-    if (arguments.type != msgpack::type::ARRAY || arguments.via.array.size != sizeof...(A)) {
-      throw ArgumentError("expected " + std::to_string(sizeof...(A)) + " arguments");
-    }
-    std::tuple<std::decay_t<A>...> decoded;
-    try {
-      decoded = arguments.as<std::tuple<std::decay_t<A>...>>();
-    } catch (const msgpack::type_error&) {
-      throw ArgumentError("the arguments do not convert to the function's parameter types");
-    }
+    auto decoded = actor_arguments<A...>(arguments);
     auto call = [&](auto&&... a) { return function(*context, a...); };
-    if constexpr (std::is_void_v<R>) {
-      std::apply(call, std::move(decoded));
-      return to_process::internal::pack_nil();
-    } else {
-      return to_process::internal::pack_value(std::apply(call, std::move(decoded)));
-    }
+    call_and_pack<R>(call, std::move(decoded), result);
   };
 }
 
@@ -64,9 +85,12 @@ ActorFunction wrap_actor_function(R (*function)(A...)) {
   if constexpr (FirstIsContext<A...>::value) {
     return wrap_context_function(function);
   } else {
-    to_process::internal::WorkerFunction plain =
-        to_process::internal::wrap_worker_function(function);
-    return [plain](Context*, const msgpack::object& arguments) { return plain(arguments); };
+    static_assert(!std::is_reference_v<R>, "TRELLIS_ACTOR_FUNCTION: return by value");
+    return
+        [function](Context*, const msgpack::object& arguments, to_process::FrameBuilder& result) {
+          auto decoded = actor_arguments<A...>(arguments);
+          call_and_pack<R>(function, std::move(decoded), result);
+        };
   }
 }
 
