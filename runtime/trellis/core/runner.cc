@@ -707,6 +707,8 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
   // Exploration: task ids are numbered in spawn order, so spawns are ordered among themselves.
   lowlevel::ObjectId numbering = lowlevel::kTaskNumberingObject;
   lowlevel::record_access(numbering, lowlevel::Access::kWrite);
+  // (Task::id_ has 48 bits: at a million spawns a second, nine years of them.)
+  TRELLIS_ASSERT(next_task_id_ < (std::uint64_t{1} << 48));
   task->id_ = next_task_id_++;
   if (!options.name.empty()) {
     TaskExtras& extras = task->extras();

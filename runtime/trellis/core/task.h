@@ -130,9 +130,6 @@ struct TaskRun {
   TaskLocalsRef locals;
 };
 
-// A task's one word for its run state: its TaskRun once it has run (from its first step to
-// its exit), and before that the task-local values it was spawned with (a counted reference,
-// tagged in bit 0; TaskRun is 64-byte aligned). A pending task pays for the one pointer.
 // What few tasks have: a name given at the spawn (or computed when first asked for), a stack
 // size other than the run's default.
 struct TaskExtras {
@@ -141,6 +138,9 @@ struct TaskExtras {
   std::uint32_t stack_pages = 0;  // 0: the run's default
 };
 
+// A task's one word for its run state: its TaskRun once it has run (from its first step to
+// its exit), and before that the task-local values it was spawned with (a counted reference,
+// tagged in bit 0; TaskRun is 64-byte aligned). A pending task pays for the one pointer.
 class RunSlot {
  public:
   RunSlot() = default;
