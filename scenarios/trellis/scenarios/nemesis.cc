@@ -1,5 +1,7 @@
 #include "trellis/scenarios/nemesis.h"
 
+#include <signal.h>
+
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
@@ -136,6 +138,31 @@ std::vector<NemesisFault> hub_and_spoke_faults(sim::World& world, sim::Host& hub
       {.kind = sim::FaultKind::kPartition, .weight = options.partition_weight, .inject = partition},
       {.kind = sim::FaultKind::kSlowLink, .inject = slow},
       {.kind = sim::FaultKind::kClog, .inject = clog}};
+}
+
+PlannedNemesisFault planned_disk_errors() {
+  return {.kind = sim::FaultKind::kDiskError,
+          .plan = [](Prng& prng, std::uint32_t target, Duration at, Duration duration,
+                     std::vector<sim::PlannedFault>& out) {
+            const auto which = static_cast<std::uint32_t>(prng.below(4));
+            out.push_back({.kind = sim::PlannedFault::Kind::kDiskErrors,
+                           .at = at,
+                           .a = target,
+                           .b = which,
+                           .duration = duration});
+            return duration;
+          }};
+}
+
+PlannedNemesisFault planned_hup_or_term() {
+  return {.kind = sim::FaultKind::kCrash,
+          .plan = [](Prng& prng, std::uint32_t target, Duration at, Duration,
+                     std::vector<sim::PlannedFault>& out) {
+            const std::uint32_t signo = prng.chance(1, 2) ? SIGHUP : SIGTERM;
+            out.push_back(
+                {.kind = sim::PlannedFault::Kind::kSignal, .at = at, .a = target, .b = signo});
+            return Duration::zero();
+          }};
 }
 
 }  // namespace trellis::scenarios

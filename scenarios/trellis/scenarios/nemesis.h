@@ -107,4 +107,13 @@ sim::FaultPlan draw_fault_plan(std::uint64_t seed, const NemesisOptions& options
                                const std::vector<PlannedNemesisFault>& faults,
                                std::uint32_t enabled_mask = ~0u);
 
+// Menu entries for draw_fault_plan that the disk- and signal-minded scenarios share:
+// - a window of the round's duration in which the target's disk fails one class of
+//   operation (or all: fault_plan.h, kDiskErrors), the class drawn from prng (below(4));
+// - a SIGHUP or SIGTERM (a coin from prng) to the target, taking no time. FaultKind has no
+//   signal entry (a terminating signal is a crash): it is offered as kCrash.
+// Their draws are part of what the seeds of those scenarios mean: keep them as they are.
+PlannedNemesisFault planned_disk_errors();
+PlannedNemesisFault planned_hup_or_term();
+
 }  // namespace trellis::scenarios

@@ -241,31 +241,9 @@ sim::FaultPlan draw_kv_faults(std::uint64_t seed) {
 // 0-40 ms and a window of 1-10 ms in which one class of disk operation (or all) fails with EIO
 // on the target, or a SIGHUP or SIGTERM to it.
 sim::FaultPlan draw_extra_faults(std::uint64_t seed, const ExtraFaults& extra) {
-  using Faults = std::vector<sim::PlannedFault>;
   std::vector<PlannedNemesisFault> menu;
-  if (extra.disk_faults) {
-    menu.push_back(
-        {.kind = sim::FaultKind::kDiskError,
-         .plan = [](Prng& prng, std::uint32_t target, Duration at, Duration duration, Faults& out) {
-           const auto which = static_cast<std::uint32_t>(prng.below(4));
-           out.push_back({.kind = Kind::kDiskErrors,
-                          .at = at,
-                          .a = target,
-                          .b = which,
-                          .duration = duration});
-           return duration;
-         }});
-  }
-  if (extra.signals) {
-    // FaultKind has no signal entry (a terminating signal is a crash): offered as kCrash.
-    menu.push_back(
-        {.kind = sim::FaultKind::kCrash,
-         .plan = [](Prng& prng, std::uint32_t target, Duration at, Duration, Faults& out) {
-           const std::uint32_t signo = prng.chance(1, 2) ? SIGHUP : SIGTERM;
-           out.push_back({.kind = Kind::kSignal, .at = at, .a = target, .b = signo});
-           return Duration::zero();
-         }});
-  }
+  if (extra.disk_faults) menu.push_back(planned_disk_errors());
+  if (extra.signals) menu.push_back(planned_hup_or_term());
   if (menu.empty()) return {};
   constexpr std::uint64_t kExtraStream = 0x6b762d6578747261ULL;  // "kv-extra"
   return draw_fault_plan(

@@ -112,32 +112,9 @@ void db_main(Oracle& oracle, const DbOptions& options, sim::World& world, const 
 // wait of 0-20 ms and, from the menu, a window of 1-10 ms in which one class of disk
 // operation (or all) fails with EIO, or a SIGHUP or SIGTERM.
 sim::FaultPlan draw_wal_faults(std::uint64_t seed, bool disk_faults, bool signals) {
-  using Kind = sim::PlannedFault::Kind;
-  using Faults = std::vector<sim::PlannedFault>;
   std::vector<PlannedNemesisFault> menu;
-  if (disk_faults) {
-    menu.push_back(
-        {.kind = sim::FaultKind::kDiskError,
-         .plan = [](Prng& prng, std::uint32_t target, Duration at, Duration duration, Faults& out) {
-           const auto which = static_cast<std::uint32_t>(prng.below(4));
-           out.push_back({.kind = Kind::kDiskErrors,
-                          .at = at,
-                          .a = target,
-                          .b = which,
-                          .duration = duration});
-           return duration;
-         }});
-  }
-  if (signals) {
-    // FaultKind has no signal entry (a terminating signal is a crash): offered as kCrash.
-    menu.push_back(
-        {.kind = sim::FaultKind::kCrash,
-         .plan = [](Prng& prng, std::uint32_t target, Duration at, Duration, Faults& out) {
-           const std::uint32_t signo = prng.chance(1, 2) ? SIGHUP : SIGTERM;
-           out.push_back({.kind = Kind::kSignal, .at = at, .a = target, .b = signo});
-           return Duration::zero();
-         }});
-  }
+  if (disk_faults) menu.push_back(planned_disk_errors());
+  if (signals) menu.push_back(planned_hup_or_term());
   if (menu.empty()) return {};
   return draw_fault_plan(
       seed,
