@@ -76,9 +76,9 @@ TEST(BatchSlice, EveryTaskStillRunsOncePerRound) {
   // Spinners log their steps while a task woken by a timer at every slice boundary (a sleep of
   // 1 us on the real clock is due by the next one) keeps being let in ahead of the batch's
   // remainder: the k-th steps of all spinners still come before any spinner's (k+1)-th.
-  // 2,600 tasks: 4 slice boundaries inside each round's batch, so the timer wakes several
-  // times a round even when the batch's order puts it last (then it sleeps just before the
-  // batch's end and is not due there).
+  // 2,600 tasks: ten slice boundaries inside each round's batch (kBatchSliceSteps is 256),
+  // so the timer wakes several times a round whatever the batch's order (put last, it sleeps
+  // just before the batch's end and is not due there).
   constexpr int kTasks = 2600;
   constexpr int kRounds = 4;
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
