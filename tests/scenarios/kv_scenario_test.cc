@@ -227,15 +227,13 @@ TEST(KvScenario, PlannedDiskErrorsAndSignalsOnReplicasPass) {
   std::size_t disk = 0;
   std::size_t signals = 0;
   for (std::uint64_t seed = 1; seed <= 20; ++seed) {
-    const sim::RunResult plain = run_seed(kv, {}, seed);
-    const sim::RunResult r = run_seed(kv, both, seed);
-    const std::vector<sim::PlannedFault>& base = plain.config.fault_plan.faults;
-    const std::vector<sim::PlannedFault>& all = r.config.fault_plan.faults;
+    const std::vector<sim::PlannedFault> base = planned_faults(kv, {}, seed);
+    const std::vector<sim::PlannedFault> all = planned_faults(kv, both, seed);
     ASSERT_GT(all.size(), base.size());
     EXPECT_TRUE(std::equal(base.begin(), base.end(), all.begin())) << "seed " << seed;
+    disk += count_planned(all, sim::PlannedFault::Kind::kDiskErrors);
+    signals += count_planned(all, sim::PlannedFault::Kind::kSignal);
     for (const sim::PlannedFault& f : all) {
-      disk += f.kind == sim::PlannedFault::Kind::kDiskErrors ? 1 : 0;
-      signals += f.kind == sim::PlannedFault::Kind::kSignal ? 1 : 0;
       if (f.kind == sim::PlannedFault::Kind::kDiskErrors ||
           f.kind == sim::PlannedFault::Kind::kSignal) {
         EXPECT_LT(f.a, 3u) << "a fault meant for a replica hit host " << f.a;

@@ -10,10 +10,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "trellis/scenarios/scenario.h"
 #include "trellis/sim.h"
@@ -24,6 +27,19 @@ namespace trellis::scenarios {
 inline sim::RunResult run_seed(const Scenario& scenario, const Options& options,
                                std::uint64_t seed) {
   return run_scenario(scenario, options, scenario_config(scenario, options, seed));
+}
+
+// The fault plan seed `seed` of the scenario runs with: its configure's (nothing is run).
+inline std::vector<sim::PlannedFault> planned_faults(const Scenario& scenario,
+                                                     const Options& options, std::uint64_t seed) {
+  return scenario_config(scenario, options, seed).fault_plan.faults;
+}
+
+// How many of `faults` are of `kind`.
+inline std::size_t count_planned(const std::vector<sim::PlannedFault>& faults,
+                                 sim::PlannedFault::Kind kind) {
+  return static_cast<std::size_t>(std::count_if(
+      faults.begin(), faults.end(), [kind](const sim::PlannedFault& f) { return f.kind == kind; }));
 }
 
 // The run of the first of seeds 1..seeds_max that fails (printed), or nullopt.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "scenario_sweep.h"
 #include "trellis/scenarios/scenario.h"
@@ -118,18 +119,16 @@ TEST(WalScenario, PlannedDiskErrorsAndSignalsPass2000Seeds) {
   std::size_t disk = 0;
   std::size_t signals = 0;
   for (std::uint64_t seed = 1; seed <= 50; ++seed) {
-    const sim::RunResult r = run_seed(wal, both, seed);
-    for (const sim::PlannedFault& f : r.config.fault_plan.faults) {
-      disk += f.kind == sim::PlannedFault::Kind::kDiskErrors ? 1 : 0;
-      signals += f.kind == sim::PlannedFault::Kind::kSignal ? 1 : 0;
-    }
+    const std::vector<sim::PlannedFault> faults = planned_faults(wal, both, seed);
+    disk += count_planned(faults, sim::PlannedFault::Kind::kDiskErrors);
+    signals += count_planned(faults, sim::PlannedFault::Kind::kSignal);
   }
   EXPECT_GT(disk, 20u);
   EXPECT_GT(signals, 20u);
   expect_seeds_pass(wal, {{"disk_faults", "on"}}, 1, 1'000);
   expect_seeds_pass(wal, both, 1, 1'000);
   // Without the options the plan stays empty: existing seeds keep their meaning.
-  EXPECT_TRUE(run_seed(wal, {}, 6).config.fault_plan.empty());
+  EXPECT_TRUE(planned_faults(wal, {}, 6).empty());
 }
 
 TEST(WalScenario, RegistryRejectsUnknownNamesAndOptions) {
