@@ -142,18 +142,23 @@ void Portal::State::answer_context(std::uint64_t id, std::vector<char>* value,
   }
 }
 
-internal::PendingCall* Portal::State::find_pending(std::uint64_t id) const noexcept {
+std::size_t Portal::State::pending_index(std::uint64_t id) const noexcept {
+  // (pending is sorted by id: calls are added with increasing ids.)
   auto it =
       std::lower_bound(pending.begin(), pending.end(), id,
                        [](const auto& entry, std::uint64_t key) { return entry.first < key; });
-  return it != pending.end() && it->first == id ? it->second : nullptr;
+  return it != pending.end() && it->first == id ? static_cast<std::size_t>(it - pending.begin())
+                                                : pending.size();
+}
+
+internal::PendingCall* Portal::State::find_pending(std::uint64_t id) const noexcept {
+  const std::size_t at = pending_index(id);
+  return at < pending.size() ? pending[at].second : nullptr;
 }
 
 void Portal::State::forget_pending(std::uint64_t id) noexcept {
-  auto it =
-      std::lower_bound(pending.begin(), pending.end(), id,
-                       [](const auto& entry, std::uint64_t key) { return entry.first < key; });
-  if (it != pending.end() && it->first == id) pending.erase(it);
+  const std::size_t at = pending_index(id);
+  if (at < pending.size()) pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(at));
 }
 
 void Portal::State::dispatch(const to_process::RawFrameView& frame) {

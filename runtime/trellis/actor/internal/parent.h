@@ -84,6 +84,8 @@ struct Portal::State {
   // Calls waiting for their answers, each on its caller's stack, by id: sorted, as ids only
   // grow (a vector keeps its room: no allocation per call).
   std::vector<std::pair<std::uint64_t, internal::PendingCall*>> pending;
+  // The position of call `id` in pending, or pending.size() if it is not there.
+  std::size_t pending_index(std::uint64_t id) const noexcept;
   internal::PendingCall* find_pending(std::uint64_t id) const noexcept;
   void forget_pending(std::uint64_t id) noexcept;
   std::map<std::uint64_t, std::shared_ptr<internal::ContextState>> contexts;
