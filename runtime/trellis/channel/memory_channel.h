@@ -48,6 +48,7 @@
 #include "trellis/channel/internal/memory_channel_state.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
+#include "trellis/core/lowlevel_inline.h"
 #include "trellis/core/run.h"
 
 namespace trellis {
@@ -79,11 +80,11 @@ class MemorySendChannel {
   // when it does not block). Throws ClosedResourceError if this handle is closed (or closed
   // while blocked), BrokenResourceError if every receive handle is closed (or closes while
   // blocked), Cancelled; after any throw the value was not delivered.
-  void send(T value) {
-    checkpoint_if_cancelled();
+  [[gnu::always_inline]] void send(T value) {
+    lowlevel::fast::checkpoint_if_cancelled();
     internal::MemoryChannelState<T>& state = handle_.open_state();
     if (state.try_send(value)) {
-      lowlevel::cancel_shielded_checkpoint();
+      lowlevel::fast::cancel_shielded_checkpoint();
       return;
     }
     state.send_blocking(value, handle_.id());
@@ -129,12 +130,12 @@ class MemoryReceiveChannel {
   // does not block). Throws EndOfChannel once every send handle is closed and the buffer is
   // empty, ClosedResourceError if this handle is closed (or closed while blocked), Cancelled
   // (nothing was taken).
-  T receive() {
-    checkpoint_if_cancelled();
+  [[gnu::always_inline]] T receive() {
+    lowlevel::fast::checkpoint_if_cancelled();
     internal::MemoryChannelState<T>& state = handle_.open_state();
     if (state.can_take()) {
       T value = state.take();
-      lowlevel::cancel_shielded_checkpoint();
+      lowlevel::fast::cancel_shielded_checkpoint();
       return value;
     }
     return state.receive_blocking(handle_.id());
@@ -172,11 +173,11 @@ class MemoryReceiveChannel {
 
     T& operator*() const { return *value_; }
     T* operator->() const { return &*value_; }
-    iterator& operator++() {
+    [[gnu::always_inline]] iterator& operator++() {
       fetch();
       return *this;
     }
-    void operator++(int) { fetch(); }
+    [[gnu::always_inline]] void operator++(int) { fetch(); }
     friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
       return !it.value_.has_value();
     }
@@ -184,7 +185,7 @@ class MemoryReceiveChannel {
    private:
     friend class MemoryReceiveChannel;
     explicit iterator(MemoryReceiveChannel& channel) : channel_(&channel) { fetch(); }
-    void fetch() {
+    [[gnu::always_inline]] void fetch() {
       value_.reset();
       try {
         value_.emplace(channel_->receive());

@@ -16,6 +16,7 @@
 
 #include "trellis/core/io_facet.h"
 #include "trellis/core/lowlevel.h"
+#include "trellis/core/lowlevel_inline.h"
 #include "trellis/core/run.h"
 
 namespace trellis {
@@ -23,10 +24,10 @@ namespace trellis {
 template <class Attempt>
 auto nonblocking_call(IoFacet& io, IoHandle handle, bool for_write, Attempt attempt)
     -> decltype(attempt()) {
-  checkpoint_if_cancelled();
+  lowlevel::fast::checkpoint_if_cancelled();
   auto result = attempt();
   if (result.error != EAGAIN) {
-    lowlevel::cancel_shielded_checkpoint();
+    lowlevel::fast::cancel_shielded_checkpoint();
     return result;
   }
   for (;;) {

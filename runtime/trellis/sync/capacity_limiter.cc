@@ -6,6 +6,7 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
+#include "trellis/core/lowlevel_inline.h"
 #include "trellis/core/run.h"
 
 namespace trellis {
@@ -33,9 +34,9 @@ bool CapacityLimiter::try_lock() {
 }
 
 void CapacityLimiter::acquire_on_behalf_of(const void* borrower) {
-  checkpoint_if_cancelled();
+  lowlevel::fast::checkpoint_if_cancelled();
   if (try_borrow(borrower)) {
-    lowlevel::cancel_shielded_checkpoint();
+    lowlevel::fast::cancel_shielded_checkpoint();
     return;
   }
   // wake_waiters() records `borrower` (our tag) as a borrower before it wakes us; a cancelled

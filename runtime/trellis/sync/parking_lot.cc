@@ -5,6 +5,7 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
+#include "trellis/core/lowlevel_inline.h"
 
 namespace trellis::lowlevel {
 
@@ -22,12 +23,12 @@ void ParkingLot::park(std::string_view what, const void* tag) {
     throw BrokenResourceError("attempted to park in a parking lot broken by " + broken_by_);
   }
   Waiter waiter;
-  waiter.task = &current_task();
+  waiter.task = &fast::current_task();
   waiter.lot = this;
   waiter.tag = tag;
   parked_.push_back(waiter);
   try {
-    wait_task_rescheduled(
+    fast::wait_task_rescheduled(
         [&waiter](std::exception_ptr) {
           // The waiter may have been reparked since: leave whichever lot holds it now.
           if (waiter.lot != nullptr) {
@@ -62,7 +63,7 @@ Task* ParkingLot::unpark_one() {
   touch(Access::kWrite);
   if (parked_.empty()) return nullptr;
   Task* task = pop_front().task;
-  reschedule(*task);
+  fast::reschedule(*task);
   return task;
 }
 

@@ -6,6 +6,7 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
+#include "trellis/core/lowlevel_inline.h"
 #include "trellis/core/run.h"
 
 namespace trellis {
@@ -30,9 +31,9 @@ void Semaphore::acquire_nowait() {
 }
 
 void Semaphore::acquire() {
-  checkpoint_if_cancelled();
+  lowlevel::fast::checkpoint_if_cancelled();
   if (try_lock()) {
-    lowlevel::cancel_shielded_checkpoint();
+    lowlevel::fast::cancel_shielded_checkpoint();
     return;
   }
   // release() hands us its unit directly: the value stays 0.

@@ -22,6 +22,7 @@
 #include "trellis/channel/internal/ring_buffer.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
+#include "trellis/core/lowlevel_inline.h"
 
 namespace trellis {
 
@@ -128,7 +129,7 @@ class MemoryChannelState {
   // ---- sending ------------------------------------------------------------------------------
   // Trio's send_nowait without the closed check: hands `value` to the longest-waiting
   // receiver, or buffers it. Returns false (value untouched) if it would block.
-  bool try_send(T& value) {
+  [[gnu::always_inline]] bool try_send(T& value) {
     touch(lowlevel::Access::kWrite);
     if (open_receive_channels_ == 0) {
       throw BrokenResourceError("every receive channel of this memory channel was closed");
@@ -139,7 +140,7 @@ class MemoryChannelState {
       ReceiveWaiter& waiter = receive_waiters_.front();
       waiter.value.emplace(std::move(value));  // may throw: the receiver then keeps waiting
       receive_waiters_.remove(waiter);
-      lowlevel::reschedule(*waiter.task);
+      lowlevel::fast::reschedule(*waiter.task);
       return true;
     }
     if (data_.size() < max_buffer_size_) {
@@ -153,11 +154,11 @@ class MemoryChannelState {
   // Blocks the calling task at the back of the send queue until a receiver takes `value`
   // (returns), its handle or every receiver closes (ClosedResourceError /
   // BrokenResourceError), or it is cancelled (Cancelled; `value` was not taken).
-  void send_blocking(T& value, std::uint64_t handle) {
+  [[gnu::always_inline]] void send_blocking(T& value, std::uint64_t handle) {
     TRELLIS_ASSERT(data_.size() >= max_buffer_size_);
     TRELLIS_ASSERT(receive_waiters_.empty());
     SendWaiter waiter;
-    waiter.task = &lowlevel::current_task();
+    waiter.task = &lowlevel::fast::current_task();
     waiter.value = &value;
     waiter.handle = handle;
     send_waiters_.push_back(waiter);
@@ -175,7 +176,7 @@ class MemoryChannelState {
   }
 
   // Trio's receive_nowait without the closed check. can_take() must hold.
-  T take() {
+  [[gnu::always_inline]] T take() {
     touch(lowlevel::Access::kWrite);
     if (!send_waiters_.empty()) {
       // The buffer is full (or capacity 0): the oldest blocked sender's value joins its back.
@@ -194,10 +195,10 @@ class MemoryChannelState {
   // Blocks the calling task at the back of the receive queue until a sender hands it a value
   // (returned), its handle closes (ClosedResourceError), every sender closes (EndOfChannel),
   // or it is cancelled (Cancelled; nothing was taken).
-  T receive_blocking(std::uint64_t handle) {
+  [[gnu::always_inline]] T receive_blocking(std::uint64_t handle) {
     TRELLIS_ASSERT(!can_take());
     ReceiveWaiter waiter;
-    waiter.task = &lowlevel::current_task();
+    waiter.task = &lowlevel::fast::current_task();
     waiter.handle = handle;
     receive_waiters_.push_back(waiter);
     park(receive_waiters_, waiter, "MemoryReceiveChannel::receive");
@@ -220,10 +221,10 @@ class MemoryChannelState {
 
  private:
   // Moves the value out of a blocked sender and lets it return from send().
-  T take_from(SendWaiter& waiter) {
+  [[gnu::always_inline]] T take_from(SendWaiter& waiter) {
     T value(std::move(*waiter.value));  // may throw: the sender then keeps waiting
     send_waiters_.remove(waiter);
-    lowlevel::reschedule(*waiter.task);
+    lowlevel::fast::reschedule(*waiter.task);
     return value;
   }
 
@@ -231,9 +232,9 @@ class MemoryChannelState {
   // point. A cancellation unqueues it (Abort::kSucceeded: Trio's abort_fn); every other wake-up
   // has unqueued it before rescheduling.
   template <class Waiter, class Queue>
-  static void park(Queue& queue, Waiter& waiter, std::string_view what) {
+  [[gnu::always_inline]] static void park(Queue& queue, Waiter& waiter, std::string_view what) {
     try {
-      lowlevel::wait_task_rescheduled(
+      lowlevel::fast::wait_task_rescheduled(
           [&queue, &waiter](std::exception_ptr) {
             queue.remove(waiter);
             return lowlevel::Abort::kSucceeded;

@@ -32,7 +32,7 @@ class RingBuffer {
 
   // Appends at the back, growing the array if it is full. Basic guarantee if T's move
   // constructor throws while growing (every element stays in the buffer).
-  void push_back(T&& value) {
+  [[gnu::always_inline]] void push_back(T&& value) {
     if (size_ == capacity_) grow();
     TRELLIS_ASSERT(size_ < capacity_);
     ::new (static_cast<void*>(slots_ + ((head_ + size_) & (capacity_ - 1)))) T(std::move(value));
@@ -40,7 +40,7 @@ class RingBuffer {
   }
 
   // Removes and returns the front element. The buffer must not be empty.
-  T pop_front() {
+  [[gnu::always_inline]] T pop_front() {
     TRELLIS_ASSERT(size_ > 0);
     T& front = slots_[head_];
     T value(std::move(front));
@@ -67,7 +67,7 @@ class RingBuffer {
     if (slots != nullptr) std::allocator<T>().deallocate(slots, capacity);
   }
 
-  void grow() {
+  [[gnu::noinline]] void grow() {
     const std::size_t capacity = capacity_ == 0 ? kCapacityMin : capacity_ * 2;
     TRELLIS_ASSERT(capacity > capacity_);  // no overflow
     T* slots = allocate(capacity);

@@ -1,6 +1,6 @@
 // trellis/core/internal/runner_inline.h — the Runner's hot path: parking, yielding and the
 // switch to the next task, forced inline into every caller (the run loop, the lowlevel entry
-// points, nurseries).
+// points and their inline forms in core/lowlevel_inline.h, nurseries).
 //
 // Internal. Forced inline for the reason switch_context() is (fiber.h): a checkpoint is a
 // handful of stores around one context switch, and a call frame or two more is a measurable

@@ -15,6 +15,7 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
+#include "trellis/core/lowlevel_inline.h"
 #include "trellis/core/os_error.h"
 #include "trellis/core/run.h"
 #include "trellis/posix/internal/sigpipe_block.h"
@@ -88,10 +89,10 @@ void EpollIo::wait(IoHandle handle, bool for_write) {
     fd_state.write.armed = true;
   }
   TRELLIS_ASSERT(fd_state.registered);
-  direction.waiter = &lowlevel::current_task();
+  direction.waiter = &lowlevel::fast::current_task();
   ++waiters_;
   // fds_ may grow while parked: look the state up again by number, never through a reference.
-  lowlevel::wait_task_rescheduled(
+  lowlevel::fast::wait_task_rescheduled(
       [this, fd, for_write](std::exception_ptr) {
         FdState& s = fds_[static_cast<std::size_t>(fd)];
         Direction& d = for_write ? s.write : s.read;

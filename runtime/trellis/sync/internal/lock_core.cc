@@ -5,6 +5,7 @@
 #include "trellis/base/assert.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/lowlevel.h"
+#include "trellis/core/lowlevel_inline.h"
 #include "trellis/core/run.h"
 #include "trellis/sync/internal/lock_tracker.h"
 
@@ -30,7 +31,7 @@ bool LockCore::take_if_free(lowlevel::Task& task) {
 }
 
 bool LockCore::try_acquire(const SourceLocation& site) {
-  lowlevel::Task& task = lowlevel::current_task();
+  lowlevel::Task& task = lowlevel::fast::current_task();
   if (!take_if_free(task)) return false;
   // A trylock never waits, so it cannot close a deadlock: recorded as held, not checked.
   if (LockTracker* tracker = LockTracker::current(); tracker != nullptr) [[unlikely]] {
@@ -44,8 +45,8 @@ void LockCore::acquire_nowait(const SourceLocation& site) {
 }
 
 void LockCore::acquire(const SourceLocation& site, bool check_order) {
-  checkpoint_if_cancelled();
-  lowlevel::Task& task = lowlevel::current_task();
+  lowlevel::fast::checkpoint_if_cancelled();
+  lowlevel::Task& task = lowlevel::fast::current_task();
   LockTracker* tracker = LockTracker::current();
   // Checked before taking it, free or not: the order is the bug, whether or not this schedule
   // happens to deadlock on it.
@@ -56,7 +57,7 @@ void LockCore::acquire(const SourceLocation& site, bool check_order) {
   if (take_if_free(task)) {
     if (tracker != nullptr) [[unlikely]]
       tracker->acquired(*this, task, site);
-    lowlevel::cancel_shielded_checkpoint();
+    lowlevel::fast::cancel_shielded_checkpoint();
     return;
   }
   // release() makes us the owner before it wakes us; a cancelled wait leaves no trace. If
@@ -82,7 +83,7 @@ void LockCore::acquire(const SourceLocation& site, bool check_order) {
 }
 
 void LockCore::retaken(const SourceLocation& site) {
-  lowlevel::Task& task = lowlevel::current_task();
+  lowlevel::Task& task = lowlevel::fast::current_task();
   TRELLIS_ASSERT(owner() == &task);
   if (LockTracker* tracker = LockTracker::current(); tracker != nullptr) [[unlikely]] {
     tracker->acquired(*this, task, site);
@@ -92,7 +93,7 @@ void LockCore::retaken(const SourceLocation& site) {
 
 void LockCore::release() {
   lot_.touch(lowlevel::Access::kWrite);
-  lowlevel::Task& task = lowlevel::current_task();
+  lowlevel::Task& task = lowlevel::fast::current_task();
   if (lot_.broken() || owner_ != &task) {
     throw UsageError(std::string("can't release a ") + name_ + " you don't own");
   }
