@@ -23,6 +23,7 @@
 // core/task.h                lowlevel::Task (introspection)
 // core/task_local.h          TaskLocal<T>: per-task values inherited by spawned tasks
 // core/lowlevel.h            wait_task_rescheduled / reschedule and other low-level calls
+// core/lowlevel_inline.h     lowlevel::fast: the hottest of those, inline at the caller
 // channel/memory_channel.h   open_memory_channel, MemorySendChannel, MemoryReceiveChannel
 // io/stream.h                SendStream, ReceiveStream, Stream, HalfCloseableStream, Listener
 // io/stapled_stream.h        StapledStream: a SendStream + a ReceiveStream as one stream
@@ -62,6 +63,7 @@
 #include "trellis/core/instrument.h"
 #include "trellis/core/io_facet.h"
 #include "trellis/core/lowlevel.h"
+#include "trellis/core/lowlevel_inline.h"
 #include "trellis/core/network_facet.h"
 #include "trellis/core/nursery.h"
 #include "trellis/core/os_error.h"

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../sim/child_process.h"
 #include "scenario_sweep.h"
 #include "trellis/scenarios/kv/kv_client.h"
 #include "trellis/scenarios/kv/kv_protocol.h"
@@ -250,6 +251,33 @@ TEST(KvScenario, PlannedDiskErrorsAndSignalsOnReplicasPass) {
   expect_seeds_pass(kv, {{"disk_faults", "on"}}, 1, kSeeds);
   expect_seeds_pass(kv, {{"signals", "on"}}, 1, kSeeds);
   expect_seeds_pass(kv, both, 1, kSeeds);
+}
+
+// With disk errors and signals on (the supervisor's restarts, the disk's failed calls), a seed
+// still gives the same trace hash in another process (another address-space layout).
+std::uint64_t faulty_kv_hash(std::uint64_t seed) {
+  const Options both = {{"disk_faults", "on"}, {"signals", "on"}};
+  const sim::RunResult r = run_seed(find_scenario("kv"), both, seed);
+  EXPECT_FALSE(r.failed) << "seed " << seed << ": " << r.failure;
+  return r.trace_hash;
+}
+
+TEST(KvScenario, ChildPrintsHashes) {
+  const std::uint64_t seeds = sim::testing::child_seed_count("TRELLIS_KV_CHILD_SEEDS");
+  if (seeds == 0) GTEST_SKIP() << "runs only as the child of SameHashInAnotherProcess";
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+    sim::testing::print_seed_hash(seed, faulty_kv_hash(seed));
+  }
+}
+
+TEST(KvScenario, FaultySeedsGiveTheSameHashInAnotherProcess) {
+  constexpr std::uint64_t kChildSeeds = 10;
+  const auto theirs = sim::testing::hashes_from_child("KvScenario.ChildPrintsHashes",
+                                                      "TRELLIS_KV_CHILD_SEEDS", kChildSeeds);
+  ASSERT_EQ(theirs.size(), kChildSeeds);
+  for (const auto& [seed, hash] : theirs) {
+    EXPECT_EQ(faulty_kv_hash(seed), hash) << "seed " << seed << " differs across processes";
+  }
 }
 
 // 10,000 seeds in ten shards (ctest runs them in parallel; one shard stays far below the

@@ -710,11 +710,7 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
   // (Task::id_ has 48 bits: at a million spawns a second, nine years of them.)
   TRELLIS_ASSERT(next_task_id_ < (std::uint64_t{1} << 48));
   task->id_ = next_task_id_++;
-  if (!options.name.empty()) {
-    TaskExtras& extras = task->extras();
-    extras.name = options.name;
-    extras.named = true;
-  }
+  if (!options.name.empty()) task->extras().name = options.name;
   if (options.stack_size != 0) {
     static_assert(kStackSizeMax / kStackPageBytes <= UINT32_MAX);
     task->extras().stack_pages =
@@ -1077,8 +1073,9 @@ bool Runner::guard_lookup(const void* address, OverflowInfo* info) noexcept {
       stack.mapping -
       std::min<std::size_t>(kGuardSlack, reinterpret_cast<std::uintptr_t>(stack.mapping));
   if (stack.empty() || fault < low || fault >= stack.bottom()) return false;
-  info->task_name =
-      task.extras_ == nullptr || !task.extras_->named ? "(unnamed)" : task.extras_->name.c_str();
+  info->task_name = task.extras_ == nullptr || task.extras_->name.empty()
+                        ? "(unnamed)"
+                        : task.extras_->name.c_str();
   info->stack_size = stack.usable_size();
   return true;
 }

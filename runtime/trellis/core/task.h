@@ -133,8 +133,7 @@ struct TaskRun {
 // What few tasks have: a name given at the spawn (or computed when first asked for), a stack
 // size other than the run's default.
 struct TaskExtras {
-  std::string name;
-  bool named = false;
+  std::string name;               // empty until given or computed (neither is ever empty)
   std::uint32_t stack_pages = 0;  // 0: the run's default
 };
 

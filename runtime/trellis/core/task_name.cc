@@ -47,7 +47,7 @@ std::string shorten_lambda_name(std::string name) {
 
 const std::string& Task::name() const {
   internal::TaskExtras& extras = this->extras();
-  if (!extras.named) {
+  if (extras.name.empty()) {
     const internal::TaskNameSource source = name_source();
     std::string name;
     if (source.function != nullptr) {
@@ -61,7 +61,6 @@ const std::string& Task::name() const {
     }
     if (name.empty()) name = "task";
     extras.name = std::move(name);
-    extras.named = true;
   }
   return extras.name;
 }

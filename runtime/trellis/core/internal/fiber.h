@@ -37,6 +37,18 @@
 #if defined(TRELLIS_HAVE_ASAN)
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#elif defined(TRELLIS_WEAK_FIBER_HOOKS)
+// A build whose own code is not instrumented by AddressSanitizer but whose programs may link
+// its runtime (the fuzz preset instruments only the fuzzers and the sources they test) still
+// tells ASan about every switch when that runtime is there: ASan needs each stack's bounds to
+// clear the frames an exception unwinds on it, and without them the stale redzones are
+// reported against whatever runs on that stack next. Weak: absent, they are null.
+extern "C" {
+[[gnu::weak]] void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom,
+                                                  std::size_t size);
+[[gnu::weak]] void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old,
+                                                   std::size_t* size_old);
+}
 #endif
 #if defined(TRELLIS_HAVE_TSAN)
 #include <sanitizer/tsan_interface.h>
@@ -156,17 +168,30 @@ struct SwitchRecord {
   ExecutionContext* to;
 };
 
+// Whether switches are reported to AddressSanitizer (see TRELLIS_WEAK_FIBER_HOOKS above).
+[[gnu::always_inline]] inline bool asan_fiber_hooks() noexcept {
+#if defined(TRELLIS_HAVE_ASAN)
+  return true;
+#elif defined(TRELLIS_WEAK_FIBER_HOOKS)
+  return __sanitizer_start_switch_fiber != nullptr && __sanitizer_finish_switch_fiber != nullptr;
+#else
+  return false;
+#endif
+}
+
 // Runs in `self` right after a switch into it completes.
 inline void arrive(ExecutionContext& self, ExecutionContext& from,
                    boost::context::detail::fcontext_t from_fctx) noexcept {
   from.fctx = from_fctx;
-#if defined(TRELLIS_HAVE_ASAN)
-  const void* bottom = nullptr;
-  std::size_t size = 0;
-  __sanitizer_finish_switch_fiber(self.asan_fake_stack, &bottom, &size);
-  if (from.stack_bottom == nullptr) {
-    from.stack_bottom = bottom;
-    from.stack_size = size;
+#if defined(TRELLIS_HAVE_ASAN) || defined(TRELLIS_WEAK_FIBER_HOOKS)
+  if (asan_fiber_hooks()) {
+    const void* bottom = nullptr;
+    std::size_t size = 0;
+    __sanitizer_finish_switch_fiber(self.asan_fake_stack, &bottom, &size);
+    if (from.stack_bottom == nullptr) {
+      from.stack_bottom = bottom;
+      from.stack_size = size;
+    }
   }
 #endif
   auto* globals = static_cast<EhGlobals*>(self.eh_globals);
@@ -179,12 +204,13 @@ inline void depart(ExecutionContext& from, ExecutionContext& to, bool finishing)
   auto* globals = static_cast<EhGlobals*>(from.eh_globals);
   from.eh_caught_exceptions = globals->caught_exceptions;
   from.eh_uncaught_exceptions = globals->uncaught_exceptions;
-#if defined(TRELLIS_HAVE_ASAN)
-  __sanitizer_start_switch_fiber(finishing ? nullptr : &from.asan_fake_stack, to.stack_bottom,
-                                 to.stack_size);
-#else
-  (void)finishing;
+#if defined(TRELLIS_HAVE_ASAN) || defined(TRELLIS_WEAK_FIBER_HOOKS)
+  if (asan_fiber_hooks()) {
+    __sanitizer_start_switch_fiber(finishing ? nullptr : &from.asan_fake_stack, to.stack_bottom,
+                                   to.stack_size);
+  }
 #endif
+  (void)finishing;
 #if defined(TRELLIS_HAVE_TSAN)
   __tsan_switch_to_fiber(to.tsan_fiber, 0);
 #endif
