@@ -115,8 +115,11 @@ class Output final : public OutputBase {
     bool closed = false;  // the reader closed its end
 
     // Sends one item, honouring timeout and retrys (Slurry's Tap.send).
+    // (Forced inline down to the channel's send, as the channel's own paths are: the pump
+    // resumes there after every switch, and each function it returned through would be a
+    // mispredicted return; core/lowlevel_inline.h.)
     template <class V>
-    void send(V&& item) {
+    [[gnu::always_inline]] void send(V&& item) {
       if (options.timeout == Duration::zero()) {
         send_once(T(std::forward<V>(item)));
         return;
@@ -133,7 +136,7 @@ class Output final : public OutputBase {
         TRELLIS_ASSERT(false);  // validate_tap_options refuses a timeout for move-only T
       }
     }
-    void send_once(T value) {
+    [[gnu::always_inline]] void send_once(T value) {
       try {
         channel.send(std::move(value));
       } catch (const BrokenResourceError&) {
@@ -153,7 +156,7 @@ class Output final : public OutputBase {
   // One tap: the item moves. Several: each gets a copy, sent concurrently so a slow tap does
   // not delay the others' delivery of this item; the next item waits for all of them
   // (back-pressure, bounded by the taps' timeouts).
-  void deliver(T item) {
+  [[gnu::always_inline]] void deliver(T item) {
     TRELLIS_ASSERT(!taps_.empty());
     if (taps_.size() == 1) {
       taps_.front().send(std::move(item));
