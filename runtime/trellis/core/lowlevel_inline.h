@@ -11,7 +11,7 @@
 // 20 cycles each). lowlevel.h's functions are calls into the library, one such frame each;
 // these put the switch straight into the caller's frame. In the fan-in benchmark (8 senders,
 // one receiver, every message a send and a receive with a task switch after each) that was
-// about 40% of the time per message (bench/README.md, "Fan-in").
+// about half the time per message (bench/README.md, "Fan-in").
 #pragma once
 
 #include <string_view>
