@@ -23,7 +23,7 @@
 namespace trellis::internal {
 
 template <class Hook>
-void Runner::call_instruments(Hook hook) {
+[[gnu::noinline]] void Runner::call_instruments(Hook hook) {
   // Copy: a hook may add or remove instruments. (Inline storage: hooks run several times
   // per task step in a simulation, and a heap copy each time was a tenth of its cost.)
   const absl::InlinedVector<Instrument*, 8> instruments(instruments_.begin(), instruments_.end());
@@ -70,13 +70,15 @@ void Runner::call_instruments(Hook hook) {
     self.state_ = lowlevel::Task::State::kRunning;
     return;
   }
+  // (One switch for both targets: this is inlined into every schedule point, channel
+  // operations included.)
+  ExecutionContext* to = &loop_context_;
   if (next != nullptr) {
     next->state_ = lowlevel::Task::State::kRunning;
     current_ = next;
-    switch_context(self.run_->context, next->run_->context);
-  } else {
-    switch_context(self.run_->context, loop_context_);
+    to = &next->run_->context;
   }
+  switch_context(self.run_->context, *to);
   TRELLIS_ASSERT(current_ == &self);
   TRELLIS_ASSERT(self.state_ == lowlevel::Task::State::kRunning);
 }
@@ -84,7 +86,7 @@ void Runner::call_instruments(Hook hook) {
 [[gnu::always_inline]] inline void Runner::yield() {
   lowlevel::Task& task = require_task("cancel_shielded_checkpoint()");
   if (in_instrument_) [[unlikely]] {
-    throw UsageError("an instrument hook must not checkpoint or block");
+    blocked_in_instrument();
   }
   if (policy_holds_steps_) [[unlikely]] {
     if (hold_step(task)) return;
@@ -92,14 +94,15 @@ void Runner::call_instruments(Hook hook) {
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
   ++task.run_->schedule_points;
   task.state_ = lowlevel::Task::State::kRunnable;
-  runq_.push_back(&task);
+  enqueue(task);
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
   suspend(task);
 }
 
 [[gnu::always_inline]] inline void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
   lowlevel::Task& task = require_task("wait_task_rescheduled()");
-  if (in_instrument_) throw UsageError("an instrument hook must not checkpoint or block");
+  if (in_instrument_) [[unlikely]]
+    blocked_in_instrument();
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
   TaskRun& run = *task.run_;
   TRELLIS_ASSERT(run.abort_fn == nullptr);
@@ -115,11 +118,8 @@ void Runner::call_instruments(Hook hook) {
   suspend(task);
   TRELLIS_ASSERT(run.abort_fn == nullptr);
   run.waiting_on = {};
-  if (run.resume_error != nullptr) [[unlikely]] {
-    std::exception_ptr error = std::move(run.resume_error);
-    run.resume_error = nullptr;
-    std::rethrow_exception(error);
-  }
+  if (run.resume_error != nullptr) [[unlikely]]
+    throw_resume_error(run);
 }
 
 [[gnu::always_inline]] inline void Runner::checkpoint_if_cancelled() {
