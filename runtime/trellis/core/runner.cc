@@ -736,20 +736,6 @@ void Runner::spawn(lowlevel::Task* task, Nursery* nursery, const SpawnOptions& o
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(*task); });
 }
 
-void Runner::enqueue(lowlevel::Task& task) {
-  runq_.push_back(&task);
-}
-
-void Runner::throw_resume_error(TaskRun& run) {
-  std::exception_ptr error = std::move(run.resume_error);
-  run.resume_error = nullptr;
-  std::rethrow_exception(error);
-}
-
-void Runner::blocked_in_instrument() {
-  throw UsageError("an instrument hook must not checkpoint or block");
-}
-
 bool Runner::poll_on_task_stack(lowlevel::Task& self) {
   // (A guest run goes back to the loop at the end of its step's part of a batch, and from
   // there to its host.)

@@ -40,16 +40,12 @@ class MemoryChannelHandle {
   // The state, for an operation through this handle. Throws ClosedResourceError if the
   // handle is closed or moved from.
   MemoryChannelState<T>& open_state() const {
-    if (state_ == nullptr || closed_) [[unlikely]]
-      throw_closed();
+    if (state_ == nullptr || closed_) {
+      throw ClosedResourceError(side == ChannelSide::kSend
+                                    ? "this memory send channel was closed"
+                                    : "this memory receive channel was closed");
+    }
     return *state_;
-  }
-
-  // (Out of line: open_state() is inlined into every send and receive.)
-  [[noreturn, gnu::noinline, gnu::cold]] static void throw_closed() {
-    throw ClosedResourceError(side == ChannelSide::kSend
-                                  ? "this memory send channel was closed"
-                                  : "this memory receive channel was closed");
   }
 
   // Identifies the tasks blocked through this handle, for close().

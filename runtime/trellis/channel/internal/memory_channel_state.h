@@ -131,15 +131,16 @@ class MemoryChannelState {
   // receiver, or buffers it. Returns false (value untouched) if it would block.
   [[gnu::always_inline]] bool try_send(T& value) {
     touch(lowlevel::Access::kWrite);
-    if (open_receive_channels_ == 0) [[unlikely]]
-      throw_broken();
+    if (open_receive_channels_ == 0) {
+      throw BrokenResourceError("every receive channel of this memory channel was closed");
+    }
     if (!receive_waiters_.empty()) {
       TRELLIS_ASSERT(data_.empty());
       TRELLIS_ASSERT(send_waiters_.empty());
       ReceiveWaiter& waiter = receive_waiters_.front();
       waiter.value.emplace(std::move(value));  // may throw: the receiver then keeps waiting
       receive_waiters_.remove(waiter);
-      lowlevel::reschedule(*waiter.task);
+      lowlevel::fast::reschedule(*waiter.task);
       return true;
     }
     if (data_.size() < max_buffer_size_) {
@@ -157,7 +158,7 @@ class MemoryChannelState {
     TRELLIS_ASSERT(data_.size() >= max_buffer_size_);
     TRELLIS_ASSERT(receive_waiters_.empty());
     SendWaiter waiter;
-    waiter.task = &lowlevel::current_task();
+    waiter.task = &lowlevel::fast::current_task();
     waiter.value = &value;
     waiter.handle = handle;
     send_waiters_.push_back(waiter);
@@ -188,7 +189,7 @@ class MemoryChannelState {
     }
     if (!data_.empty()) return data_.pop_front();
     TRELLIS_ASSERT(open_send_channels_ == 0);
-    throw_end_of_channel();
+    throw EndOfChannel();
   }
 
   // Blocks the calling task at the back of the receive queue until a sender hands it a value
@@ -197,7 +198,7 @@ class MemoryChannelState {
   [[gnu::always_inline]] T receive_blocking(std::uint64_t handle) {
     TRELLIS_ASSERT(!can_take());
     ReceiveWaiter waiter;
-    waiter.task = &lowlevel::current_task();
+    waiter.task = &lowlevel::fast::current_task();
     waiter.handle = handle;
     receive_waiters_.push_back(waiter);
     park(receive_waiters_, waiter, "MemoryReceiveChannel::receive");
@@ -219,20 +220,11 @@ class MemoryChannelState {
   }
 
  private:
-  // The cold ends of try_send() and take(), out of line: those are inlined into every send
-  // and receive.
-  [[noreturn, gnu::noinline, gnu::cold]] static void throw_broken() {
-    throw BrokenResourceError("every receive channel of this memory channel was closed");
-  }
-  [[noreturn, gnu::noinline, gnu::cold]] static void throw_end_of_channel() {
-    throw EndOfChannel();
-  }
-
   // Moves the value out of a blocked sender and lets it return from send().
   [[gnu::always_inline]] T take_from(SendWaiter& waiter) {
     T value(std::move(*waiter.value));  // may throw: the sender then keeps waiting
     send_waiters_.remove(waiter);
-    lowlevel::reschedule(*waiter.task);
+    lowlevel::fast::reschedule(*waiter.task);
     return value;
   }
 

@@ -269,18 +269,8 @@ class Runner {
   std::string deadlock_report() const;
   void dump_task(const lowlevel::Task& task, int depth, std::string& out) const;
   std::exception_ptr make_cancelled(lowlevel::Task& task) const;
-  // Out of line: it runs only with instruments (a simulation), and it is large; inlined into
-  // every schedule point it would be most of the code each channel operation inlines.
   template <class Hook>
-  [[gnu::noinline]] void call_instruments(Hook hook);
-  // runq_.push_back(&task), out of line: yield() is inlined into every schedule point, and
-  // the vector's growth path is most of a push_back's code. (A call that returns before the
-  // switch costs no mispredicted return.)
-  [[gnu::noinline]] void enqueue(lowlevel::Task& task);
-  // park()'s wake-up with an error (reschedule(task, error)): clears and throws it.
-  [[noreturn, gnu::noinline, gnu::cold]] static void throw_resume_error(TaskRun& run);
-  // UsageError: an instrument hook tried to checkpoint or block.
-  [[noreturn, gnu::noinline, gnu::cold]] static void blocked_in_instrument();
+  void call_instruments(Hook hook);
   [[noreturn]] static void not_in_run(const char* operation);
   [[noreturn]] static void not_in_task(const char* operation);
   // This thread's current run (constant-initialized: no TLS wrapper on access).

@@ -23,7 +23,7 @@
 namespace trellis::internal {
 
 template <class Hook>
-[[gnu::noinline]] void Runner::call_instruments(Hook hook) {
+void Runner::call_instruments(Hook hook) {
   // Copy: a hook may add or remove instruments. (Inline storage: hooks run several times
   // per task step in a simulation, and a heap copy each time was a tenth of its cost.)
   const absl::InlinedVector<Instrument*, 8> instruments(instruments_.begin(), instruments_.end());
@@ -70,15 +70,13 @@ template <class Hook>
     self.state_ = lowlevel::Task::State::kRunning;
     return;
   }
-  // (One switch for both targets: this is inlined into every schedule point, channel
-  // operations included.)
-  ExecutionContext* to = &loop_context_;
   if (next != nullptr) {
     next->state_ = lowlevel::Task::State::kRunning;
     current_ = next;
-    to = &next->run_->context;
+    switch_context(self.run_->context, next->run_->context);
+  } else {
+    switch_context(self.run_->context, loop_context_);
   }
-  switch_context(self.run_->context, *to);
   TRELLIS_ASSERT(current_ == &self);
   TRELLIS_ASSERT(self.state_ == lowlevel::Task::State::kRunning);
 }
@@ -86,7 +84,7 @@ template <class Hook>
 [[gnu::always_inline]] inline void Runner::yield() {
   lowlevel::Task& task = require_task("cancel_shielded_checkpoint()");
   if (in_instrument_) [[unlikely]] {
-    blocked_in_instrument();
+    throw UsageError("an instrument hook must not checkpoint or block");
   }
   if (policy_holds_steps_) [[unlikely]] {
     if (hold_step(task)) return;
@@ -94,15 +92,14 @@ template <class Hook>
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
   ++task.run_->schedule_points;
   task.state_ = lowlevel::Task::State::kRunnable;
-  enqueue(task);
+  runq_.push_back(&task);
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
   suspend(task);
 }
 
 [[gnu::always_inline]] inline void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
   lowlevel::Task& task = require_task("wait_task_rescheduled()");
-  if (in_instrument_) [[unlikely]]
-    blocked_in_instrument();
+  if (in_instrument_) throw UsageError("an instrument hook must not checkpoint or block");
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
   TaskRun& run = *task.run_;
   TRELLIS_ASSERT(run.abort_fn == nullptr);
@@ -118,8 +115,11 @@ template <class Hook>
   suspend(task);
   TRELLIS_ASSERT(run.abort_fn == nullptr);
   run.waiting_on = {};
-  if (run.resume_error != nullptr) [[unlikely]]
-    throw_resume_error(run);
+  if (run.resume_error != nullptr) [[unlikely]] {
+    std::exception_ptr error = std::move(run.resume_error);
+    run.resume_error = nullptr;
+    std::rethrow_exception(error);
+  }
 }
 
 [[gnu::always_inline]] inline void Runner::checkpoint_if_cancelled() {
