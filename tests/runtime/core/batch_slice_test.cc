@@ -73,15 +73,21 @@ TEST(BatchSlice, TimerDueInALongBatchWakesWithinOneSlice) {
 }
 
 TEST(BatchSlice, EveryTaskStillRunsOncePerRound) {
-  // Spinners log their steps while a task woken by a timer at every slice boundary (a sleep of
-  // 1 us on the real clock is due by the next one) keeps being let in ahead of the batch's
-  // remainder: the k-th steps of all spinners still come before any spinner's (k+1)-th.
+  // Spinners log their steps while a task woken by a timer at every slice boundary keeps
+  // being let in ahead of the batch's remainder: the k-th steps of all spinners still come
+  // before any spinner's (k+1)-th.
+  // Every spinner step moves a MockClock by the timer's period, so the timer is due at every
+  // boundary after the one that woke it. (On the real clock a short sleep is flaky: on a slow
+  // build, as under TSan, its deadline can pass before it parks, and sleep_until() then only
+  // checkpoints, which sends the task to the next batch.)
   // 2,600 tasks: ten slice boundaries inside each round's batch (kBatchSliceSteps is 256),
   // so the timer wakes several times a round whatever the batch's order (put last, it sleeps
   // just before the batch's end and is not due there).
   constexpr int kTasks = 2600;
   constexpr int kRounds = 4;
+  static constexpr Duration kPeriod = 1us;
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    fakes::MockClock clock;
     std::vector<int> log;
     bool done = false;
     int timer_wakeups = 0;
@@ -90,24 +96,26 @@ TEST(BatchSlice, EveryTaskStillRunsOncePerRound) {
           open_nursery([&](Nursery& nursery) {
             nursery.start_soon([&] {
               while (!done) {
-                sleep(1us);
+                sleep(kPeriod);
                 ++timer_wakeups;
               }
             });
             open_nursery([&](Nursery& spinners) {
               for (int i = 0; i < kTasks; ++i) {
-                spinners.start_soon([&log, i] {
+                spinners.start_soon([&log, &clock, i] {
                   for (int round = 0; round < kRounds; ++round) {
                     log.push_back(i);
+                    clock.jump(kPeriod);
                     checkpoint();
                   }
                 });
               }
             });
             done = true;
+            clock.jump(kPeriod);  // the timer's last wake: it sees `done`
           });
         },
-        {.schedule_seed = seed});
+        {.clock = &clock, .schedule_seed = seed});
     ASSERT_EQ(log.size(), static_cast<std::size_t>(kTasks * kRounds));
     std::vector<int> seen(kTasks, 0);
     std::vector<std::size_t> last_of_round(kRounds, 0), first_of_round(kRounds, log.size());
