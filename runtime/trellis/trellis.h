@@ -3,6 +3,7 @@
 // Map of the runtime (one line per header):
 // base/assert.h              TRELLIS_ASSERT: always-on internal invariants
 // base/prng.h                Prng: the one seeded random generator
+// base/force_inline.h        TRELLIS_FORCE_INLINE: the schedule point's hot path, inline
 // core/time.h                Duration, Time
 // core/errors.h              Cancelled, TooSlowError, WouldBlock, ... DeadlockError
 // core/exception_group.h     ExceptionGroup (errors of concurrent tasks)

@@ -44,6 +44,7 @@
 #include <optional>
 #include <utility>
 
+#include "trellis/base/force_inline.h"
 #include "trellis/channel/internal/memory_channel_handle.h"
 #include "trellis/channel/internal/memory_channel_state.h"
 #include "trellis/core/errors.h"
@@ -80,7 +81,7 @@ class MemorySendChannel {
   // when it does not block). Throws ClosedResourceError if this handle is closed (or closed
   // while blocked), BrokenResourceError if every receive handle is closed (or closes while
   // blocked), Cancelled; after any throw the value was not delivered.
-  [[gnu::always_inline]] void send(T value) {
+  TRELLIS_FORCE_INLINE void send(T value) {
     lowlevel::fast::checkpoint_if_cancelled();
     internal::MemoryChannelState<T>& state = handle_.open_state();
     if (state.try_send(value)) {
@@ -130,7 +131,7 @@ class MemoryReceiveChannel {
   // does not block). Throws EndOfChannel once every send handle is closed and the buffer is
   // empty, ClosedResourceError if this handle is closed (or closed while blocked), Cancelled
   // (nothing was taken).
-  [[gnu::always_inline]] T receive() {
+  TRELLIS_FORCE_INLINE T receive() {
     lowlevel::fast::checkpoint_if_cancelled();
     internal::MemoryChannelState<T>& state = handle_.open_state();
     if (state.can_take()) {
@@ -173,11 +174,11 @@ class MemoryReceiveChannel {
 
     T& operator*() const { return *value_; }
     T* operator->() const { return &*value_; }
-    [[gnu::always_inline]] iterator& operator++() {
+    TRELLIS_FORCE_INLINE iterator& operator++() {
       fetch();
       return *this;
     }
-    [[gnu::always_inline]] void operator++(int) { fetch(); }
+    TRELLIS_FORCE_INLINE void operator++(int) { fetch(); }
     friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
       return !it.value_.has_value();
     }
@@ -185,7 +186,7 @@ class MemoryReceiveChannel {
    private:
     friend class MemoryReceiveChannel;
     explicit iterator(MemoryReceiveChannel& channel) : channel_(&channel) { fetch(); }
-    [[gnu::always_inline]] void fetch() {
+    TRELLIS_FORCE_INLINE void fetch() {
       value_.reset();
       try {
         value_.emplace(channel_->receive());

@@ -16,6 +16,7 @@
 
 #include <string_view>
 
+#include "trellis/base/force_inline.h"
 #include "trellis/core/internal/runner.h"
 #include "trellis/core/internal/runner_inline.h"
 #include "trellis/core/lowlevel.h"
@@ -23,27 +24,27 @@
 namespace trellis::lowlevel::fast {
 
 // trellis::checkpoint_if_cancelled() (run.h).
-[[gnu::always_inline]] inline void checkpoint_if_cancelled() {
+TRELLIS_FORCE_INLINE inline void checkpoint_if_cancelled() {
   internal::Runner::require("checkpoint_if_cancelled()").checkpoint_if_cancelled();
 }
 
 // lowlevel::cancel_shielded_checkpoint().
-[[gnu::always_inline]] inline void cancel_shielded_checkpoint() {
+TRELLIS_FORCE_INLINE inline void cancel_shielded_checkpoint() {
   internal::Runner::require("cancel_shielded_checkpoint()").yield();
 }
 
 // lowlevel::wait_task_rescheduled().
-[[gnu::always_inline]] inline void wait_task_rescheduled(AbortFn abort, std::string_view what) {
+TRELLIS_FORCE_INLINE inline void wait_task_rescheduled(AbortFn abort, std::string_view what) {
   internal::Runner::require("wait_task_rescheduled()").park(abort, what);
 }
 
 // lowlevel::reschedule(task) (the plain wake-up; the one with an error stays in lowlevel.h).
-[[gnu::always_inline]] inline void reschedule(Task& task) {
+TRELLIS_FORCE_INLINE inline void reschedule(Task& task) {
   internal::Runner::require("reschedule()").reschedule(task);
 }
 
 // lowlevel::current_task().
-[[gnu::always_inline]] inline Task& current_task() {
+TRELLIS_FORCE_INLINE inline Task& current_task() {
   return internal::Runner::require("current_task()").require_task("current_task()");
 }
 

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "trellis/base/assert.h"
+#include "trellis/base/force_inline.h"
 #include "trellis/base/intrusive_list.h"
 #include "trellis/channel/internal/ring_buffer.h"
 #include "trellis/core/errors.h"
@@ -129,7 +130,7 @@ class MemoryChannelState {
   // ---- sending ------------------------------------------------------------------------------
   // Trio's send_nowait without the closed check: hands `value` to the longest-waiting
   // receiver, or buffers it. Returns false (value untouched) if it would block.
-  [[gnu::always_inline]] bool try_send(T& value) {
+  TRELLIS_FORCE_INLINE bool try_send(T& value) {
     touch(lowlevel::Access::kWrite);
     if (open_receive_channels_ == 0) {
       throw BrokenResourceError("every receive channel of this memory channel was closed");
@@ -154,7 +155,7 @@ class MemoryChannelState {
   // Blocks the calling task at the back of the send queue until a receiver takes `value`
   // (returns), its handle or every receiver closes (ClosedResourceError /
   // BrokenResourceError), or it is cancelled (Cancelled; `value` was not taken).
-  [[gnu::always_inline]] void send_blocking(T& value, std::uint64_t handle) {
+  TRELLIS_FORCE_INLINE void send_blocking(T& value, std::uint64_t handle) {
     TRELLIS_ASSERT(data_.size() >= max_buffer_size_);
     TRELLIS_ASSERT(receive_waiters_.empty());
     SendWaiter waiter;
@@ -176,7 +177,7 @@ class MemoryChannelState {
   }
 
   // Trio's receive_nowait without the closed check. can_take() must hold.
-  [[gnu::always_inline]] T take() {
+  TRELLIS_FORCE_INLINE T take() {
     touch(lowlevel::Access::kWrite);
     if (!send_waiters_.empty()) {
       // The buffer is full (or capacity 0): the oldest blocked sender's value joins its back.
@@ -195,7 +196,7 @@ class MemoryChannelState {
   // Blocks the calling task at the back of the receive queue until a sender hands it a value
   // (returned), its handle closes (ClosedResourceError), every sender closes (EndOfChannel),
   // or it is cancelled (Cancelled; nothing was taken).
-  [[gnu::always_inline]] T receive_blocking(std::uint64_t handle) {
+  TRELLIS_FORCE_INLINE T receive_blocking(std::uint64_t handle) {
     TRELLIS_ASSERT(!can_take());
     ReceiveWaiter waiter;
     waiter.task = &lowlevel::fast::current_task();
@@ -221,7 +222,7 @@ class MemoryChannelState {
 
  private:
   // Moves the value out of a blocked sender and lets it return from send().
-  [[gnu::always_inline]] T take_from(SendWaiter& waiter) {
+  TRELLIS_FORCE_INLINE T take_from(SendWaiter& waiter) {
     T value(std::move(*waiter.value));  // may throw: the sender then keeps waiting
     send_waiters_.remove(waiter);
     lowlevel::fast::reschedule(*waiter.task);
@@ -232,7 +233,7 @@ class MemoryChannelState {
   // point. A cancellation unqueues it (Abort::kSucceeded: Trio's abort_fn); every other wake-up
   // has unqueued it before rescheduling.
   template <class Waiter, class Queue>
-  [[gnu::always_inline]] static void park(Queue& queue, Waiter& waiter, std::string_view what) {
+  TRELLIS_FORCE_INLINE static void park(Queue& queue, Waiter& waiter, std::string_view what) {
     try {
       lowlevel::fast::wait_task_rescheduled(
           [&queue, &waiter](std::exception_ptr) {

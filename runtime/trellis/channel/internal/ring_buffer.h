@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "trellis/base/assert.h"
+#include "trellis/base/force_inline.h"
 
 namespace trellis::internal {
 
@@ -32,7 +33,7 @@ class RingBuffer {
 
   // Appends at the back, growing the array if it is full. Basic guarantee if T's move
   // constructor throws while growing (every element stays in the buffer).
-  [[gnu::always_inline]] void push_back(T&& value) {
+  TRELLIS_FORCE_INLINE void push_back(T&& value) {
     if (size_ == capacity_) grow();
     TRELLIS_ASSERT(size_ < capacity_);
     ::new (static_cast<void*>(slots_ + ((head_ + size_) & (capacity_ - 1)))) T(std::move(value));
@@ -40,7 +41,7 @@ class RingBuffer {
   }
 
   // Removes and returns the front element. The buffer must not be empty.
-  [[gnu::always_inline]] T pop_front() {
+  TRELLIS_FORCE_INLINE T pop_front() {
     TRELLIS_ASSERT(size_ > 0);
     T& front = slots_[head_];
     T value(std::move(front));

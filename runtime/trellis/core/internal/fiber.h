@@ -17,6 +17,7 @@
 #include <boost/context/detail/fcontext.hpp>
 
 #include "trellis/base/assert.h"
+#include "trellis/base/force_inline.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TRELLIS_HAVE_ASAN 1
@@ -169,7 +170,7 @@ struct SwitchRecord {
 };
 
 // Whether switches are reported to AddressSanitizer (see TRELLIS_WEAK_FIBER_HOOKS above).
-[[gnu::always_inline]] inline bool asan_fiber_hooks() noexcept {
+TRELLIS_FORCE_INLINE inline bool asan_fiber_hooks() noexcept {
 #if defined(TRELLIS_HAVE_ASAN)
   return true;
 #elif defined(TRELLIS_WEAK_FIBER_HOOKS)
@@ -222,8 +223,8 @@ inline void depart(ExecutionContext& from, ExecutionContext& to, bool finishing)
 // switch, every return between jump_fcontext and the resumed task's code mispredicts (the
 // return-stack buffer holds the other task's frames), so each call level here costs a
 // mispredicted return on every task switch.
-[[gnu::always_inline]] inline void switch_context(ExecutionContext& from,
-                                                  ExecutionContext& to) noexcept {
+TRELLIS_FORCE_INLINE inline void switch_context(ExecutionContext& from,
+                                                ExecutionContext& to) noexcept {
   TRELLIS_ASSERT(&from != &to);
   TRELLIS_ASSERT(to.fctx != nullptr);
   TRELLIS_ASSERT(from.eh_globals == to.eh_globals);  // contexts never cross threads

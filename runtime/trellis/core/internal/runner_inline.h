@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "trellis/base/assert.h"
+#include "trellis/base/force_inline.h"
 #include "trellis/core/errors.h"
 #include "trellis/core/exception_group.h"
 #include "trellis/core/internal/runner.h"
@@ -44,7 +45,7 @@ void Runner::call_instruments(Hook hook) {
   }
 }
 
-[[gnu::always_inline]] inline lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
+TRELLIS_FORCE_INLINE inline lowlevel::Task* Runner::next_for_direct_switch(lowlevel::Task& self) {
   // The fast path: instead of switching to the loop and from there to the next task, the
   // stopping task switches straight to the next task of the batch. When the batch is done
   // and the run queue is not empty, the loop's next iteration cannot block, idle or find a
@@ -60,7 +61,7 @@ void Runner::call_instruments(Hook hook) {
   return next;
 }
 
-[[gnu::always_inline]] inline void Runner::suspend(lowlevel::Task& self) {
+TRELLIS_FORCE_INLINE inline void Runner::suspend(lowlevel::Task& self) {
   TRELLIS_ASSERT(current_ == &self);
   TRELLIS_ASSERT(self.state_ != lowlevel::Task::State::kRunning);
   lowlevel::Task* next =
@@ -81,7 +82,7 @@ void Runner::call_instruments(Hook hook) {
   TRELLIS_ASSERT(self.state_ == lowlevel::Task::State::kRunning);
 }
 
-[[gnu::always_inline]] inline void Runner::yield() {
+TRELLIS_FORCE_INLINE inline void Runner::yield() {
   lowlevel::Task& task = require_task("cancel_shielded_checkpoint()");
   if (in_instrument_) [[unlikely]] {
     throw UsageError("an instrument hook must not checkpoint or block");
@@ -97,7 +98,7 @@ void Runner::call_instruments(Hook hook) {
   suspend(task);
 }
 
-[[gnu::always_inline]] inline void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
+TRELLIS_FORCE_INLINE inline void Runner::park(lowlevel::AbortFn abort, std::string_view what) {
   lowlevel::Task& task = require_task("wait_task_rescheduled()");
   if (in_instrument_) throw UsageError("an instrument hook must not checkpoint or block");
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kRunning);
@@ -122,14 +123,14 @@ void Runner::call_instruments(Hook hook) {
   }
 }
 
-[[gnu::always_inline]] inline void Runner::checkpoint_if_cancelled() {
+TRELLIS_FORCE_INLINE inline void Runner::checkpoint_if_cancelled() {
   lowlevel::Task& task = require_task("checkpoint_if_cancelled()");
   if (effectively_cancelled(task)) [[unlikely]]
     deliver_cancel_at_checkpoint();
   ++task.run_->cancel_points;
 }
 
-[[gnu::always_inline]] inline void Runner::reschedule(lowlevel::Task& task) {
+TRELLIS_FORCE_INLINE inline void Runner::reschedule(lowlevel::Task& task) {
   TRELLIS_ASSERT(this_thread_ == this);
   TRELLIS_ASSERT(task.state_ == lowlevel::Task::State::kParked);
   TaskRun& run = *task.run_;  // a parked task has run
@@ -142,7 +143,7 @@ void Runner::call_instruments(Hook hook) {
   if (!instruments_.empty()) call_instruments([&](Instrument& i) { i.task_scheduled(task); });
 }
 
-[[gnu::always_inline]] inline void Runner::checkpoint() {
+TRELLIS_FORCE_INLINE inline void Runner::checkpoint() {
   lowlevel::Task& task = require_task("checkpoint()");
   yield();
   ++task.run_->cancel_points;

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "trellis/base/assert.h"
+#include "trellis/base/force_inline.h"
 #include "trellis/channel/memory_channel.h"
 #include "trellis/core/cancel_scope.h"
 #include "trellis/core/errors.h"
@@ -119,7 +120,7 @@ class Output final : public OutputBase {
     // resumes there after every switch, and each function it returned through would be a
     // mispredicted return; core/lowlevel_inline.h.)
     template <class V>
-    [[gnu::always_inline]] void send(V&& item) {
+    TRELLIS_FORCE_INLINE void send(V&& item) {
       if (options.timeout == Duration::zero()) {
         send_once(T(std::forward<V>(item)));
         return;
@@ -136,7 +137,7 @@ class Output final : public OutputBase {
         TRELLIS_ASSERT(false);  // validate_tap_options refuses a timeout for move-only T
       }
     }
-    [[gnu::always_inline]] void send_once(T value) {
+    TRELLIS_FORCE_INLINE void send_once(T value) {
       try {
         channel.send(std::move(value));
       } catch (const BrokenResourceError&) {
@@ -156,7 +157,7 @@ class Output final : public OutputBase {
   // One tap: the item moves. Several: each gets a copy, sent concurrently so a slow tap does
   // not delay the others' delivery of this item; the next item waits for all of them
   // (back-pressure, bounded by the taps' timeouts).
-  [[gnu::always_inline]] void deliver(T item) {
+  TRELLIS_FORCE_INLINE void deliver(T item) {
     TRELLIS_ASSERT(!taps_.empty());
     if (taps_.size() == 1) {
       taps_.front().send(std::move(item));
