@@ -4,6 +4,7 @@
 // base/assert.h              TRELLIS_ASSERT: always-on internal invariants
 // base/prng.h                Prng: the one seeded random generator
 // base/force_inline.h        TRELLIS_FORCE_INLINE: the schedule point's hot path, inline
+// base/sanitizers.h          TRELLIS_HAVE_ASAN / _TSAN: the sanitizer compiling this code
 // core/time.h                Duration, Time
 // core/errors.h              Cancelled, TooSlowError, WouldBlock, ... DeadlockError
 // core/exception_group.h     ExceptionGroup (errors of concurrent tasks)

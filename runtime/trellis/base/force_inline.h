@@ -14,13 +14,10 @@
 // its behaviour, is the same either way.
 #pragma once
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#include "trellis/base/sanitizers.h"
+
+#if defined(TRELLIS_HAVE_ASAN) || defined(TRELLIS_HAVE_TSAN)
 #define TRELLIS_FORCE_INLINE
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TRELLIS_FORCE_INLINE
-#endif
-#endif
-#if !defined(TRELLIS_FORCE_INLINE)
+#else
 #define TRELLIS_FORCE_INLINE [[gnu::always_inline]]
 #endif

@@ -18,22 +18,7 @@
 
 #include "trellis/base/assert.h"
 #include "trellis/base/force_inline.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define TRELLIS_HAVE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TRELLIS_HAVE_ASAN 1
-#endif
-#endif
-
-#if defined(__SANITIZE_THREAD__)
-#define TRELLIS_HAVE_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TRELLIS_HAVE_TSAN 1
-#endif
-#endif
+#include "trellis/base/sanitizers.h"
 
 #if defined(TRELLIS_HAVE_ASAN)
 #include <sanitizer/asan_interface.h>
